@@ -1,0 +1,1 @@
+"""Entry point: the MQTT ingest worker."""

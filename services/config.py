@@ -1,0 +1,74 @@
+"""One Settings object for every entry point, read from ENERGIBLIK_* environment variables.
+
+Nested settings use a double underscore: ENERGIBLIK_DB__URL, ENERGIBLIK_MQTT__PORT,
+ENERGIBLIK_INGEST__BATCH_MAX_MESSAGES.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DatabaseSettings(BaseModel):
+    url: str = "postgresql+psycopg://postgres@127.0.0.1:55432/energiblik"
+    pool_size: int = 5
+
+
+class MqttSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 51883
+    username: str | None = "energiblik-ingest"
+    password: SecretStr | None = None
+    topic_prefix: str = "energiblik/v1"
+    client_id: str = "energiblik-ingest-1"
+    # Workers with the same share group split the stream (MQTT shared subscription $share/<group>/...).
+    # Empty means a plain subscription: every worker then receives every message.
+    share_group: str = "energiblik"
+    keepalive_s: int = 30
+    # A persistent session keeps unacknowledged and queued messages while the worker is away.
+    session_expiry_s: int = 7 * 24 * 3600
+
+
+class IngestSettings(BaseModel):
+    batch_max_messages: int = 5000
+    batch_max_bytes: int = 1024 * 1024
+    batch_max_age_ms: int = 200
+    max_payload_bytes: int = 256 * 1024
+    max_readings_per_message: int = 10_000
+    metrics_port: int = 9108
+    metrics_host: str = "127.0.0.1"
+    quarantine_sweep_s: float = 30.0
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 15.0
+
+
+class BrokerFilesSettings(BaseModel):
+    """Where the broker's generated password and ACL files live, and the secret that derives building passwords."""
+
+    password_file: Path | None = None
+    acl_file: Path | None = None
+    pid_file: Path | None = None
+    secret: SecretStr | None = None
+    ingest_username: str = "energiblik-ingest"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENERGIBLIK_", env_nested_delimiter="__", extra="ignore")
+
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    broker: BrokerFilesSettings = Field(default_factory=BrokerFilesSettings)
+    admin_token: SecretStr | None = None
+    timezone: str = "Europe/Copenhagen"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

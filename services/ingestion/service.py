@@ -1,0 +1,426 @@
+"""From raw MQTT messages to stored rows: topic routing, validation, registry lookup, dead letters and quarantine.
+
+`IngestPipeline.process` handles one batch inside the caller's transaction: the ingest worker commits once per batch
+and acknowledges the batch's messages only after that commit. A payload that breaks the wire contract is a permanent
+error: it becomes a dead-letter row (topic, raw bytes, reason) in the same transaction. A message for a device that is
+not registered is kept whole in quarantine and replayed once the device is registered.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+from sqlalchemy import Engine
+
+from services.db import PgConn
+from services.ingestion.schemas import (
+    READING_ITEM,
+    READING_LIST,
+    TELEMETRY_ITEM,
+    TELEMETRY_LIST,
+    WMBUS,
+    RawMessage,
+    ReadingIn,
+    TelemetryIn,
+)
+from services.readings import repository as repo
+from services.readings.units import Unit, UnitMismatch, conversion_factor, parse_unit
+
+log = logging.getLogger(__name__)
+
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+def _valid_id(s: str) -> bool:
+    return 0 < len(s) <= 64 and _ID_CHARS.issuperset(s)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterInfo:
+    id: str
+    key: int
+    building_id: str
+    unit: Unit
+    external_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LuminaireInfo:
+    id: str
+    key: int
+    building_id: str
+
+
+class RegistryCache:
+    """Meters and luminaires as the worker knows them; reloaded when the registry's version moves."""
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.meters: dict[str, MeterInfo] = {}
+        self.by_external: dict[str, MeterInfo] = {}
+        self.luminaires: dict[str, LuminaireInfo] = {}
+
+    def _add_meters(self, rows: Sequence[tuple[str, int, str, str, str | None]]) -> None:
+        for mid, key, bid, unit, ext in rows:
+            info = MeterInfo(mid, key, bid, Unit(unit), ext)
+            self.meters[mid] = info
+            if ext:
+                self.by_external[ext] = info
+
+    def load_all(self, conn: PgConn) -> None:
+        self.version = repo.registry_version(conn)
+        self.meters.clear()
+        self.by_external.clear()
+        self.luminaires.clear()
+        self._add_meters(repo.load_meters(conn))
+        for lid, key, bid in repo.load_luminaires(conn):
+            self.luminaires[lid] = LuminaireInfo(lid, key, bid)
+
+    def sync(self, conn: PgConn) -> None:
+        """Drop everything cached when meters or luminaires changed since the last look."""
+        v = repo.registry_version(conn)
+        if v != self.version:
+            self.meters.clear()
+            self.by_external.clear()
+            self.luminaires.clear()
+            self.version = v
+
+    def resolve(self, conn: PgConn, meter_ids: set[str], external_ids: set[str], luminaire_ids: set[str]) -> None:
+        """Look up, in one query per kind, the devices this batch names that are not cached yet."""
+        m = [i for i in meter_ids if i not in self.meters]
+        e = [i for i in external_ids if i not in self.by_external]
+        if m or e:
+            self._add_meters(repo.load_meters(conn, m, e))
+        lum = [i for i in luminaire_ids if i not in self.luminaires]
+        if lum:
+            for lid, key, bid in repo.load_luminaires(conn, lum):
+                self.luminaires[lid] = LuminaireInfo(lid, key, bid)
+
+
+@dataclass
+class BatchStats:
+    messages: int = 0
+    readings_received: int = 0
+    readings_stored: int = 0
+    duplicates: int = 0
+    revisions: int = 0
+    telemetry_received: int = 0
+    telemetry_stored: int = 0
+    dead_lettered: int = 0
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Decoded:
+    msg: RawMessage
+    kind: str  # meter | luminaire | wmbus
+    building_id: str
+    device_id: str
+    items: list[Any]
+    errors: list[str]
+
+
+# wmbusmeters field names that carry a register, in order of preference, with their unit.
+WMBUS_REGISTER_FIELDS: tuple[tuple[str, Unit], ...] = (
+    ("total_energy_consumption_kwh", Unit.KWH),
+    ("total_energy_consumption_mwh", Unit.MWH),
+    ("total_energy_consumption_gj", Unit.GJ),
+    ("total_energy_consumption_wh", Unit.WH),
+    ("total_m3", Unit.M3),
+    ("total_volume_m3", Unit.M3),
+)
+
+
+def _fmt_errors(errors: list[ErrorDetails], prefix: str = "") -> list[str]:
+    out = []
+    for e in errors[:10]:
+        loc = ".".join(str(p) for p in e["loc"])
+        out.append(f"{prefix}{loc}: {e['msg']}" if loc else f"{prefix}{e['msg']}")
+    if len(errors) > 10:
+        out.append(f"... and {len(errors) - 10} more errors")
+    return out
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        topic_prefix: str,
+        *,
+        max_payload_bytes: int = 256 * 1024,
+        max_readings_per_message: int = 10_000,
+        max_future: timedelta = timedelta(days=1),
+        registry: RegistryCache | None = None,
+    ) -> None:
+        self.prefix_parts = topic_prefix.strip("/").split("/")
+        self.max_payload_bytes = max_payload_bytes
+        self.max_items = max_readings_per_message
+        self.max_future = max_future
+        self.registry = registry or RegistryCache()
+
+    # -- decoding ---------------------------------------------------------------------------------------------------
+
+    def _parse_topic(self, topic: str) -> tuple[str, str, str] | str:
+        """(kind, building_id, device_id), or the reason the topic is not one of wire contract v1's."""
+        parts = topic.split("/")
+        n = len(self.prefix_parts)
+        if parts[:n] != self.prefix_parts or len(parts) < n + 3 or parts[n] != "buildings":
+            return "topic: not under the wire contract's buildings/ tree"
+        rest = parts[n + 1:]
+        building = rest[0]
+        if len(rest) == 4 and rest[1] == "meters" and rest[3] == "readings":
+            kind, device = "meter", rest[2]
+        elif len(rest) == 4 and rest[1] == "luminaires" and rest[3] == "telemetry":
+            kind, device = "luminaire", rest[2]
+        elif len(rest) == 3 and rest[1] == "wmbus":
+            kind, device = "wmbus", rest[2]
+        else:
+            return "topic: unknown topic shape (expected .../meters/{id}/readings, .../luminaires/{id}/telemetry " \
+                   "or .../wmbus/{name})"
+        if not _valid_id(building):
+            return "topic: building id must be 1-64 characters of [A-Za-z0-9._-]"
+        if not _valid_id(device):
+            return f"topic: {kind} id must be 1-64 characters of [A-Za-z0-9._-]"
+        return kind, building, device
+
+    def _validate_items(self, payload: bytes, item_adapter: Any, list_adapter: Any) -> tuple[list[Any], list[str]]:
+        """Valid items and error strings. A batch with some bad items keeps its good ones."""
+        is_list = payload.lstrip()[:1] == b"["
+        try:
+            if is_list:
+                return list(list_adapter.validate_json(payload)), []
+            return [item_adapter.validate_json(payload)], []
+        except ValidationError as exc:
+            errs = exc.errors()
+            if not is_list or any(e["type"] == "json_invalid" for e in errs) or any(len(e["loc"]) < 2 for e in errs):
+                if errs and errs[0]["type"] == "json_invalid":
+                    return [], [f"invalid JSON: {errs[0]['msg']}"]
+                return [], _fmt_errors(errs)
+        # Some items of an array are bad: validate one by one to keep the good ones.
+        good: list[Any] = []
+        bad: list[str] = []
+        for i, element in enumerate(orjson.loads(payload)):
+            try:
+                good.append(item_adapter.validate_json(orjson.dumps(element)))
+            except ValidationError as exc:
+                bad.extend(_fmt_errors(exc.errors(), prefix=f"item {i}: "))
+        return good, bad
+
+    def _decode(self, msg: RawMessage) -> _Decoded | str:
+        parsed = self._parse_topic(msg.topic)
+        if isinstance(parsed, str):
+            return parsed
+        kind, building, device = parsed
+        if len(msg.payload) > self.max_payload_bytes:
+            return f"payload: {len(msg.payload)} bytes exceeds the limit of {self.max_payload_bytes}"
+        items: list[Any]
+        if kind == "meter":
+            items, errors = self._validate_items(msg.payload, READING_ITEM, READING_LIST)
+        elif kind == "luminaire":
+            items, errors = self._validate_items(msg.payload, TELEMETRY_ITEM, TELEMETRY_LIST)
+        else:
+            try:
+                telegram = WMBUS.validate_json(msg.payload)
+            except ValidationError as exc:
+                errs = exc.errors()
+                reason = f"invalid JSON: {errs[0]['msg']}" if errs[0]["type"] == "json_invalid" else \
+                    "wmbus: " + "; ".join(_fmt_errors(errs))
+                return reason
+            device = telegram.id
+            items, errors = [telegram], []
+        if len(items) + len(errors) > self.max_items:
+            return f"payload: {len(items) + len(errors)} readings exceed the limit of {self.max_items} per message"
+        if not items and errors:
+            return "; ".join(errors)
+        return _Decoded(msg, kind, building, device, items, errors)
+
+    # -- processing -------------------------------------------------------------------------------------------------
+
+    def process(self, conn: PgConn, messages: Sequence[RawMessage]) -> BatchStats:
+        """Store one batch inside the caller's open transaction and return what happened to it."""
+        repo.ensure_staging(conn)
+        stats = BatchStats(messages=len(messages))
+        dead: list[tuple[str, bytes, str, str | None, str | None, datetime]] = []
+        quarantine: list[tuple[str, str, str, str, bytes, datetime]] = []
+
+        def reject(msg: RawMessage, reason: str, building: str | None = None, device: str | None = None) -> None:
+            dead.append((msg.topic, msg.payload, reason, building, device, msg.received_at))
+            key = reason.split(":", 1)[0]
+            stats.reasons[key] = stats.reasons.get(key, 0) + 1
+
+        decoded: list[_Decoded] = []
+        for msg in messages:
+            d = self._decode(msg)
+            if isinstance(d, str):
+                reject(msg, d)
+            else:
+                decoded.append(d)
+
+        self.registry.sync(conn)
+        self.registry.resolve(
+            conn,
+            {d.device_id for d in decoded if d.kind == "meter"},
+            {d.device_id for d in decoded if d.kind == "wmbus"},
+            {d.device_id for d in decoded if d.kind == "luminaire"},
+        )
+
+        reading_rows: list[repo.ReadingRow] = []
+        telemetry_rows: list[repo.TelemetryRow] = []
+        reg = self.registry
+        for d in decoded:
+            msg = d.msg
+            latest = msg.received_at + self.max_future
+            if d.kind == "luminaire":
+                lum = reg.luminaires.get(d.device_id)
+                if lum is None:
+                    quarantine.append((msg.topic, d.kind, d.building_id, d.device_id, msg.payload, msg.received_at))
+                    continue
+                if lum.building_id != d.building_id:
+                    reject(msg, f"building: luminaire {lum.id!r} is registered in building {lum.building_id!r}, "
+                                f"not {d.building_id!r}", d.building_id, d.device_id)
+                    continue
+                t: TelemetryIn
+                for i, t in enumerate(d.items):
+                    if t.ts > latest:
+                        d.errors.append(f"item {i}: ts: {t.ts.isoformat()} is more than {self.max_future} ahead")
+                        continue
+                    telemetry_rows.append((lum.key, t.ts, t.power_w, t.energy_wh, t.dim_pct, t.on, t.burn_hours,
+                                           t.failure))
+                stats.telemetry_received += len(d.items)
+            else:
+                meter = reg.meters.get(d.device_id) if d.kind == "meter" else reg.by_external.get(d.device_id)
+                if meter is None:
+                    quarantine.append((msg.topic, d.kind, d.building_id, d.device_id, msg.payload, msg.received_at))
+                    continue
+                if meter.building_id != d.building_id:
+                    reject(msg, f"building: meter {meter.id!r} is registered in building {meter.building_id!r}, "
+                                f"not {d.building_id!r}", d.building_id, meter.id)
+                    continue
+                if d.kind == "meter":
+                    self._reading_rows(d, meter, latest, reading_rows)
+                else:
+                    self._wmbus_rows(d, meter, latest, reading_rows)
+                stats.readings_received += len(d.items)
+            if d.errors:
+                reject(msg, "; ".join(d.errors), d.building_id, d.device_id)
+
+        r = repo.store_readings(conn, reading_rows)
+        stats.readings_stored, stats.duplicates, stats.revisions = r.inserted, r.duplicates, r.revisions
+        tr = repo.store_telemetry(conn, telemetry_rows)
+        stats.telemetry_stored = tr.inserted + tr.revisions
+        repo.insert_dead_letters(conn, dead)
+        repo.insert_quarantine(conn, quarantine)
+        stats.dead_lettered = len(dead)
+        stats.quarantined = len(quarantine)
+        return stats
+
+    @staticmethod
+    def _reading_rows(d: _Decoded, meter: MeterInfo, latest: datetime, out: list[repo.ReadingRow]) -> None:
+        key = meter.key
+        factors: dict[str, float] = {}
+        it: ReadingIn
+        for i, it in enumerate(d.items):
+            if it.ts > latest:
+                d.errors.append(f"item {i}: ts: {it.ts.isoformat()} is in the future")
+                continue
+            value = it.value
+            if it.unit is not None and it.unit != meter.unit:
+                f = factors.get(it.unit)
+                if f is None:
+                    try:
+                        f = conversion_factor(parse_unit(it.unit), meter.unit)
+                    except UnitMismatch as exc:
+                        d.errors.append(f"item {i}: unit: {exc}")
+                        continue
+                    factors[it.unit] = f
+                value *= f
+            out.append((key, it.ts, value, it.quality.value, "mqtt"))
+
+    @staticmethod
+    def _wmbus_rows(d: _Decoded, meter: MeterInfo, latest: datetime, out: list[repo.ReadingRow]) -> None:
+        telegram = d.items[0]
+        extra = telegram.model_extra or {}
+        for name, unit in WMBUS_REGISTER_FIELDS:
+            value = extra.get(name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                d.errors.append(f"{name}: must be a finite number")
+                return
+            if telegram.timestamp > latest:
+                d.errors.append(f"timestamp: {telegram.timestamp.isoformat()} is in the future")
+                return
+            try:
+                f = conversion_factor(unit, meter.unit)
+            except UnitMismatch as exc:
+                d.errors.append(f"{name}: {exc}")
+                return
+            out.append((meter.key, telegram.timestamp, float(value) * f, "measured", "wmbus"))
+            return
+        d.errors.append("wmbus: no register field (" + ", ".join(n for n, _ in WMBUS_REGISTER_FIELDS) + ")")
+
+
+# -- quarantine replay -----------------------------------------------------------------------------------------------
+
+_PENDING_FOR_DEVICE = """
+SELECT id, topic, payload, received_at FROM quarantine
+WHERE replayed_at IS NULL AND kind = %s AND device_id = %s
+ORDER BY id FOR UPDATE SKIP LOCKED
+"""
+
+_PENDING_RESOLVABLE = """
+SELECT q.id, q.topic, q.payload, q.received_at FROM quarantine q
+WHERE q.replayed_at IS NULL AND (
+    (q.kind = 'meter' AND EXISTS (SELECT 1 FROM meters m WHERE m.id = q.device_id))
+ OR (q.kind = 'wmbus' AND EXISTS (SELECT 1 FROM meters m WHERE m.external_id = q.device_id))
+ OR (q.kind = 'luminaire' AND EXISTS (SELECT 1 FROM luminaires l WHERE l.id = q.device_id)))
+ORDER BY q.id LIMIT %s FOR UPDATE SKIP LOCKED
+"""
+
+
+def _replay_rows(conn: PgConn, pipeline: IngestPipeline, rows: list[tuple[Any, ...]]) -> BatchStats:
+    if not rows:
+        return BatchStats()
+    msgs = [RawMessage(topic, bytes(payload), received_at) for _, topic, payload, received_at in rows]
+    stats = pipeline.process(conn, msgs)
+    conn.execute("UPDATE quarantine SET replayed_at = now() WHERE id = ANY(%s)", [[r[0] for r in rows]])
+    return stats
+
+
+def sweep_quarantine(conn: PgConn, pipeline: IngestPipeline, limit: int = 1000) -> BatchStats:
+    """Replay quarantined messages whose device is registered by now (in the caller's transaction)."""
+    return _replay_rows(conn, pipeline, conn.execute(_PENDING_RESOLVABLE, [limit]).fetchall())
+
+
+def replay_quarantine(engine: Engine, kind: str, device_id: str, topic_prefix: str | None = None) -> int:
+    """Replay, in one transaction, what was quarantined for a device that has just been registered.
+
+    For a meter this includes wmbus telegrams quarantined under its external id. Returns the number of messages
+    replayed; readings in them are stored, or dead-lettered if they break a rule (e.g. another building's topic).
+    """
+    from services.config import get_settings
+
+    s = get_settings()
+    pipeline = IngestPipeline(
+        topic_prefix or s.mqtt.topic_prefix,
+        max_payload_bytes=s.ingest.max_payload_bytes,
+        max_readings_per_message=s.ingest.max_readings_per_message,
+    )
+    with engine.begin() as sa_conn:
+        conn: PgConn = sa_conn.connection.driver_connection  # type: ignore[assignment]
+        rows = list(conn.execute(_PENDING_FOR_DEVICE, [kind, device_id]).fetchall())
+        if kind == "meter":
+            ext = conn.execute("SELECT external_id FROM meters WHERE id = %s", [device_id]).fetchone()
+            if ext and ext[0]:
+                rows += conn.execute(_PENDING_FOR_DEVICE, ["wmbus", ext[0]]).fetchall()
+                rows.sort(key=lambda r: r[0])
+        _replay_rows(conn, pipeline, rows)
+        return len(rows)

@@ -1,0 +1,212 @@
+"""SQL for storing readings and luminaire telemetry. The caller owns the transaction.
+
+Readings take a fast path: one binary COPY straight into the hypertable inside a savepoint. Only when that hits the
+unique key (a redelivered message, a revision, a duplicate inside the batch) does the batch go through a staging table
+and INSERT ... ON CONFLICT, which stores duplicates once and keeps changed values as revisions. Measured on this
+machine, the plain COPY is about 1.6x the rate of staging + ON CONFLICT (shared/reference/ingest-measurements.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from psycopg import sql
+
+from services.db import PgConn
+
+# (meter_key, ts, value, quality, source). Enum columns receive their label: the binary form of text.
+ReadingRow = tuple[int, datetime, float, str, str]
+# (luminaire_key, ts, power_w, energy_wh, dim_pct, is_on, burn_hours, failure)
+TelemetryRow = tuple[int, datetime, float | None, float | None, float | None, bool | None, float | None, bool | None]
+
+_READING_TYPES = ["int4", "timestamptz", "float8", "text", "text"]
+_TELEMETRY_TYPES = ["int4", "timestamptz", "float8", "float8", "float8", "bool", "float8", "bool"]
+
+_STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS readings_staging (
+    meter_key integer, ts timestamptz, value double precision, quality reading_quality, source reading_source
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS telemetry_staging (
+    luminaire_key integer, ts timestamptz, power_w double precision, energy_wh double precision,
+    dim_pct double precision, is_on boolean, burn_hours double precision, failure boolean
+) ON COMMIT DELETE ROWS;
+"""
+
+# Data-modifying CTEs share one snapshot: `old` sees the values as they were before `up` changed them.
+# The ts range lets TimescaleDB exclude chunks at plan time.
+_UPSERT_READINGS = """
+WITH s AS (SELECT meter_key, ts, value, quality, source FROM readings_staging),
+old AS (
+    SELECT r.meter_key, r.ts, r.value, r.quality
+    FROM readings r JOIN s USING (meter_key, ts)
+    WHERE r.ts BETWEEN %(ts_min)s AND %(ts_max)s
+),
+up AS (
+    INSERT INTO readings AS r (meter_key, ts, value, quality, source)
+    SELECT meter_key, ts, value, quality, source FROM s
+    ON CONFLICT (meter_key, ts) DO UPDATE
+        SET value = EXCLUDED.value, quality = EXCLUDED.quality, source = EXCLUDED.source, received_at = now()
+        WHERE r.value IS DISTINCT FROM EXCLUDED.value
+    RETURNING r.meter_key, r.ts, r.value, r.quality, r.source
+),
+rev AS (
+    INSERT INTO reading_revisions (meter_key, ts, old_value, new_value, old_quality, new_quality, source)
+    SELECT up.meter_key, up.ts, old.value, up.value, old.quality, up.quality, up.source
+    FROM up JOIN old USING (meter_key, ts)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM rev)
+"""
+
+_UPSERT_TELEMETRY = """
+WITH s AS (
+    SELECT DISTINCT ON (luminaire_key, ts) * FROM telemetry_staging
+),
+up AS (
+    INSERT INTO luminaire_telemetry AS t
+        (luminaire_key, ts, power_w, energy_wh, dim_pct, is_on, burn_hours, failure)
+    SELECT luminaire_key, ts, power_w, energy_wh, dim_pct, is_on, burn_hours, failure FROM s
+    ON CONFLICT (luminaire_key, ts) DO UPDATE
+        SET power_w = EXCLUDED.power_w, energy_wh = EXCLUDED.energy_wh, dim_pct = EXCLUDED.dim_pct,
+            is_on = EXCLUDED.is_on, burn_hours = EXCLUDED.burn_hours, failure = EXCLUDED.failure,
+            received_at = now()
+        WHERE (t.power_w, t.energy_wh, t.dim_pct, t.is_on, t.burn_hours, t.failure)
+              IS DISTINCT FROM
+              (EXCLUDED.power_w, EXCLUDED.energy_wh, EXCLUDED.dim_pct, EXCLUDED.is_on, EXCLUDED.burn_hours,
+               EXCLUDED.failure)
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+"""
+
+
+@dataclass
+class StoreResult:
+    inserted: int = 0
+    duplicates: int = 0
+    revisions: int = 0
+
+
+def ensure_staging(conn: PgConn) -> None:
+    """Create this session's temporary staging tables (once per connection)."""
+    conn.execute(_STAGING_DDL)
+
+
+def _copy(conn: PgConn, statement: str, types: list[str],
+          rows: Sequence[tuple[object, ...]] | Sequence[ReadingRow] | Sequence[TelemetryRow]) -> None:
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
+def store_readings(conn: PgConn, rows: Sequence[ReadingRow]) -> StoreResult:
+    """Store readings once per (meter, ts); a changed value for a stored key becomes a revision with history.
+
+    Rows are in arrival order; when one batch holds the same key more than once, the occurrences are applied in
+    order, exactly as if they had arrived in separate batches.
+    """
+    if not rows:
+        return StoreResult()
+    try:
+        with conn.transaction():
+            _copy(conn, "COPY readings (meter_key, ts, value, quality, source) FROM STDIN (FORMAT BINARY)",
+                  _READING_TYPES, rows)
+        return StoreResult(inserted=len(rows))
+    except psycopg.errors.UniqueViolation:
+        pass  # the savepoint is rolled back; take the deduplicating path below
+
+    rounds: list[list[ReadingRow]] = []
+    seen: dict[tuple[int, datetime], int] = {}
+    for row in rows:
+        key = (row[0], row[1])
+        n = seen.get(key, 0)
+        seen[key] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(row)
+
+    result = StoreResult()
+    for batch in rounds:
+        conn.execute("TRUNCATE readings_staging")
+        _copy(conn, "COPY readings_staging (meter_key, ts, value, quality, source) FROM STDIN (FORMAT BINARY)",
+              _READING_TYPES, batch)
+        ts_values = [r[1] for r in batch]
+        cur = conn.execute(_UPSERT_READINGS, {"ts_min": min(ts_values), "ts_max": max(ts_values)})
+        written, revised = cur.fetchone() or (0, 0)
+        result.inserted += int(written) - int(revised)
+        result.revisions += int(revised)
+        result.duplicates += len(batch) - int(written)
+    return result
+
+
+def store_telemetry(conn: PgConn, rows: Sequence[TelemetryRow]) -> StoreResult:
+    """Store luminaire telemetry once per (luminaire, ts); a changed sample replaces the stored one."""
+    if not rows:
+        return StoreResult()
+    conn.execute("TRUNCATE telemetry_staging")
+    _copy(conn, "COPY telemetry_staging FROM STDIN (FORMAT BINARY)", _TELEMETRY_TYPES, rows)
+    cur = conn.execute(_UPSERT_TELEMETRY)
+    inserted, updated = cur.fetchone() or (0, 0)
+    ins, upd = int(inserted), int(updated)
+    return StoreResult(inserted=ins, revisions=upd, duplicates=len(rows) - ins - upd)
+
+
+def insert_dead_letters(
+    conn: PgConn,
+    rows: Sequence[tuple[str, bytes, str, str | None, str | None, datetime]],
+) -> None:
+    """(topic, payload, reason, building_id, device_id, received_at)"""
+    if rows:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO dead_letters (topic, payload, reason, building_id, device_id, received_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+
+
+def insert_quarantine(
+    conn: PgConn,
+    rows: Sequence[tuple[str, str, str, str, bytes, datetime]],
+) -> None:
+    """(topic, kind, building_id, device_id, payload, received_at)"""
+    if rows:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO quarantine (topic, kind, building_id, device_id, payload, received_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+
+
+def registry_version(conn: PgConn) -> int:
+    row = conn.execute("SELECT version FROM registry_state").fetchone()
+    return int(row[0]) if row else 0
+
+
+def load_meters(
+    conn: PgConn, ids: Sequence[str] | None = None,
+    external_ids: Sequence[str] | None = None,
+) -> list[tuple[str, int, str, str, str | None]]:
+    """(id, key, building_id, unit, external_id) of all meters, or of those with the given ids/external ids."""
+    query = "SELECT id, key, building_id, unit, external_id FROM meters"
+    if ids is None and external_ids is None:
+        return list(conn.execute(query).fetchall())
+    cur = conn.execute(
+        sql.SQL(query + " WHERE id = ANY(%s) OR external_id = ANY(%s)"), [list(ids or []), list(external_ids or [])]
+    )
+    return list(cur.fetchall())
+
+
+def load_luminaires(
+    conn: PgConn, ids: Sequence[str] | None = None
+) -> list[tuple[str, int, str]]:
+    """(id, key, building_id) of all luminaires, or of those with the given ids."""
+    if ids is None:
+        return list(conn.execute("SELECT id, key, building_id FROM luminaires").fetchall())
+    cur = conn.execute("SELECT id, key, building_id FROM luminaires WHERE id = ANY(%s)", [list(ids)])
+    return list(cur.fetchall())

@@ -1,0 +1,1 @@
+"""Entry points that stand in for physical meters, luminaires and gateways."""

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from tests.stack import Stack, start_stack
+
+# Every table holding data; truncated before each test that asks for a clean database.
+DATA_TABLES = [
+    "api_tokens", "quarantine", "dead_letters", "luminaire_telemetry", "reading_revisions", "readings",
+    "luminaire_history", "luminaires", "meters", "building_area_history", "buildings",
+]
+
+
+@pytest.fixture(scope="session")
+def stack() -> Stack:
+    s = start_stack()
+    # Programs started by tests, and settings read in-process, point at the test stack.
+    os.environ.update({k: v for k, v in s.env.items() if k.startswith("ENERGIBLIK_")})
+    from services.config import get_settings
+
+    get_settings.cache_clear()
+    return s
+
+
+@pytest.fixture(scope="session")
+def engine(stack: Stack) -> Iterator[Engine]:
+    eng = create_engine(stack.db_url, pool_pre_ping=True)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def db(engine: Engine) -> Engine:
+    """A clean database (schema migrated, no data)."""
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+    return engine
+
+
+@pytest.fixture
+def workers(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from tests.integration.harness import Workers
+
+    w = Workers(stack, tmp_path_factory.mktemp("workers"))
+    yield w
+    w.close()
