@@ -138,10 +138,8 @@ class IngestWorker:
 
     def _drop_db(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a broken connection may fail in any way
                 self._conn.close()
-            except Exception:
-                pass
         self._conn = None
 
     # -- batching -----------------------------------------------------------------------------------------------------
