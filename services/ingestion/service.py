@@ -143,7 +143,11 @@ WMBUS_REGISTER_FIELDS: tuple[tuple[str, Unit], ...] = (
 def _fmt_errors(errors: list[ErrorDetails], prefix: str = "") -> list[str]:
     out = []
     for e in errors[:10]:
-        loc = ".".join(str(p) for p in e["loc"])
+        parts = list(e["loc"])
+        head = f"item {parts.pop(0)}: " if parts and isinstance(parts[0], int) else ""
+        loc = head + ".".join(str(p) for p in parts)
+        if head and not parts:
+            loc = loc[:-2]
         out.append(f"{prefix}{loc}: {e['msg']}" if loc else f"{prefix}{e['msg']}")
     if len(errors) > 10:
         out.append(f"... and {len(errors) - 10} more errors")
