@@ -8,7 +8,8 @@
 #   deploy/stack.sh status       what runs
 #   deploy/stack.sh env          print the environment (ENERGIBLIK_*) that points programs at this stack
 #
-# ENERGIBLIK_PROFILE selects an independent stack (dev: the default, test: the one the test suite uses).
+# ENERGIBLIK_PROFILE selects an independent stack (dev: the default, test: the one the test suite uses, bench: the
+# benchmarks').
 # Every step is idempotent.
 set -euo pipefail
 
@@ -22,7 +23,8 @@ PY="$VENV/bin/python"
 case "$PROFILE" in
   dev)  PG_PORT="${ENERGIBLIK_PG_PORT:-55432}"; MQTT_PORT="${ENERGIBLIK_MQTT_PORT:-51883}"; API_PORT="${ENERGIBLIK_API_PORT:-8000}";;
   test) PG_PORT="${ENERGIBLIK_PG_PORT:-55442}"; MQTT_PORT="${ENERGIBLIK_MQTT_PORT:-51893}"; API_PORT="${ENERGIBLIK_API_PORT:-8010}";;
-  *)    echo "unknown ENERGIBLIK_PROFILE=$PROFILE (dev or test)" >&2; exit 2;;
+  bench) PG_PORT="${ENERGIBLIK_PG_PORT:-55452}"; MQTT_PORT="${ENERGIBLIK_MQTT_PORT:-51903}"; API_PORT="${ENERGIBLIK_API_PORT:-8020}";;
+  *)    echo "unknown ENERGIBLIK_PROFILE=$PROFILE (dev, test or bench)" >&2; exit 2;;
 esac
 
 # PostgreSQL runs as the postgres user, which must be able to reach its data directory.

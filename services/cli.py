@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from services.config import Settings, get_settings
 from services.db import get_engine
@@ -44,19 +45,97 @@ def _broker_credentials(args: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace, s: Settings) -> int:
+    from services.registry.csv_import import Kind, after_import, import_csv
+
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"cannot read {args.file}: {e}", file=sys.stderr)
+        return 2
+    engine = get_engine()
+    with engine.begin() as conn:
+        result = import_csv(conn, Kind(args.kind), text)
+    if result.rejected:
+        for err in result.rejected:
+            print(f"{args.file}:{err.line}: {err.field}: {err.message}", file=sys.stderr)
+        print(f"nothing imported: {len(result.rejected)} problem(s) in {args.file}", file=sys.stderr)
+        return 1
+    replayed = after_import(engine, s, result)
+    print(f"imported {result.accepted} {args.kind} ({len(result.created)} created, {len(result.updated)} updated"
+          + (f", {replayed} quarantined messages replayed)" if replayed else ")"))
+    return 0
+
+
+def _token(args: argparse.Namespace, s: Settings) -> int:
+    from pydantic import ValidationError
+
+    from services.auth import service as auth
+    from services.auth.schemas import TokenIn
+    from services.errors import DomainError
+    from services.validation import field_errors
+
+    engine = get_engine()
+    try:
+        if args.action == "create":
+            body = TokenIn(name=args.name, role=args.role, building_ids=args.building or [])
+            with engine.begin() as conn:
+                tok = auth.create_token(conn, body)
+            # The token alone on stdout, so scripts can capture it; the rest is for the person at the terminal.
+            print(tok.token)
+            scope = f" for buildings {', '.join(tok.building_ids)}" if tok.building_ids else ""
+            print(f"token {tok.id} ({tok.role.value}{scope}) created; it is shown only this once", file=sys.stderr)
+        elif args.action == "revoke":
+            with engine.begin() as conn:
+                revoked = auth.revoke_token(conn, args.id)
+            print(f"token {revoked.id} ({revoked.name}) revoked at {revoked.revoked_at:%Y-%m-%d %H:%M:%S%z}")
+        else:
+            with engine.connect() as conn:
+                tokens = auth.list_tokens(conn)
+            for t in tokens:
+                state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
+                print(f"{t.id}\t{t.role.value}\t{','.join(t.building_ids) or '-'}\t{state}\t{t.name}")
+    except ValidationError as e:
+        for fe in field_errors(e.errors()):
+            print(f"{fe.field}: {fe.message}", file=sys.stderr)
+        return 2
+    except DomainError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "broker-sync": _broker_sync,
     "broker-credentials": _broker_credentials,
+    "import": _import,
+    "token": _token,
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from services.auth.schemas import Role
+    from services.registry.csv_import import Kind
+
     p = argparse.ArgumentParser(prog="energiblik", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     bs = sub.add_parser("broker-sync", help="regenerate Mosquitto password/ACL files from the registry and reload")
     bs.add_argument("--no-reload", action="store_true", help="write the files without signalling the broker")
     bc = sub.add_parser("broker-credentials", help="print the broker username and password of a building")
     bc.add_argument("building_id")
+    im = sub.add_parser("import", help="import buildings, meters or luminaires from CSV (all rows or none)")
+    im.add_argument("kind", choices=[k.value for k in Kind])
+    im.add_argument("file", help="CSV file with a header of id plus the API's PUT fields; - reads stdin")
+    tok = sub.add_parser("token", help="create, revoke or list API tokens")
+    tsub = tok.add_subparsers(dest="action", required=True)
+    tc = tsub.add_parser("create", help="issue a token and print it (shown only once)")
+    tc.add_argument("--name", required=True, help="who or what holds the token")
+    tc.add_argument("--role", required=True, choices=[r.value for r in Role])
+    tc.add_argument("--building", action="append", metavar="BUILDING_ID",
+                    help="a facility manager's building; repeat for several")
+    tr = tsub.add_parser("revoke", help="revoke a token at once")
+    tr.add_argument("id", type=int)
+    tsub.add_parser("list", help="list tokens (never their secrets)")
     return p
 
 

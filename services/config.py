@@ -43,6 +43,11 @@ class IngestSettings(BaseModel):
     metrics_host: str = "127.0.0.1"
     quarantine_sweep_s: float = 30.0
     retry_initial_s: float = 0.5
+    # On a graceful stop, leave the shared subscription for good: unsubscribe, drain what the broker still holds for
+    # this session, then end the session. For scaling in: an offline session in a share group keeps receiving its
+    # share of messages until it expires.
+    retire_on_stop: bool = False
+    retire_idle_s: float = 2.0
     retry_max_s: float = 15.0
 
 

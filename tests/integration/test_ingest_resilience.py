@@ -244,3 +244,30 @@ def test_meter_credentials_cannot_publish_under_another_building(stack: Stack, d
     with pytest.raises(PublishError):
         WindowedPublisher(stack.mqtt_host, stack.mqtt_port, None, None)
     w.stop()
+
+
+def test_retiring_worker_drains_its_share_and_leaves_the_group(stack: Stack, db: Engine, workers: Workers) -> None:
+    setup_fleet(stack, db)
+    w1 = workers.start("w1")
+    w2 = workers.start("w2")
+    assert w2.stop() == 0  # offline, but its session stays in the share group and keeps getting a share
+    pub = building_publisher(stack, "B1")
+    pub.publish_many(single_messages("M0", 2000))
+    pub.flush()
+    # The broker routed every message at publish time; wait until w1 has stored its whole share.
+    wait_for(lambda: 0 < count(db) == w1.metric("energiblik_ingest_messages_received"), what="w1's share stored")
+    time.sleep(1)
+    assert count(db) == w1.metric("energiblik_ingest_messages_received")
+    held_for_w2 = 2000 - count(db)
+    assert held_for_w2 > 0, "Mosquitto gave the offline session no share; the scale-in problem is not reproduced"
+    # Scale in: start w2 once more in retire mode and stop it; it drains its queue and ends its session.
+    w2r = workers.new("w2", ENERGIBLIK_INGEST__RETIRE_ON_STOP="true").start()
+    wait_for(lambda: count(db) == 2000, timeout=60, what="w2's share drained")
+    assert w2r.stop() == 0
+    msgs = single_messages("M0", 3000)[2000:]
+    pub.publish_many(msgs)
+    pub.close()
+    wait_for(lambda: count(db) == 3000, timeout=60, what="later traffic all to w1")
+    assert w1.metric("energiblik_ingest_messages_received") == 3000 - held_for_w2
+    assert_exact_series(db, 3000)
+    assert w1.stop() == 0

@@ -1,0 +1,60 @@
+"""Operator endpoints: dead letters, quarantine, API tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from api.deps import EngineDep, Operator, TimezoneDep, TokenAdmin
+from services.auth import service as auth
+from services.auth.schemas import CreatedToken, TokenIn, TokenOut
+from services.localtime import parse_instant
+from services.operations import service as operations
+from services.operations.schemas import DeadLetter, QuarantinedMessage
+
+router = APIRouter(prefix="/api/v1", tags=["operations"])
+
+
+@router.get("/dead-letters")
+def get_dead_letters(
+    _: Operator,
+    engine: EngineDep,
+    tz: TimezoneDep,
+    since: Annotated[str | None, Query(description="received at or after; RFC 3339 instant or local date")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> list[DeadLetter]:
+    """Rejected payloads with topic, reason and the raw bytes, newest first (admin and energy team only)."""
+    since_ts = parse_instant(since, "since", tz) if since else None
+    with engine.connect() as conn:
+        return operations.dead_letters(conn, since_ts, limit)
+
+
+@router.get("/quarantine")
+def get_quarantine(
+    _: Operator, engine: EngineDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000
+) -> list[QuarantinedMessage]:
+    """Messages of devices not registered yet, oldest first; replayed when the device is registered."""
+    with engine.connect() as conn:
+        return operations.pending_quarantine(conn, limit)
+
+
+@router.post("/tokens", status_code=201)
+def create_token(body: TokenIn, _: TokenAdmin, engine: EngineDep) -> CreatedToken:
+    """Issue a token (admin only). The `token` is shown only in this answer."""
+    with engine.begin() as conn:
+        return auth.create_token(conn, body)
+
+
+@router.get("/tokens")
+def list_tokens(_: TokenAdmin, engine: EngineDep) -> list[TokenOut]:
+    """Every token issued, revoked ones included; never the secrets."""
+    with engine.connect() as conn:
+        return auth.list_tokens(conn)
+
+
+@router.delete("/tokens/{token_id}")
+def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], _: TokenAdmin, engine: EngineDep) -> TokenOut:
+    """Revoke a token at once."""
+    with engine.begin() as conn:
+        return auth.revoke_token(conn, token_id)

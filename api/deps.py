@@ -1,0 +1,91 @@
+"""Shared request plumbing: the engine, settings, the authenticated caller, and id path parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Path, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from services.auth.schemas import Principal
+from services.auth.service import authenticate, require
+from services.clock import Clock, SystemClock
+from services.config import Settings, get_settings
+from services.db import get_engine
+from services.registry.schemas import ID_PATTERN
+
+
+def engine() -> Engine:
+    return get_engine()
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+def clock() -> Clock:
+    return SystemClock()
+
+
+EngineDep = Annotated[Engine, Depends(engine)]
+SettingsDep = Annotated[Settings, Depends(settings)]
+ClockDep = Annotated[Clock, Depends(clock)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API token (`energiblik token create`), or the admin token of ENERGIBLIK_ADMIN_TOKEN.",
+)
+
+
+def caller(
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)], eng: EngineDep, s: SettingsDep
+) -> Principal:
+    admin = s.admin_token.get_secret_value() if s.admin_token else None
+    with eng.connect() as conn:
+        return authenticate(conn, creds.credentials if creds else None, admin)
+
+
+Caller = Annotated[Principal, Depends(caller)]
+
+
+def registry_writer(p: Caller) -> Principal:
+    require(p.can_write_registry, "change the registry (admin and energy team only)")
+    return p
+
+
+def operator(p: Caller) -> Principal:
+    require(p.can_read_ingest_rejects, "read dead letters or quarantine (admin and energy team only)")
+    return p
+
+
+def token_admin(p: Caller) -> Principal:
+    require(p.can_manage_tokens, "manage tokens (admin only)")
+    return p
+
+
+RegistryWriter = Annotated[Principal, Depends(registry_writer)]
+Operator = Annotated[Principal, Depends(operator)]
+TokenAdmin = Annotated[Principal, Depends(token_admin)]
+
+
+def timezone(s: SettingsDep) -> ZoneInfo:
+    return ZoneInfo(s.timezone)
+
+
+TimezoneDep = Annotated[ZoneInfo, Depends(timezone)]
+
+_ID_DOC = "1-64 characters from A-Z a-z 0-9 . _ -"
+BuildingId = Annotated[str, Path(pattern=ID_PATTERN, description=_ID_DOC)]
+MeterId = Annotated[str, Path(pattern=ID_PATTERN, description=_ID_DOC)]
+LuminaireId = Annotated[str, Path(pattern=ID_PATTERN, description=_ID_DOC)]
+BuildingFilter = Annotated[str | None, Query(pattern=ID_PATTERN, description="only this building's devices")]
+Start = Annotated[
+    str | None,
+    Query(
+        description="inclusive; RFC 3339 instant (2026-03-29T00:00:00+01:00) or local date (2026-03-29 = local "
+        "midnight)"
+    ),
+]
+End = Annotated[str | None, Query(description="exclusive; RFC 3339 instant or local date (local midnight)")]

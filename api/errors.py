@@ -1,0 +1,112 @@
+"""Every 4xx answer is `{"detail": "...", "errors": [{"field": "...", "message": "..."}]}`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException
+
+from services.auth.service import Forbidden, Unauthenticated
+from services.errors import NotFoundError, ValidationFailed
+from services.validation import FieldError, FieldErrors, field_errors
+
+log = logging.getLogger(__name__)
+
+
+class FieldErrorOut(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """The shape of every 4xx answer."""
+
+    detail: str
+    errors: list[FieldErrorOut]
+
+
+# Documented on every route; FastAPI would otherwise describe its own 422 shape, which this API does not use.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "no token, or an unknown or revoked one"},
+    403: {"model": ErrorOut, "description": "the caller's role may not do this"},
+    404: {"model": ErrorOut, "description": "not found, or outside the caller's buildings"},
+    422: {"model": ErrorOut, "description": "invalid input; `errors` names each field"},
+}
+
+
+def error_body(detail: str, errors: Sequence[FieldError], **extra: Any) -> dict[str, Any]:
+    return {"detail": detail, "errors": [{"field": e.field, "message": e.message} for e in errors], **extra}
+
+
+def _json(
+    status: int, detail: str, errors: Sequence[FieldError], headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(detail, errors), status_code=status, headers=headers)
+
+
+def _summary(errors: Sequence[FieldError]) -> str:
+    return "invalid input: " + "; ".join(f"{e.field}: {e.message}" for e in errors)
+
+
+async def _request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = field_errors(exc.errors())
+    return _json(422, _summary(errors), errors)
+
+
+async def _validation_failed(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ValidationFailed)
+    errors = exc.errors if isinstance(exc, FieldErrors) else [FieldError(exc.field, exc.message)]
+    return _json(422, _summary(errors), errors)
+
+
+async def _not_found(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NotFoundError)
+    return _json(404, str(exc), [FieldError(f"{exc.kind}_id", str(exc))])
+
+
+async def _unauthenticated(_: Request, exc: Exception) -> JSONResponse:
+    return _json(401, str(exc), [FieldError("authorization", str(exc))], {"WWW-Authenticate": "Bearer"})
+
+
+async def _forbidden(_: Request, exc: Exception) -> JSONResponse:
+    return _json(403, str(exc), [FieldError("authorization", str(exc))])
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    field = {404: "path", 405: "method"}.get(exc.status_code, "request")
+    return _json(exc.status_code, str(exc.detail), [FieldError(field, str(exc.detail))], exc.headers)
+
+
+async def _integrity(_: Request, exc: Exception) -> JSONResponse:
+    # The rules are checked before writing; a constraint can still trip when two requests race for the same id.
+    log.warning("integrity error answered with 409: %s", exc)
+    msg = "the change conflicts with a concurrent one; repeat the request"
+    return _json(409, msg, [FieldError("body", msg)])
+
+
+async def _db_down(_: Request, exc: Exception) -> JSONResponse:
+    log.error("database unavailable: %s", exc)
+    return JSONResponse(
+        {"detail": "the database is unavailable; try again shortly", "errors": []},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _request_validation)  # type: ignore[arg-type]
+    app.add_exception_handler(ValidationFailed, _validation_failed)
+    app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(Unauthenticated, _unauthenticated)
+    app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(OperationalError, _db_down)

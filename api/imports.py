@@ -1,0 +1,89 @@
+"""Bulk imports from CSV bodies."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+
+from api.deps import EngineDep, RegistryWriter, SettingsDep
+from api.errors import error_body
+from services.config import Settings
+from services.registry.csv_import import ImportResult, Kind, after_import, columns, import_csv
+from services.validation import FieldError
+
+router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
+
+MAX_CSV_BYTES = 20 * 1024 * 1024
+
+_CSV_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "id,name,type,heated_area_m2,heating\nrh-01,Rådhuset,town_hall,5400,district_heating\n",
+            }
+        },
+        "description": "header: `id` plus the PUT body's fields ("
+        + "; ".join(f"{k.value}: {', '.join(columns(k)[0])}" for k in Kind)
+        + "); empty cell = null; `opening_hours` as JSON",
+    },
+    "responses": {422: {"description": "nothing imported; `rejected` lists (line, field, message)"}},
+}
+
+
+def _reject(detail: str, field: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(error_body(detail, [FieldError(field, detail)], **extra), status_code=422)
+
+
+def _run(engine: Engine, settings: Settings, kind: Kind, text: str) -> tuple[ImportResult, int | None]:
+    with engine.begin() as conn:
+        result = import_csv(conn, kind, text)
+    return result, after_import(engine, settings, result)
+
+
+@router.post("/registry/{kind}", openapi_extra=_CSV_BODY)
+async def import_registry(
+    kind: Annotated[Kind, Path(description="what the file holds")],
+    request: Request,
+    _: RegistryWriter,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> JSONResponse:
+    """Import buildings, meters or luminaires from CSV: every row, or none if any row is wrong."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_CSV_BYTES:
+            return JSONResponse(
+                error_body(
+                    f"the body exceeds {MAX_CSV_BYTES} bytes; split the file", [FieldError("body", "too large")]
+                ),
+                status_code=413,
+            )
+        chunks.append(chunk)
+    try:
+        text = b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError as e:
+        return _reject(f"the body is not UTF-8 text (byte {e.start})", "body", accepted=0, rejected=[])
+
+    result, replayed = await run_in_threadpool(_run, engine, settings, kind, text)
+    rejected = [{"line": e.line, "field": e.field, "message": e.message} for e in result.rejected]
+    if rejected:
+        detail = f"nothing imported: {len(rejected)} problem(s) in the file"
+        errors = [FieldError(e.field, f"line {e.line}: {e.message}") for e in result.rejected]
+        return JSONResponse(error_body(detail, errors, accepted=0, rejected=rejected), status_code=422)
+    return JSONResponse(
+        {
+            "accepted": result.accepted,
+            "rejected": [],
+            "created": len(result.created),
+            "updated": len(result.updated),
+            "replayed_quarantined": replayed,
+        }
+    )

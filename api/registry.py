@@ -1,0 +1,119 @@
+"""Buildings, meters and luminaires: create or replace (PUT) and read, within the caller's scope."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from api.deps import BuildingFilter, BuildingId, Caller, EngineDep, LuminaireId, MeterId, RegistryWriter, SettingsDep
+from services.registry import service
+from services.registry.schemas import (
+    AreaHistoryEntry,
+    BuildingIn,
+    BuildingOut,
+    LuminaireIn,
+    LuminaireOut,
+    LuminairePutOut,
+    MeterIn,
+    MeterOut,
+    MeterPutOut,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["registry"])
+
+_PUT_RESPONSES: dict[int | str, dict[str, str]] = {
+    200: {"description": "replaced an existing entity"},
+    201: {"description": "created a new entity"},
+}
+
+
+@router.put("/buildings/{building_id}", responses=_PUT_RESPONSES)
+def put_building(
+    building_id: BuildingId,
+    body: BuildingIn,
+    response: Response,
+    _: RegistryWriter,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> BuildingOut:
+    """Create or replace a building. Optional fields left out are cleared. A new building gets broker credentials."""
+    with engine.begin() as conn:
+        put = service.put_building(conn, building_id, body)
+    if put.created:
+        service.after_commit(engine, settings, buildings_created=True)
+    response.status_code = 201 if put.created else 200
+    return put.entity
+
+
+@router.get("/buildings")
+def list_buildings(caller: Caller, engine: EngineDep) -> list[BuildingOut]:
+    """Every building the caller may see."""
+    with engine.connect() as conn:
+        return service.list_buildings(conn, caller.scope)
+
+
+@router.get("/buildings/{building_id}")
+def get_building(building_id: BuildingId, caller: Caller, engine: EngineDep) -> BuildingOut:
+    with engine.connect() as conn:
+        return service.get_building(conn, building_id, caller.scope)
+
+
+@router.get("/buildings/{building_id}/area-history")
+def get_area_history(building_id: BuildingId, caller: Caller, engine: EngineDep) -> list[AreaHistoryEntry]:
+    """Every heated area the building has had, oldest first."""
+    with engine.connect() as conn:
+        return service.area_history(conn, building_id, caller.scope)
+
+
+@router.put("/meters/{meter_id}", responses=_PUT_RESPONSES)
+def put_meter(
+    meter_id: MeterId, body: MeterIn, response: Response, _: RegistryWriter, engine: EngineDep, settings: SettingsDep
+) -> MeterPutOut:
+    """Create or replace a meter, then store the readings that were quarantined while it was unknown."""
+    with engine.begin() as conn:
+        put = service.put_meter(conn, meter_id, body)
+    replayed = service.after_commit(engine, settings, meter_ids=[meter_id])
+    response.status_code = 201 if put.created else 200
+    return MeterPutOut.model_validate({**put.entity.model_dump(), "replayed_quarantined": replayed})
+
+
+@router.get("/meters")
+def list_meters(caller: Caller, engine: EngineDep, building_id: BuildingFilter = None) -> list[MeterOut]:
+    """Meters the caller may see, optionally of one building."""
+    with engine.connect() as conn:
+        return service.list_meters(conn, caller.scope, building_id)
+
+
+@router.get("/meters/{meter_id}")
+def get_meter(meter_id: MeterId, caller: Caller, engine: EngineDep) -> MeterOut:
+    with engine.connect() as conn:
+        return service.get_meter(conn, meter_id, caller.scope)
+
+
+@router.put("/luminaires/{luminaire_id}", responses=_PUT_RESPONSES)
+def put_luminaire(
+    luminaire_id: LuminaireId,
+    body: LuminaireIn,
+    response: Response,
+    _: RegistryWriter,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> LuminairePutOut:
+    """Create or replace a luminaire, then store the telemetry that was quarantined while it was unknown."""
+    with engine.begin() as conn:
+        put = service.put_luminaire(conn, luminaire_id, body)
+    replayed = service.after_commit(engine, settings, luminaire_ids=[luminaire_id])
+    response.status_code = 201 if put.created else 200
+    return LuminairePutOut.model_validate({**put.entity.model_dump(), "replayed_quarantined": replayed})
+
+
+@router.get("/luminaires")
+def list_luminaires(caller: Caller, engine: EngineDep, building_id: BuildingFilter = None) -> list[LuminaireOut]:
+    """Luminaires the caller may see, optionally of one building."""
+    with engine.connect() as conn:
+        return service.list_luminaires(conn, caller.scope, building_id)
+
+
+@router.get("/luminaires/{luminaire_id}")
+def get_luminaire(luminaire_id: LuminaireId, caller: Caller, engine: EngineDep) -> LuminaireOut:
+    with engine.connect() as conn:
+        return service.get_luminaire(conn, luminaire_id, caller.scope)

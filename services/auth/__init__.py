@@ -1,0 +1,1 @@
+"""Access control: API tokens, roles and building scopes."""

@@ -1,0 +1,85 @@
+"""Who is calling, and which buildings they may see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.registry.schemas import EntityId, Text
+
+
+class Role(StrEnum):
+    admin = "admin"
+    energy_team = "energy_team"
+    facility_manager = "facility_manager"
+    viewer = "viewer"
+
+
+@dataclass(frozen=True)
+class BuildingScope:
+    """The buildings a caller may see: `building_ids is None` means every building."""
+
+    building_ids: frozenset[str] | None
+
+    @classmethod
+    def everything(cls) -> BuildingScope:
+        return cls(None)
+
+    def allows(self, building_id: str) -> bool:
+        return self.building_ids is None or building_id in self.building_ids
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller. `token_id` is None for the admin token from the environment."""
+
+    role: Role
+    name: str
+    token_id: int | None
+    building_ids: frozenset[str] = frozenset()
+
+    @property
+    def scope(self) -> BuildingScope:
+        # Only facility managers are bound to buildings; every other role sees the whole portfolio.
+        if self.role == Role.facility_manager:
+            return BuildingScope(self.building_ids)
+        return BuildingScope.everything()
+
+    @property
+    def can_write_registry(self) -> bool:
+        return self.role in (Role.admin, Role.energy_team)
+
+    @property
+    def can_read_ingest_rejects(self) -> bool:
+        """Dead letters and quarantine hold other buildings' raw payloads: portfolio-wide roles only."""
+        return self.role in (Role.admin, Role.energy_team)
+
+    @property
+    def can_manage_tokens(self) -> bool:
+        return self.role == Role.admin
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text
+    role: Role
+    building_ids: list[EntityId] = Field(
+        default_factory=list, description="the buildings of a facility manager (required for that role only)"
+    )
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    role: Role
+    building_ids: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class CreatedToken(TokenOut):
+    token: str = Field(description="the secret; shown only once, only its SHA-256 is stored")

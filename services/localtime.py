@@ -1,0 +1,48 @@
+"""Instants and local dates as callers write them: RFC 3339 with an offset, or a date meaning local midnight."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from services.errors import ValidationFailed
+
+MIN_YEAR, MAX_YEAR = 1900, 2200
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# In a query string an unencoded "+" arrives as a space: "2026-03-29T00:00:00 01:00" meant "+01:00".
+_SPACE_OFFSET_RE = re.compile(r"^(.*T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
+
+
+def parse_instant(value: str, field: str, tz: ZoneInfo) -> datetime:
+    """An RFC 3339 instant with an offset, or `YYYY-MM-DD` meaning midnight at the start of that local day.
+
+    Raises ValidationFailed naming `field` for anything else, naive timestamps included.
+    """
+    value = value.strip()
+    if _DATE_RE.match(value):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError as e:
+            raise ValidationFailed(field, f"{value!r} is not a date: {e}") from None
+        # Midnight exists on every Copenhagen day (DST switches at 02:00/03:00), so it is never ambiguous.
+        return _in_range(datetime(day.year, day.month, day.day, tzinfo=tz), field)
+    m = _SPACE_OFFSET_RE.match(value)
+    if m:
+        value = f"{m.group(1)}+{m.group(2)}"
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(
+            field, f"{value!r} is neither an RFC 3339 timestamp (2026-03-29T00:00:00+01:00) nor a date (2026-03-29)"
+        ) from None
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValidationFailed(field, f"{value!r} has no UTC offset; write e.g. 2026-03-29T00:00:00+01:00 or ...Z")
+    return _in_range(ts, field)
+
+
+def _in_range(ts: datetime, field: str) -> datetime:
+    # Far-off years are typos, and near year 1 or 9999 window arithmetic would overflow Python's datetime.
+    if not MIN_YEAR <= ts.year <= MAX_YEAR:
+        raise ValidationFailed(field, f"{ts.isoformat()} is outside the years {MIN_YEAR}-{MAX_YEAR}")
+    return ts

@@ -1,0 +1,1 @@
+"""The registry of buildings, meters and luminaires."""

@@ -1,0 +1,336 @@
+"""Registry input and output shapes: buildings, meters, luminaires (API contract v1 PUT bodies).
+
+A PUT replaces the whole entity: optional fields left out are stored as NULL. Output shapes carry the id, the
+timestamps and, for meters, the kWh factor actually used for the meter's unit.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    computed_field,
+    field_validator,
+    model_validator,
+)
+
+from services.readings.units import Unit, is_energy, to_kwh
+
+ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+EntityId = Annotated[str, Field(pattern=ID_PATTERN, description="1-64 characters from A-Z a-z 0-9 . _ -")]
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+_NO_NUL = AfterValidator(_no_nul)
+
+# Validation context of rows read from text (CSV), where every number arrives as a string.
+FROM_TEXT = {"from_text": True}
+
+
+def _number_input(value: Any, info: ValidationInfo) -> Any:
+    # JSON has numbers: true or "12" for an area is a client bug, not a value to coerce. CSV cells are all text.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    if isinstance(value, str) and not (info.context or {}).get("from_text"):
+        raise ValueError("must be a JSON number, not a string")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_number_input)]
+WholeNumber = Annotated[int, BeforeValidator(_number_input)]
+# Trimmed, non-empty single text values.
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), _NO_NUL]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), _NO_NUL]
+
+
+class Heating(StrEnum):
+    district_heating = "district_heating"
+    natural_gas = "natural_gas"
+    oil = "oil"
+    heat_pump = "heat_pump"
+    electric = "electric"
+    other = "other"
+
+
+class Carrier(StrEnum):
+    electricity = "electricity"
+    district_heating = "district_heating"
+    natural_gas = "natural_gas"
+    oil = "oil"
+    water = "water"
+    pv_production = "pv_production"
+    ev_charging = "ev_charging"
+    heat_pump = "heat_pump"
+
+
+class MeterMode(StrEnum):
+    register = "register"
+    interval = "interval"
+
+
+class Technology(StrEnum):
+    led = "led"
+    fluorescent = "fluorescent"
+    halogen = "halogen"
+    incandescent = "incandescent"
+    hid = "hid"
+    other = "other"
+
+
+class EnergyLabel(StrEnum):
+    """The Danish energy label scale in force since 2010 (energimærke)."""
+
+    A2020 = "A2020"
+    A2015 = "A2015"
+    A2010 = "A2010"
+    B = "B"
+    C = "C"
+    D = "D"
+    E = "E"
+    F = "F"
+    G = "G"
+
+
+class Weekday(StrEnum):
+    mon = "mon"
+    tue = "tue"
+    wed = "wed"
+    thu = "thu"
+    fri = "fri"
+    sat = "sat"
+    sun = "sun"
+
+
+VOLUME_UNITS = frozenset({Unit.M3, Unit.L})
+
+# Default kWh per volume unit of fuel meters, used when a meter is registered without its own factor.
+DEFAULT_KWH_PER_UNIT_SOURCE = (
+    "shared/reference energy-facts: Danish natural gas ≈ 11 kWh per Nm³, fuel oil ≈ 10 kWh per litre"
+)
+DEFAULT_KWH_PER_UNIT: dict[tuple[Carrier, Unit], float] = {
+    (Carrier.natural_gas, Unit.M3): 11.0,
+    (Carrier.oil, Unit.L): 10.0,
+}
+
+
+def effective_kwh_per_unit(carrier: Carrier, unit: Unit, registered: float | None) -> tuple[float | None, str | None]:
+    """The factor that turns the meter's unit into kWh, and where it comes from; (None, None) for water."""
+    if carrier == Carrier.water:
+        return None, None
+    if is_energy(unit):
+        return to_kwh(1.0, unit), "exact unit conversion"
+    if registered is not None:
+        return registered, "registered for this meter"
+    default = DEFAULT_KWH_PER_UNIT.get((carrier, unit))
+    if default is not None:
+        return default, f"default: {DEFAULT_KWH_PER_UNIT_SOURCE}"
+    return None, None
+
+
+_TIME = r"(?:[01]\d|2[0-3]):[0-5]\d"
+_RANGE_RE = re.compile(rf"^({_TIME})-({_TIME}|24:00)$")
+
+
+def _check_time_range(value: str) -> str:
+    m = _RANGE_RE.match(value)
+    if m is None:
+        raise ValueError(f"{value!r} is not a time range HH:MM-HH:MM (e.g. 07:00-16:30)")
+    if m.group(1) >= m.group(2):
+        raise ValueError(f"{value!r} ends before it starts")
+    return value
+
+
+TimeRange = Annotated[str, AfterValidator(_check_time_range)]
+OpeningHours = dict[Weekday, list[TimeRange]]
+
+# Fields a client may send back from a GET when it PUTs an entity; they are not input and are dropped.
+_READ_ONLY = frozenset(
+    {"created_at", "updated_at", "effective_kwh_per_unit", "kwh_per_unit_source", "replayed_quarantined"}
+)
+
+
+class _PutBody(BaseModel):
+    # Unknown fields are an error, so a misspelt optional field is not silently lost.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    id: EntityId | None = Field(default=None, description="optional; must equal the id in the path when given")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_read_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in _READ_ONLY}
+        return data
+
+
+class BuildingIn(_PutBody):
+    name: Text
+    type: ShortText = Field(description="building type, e.g. school, daycare, town_hall, sports_hall, nursing_home")
+    heated_area_m2: Number = Field(ge=0, description="heated floor area in m²")
+    heating: Heating
+    address: Text | None = None
+    bbr_building_no: ShortText | None = None
+    energy_label: EnergyLabel | None = None
+    opening_hours: OpeningHours | None = Field(
+        default=None,
+        description='weekday (mon..sun) -> list of "HH:MM-HH:MM" local-time ranges; a missing or empty day is closed',
+        examples=[{"mon": ["07:00-16:00"], "tue": ["07:00-16:00"], "sat": []}],
+    )
+    hot_water_share: Number | None = Field(
+        default=None, ge=0, le=1, description="weather-independent share a of the building's heat use"
+    )
+
+
+class MeterIn(_PutBody):
+    building_id: EntityId
+    carrier: Carrier
+    unit: Unit
+    mode: MeterMode
+    # validate_default: the rules below must also run when the field is left out.
+    interval_minutes: WholeNumber | None = Field(
+        default=None,
+        gt=0,
+        le=31 * 24 * 60,
+        validate_default=True,
+        description="length of the interval each reading covers; required when mode is interval",
+    )
+    external_id: ShortText | None = Field(
+        default=None, description="the meter's own id, e.g. the wM-Bus id that wmbusmeters reports"
+    )
+    kwh_per_unit: Number | None = Field(
+        default=None,
+        gt=0,
+        validate_default=True,
+        description=(
+            "kWh per m3 or l for fuel meters; defaults: natural gas 11.0 kWh/m3, oil 10.0 kWh/l "
+            f"({DEFAULT_KWH_PER_UNIT_SOURCE})"
+        ),
+    )
+    parent_meter_id: EntityId | None = Field(
+        default=None, description="the meter this sub-meter splits; same building; sub-meters never add to totals"
+    )
+
+    @field_validator("unit")
+    @classmethod
+    def _water_in_volume(cls, unit: Unit, info: ValidationInfo) -> Unit:
+        if info.data.get("carrier") == Carrier.water and unit not in VOLUME_UNITS:
+            raise ValueError("a water meter counts m3 or l")
+        return unit
+
+    @field_validator("interval_minutes")
+    @classmethod
+    def _interval_matches_mode(cls, minutes: int | None, info: ValidationInfo) -> int | None:
+        mode = info.data.get("mode")
+        if mode == MeterMode.interval and minutes is None:
+            raise ValueError("required when mode is 'interval'")
+        if mode == MeterMode.register and minutes is not None:
+            raise ValueError("only interval meters have an interval length")
+        return minutes
+
+    @field_validator("kwh_per_unit")
+    @classmethod
+    def _factor_where_needed(cls, factor: float | None, info: ValidationInfo) -> float | None:
+        carrier, unit = info.data.get("carrier"), info.data.get("unit")
+        if carrier is None or unit is None:
+            return factor  # already reported on those fields
+        if carrier == Carrier.water:
+            if factor is not None:
+                raise ValueError("water never enters energy totals; leave kwh_per_unit out")
+            return factor
+        if is_energy(unit):
+            if factor is not None:
+                raise ValueError(f"only for m3 and l meters; {unit.value} converts to kWh exactly")
+            return factor
+        if factor is None and (carrier, unit) not in DEFAULT_KWH_PER_UNIT:
+            raise ValueError(f"required: there is no default factor for {carrier.value} in {unit.value}")
+        return factor
+
+
+class LuminaireIn(_PutBody):
+    building_id: EntityId
+    technology: Technology
+    rated_power_w: Number = Field(ge=0, description="rated (installed) power in W")
+    zone: Text | None = None
+
+
+class BuildingOut(BaseModel):
+    id: str
+    name: str
+    type: str
+    heated_area_m2: float
+    heating: Heating
+    address: str | None
+    bbr_building_no: str | None
+    energy_label: str | None
+    opening_hours: dict[str, list[str]] | None
+    hot_water_share: float | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class AreaHistoryEntry(BaseModel):
+    valid_from: datetime
+    heated_area_m2: float
+    reason: str | None
+
+
+class MeterOut(BaseModel):
+    id: str
+    building_id: str
+    carrier: Carrier
+    unit: Unit
+    mode: MeterMode
+    interval_minutes: int | None
+    external_id: str | None
+    kwh_per_unit: float | None = Field(description="the factor registered for this meter, or null")
+    parent_meter_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @computed_field(description="kWh per unit used in energy totals (null for water)")  # type: ignore[prop-decorator]
+    @property
+    def effective_kwh_per_unit(self) -> float | None:
+        return effective_kwh_per_unit(self.carrier, self.unit, self.kwh_per_unit)[0]
+
+    @computed_field(description="where the effective factor comes from")  # type: ignore[prop-decorator]
+    @property
+    def kwh_per_unit_source(self) -> str | None:
+        return effective_kwh_per_unit(self.carrier, self.unit, self.kwh_per_unit)[1]
+
+
+class LuminaireOut(BaseModel):
+    id: str
+    building_id: str
+    technology: Technology
+    rated_power_w: float
+    zone: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class MeterPutOut(MeterOut):
+    replayed_quarantined: int | None = Field(
+        default=None, description="quarantined messages for this meter stored now that it is registered"
+    )
+
+
+class LuminairePutOut(LuminaireOut):
+    replayed_quarantined: int | None = Field(
+        default=None, description="quarantined messages for this luminaire stored now that it is registered"
+    )

@@ -1,0 +1,1 @@
+"""Read access to stored time series: meter readings, their revisions, luminaire telemetry."""
