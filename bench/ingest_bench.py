@@ -111,12 +111,14 @@ def db_reference(rows_total: int = 2_000_000, batch: int = 10_000, meters: int =
 # -- worker drain ----------------------------------------------------------------------------------------------------
 
 class Worker:
-    def __init__(self, client_id: str, profile_to: Path | None = None, retire: bool = True) -> None:
+    def __init__(self, client_id: str, profile_to: Path | None = None, retire: bool = True,
+                 protocol: str = "5") -> None:
         self.client_id = client_id
         # A share group of its own, and the session ended at stop: an offline session left in a share group keeps
         # receiving its round-robin share of every later run's messages.
         e = {**os.environ, "ENERGIBLIK_MQTT__CLIENT_ID": client_id, "ENERGIBLIK_MQTT__SHARE_GROUP": client_id,
              "ENERGIBLIK_INGEST__RETIRE_ON_STOP": "true" if retire else "false",
+             "ENERGIBLIK_MQTT__PROTOCOL": protocol,
              "ENERGIBLIK_INGEST__METRICS_PORT": "0", "ENERGIBLIK_LOG_LEVEL": "WARNING"}
         cmd = [sys.executable, "-m", "ingest"]
         if profile_to:
@@ -149,16 +151,16 @@ def queue_backlog(messages_per_meter: int, readings_per_message: int, meters: in
 
 
 def drain(label: str, messages_per_meter: int, readings_per_message: int, meters: int,
-          profile_to: Path | None = None) -> dict[str, float]:
+          profile_to: Path | None = None, protocol: str = "5") -> dict[str, float]:
     reset(meters)
     cid = f"bench-{label}-{int(time.time())}"
-    w = Worker(cid, retire=False)
+    w = Worker(cid, retire=False, protocol=protocol)
     time.sleep(2.0)  # session + subscription exist; the backlog queues for them
     w.stop()
     t = time.perf_counter()
     expected = queue_backlog(messages_per_meter, readings_per_message, meters)
     publish_s = time.perf_counter() - t
-    w = Worker(cid, profile_to)
+    w = Worker(cid, profile_to, protocol=protocol)
     t_start = time.perf_counter()
     while count_readings() < expected:
         time.sleep(0.1)
@@ -246,12 +248,14 @@ def main() -> None:
     print("(0) database reference ...", flush=True)
     results["db_reference"] = db_reference(rows_total=2_000_000 // scale)
     print(results["db_reference"], flush=True)
-    print("(a) drain, 1 reading per message ...", flush=True)
-    results["drain_single"] = drain("a", 10_000 // scale, 1, 20)
-    print(results["drain_single"], flush=True)
-    print("(b) drain, 100 readings per message ...", flush=True)
-    results["drain_batch100"] = drain("b", 1_000 // scale, 100, 20)
-    print(results["drain_batch100"], flush=True)
+    for protocol in ("5", "3.1.1"):
+        key = "" if protocol == "5" else "_mqtt311"
+        print(f"(a) drain, 1 reading per message, MQTT {protocol} ...", flush=True)
+        results["drain_single" + key] = drain("a" + key, 10_000 // scale, 1, 20, protocol=protocol)
+        print(results["drain_single" + key], flush=True)
+        print(f"(b) drain, 100 readings per message, MQTT {protocol} ...", flush=True)
+        results["drain_batch100" + key] = drain("b" + key, 1_000 // scale, 100, 20, protocol=protocol)
+        print(results["drain_batch100" + key], flush=True)
     print("(c) latency at 1,000 msg/s ...", flush=True)
     results["latency_1000_per_s"] = latency(seconds=30 // scale if scale > 1 else 30)
     print(results["latency_1000_per_s"], flush=True)

@@ -8,8 +8,8 @@ One thread does everything, because on two cores a network thread plus a writer 
                process + COMMIT  (no packets are read meanwhile: backpressure)
                PUBACK each message of the batch, in arrival order
 
-The broker never has more unacknowledged messages out to us than our MQTT v5 Receive Maximum, which equals the
-batch's message bound, so the pending batch is bounded and nothing is ever dropped here. A database error is transient:
+The broker never has more unacknowledged messages out to us than our MQTT v5 Receive Maximum (twice the batch's
+message bound), so what we hold is bounded and nothing is ever dropped here. A database error is transient:
 no ack, retry with backoff while keeping the MQTT session alive. If the connection to the broker drops, every message
 not yet acknowledged is forgotten locally; the broker redelivers it to the persistent session and the unique key
 (meter, ts) stores it once.
@@ -23,6 +23,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import cast
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -69,6 +70,9 @@ class IngestWorker:
         self.connected = False
         self._conn: PgConn | None = None
         self._last_sweep = 0.0
+        self.received_count = 0
+        self._received_reported = 0
+        self._loop_now = self.clock.now()
         self._session_epoch = 0  # bumps on every (re)connect: acks never cross connections
         self.client = self._make_client()
 
@@ -81,8 +85,12 @@ class IngestWorker:
 
     def _make_client(self) -> mqtt.Client:
         m = self.s.mqtt
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id, protocol=mqtt.MQTTv5,
-                        manual_ack=True)
+        if m.protocol == "5":
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id, protocol=mqtt.MQTTv5,
+                            manual_ack=True)
+        else:
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id, protocol=mqtt.MQTTv311,
+                            manual_ack=True, clean_session=False)
         if m.username:
             c.username_pw_set(m.username, m.password.get_secret_value() if m.password else None)
         c.on_connect = self._on_connect
@@ -94,8 +102,9 @@ class IngestWorker:
     def _connect_properties(self) -> Properties:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.s.mqtt.session_expiry_s
-        # The broker may have at most this many QoS 1 messages unacknowledged at us: the bound of our batch.
-        props.ReceiveMaximum = min(65535, self.s.ingest.batch_max_messages)
+        # The broker may have at most this many QoS 1 messages unacknowledged at us. Twice the batch bound: the
+        # broker keeps sending (into the socket buffer) while we commit, instead of idling until our acks arrive.
+        props.ReceiveMaximum = min(65535, 2 * self.s.ingest.batch_max_messages)
         return props
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
@@ -120,12 +129,14 @@ class IngestWorker:
         log.info("mqtt disconnected", extra={"reason": str(reason)})
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        # Runs once per message: no I/O, no clock reads, no metric updates (those happen once per loop step).
         p = self.pending
         if not p.messages:
             p.first_at = self.clock.monotonic()
-        p.messages.append(RawMessage(msg.topic, bytes(msg.payload), self.clock.now(), msg.mid))
-        p.nbytes += len(msg.payload)
-        self.metrics.received.inc()
+        payload = cast(bytes, msg.payload)
+        p.messages.append(RawMessage(msg.topic, payload, self._loop_now, msg.mid))
+        p.nbytes += len(payload)
+        self.received_count += 1
 
     # -- database -----------------------------------------------------------------------------------------------------
 
@@ -192,6 +203,7 @@ class IngestWorker:
         """Keep the MQTT session alive while waiting (pings, acks); new messages join the pending batch."""
         end = time.monotonic() + seconds
         while time.monotonic() < end and not self.stopping:
+            self._loop_now = self.clock.now()
             self.client.loop(timeout=min(0.2, max(0.0, end - time.monotonic())))
         if self.stopping and seconds > 0:
             # Still retrying at shutdown: give the database a last chance within the grace period.
@@ -235,29 +247,91 @@ class IngestWorker:
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         self.stopping = True
 
+    def _connect(self) -> None:
+        m = self.s.mqtt
+        delay = self.s.ingest.retry_initial_s
+        while not self.stopping:
+            try:
+                if m.protocol == "5":
+                    self.client.connect(m.host, m.port, keepalive=m.keepalive_s, clean_start=False,
+                                        properties=self._connect_properties())
+                else:
+                    self.client.connect(m.host, m.port, keepalive=m.keepalive_s)
+                return
+            except OSError as exc:
+                log.warning("broker unreachable; retrying", extra={"error": str(exc), "retry_in_s": delay})
+                time.sleep(delay)
+                delay = min(delay * 2, self.s.ingest.retry_max_s)
+
+    def _step(self) -> None:
+        self._loop_now = self.clock.now()
+        rc = self.client.loop(timeout=0.05)
+        # paho reads one packet per loop(), each behind a select(): while packets keep coming, read on without the
+        # select (the socket is non-blocking; an empty read just returns). Halves the per-message cost of a backlog.
+        room = self.s.ingest.batch_max_messages - len(self.pending.messages)
+        while rc == mqtt.MQTT_ERR_SUCCESS and room > 0:
+            before = self.received_count
+            rc = self.client.loop_read()
+            if self.received_count == before:
+                break
+            room -= 1
+        if rc != mqtt.MQTT_ERR_SUCCESS and not self.connected:
+            self.pending.clear()
+            self._reconnect()
+        self.metrics.received.inc(self.received_count - self._received_reported)
+        self._received_reported = self.received_count
+        self.metrics.queue_depth.set(len(self.pending.messages))
+        self.metrics.heartbeat()
+        if self._due():
+            self.flush()
+
     def run(self) -> int:
         m = self.s.mqtt
-        self.client.connect(m.host, m.port, keepalive=m.keepalive_s, clean_start=False,
-                            properties=self._connect_properties())
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
+        self._connect()
         log.info("ingest worker started", extra={"client_id": m.client_id, "broker": f"{m.host}:{m.port}"})
         while not self.stopping:
-            rc = self.client.loop(timeout=0.05)
-            if rc != mqtt.MQTT_ERR_SUCCESS and not self.connected:
-                self.pending.clear()
-                self._reconnect()
-            self.metrics.queue_depth.set(len(self.pending.messages))
-            self.metrics.heartbeat()
-            if self._due():
-                self.flush()
+            self._step()
             self._maybe_sweep()
+        if self.s.ingest.retire_on_stop and self.connected:
+            self._retire()
         # Graceful stop: take no more messages, commit what we hold, acknowledge it, leave.
         self.flush()
-        self.client.disconnect()
+        if self.s.ingest.retire_on_stop and m.protocol == "5":
+            props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 0
+            self.client.disconnect(properties=props)
+        else:
+            self.client.disconnect()
+            if self.s.ingest.retire_on_stop:
+                self._end_v311_session()
         self._drop_db()
-        log.info("ingest worker stopped")
+        log.info("ingest worker stopped", extra={"retired": self.s.ingest.retire_on_stop})
         return 0
+
+    def _end_v311_session(self) -> None:
+        """MQTT 3.1.1 has no session expiry: connecting once with a clean session discards the stored one."""
+        m = self.s.mqtt
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id, protocol=mqtt.MQTTv311,
+                        clean_session=True)
+        if m.username:
+            c.username_pw_set(m.username, m.password.get_secret_value() if m.password else None)
+        c.connect(m.host, m.port, keepalive=m.keepalive_s)
+        c.loop(timeout=1.0)
+        c.disconnect()
+
+    def _retire(self) -> None:
+        """Unsubscribe, then keep storing until the broker has nothing more queued for this session."""
+        self.client.unsubscribe(self.subscription())
+        received = self.received_count
+        idle_since = time.monotonic()
+        while time.monotonic() - idle_since < self.s.ingest.retire_idle_s and self.connected:
+            self._step()
+            now_received = self.received_count
+            if now_received != received:
+                received, idle_since = now_received, time.monotonic()
+        log.info("left the shared subscription", extra={"client_id": self.s.mqtt.client_id})
 
     def _reconnect(self) -> None:
         try:

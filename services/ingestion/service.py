@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -218,13 +218,17 @@ class IngestPipeline:
                 bad.extend(_fmt_errors(exc.errors(), prefix=f"item {i}: "))
         return good, bad
 
-    def _decode(self, msg: RawMessage) -> _Decoded | str:
+    def _route(self, msg: RawMessage) -> tuple[str, str, str] | str:
+        """(kind, building_id, device_id) from the topic, or why the message cannot be taken at all."""
         parsed = self._parse_topic(msg.topic)
         if isinstance(parsed, str):
             return parsed
-        kind, building, device = parsed
         if len(msg.payload) > self.max_payload_bytes:
             return f"payload: {len(msg.payload)} bytes exceeds the limit of {self.max_payload_bytes}"
+        return parsed
+
+    def _decode(self, msg: RawMessage, kind: str, building: str, device: str) -> _Decoded | str:
+        """Validate the payload against the wire contract; a string is the reason to dead-letter it."""
         items: list[Any]
         if kind == "meter":
             items, errors = self._validate_items(msg.payload, READING_ITEM, READING_LIST)
@@ -235,9 +239,9 @@ class IngestPipeline:
                 telegram = WMBUS.validate_json(msg.payload)
             except ValidationError as exc:
                 errs = exc.errors()
-                reason = f"invalid JSON: {errs[0]['msg']}" if errs[0]["type"] == "json_invalid" else \
-                    "wmbus: " + "; ".join(_fmt_errors(errs))
-                return reason
+                if errs[0]["type"] == "json_invalid":
+                    return f"invalid JSON: {errs[0]['msg']}"
+                return "wmbus: " + "; ".join(_fmt_errors(errs))
             device = telegram.id
             items, errors = [telegram], []
         if len(items) + len(errors) > self.max_items:
@@ -249,77 +253,102 @@ class IngestPipeline:
     # -- processing -------------------------------------------------------------------------------------------------
 
     def process(self, conn: PgConn, messages: Sequence[RawMessage]) -> BatchStats:
-        """Store one batch inside the caller's open transaction and return what happened to it."""
-        repo.ensure_staging(conn)
+        """Store one batch inside the caller's open transaction and return what happened to it.
+
+        Readings are validated and streamed into the COPY message by message, so PostgreSQL stores one part of
+        the batch while Python validates the next (two cores, two workers). Registry lookups come first: no
+        query can run on the connection while the COPY is open.
+        """
         stats = BatchStats(messages=len(messages))
         dead: list[tuple[str, bytes, str, str | None, str | None, datetime]] = []
         quarantine: list[tuple[str, str, str, str, bytes, datetime]] = []
+        telemetry_rows: list[repo.TelemetryRow] = []
 
         def reject(msg: RawMessage, reason: str, building: str | None = None, device: str | None = None) -> None:
             dead.append((msg.topic, msg.payload, reason, building, device, msg.received_at))
             key = reason.split(":", 1)[0]
             stats.reasons[key] = stats.reasons.get(key, 0) + 1
 
-        decoded: list[_Decoded] = []
+        routed: list[tuple[RawMessage, str, str, str] | _Decoded] = []
+        meter_ids: set[str] = set()
+        luminaire_ids: set[str] = set()
+        external_ids: set[str] = set()
         for msg in messages:
-            d = self._decode(msg)
-            if isinstance(d, str):
-                reject(msg, d)
+            route = self._route(msg)
+            if isinstance(route, str):
+                reject(msg, route)
+                continue
+            kind, building, device = route
+            if kind == "wmbus":  # the device is named inside the telegram
+                d = self._decode(msg, kind, building, device)
+                if isinstance(d, str):
+                    reject(msg, d, building)
+                    continue
+                external_ids.add(d.device_id)
+                routed.append(d)
             else:
-                decoded.append(d)
+                (meter_ids if kind == "meter" else luminaire_ids).add(device)
+                routed.append((msg, kind, building, device))
 
-        self.registry.sync(conn)
-        self.registry.resolve(
-            conn,
-            {d.device_id for d in decoded if d.kind == "meter"},
-            {d.device_id for d in decoded if d.kind == "wmbus"},
-            {d.device_id for d in decoded if d.kind == "luminaire"},
-        )
-
-        reading_rows: list[repo.ReadingRow] = []
-        telemetry_rows: list[repo.TelemetryRow] = []
         reg = self.registry
-        for d in decoded:
-            msg = d.msg
-            latest = msg.received_at + self.max_future
-            if d.kind == "luminaire":
-                lum = reg.luminaires.get(d.device_id)
-                if lum is None:
-                    quarantine.append((msg.topic, d.kind, d.building_id, d.device_id, msg.payload, msg.received_at))
-                    continue
-                if lum.building_id != d.building_id:
-                    reject(msg, f"building: luminaire {lum.id!r} is registered in building {lum.building_id!r}, "
-                                f"not {d.building_id!r}", d.building_id, d.device_id)
-                    continue
-                t: TelemetryIn
-                for i, t in enumerate(d.items):
-                    if t.ts > latest:
-                        d.errors.append(f"item {i}: ts: {t.ts.isoformat()} is more than {self.max_future} ahead")
-                        continue
-                    telemetry_rows.append((lum.key, t.ts, t.power_w, t.energy_wh, t.dim_pct, t.on, t.burn_hours,
-                                           t.failure))
-                stats.telemetry_received += len(d.items)
-            else:
-                meter = reg.meters.get(d.device_id) if d.kind == "meter" else reg.by_external.get(d.device_id)
-                if meter is None:
-                    quarantine.append((msg.topic, d.kind, d.building_id, d.device_id, msg.payload, msg.received_at))
-                    continue
-                if meter.building_id != d.building_id:
-                    reject(msg, f"building: meter {meter.id!r} is registered in building {meter.building_id!r}, "
-                                f"not {d.building_id!r}", d.building_id, meter.id)
-                    continue
-                if d.kind == "meter":
-                    self._reading_rows(d, meter, latest, reading_rows)
-                else:
-                    self._wmbus_rows(d, meter, latest, reading_rows)
-                stats.readings_received += len(d.items)
-            if d.errors:
-                reject(msg, "; ".join(d.errors), d.building_id, d.device_id)
+        reg.sync(conn)
+        reg.resolve(conn, meter_ids, external_ids, luminaire_ids)
 
-        r = repo.store_readings(conn, reading_rows)
-        stats.readings_stored, stats.duplicates, stats.revisions = r.inserted, r.duplicates, r.revisions
-        tr = repo.store_telemetry(conn, telemetry_rows)
-        stats.telemetry_stored = tr.inserted + tr.revisions
+        def fill(sink: Callable[[list[repo.ReadingRow]], None]) -> None:
+            rows: list[repo.ReadingRow] = []
+            for item in routed:
+                d = item if isinstance(item, _Decoded) else self._decode(*item)
+                if isinstance(d, str):
+                    msg, _, building, device = item  # type: ignore[misc]
+                    reject(msg, d, building, device)
+                    continue
+                msg = d.msg
+                latest = msg.received_at + self.max_future
+                if d.kind == "luminaire":
+                    lum = reg.luminaires.get(d.device_id)
+                    if lum is None:
+                        quarantine.append((msg.topic, d.kind, d.building_id, d.device_id, msg.payload,
+                                           msg.received_at))
+                        continue
+                    if lum.building_id != d.building_id:
+                        reject(msg, f"building: luminaire {lum.id!r} is registered in building "
+                                    f"{lum.building_id!r}, not {d.building_id!r}", d.building_id, d.device_id)
+                        continue
+                    self._telemetry_rows(d, lum, latest, telemetry_rows)
+                    stats.telemetry_received += len(d.items)
+                else:
+                    meter = reg.meters.get(d.device_id) if d.kind == "meter" else reg.by_external.get(d.device_id)
+                    if meter is None:
+                        quarantine.append((msg.topic, d.kind, d.building_id, d.device_id, msg.payload,
+                                           msg.received_at))
+                        continue
+                    if meter.building_id != d.building_id:
+                        reject(msg, f"building: meter {meter.id!r} is registered in building "
+                                    f"{meter.building_id!r}, not {d.building_id!r}", d.building_id, meter.id)
+                        continue
+                    if d.kind == "meter":
+                        self._reading_rows(d, meter, latest, rows)
+                    else:
+                        self._wmbus_rows(d, meter, latest, rows)
+                    stats.readings_received += len(d.items)
+                    if len(rows) >= 1000:
+                        sink(rows)
+                        rows = []
+                if d.errors:
+                    reject(msg, "; ".join(d.errors), d.building_id, d.device_id)
+            if rows:
+                sink(rows)
+
+        if meter_ids or external_ids:
+            stored = repo.store_readings_streamed(conn, fill)
+        else:
+            fill(lambda rows: None)  # telemetry, rejects and quarantine only
+            stored = repo.StoreResult()
+        stats.readings_stored, stats.duplicates, stats.revisions = stored.inserted, stored.duplicates, stored.revisions
+        if telemetry_rows:
+            repo.ensure_staging(conn)
+            tr = repo.store_telemetry(conn, telemetry_rows)
+            stats.telemetry_stored = tr.inserted + tr.revisions
         repo.insert_dead_letters(conn, dead)
         repo.insert_quarantine(conn, quarantine)
         stats.dead_lettered = len(dead)
@@ -327,26 +356,39 @@ class IngestPipeline:
         return stats
 
     @staticmethod
+    def _telemetry_rows(d: _Decoded, lum: LuminaireInfo, latest: datetime, out: list[repo.TelemetryRow]) -> None:
+        t: TelemetryIn
+        for i, t in enumerate(d.items):
+            if t.ts > latest:
+                d.errors.append(f"item {i}: ts: {t.ts.isoformat()} is in the future")
+                continue
+            out.append((lum.key, t.ts, t.power_w, t.energy_wh, t.dim_pct, t.on, t.burn_hours, t.failure))
+
+    @staticmethod
     def _reading_rows(d: _Decoded, meter: MeterInfo, latest: datetime, out: list[repo.ReadingRow]) -> None:
-        key = meter.key
+        key, unit = meter.key, meter.unit
+        items: list[ReadingIn] = d.items
+        if all(it.unit is None or it.unit == unit for it in items) and max(it.ts for it in items) <= latest:
+            # the common case, kept tight: it runs once per reading
+            out.extend([(key, it.ts, it.value, it.quality, "mqtt") for it in items])
+            return
         factors: dict[str, float] = {}
-        it: ReadingIn
-        for i, it in enumerate(d.items):
+        for i, it in enumerate(items):
             if it.ts > latest:
                 d.errors.append(f"item {i}: ts: {it.ts.isoformat()} is in the future")
                 continue
             value = it.value
-            if it.unit is not None and it.unit != meter.unit:
+            if it.unit is not None and it.unit != unit:
                 f = factors.get(it.unit)
                 if f is None:
                     try:
-                        f = conversion_factor(parse_unit(it.unit), meter.unit)
+                        f = conversion_factor(parse_unit(it.unit), unit)
                     except UnitMismatch as exc:
                         d.errors.append(f"item {i}: unit: {exc}")
                         continue
                     factors[it.unit] = f
                 value *= f
-            out.append((key, it.ts, value, it.quality.value, "mqtt"))
+            out.append((key, it.ts, value, it.quality, "mqtt"))
 
     @staticmethod
     def _wmbus_rows(d: _Decoded, meter: MeterInfo, latest: datetime, out: list[repo.ReadingRow]) -> None:

@@ -8,9 +8,10 @@ machine, the plain COPY is about 1.6x the rate of staging + ON CONFLICT (shared/
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg import sql
@@ -22,7 +23,36 @@ ReadingRow = tuple[int, datetime, float, str, str]
 # (luminaire_key, ts, power_w, energy_wh, dim_pct, is_on, burn_hours, failure)
 TelemetryRow = tuple[int, datetime, float | None, float | None, float | None, bool | None, float | None, bool | None]
 
-_READING_TYPES = ["int4", "timestamptz", "float8", "text", "text"]
+# Readings are encoded for binary COPY by hand: one struct.pack per row instead of psycopg's per-value dumpers, which
+# took as long as validating the JSON (bench/ingest_bench.py profile).
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+_ROW_HEAD = struct.Struct(">hiiiqid")  # 5 fields; int4 meter_key; int8 µs since 2000; float8 value
+_TEXT_FIELDS: dict[tuple[str, str], bytes] = {}
+
+
+def _text_fields(quality: str, source: str) -> bytes:
+    b = _TEXT_FIELDS.get((quality, source))
+    if b is None:
+        q, src = quality.encode(), source.encode()
+        b = _TEXT_FIELDS[(quality, source)] = struct.pack(">i", len(q)) + q + struct.pack(">i", len(src)) + src
+    return b
+
+
+def encode_rows(rows: Sequence[ReadingRow]) -> bytes:
+    """Rows as tuples of PostgreSQL's binary COPY format (without the stream's header and trailer)."""
+    pack = _ROW_HEAD.pack
+    epoch, us = _PG_EPOCH, _ONE_US
+    tails = _TEXT_FIELDS
+    return b"".join([
+        pack(5, 4, key, 8, (ts - epoch) // us, 8, value)
+        + (tails.get((quality, source)) or _text_fields(quality, source))
+        for key, ts, value, quality, source in rows
+    ])
+
+
 _TELEMETRY_TYPES = ["int4", "timestamptz", "float8", "float8", "float8", "bool", "float8", "bool"]
 
 _STAGING_DDL = """
@@ -95,6 +125,13 @@ def ensure_staging(conn: PgConn) -> None:
     conn.execute(_STAGING_DDL)
 
 
+def _copy_readings(conn: PgConn, table: str, rows: Sequence[ReadingRow]) -> None:
+    with conn.cursor() as cur, cur.copy(
+        f"COPY {table} (meter_key, ts, value, quality, source) FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.write(_COPY_HEADER + encode_rows(rows) + _COPY_TRAILER)
+
+
 def _copy(conn: PgConn, statement: str, types: list[str],
           rows: Sequence[tuple[object, ...]] | Sequence[ReadingRow] | Sequence[TelemetryRow]) -> None:
     with conn.cursor() as cur, cur.copy(statement) as copy:
@@ -109,16 +146,40 @@ def store_readings(conn: PgConn, rows: Sequence[ReadingRow]) -> StoreResult:
     Rows are in arrival order; when one batch holds the same key more than once, the occurrences are applied in
     order, exactly as if they had arrived in separate batches.
     """
-    if not rows:
-        return StoreResult()
+
+    def fill(sink: Callable[[list[ReadingRow]], None]) -> None:
+        sink(list(rows))
+
+    return store_readings_streamed(conn, fill) if rows else StoreResult()
+
+
+def store_readings_streamed(conn: PgConn, fill: Callable[[Callable[[list[ReadingRow]], None]], None]) -> StoreResult:
+    """Like store_readings, for rows produced while the COPY is open: `fill(sink)` calls `sink(rows)` repeatedly.
+
+    The database stores the first rows while the caller still produces the next ones. `fill` must not use the
+    connection (it is busy with the COPY).
+    """
+    rows: list[ReadingRow] = []
     try:
-        with conn.transaction():
-            _copy(conn, "COPY readings (meter_key, ts, value, quality, source) FROM STDIN (FORMAT BINARY)",
-                  _READING_TYPES, rows)
+        with conn.transaction(), conn.cursor() as cur, cur.copy(
+            "COPY readings (meter_key, ts, value, quality, source) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.write(_COPY_HEADER)
+
+            def sink(batch: list[ReadingRow]) -> None:
+                rows.extend(batch)
+                copy.write(encode_rows(batch))
+
+            fill(sink)
+            copy.write(_COPY_TRAILER)
         return StoreResult(inserted=len(rows))
     except psycopg.errors.UniqueViolation:
         pass  # the savepoint is rolled back; take the deduplicating path below
+    return _store_deduplicating(conn, rows)
 
+
+def _store_deduplicating(conn: PgConn, rows: list[ReadingRow]) -> StoreResult:
+    ensure_staging(conn)
     rounds: list[list[ReadingRow]] = []
     seen: dict[tuple[int, datetime], int] = {}
     for row in rows:
@@ -132,8 +193,7 @@ def store_readings(conn: PgConn, rows: Sequence[ReadingRow]) -> StoreResult:
     result = StoreResult()
     for batch in rounds:
         conn.execute("TRUNCATE readings_staging")
-        _copy(conn, "COPY readings_staging (meter_key, ts, value, quality, source) FROM STDIN (FORMAT BINARY)",
-              _READING_TYPES, batch)
+        _copy_readings(conn, "readings_staging", batch)
         ts_values = [r[1] for r in batch]
         cur = conn.execute(_UPSERT_READINGS, {"ts_min": min(ts_values), "ts_max": max(ts_values)})
         written, revised = cur.fetchone() or (0, 0)

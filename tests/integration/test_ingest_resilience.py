@@ -132,10 +132,12 @@ def test_database_down_for_30s_loses_nothing(stack: Stack, db: Engine, workers: 
     assert w.stop() == 0
 
 
-def test_sigterm_flushes_and_acknowledges(stack: Stack, db: Engine, workers: Workers) -> None:
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_sigterm_flushes_and_acknowledges(stack: Stack, db: Engine, workers: Workers, protocol: str) -> None:
     setup_fleet(stack, db)
     # Long batch age: at SIGTERM the worker holds received, uncommitted messages it must flush.
-    w = workers.start("w1", ENERGIBLIK_INGEST__BATCH_MAX_AGE_MS="60000", ENERGIBLIK_INGEST__BATCH_MAX_MESSAGES="5000")
+    w = workers.start("w1", ENERGIBLIK_INGEST__BATCH_MAX_AGE_MS="60000", ENERGIBLIK_INGEST__BATCH_MAX_MESSAGES="5000",
+                      ENERGIBLIK_MQTT__PROTOCOL=protocol)
     pub = building_publisher(stack, "B1")
     pub.publish_many(single_messages("M0", 3000))
     pub.close()
@@ -144,7 +146,7 @@ def test_sigterm_flushes_and_acknowledges(stack: Stack, db: Engine, workers: Wor
     assert w.stop() == 0
     assert count(db) == 3000
     # Everything was acknowledged before exit: a new worker on the same session gets no redeliveries.
-    again = workers.new("w1").start()
+    again = workers.new("w1", ENERGIBLIK_MQTT__PROTOCOL=protocol).start()
     time.sleep(2)
     assert again.metric("energiblik_ingest_messages_received") == 0
     again.stop()
@@ -246,10 +248,12 @@ def test_meter_credentials_cannot_publish_under_another_building(stack: Stack, d
     w.stop()
 
 
-def test_retiring_worker_drains_its_share_and_leaves_the_group(stack: Stack, db: Engine, workers: Workers) -> None:
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+def test_retiring_worker_drains_its_share_and_leaves_the_group(stack: Stack, db: Engine, workers: Workers,
+                                                              protocol: str) -> None:
     setup_fleet(stack, db)
     w1 = workers.start("w1")
-    w2 = workers.start("w2")
+    w2 = workers.start("w2", ENERGIBLIK_MQTT__PROTOCOL=protocol)
     assert w2.stop() == 0  # offline, but its session stays in the share group and keeps getting a share
     pub = building_publisher(stack, "B1")
     pub.publish_many(single_messages("M0", 2000))
@@ -261,7 +265,7 @@ def test_retiring_worker_drains_its_share_and_leaves_the_group(stack: Stack, db:
     held_for_w2 = 2000 - count(db)
     assert held_for_w2 > 0, "Mosquitto gave the offline session no share; the scale-in problem is not reproduced"
     # Scale in: start w2 once more in retire mode and stop it; it drains its queue and ends its session.
-    w2r = workers.new("w2", ENERGIBLIK_INGEST__RETIRE_ON_STOP="true").start()
+    w2r = workers.new("w2", ENERGIBLIK_INGEST__RETIRE_ON_STOP="true", ENERGIBLIK_MQTT__PROTOCOL=protocol).start()
     wait_for(lambda: count(db) == 2000, timeout=60, what="w2's share drained")
     assert w2r.stop() == 0
     msgs = single_messages("M0", 3000)[2000:]
