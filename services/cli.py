@@ -12,24 +12,13 @@ from services.db import get_engine
 
 
 def _broker_sync(args: argparse.Namespace, s: Settings) -> int:
-    from services.broker.service import sync_files
+    from services.broker.service import sync_from_settings
 
-    b = s.broker
-    if b.password_file is None or b.acl_file is None or b.secret is None or s.mqtt.password is None:
+    n = sync_from_settings(get_engine(), s, reload=not args.no_reload)
+    if n is None:
         print("broker-sync needs ENERGIBLIK_BROKER__PASSWORD_FILE, __ACL_FILE, __SECRET and ENERGIBLIK_MQTT__PASSWORD",
               file=sys.stderr)
         return 2
-    with get_engine().connect() as conn:
-        n = sync_files(
-            conn,
-            password_file=b.password_file,
-            acl_file=b.acl_file,
-            secret=b.secret.get_secret_value(),
-            ingest_username=b.ingest_username,
-            ingest_password=s.mqtt.password.get_secret_value(),
-            topic_prefix=s.mqtt.topic_prefix,
-            pid_file=None if args.no_reload else b.pid_file,
-        )
     print(f"broker files written for {n} buildings")
     return 0
 

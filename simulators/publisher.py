@@ -2,7 +2,9 @@
 
 MQTT packet ids are 16-bit: a publisher with more than 65,535 unacknowledged QoS 1 messages hangs and loses messages
 (shared/reference/ingest-measurements.md), so at most `window` messages are in flight; `publish` drives the network
-loop itself until there is room. Single-threaded: the fastest paho publisher measured here.
+loop itself until there is room. Single-threaded: the fastest paho publisher measured here. The window is small
+because paho walks all in-flight messages on every PUBACK: 20,000 publishes ran at 17,300 msg/s with a window of
+100, 15,200 with 500, 8,600 with 2,000 and 900 with 10,000.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class PublishError(RuntimeError):
 
 class WindowedPublisher:
     def __init__(self, host: str, port: int, username: str | None, password: str | None, *,
-                 client_id: str = "", window: int = 10_000, qos: int = 1) -> None:
+                 client_id: str = "", window: int = 200, qos: int = 1) -> None:
         self.window = window
         self.qos = qos
         self.unacked: set[int] = set()
@@ -80,6 +82,15 @@ class WindowedPublisher:
 
     def _pump(self) -> None:
         rc = self.client.loop(timeout=0.05)
+        # paho reads one packet per loop(), each behind a select(): read the PUBACKs that are already there
+        # without one (the socket is non-blocking), or the window refills one message per select.
+        for _ in range(self.window):
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                break
+            before = self.acked
+            rc = self.client.loop_read()
+            if self.acked == before:
+                break
         if rc != mqtt.MQTT_ERR_SUCCESS or self.refused:
             raise PublishError(f"connection lost: {self.refused or mqtt.error_string(rc)}")
 

@@ -14,10 +14,13 @@ import hmac
 import os
 import secrets
 import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
+
+from services.config import Settings
 
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes ($7$ = PBKDF2-SHA512)
 
@@ -94,3 +97,29 @@ def sync_files(
         with contextlib.suppress(ProcessLookupError, ValueError):  # no broker running: nothing to reload
             os.kill(int(pid_file.read_text().strip()), signal.SIGHUP)
     return len(ids)
+
+
+_files_lock = threading.Lock()
+
+
+def sync_from_settings(engine: Engine, settings: Settings, *, reload: bool = True) -> int | None:
+    """Regenerate the broker's files as configured in settings; None when broker files are not configured.
+
+    Writers in one process share the files' temporary names (the lock); writers in different processes are ordered
+    by an advisory lock, so the files written last always hold the newest list of buildings.
+    """
+    b = settings.broker
+    if b.password_file is None or b.acl_file is None or b.secret is None or settings.mqtt.password is None:
+        return None
+    with _files_lock, engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('energiblik.broker-sync'))"))
+        return sync_files(
+            conn,
+            password_file=b.password_file,
+            acl_file=b.acl_file,
+            secret=b.secret.get_secret_value(),
+            ingest_username=b.ingest_username,
+            ingest_password=settings.mqtt.password.get_secret_value(),
+            topic_prefix=settings.mqtt.topic_prefix,
+            pid_file=b.pid_file if reload else None,
+        )

@@ -197,7 +197,8 @@ class IngestPipeline:
 
     def _validate_items(self, payload: bytes, item_adapter: Any, list_adapter: Any) -> tuple[list[Any], list[str]]:
         """Valid items and error strings. A batch with some bad items keeps its good ones."""
-        is_list = payload.lstrip()[:1] == b"["
+        first = payload[:1]
+        is_list = first == b"[" or (first.isspace() and payload.lstrip()[:1] == b"[")
         try:
             if is_list:
                 return list(list_adapter.validate_json(payload)), []
@@ -290,6 +291,10 @@ class IngestPipeline:
                 (meter_ids if kind == "meter" else luminaire_ids).add(device)
                 routed.append((msg, kind, building, device))
 
+        if not messages:
+            return stats
+        # "More than max_future ahead of receipt", against the batch's latest receipt: one addition per batch.
+        latest = max(m.received_at for m in messages) + self.max_future
         reg = self.registry
         reg.sync(conn)
         reg.resolve(conn, meter_ids, external_ids, luminaire_ids)
@@ -303,7 +308,6 @@ class IngestPipeline:
                     reject(msg, d, building, device)
                     continue
                 msg = d.msg
-                latest = msg.received_at + self.max_future
                 if d.kind == "luminaire":
                     lum = reg.luminaires.get(d.device_id)
                     if lum is None:
@@ -368,7 +372,12 @@ class IngestPipeline:
     def _reading_rows(d: _Decoded, meter: MeterInfo, latest: datetime, out: list[repo.ReadingRow]) -> None:
         key, unit = meter.key, meter.unit
         items: list[ReadingIn] = d.items
-        if all(it.unit is None or it.unit == unit for it in items) and max(it.ts for it in items) <= latest:
+        if len(items) == 1:  # single-reading messages: no generator overhead
+            it = items[0]
+            if (it.unit is None or it.unit == unit) and it.ts <= latest:
+                out.append((key, it.ts, it.value, it.quality, "mqtt"))
+                return
+        elif all(it.unit is None or it.unit == unit for it in items) and max(it.ts for it in items) <= latest:
             # the common case, kept tight: it runs once per reading
             out.extend([(key, it.ts, it.value, it.quality, "mqtt") for it in items])
             return

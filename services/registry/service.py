@@ -9,12 +9,11 @@ is all-or-nothing. After committing a meter or luminaire, the caller replays its
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
 from services.auth.schemas import BuildingScope
 from services.config import Settings
@@ -343,29 +342,11 @@ def after_commit(
     return replayed
 
 
-_broker_files_lock = threading.Lock()
-
-
 def sync_broker_credentials(engine: Engine, settings: Settings) -> int | None:
     """Regenerate the broker's password and ACL files so new buildings can publish; None when not configured."""
-    from services.broker.service import sync_files
+    from services.broker.service import sync_from_settings
 
-    b = settings.broker
-    if b.password_file is None or b.acl_file is None or b.secret is None or settings.mqtt.password is None:
-        return None
-    # Writers in this process share the files' temporary names; writers in other processes are ordered by the
-    # advisory lock, so the files written last always hold the newest list of buildings.
-    with _broker_files_lock, engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('energiblik.broker-sync'))"))
-        n = sync_files(
-            conn,
-            password_file=b.password_file,
-            acl_file=b.acl_file,
-            secret=b.secret.get_secret_value(),
-            ingest_username=b.ingest_username,
-            ingest_password=settings.mqtt.password.get_secret_value(),
-            topic_prefix=settings.mqtt.topic_prefix,
-            pid_file=b.pid_file,
-        )
-    log.info("broker credentials regenerated for %d buildings", n)
+    n = sync_from_settings(engine, settings)
+    if n is not None:
+        log.info("broker credentials regenerated for %d buildings", n)
     return n
