@@ -95,10 +95,13 @@ def container_stack() -> Stack:  # pragma: no cover - needs a Docker engine, whi
                     "upgrade", "head"], check=True, env=env)
     subprocess.run([str(REPO / ".venv/bin/python"), "-m", "services.cli", "broker-sync", "--no-reload"], check=True,
                    env=env)
-    conf = (REPO / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
-    (conf_dir / "mosquitto.conf").write_text(conf)
+    # As in deploy/docker-compose.yml: the broker config and run-broker.sh (which reloads Mosquitto when broker-sync
+    # rewrites the password/ACL files, as tests do after registering buildings) from deploy/mosquitto.
     mq = (DockerContainer("eclipse-mosquitto:2.0").with_exposed_ports(1883)
-          .with_volume_mapping(str(conf_dir), "/mosquitto/config", "rw"))
+          .with_env("MOSQUITTO_CONF", "/energiblik/mosquitto.conf")
+          .with_volume_mapping(str(REPO / "deploy" / "mosquitto"), "/energiblik", "ro")
+          .with_volume_mapping(str(conf_dir), "/mosquitto/config", "rw")
+          .with_command("sh /energiblik/run-broker.sh"))
     mq.start()
     env["ENERGIBLIK_MQTT__HOST"] = mq.get_container_host_ip()
     env["ENERGIBLIK_MQTT__PORT"] = str(mq.get_exposed_port(1883))

@@ -149,6 +149,8 @@ def building_publisher(stack: Stack, building_id: str, **kw: Any) -> WindowedPub
 def sync_broker(stack: Stack) -> None:
     subprocess.run([sys.executable, "-m", "services.cli", "broker-sync"], cwd=REPO, env=stack.env, check=True,
                    stdout=subprocess.DEVNULL)
+    if stack.kind != "local":
+        time.sleep(3)  # the broker container's run-broker.sh polls the files every 2 s; locally SIGHUP is immediate
 
 
 def add_building(engine: Engine, bid: str, heating: str = "district_heating") -> None:
