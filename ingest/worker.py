@@ -38,6 +38,7 @@ from services.config import Settings
 from services.db import PgConn, libpq_dsn
 from services.ingestion.schemas import RawMessage
 from services.ingestion.service import BatchStats, IngestPipeline, sweep_quarantine
+from services.mqtt_speedups import install as install_paho_speedups
 
 log = logging.getLogger("energiblik.ingest")
 
@@ -84,6 +85,7 @@ class IngestWorker:
         return f"$share/{group}/{topic}" if group else topic
 
     def _make_client(self) -> mqtt.Client:
+        install_paho_speedups()
         m = self.s.mqtt
         if m.protocol == "5":
             c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=m.client_id, protocol=mqtt.MQTTv5,

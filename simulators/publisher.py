@@ -16,6 +16,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from services.mqtt_speedups import install as install_paho_speedups
+
 
 class PublishError(RuntimeError):
     pass
@@ -24,6 +26,7 @@ class PublishError(RuntimeError):
 class WindowedPublisher:
     def __init__(self, host: str, port: int, username: str | None, password: str | None, *,
                  client_id: str = "", window: int = 200, qos: int = 1) -> None:
+        install_paho_speedups()
         self.window = window
         self.qos = qos
         self.unacked: set[int] = set()
