@@ -55,8 +55,13 @@ def _summary(errors: Sequence[FieldError]) -> str:
     return "invalid input: " + "; ".join(f"{e.field}: {e.message}" for e in errors)
 
 
-async def _request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = field_errors(exc.errors())
+    ctype = request.headers.get("content-type", "")
+    if request.method in ("PUT", "POST") and any(e.field == "body" for e in errors) and "json" not in ctype:
+        # curl -d sends a form content type: say what is wrong instead of "not a dictionary".
+        errors = [FieldError(field="body", message=f"expected a JSON object with Content-Type: application/json "
+                                                   f"(got {ctype or 'no content type'!r})")]
     return _json(422, _summary(errors), errors)
 
 

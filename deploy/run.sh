@@ -23,8 +23,11 @@ start() {  # name, log, command...
     kill -TERM "$(cat "$pidf")"
     for _ in $(seq 100); do kill -0 "$(cat "$pidf")" 2>/dev/null || break; sleep 0.1; done
   fi
-  (cd "$REPO" && nohup "$@" >>"$RUN/$name.log" 2>&1 & echo $! >"$pidf")
+  nohup "$@" >>"$RUN/$name.log" 2>&1 &
+  echo $! >"$pidf"
 }
+
+cd "$REPO"
 
 for i in $(seq 1 "$WORKERS"); do
   ENERGIBLIK_MQTT__CLIENT_ID="energiblik-ingest-$i" ENERGIBLIK_INGEST__METRICS_PORT=$((9107 + i)) \
@@ -36,7 +39,13 @@ for _ in $(seq 100); do
   curl -fsS "http://127.0.0.1:${ENERGIBLIK_API_PORT}/health" >/dev/null 2>&1 && break
   sleep 0.2
 done
-curl -fsS "http://127.0.0.1:${ENERGIBLIK_API_PORT}/health" >/dev/null || { echo "API did not start; see $RUN/api.log" >&2; exit 1; }
+if ! curl -fsS "http://127.0.0.1:${ENERGIBLIK_API_PORT}/health" >/dev/null || ! kill -0 "$(cat "$RUN/api.pid")" 2>/dev/null; then
+  echo "the API did not start (port ${ENERGIBLIK_API_PORT} taken by another program?); see $RUN/api.log" >&2
+  exit 1
+fi
+for i in $(seq 1 "$WORKERS"); do
+  kill -0 "$(cat "$RUN/ingest-$i.pid")" 2>/dev/null || { echo "ingest worker $i exited; see $RUN/ingest-$i.log" >&2; exit 1; }
+done
 
 cat <<MSG
 

@@ -315,3 +315,14 @@ def test_openapi_and_docs_are_served(api: Api) -> None:
         assert path in spec["paths"], path
     assert httpx.get(f"{api.base_url}/docs").status_code == 200
     assert httpx.get(f"{api.base_url}/health").json() == {"status": "ok"}
+
+
+def test_json_sent_as_a_form_gets_a_message_naming_the_content_type(admin: httpx.Client) -> None:
+    import json
+
+    # what `curl -d '{...}'` sends without -H 'Content-Type: application/json'
+    r = admin.put("/api/v1/buildings/b1", content=json.dumps(building_body()),
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "body"
+    assert "Content-Type: application/json" in r.json()["errors"][0]["message"]
