@@ -167,6 +167,11 @@ autosave_interval 30
 max_inflight_messages ${ENERGIBLIK_BROKER_MAX_INFLIGHT:-20000}
 max_queued_messages ${ENERGIBLIK_BROKER_MAX_QUEUED:-5000000}
 max_queued_bytes 0
+# Memory bounds: what the worker may hold unacknowledged in bytes, and the largest packet a client may send. Payloads
+# between the worker's own limit (256 KiB) and this one are dead-lettered with a reason; larger packets make the
+# broker disconnect the publisher.
+max_inflight_bytes 67108864
+max_packet_size 4194304
 persistent_client_expiration 30d
 log_dest file $MQ/mosquitto.log
 log_type error

@@ -30,6 +30,8 @@ class Metrics:
                                      registry=r)
         self.quarantined = Counter("energiblik_ingest_quarantined", "messages for unknown devices", registry=r)
         self.batches = Counter("energiblik_ingest_batches", "committed batches", registry=r)
+        self.rollup_meters = Counter("energiblik_ingest_rollup_meters", "meter ranges whose rollups were recomputed",
+                                     registry=r)
         self.db_errors = Counter("energiblik_ingest_db_errors", "failed batch attempts (database)", registry=r)
         self.batch_seconds = Histogram(
             "energiblik_ingest_batch_seconds", "time to process and commit one batch",

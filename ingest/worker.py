@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import cast
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -35,6 +36,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from ingest.metrics import Metrics
 from services.clock import Clock, SystemClock
 from services.config import Settings
+from services.consumption.service import process_dirty
 from services.db import PgConn, libpq_dsn
 from services.ingestion.schemas import RawMessage
 from services.ingestion.service import BatchStats, IngestPipeline, sweep_quarantine
@@ -65,7 +67,10 @@ class IngestWorker:
             settings.mqtt.topic_prefix,
             max_payload_bytes=ing.max_payload_bytes,
             max_readings_per_message=ing.max_readings_per_message,
+            track_rollups=ing.rollups,
         )
+        self.tz = ZoneInfo(settings.timezone)
+        self._last_rollup = 0.0
         self.pending = _Pending()
         self.stopping = False
         self.connected = False
@@ -178,7 +183,7 @@ class IngestWorker:
             try:
                 conn = self._db()
                 with conn.transaction():
-                    stats = self.pipeline.process(conn, batch)
+                    stats = self.pipeline.process_safely(conn, batch)
             except psycopg.OperationalError as exc:
                 self.metrics.db_errors.inc()
                 log.warning("database unavailable; batch kept unacknowledged, retrying",
@@ -200,6 +205,7 @@ class IngestWorker:
                 self.pending.nbytes = sum(len(m.payload) for m in self.pending.messages)
                 self.pending.first_at = self.clock.monotonic()
             self._record(stats, elapsed)
+            self._rollups()
 
     def _wait(self, seconds: float) -> None:
         """Keep the MQTT session alive while waiting (pings, acks); new messages join the pending batch."""
@@ -224,6 +230,20 @@ class IngestWorker:
         m.batches.inc()
         if stats.dead_lettered:
             log.info("dead-lettered", extra={"count": stats.dead_lettered, "reasons": stats.reasons})
+
+    def _rollups(self) -> None:
+        """Recompute the consumption rollups that committed batches (ours or others') marked dirty."""
+        if not self.s.ingest.rollups:
+            return
+        self._last_rollup = self.clock.monotonic()
+        try:
+            conn = self._db()
+            with conn.transaction():
+                n = process_dirty(conn, self.tz, self.s.ingest.rollup_batch)
+            if n:
+                self.metrics.rollup_meters.inc(n)
+        except psycopg.OperationalError:
+            self._drop_db()  # the dirty ranges stay in the table; the next call takes them
 
     def _maybe_sweep(self) -> None:
         now = self.clock.monotonic()
@@ -296,6 +316,8 @@ class IngestWorker:
         while not self.stopping:
             self._step()
             self._maybe_sweep()
+            if self.clock.monotonic() - self._last_rollup >= 1.0:
+                self._rollups()
         if self.s.ingest.retire_on_stop and self.connected:
             self._retire()
         # Graceful stop: take no more messages, commit what we hold, acknowledge it, leave.

@@ -94,7 +94,26 @@ def _token(args: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
+def _rollups(args: argparse.Namespace, s: Settings) -> int:
+    from zoneinfo import ZoneInfo
+
+    from services.consumption.service import rebuild
+    from services.db import PgConn
+
+    engine = get_engine()
+    with engine.begin() as sa_conn:
+        conn: PgConn = sa_conn.connection.driver_connection  # type: ignore[assignment]
+        if args.meter:
+            keys = [r[0] for r in conn.execute("SELECT key FROM meters WHERE id = ANY(%s)", [args.meter])]
+        else:
+            keys = [r[0] for r in conn.execute("SELECT key FROM meters ORDER BY key")]
+        n = rebuild(conn, ZoneInfo(s.timezone), keys)
+    print(f"rollups rebuilt from readings for {n} meters")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "rollups": _rollups,
     "broker-sync": _broker_sync,
     "broker-credentials": _broker_credentials,
     "import": _import,
@@ -112,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--no-reload", action="store_true", help="write the files without signalling the broker")
     bc = sub.add_parser("broker-credentials", help="print the broker username and password of a building")
     bc.add_argument("building_id")
+    ro = sub.add_parser("rollups", help="rebuild the consumption rollups from the readings (derived data)")
+    ro.add_argument("action", choices=["rebuild"])
+    ro.add_argument("--meter", action="append", help="only this meter (repeatable); default: all meters")
     im = sub.add_parser("import", help="import buildings, meters or luminaires from CSV (all rows or none)")
     im.add_argument("kind", choices=[k.value for k in Kind])
     im.add_argument("file", help="CSV file with a header of id plus the API's PUT fields; - reads stdin")

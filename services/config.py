@@ -49,6 +49,9 @@ class IngestSettings(BaseModel):
     metrics_port: int = 9108
     metrics_host: str = "127.0.0.1"
     quarantine_sweep_s: float = 30.0
+    # Maintain the hourly and daily consumption rollups from the ingest path (after each committed batch).
+    rollups: bool = True
+    rollup_batch: int = 500
     retry_initial_s: float = 0.5
     # On a graceful stop, leave the shared subscription for good: unsubscribe, drain what the broker still holds for
     # this session, then end the session. For scaling in: an offline session in a share group keeps receiving its

@@ -54,7 +54,7 @@ class WmbusTelegram(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="allow", frozen=True)
 
-    id: Annotated[str, Field(min_length=1, max_length=64)]
+    id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]  # printable ASCII, no NUL
     timestamp: AwareDatetime
     meter: str | None = None
     media: str | None = None

@@ -16,10 +16,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+import psycopg
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from sqlalchemy import Engine
 
+from services.consumption import repository as consumption_repo
 from services.db import PgConn
 from services.ingestion.schemas import (
     READING_ITEM,
@@ -118,6 +120,13 @@ class BatchStats:
     quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
+    def add(self, other: BatchStats) -> None:
+        for name in ("messages", "readings_received", "readings_stored", "duplicates", "revisions",
+                     "telemetry_received", "telemetry_stored", "dead_lettered", "quarantined"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for k, v in other.reasons.items():
+            self.reasons[k] = self.reasons.get(k, 0) + v
+
 
 @dataclass(slots=True)
 class _Decoded:
@@ -127,6 +136,10 @@ class _Decoded:
     device_id: str
     items: list[Any]
     errors: list[str]
+    positions: list[int] | None = None  # items' positions in the message, when invalid ones were dropped
+
+    def pos(self, i: int) -> int:
+        return self.positions[i] if self.positions is not None else i
 
 
 # wmbusmeters field names that carry a register, in order of preference, with their unit.
@@ -138,6 +151,11 @@ WMBUS_REGISTER_FIELDS: tuple[tuple[str, Unit], ...] = (
     ("total_m3", Unit.M3),
     ("total_volume_m3", Unit.M3),
 )
+
+
+def _json_error(msg: str) -> str:
+    # pydantic's message already starts with "Invalid JSON: "
+    return "invalid JSON: " + msg.removeprefix("Invalid JSON: ")
 
 
 def _fmt_errors(errors: list[ErrorDetails], prefix: str = "") -> list[str]:
@@ -163,12 +181,15 @@ class IngestPipeline:
         max_readings_per_message: int = 10_000,
         max_future: timedelta = timedelta(days=1),
         registry: RegistryCache | None = None,
+        track_rollups: bool = True,
     ) -> None:
         self.prefix_parts = topic_prefix.strip("/").split("/")
         self.max_payload_bytes = max_payload_bytes
         self.max_items = max_readings_per_message
         self.max_future = max_future
         self.registry = registry or RegistryCache()
+        # Record the reading ranges each batch touched, for the incremental consumption rollups.
+        self.track_rollups = track_rollups
 
     # -- decoding ---------------------------------------------------------------------------------------------------
 
@@ -195,29 +216,34 @@ class IngestPipeline:
             return f"topic: {kind} id must be 1-64 characters of [A-Za-z0-9._-]"
         return kind, building, device
 
-    def _validate_items(self, payload: bytes, item_adapter: Any, list_adapter: Any) -> tuple[list[Any], list[str]]:
-        """Valid items and error strings. A batch with some bad items keeps its good ones."""
+    def _validate_items(
+        self, payload: bytes, item_adapter: Any, list_adapter: Any
+    ) -> tuple[list[Any], list[str], list[int] | None]:
+        """Valid items, error strings, and the valid items' positions in the message when some were dropped (None:
+        all kept). A batch with some bad items keeps its good ones."""
         first = payload[:1]
         is_list = first == b"[" or (first.isspace() and payload.lstrip()[:1] == b"[")
         try:
             if is_list:
-                return list(list_adapter.validate_json(payload)), []
-            return [item_adapter.validate_json(payload)], []
+                return list(list_adapter.validate_json(payload)), [], None
+            return [item_adapter.validate_json(payload)], [], None
         except ValidationError as exc:
             errs = exc.errors()
-            if not is_list or any(e["type"] == "json_invalid" for e in errs) or any(len(e["loc"]) < 2 for e in errs):
+            if not is_list or any(e["type"] == "json_invalid" for e in errs) or any(not e["loc"] for e in errs):
                 if errs and errs[0]["type"] == "json_invalid":
-                    return [], [f"invalid JSON: {errs[0]['msg']}"]
-                return [], _fmt_errors(errs)
+                    return [], [_json_error(errs[0]["msg"])], None
+                return [], _fmt_errors(errs), None
         # Some items of an array are bad: validate one by one to keep the good ones.
         good: list[Any] = []
+        positions: list[int] = []
         bad: list[str] = []
         for i, element in enumerate(orjson.loads(payload)):
             try:
                 good.append(item_adapter.validate_json(orjson.dumps(element)))
+                positions.append(i)
             except ValidationError as exc:
                 bad.extend(_fmt_errors(exc.errors(), prefix=f"item {i}: "))
-        return good, bad
+        return good, bad, positions
 
     def _route(self, msg: RawMessage) -> tuple[str, str, str] | str:
         """(kind, building_id, device_id) from the topic, or why the message cannot be taken at all."""
@@ -231,17 +257,18 @@ class IngestPipeline:
     def _decode(self, msg: RawMessage, kind: str, building: str, device: str) -> _Decoded | str:
         """Validate the payload against the wire contract; a string is the reason to dead-letter it."""
         items: list[Any]
+        positions: list[int] | None = None
         if kind == "meter":
-            items, errors = self._validate_items(msg.payload, READING_ITEM, READING_LIST)
+            items, errors, positions = self._validate_items(msg.payload, READING_ITEM, READING_LIST)
         elif kind == "luminaire":
-            items, errors = self._validate_items(msg.payload, TELEMETRY_ITEM, TELEMETRY_LIST)
+            items, errors, positions = self._validate_items(msg.payload, TELEMETRY_ITEM, TELEMETRY_LIST)
         else:
             try:
                 telegram = WMBUS.validate_json(msg.payload)
             except ValidationError as exc:
                 errs = exc.errors()
                 if errs[0]["type"] == "json_invalid":
-                    return f"invalid JSON: {errs[0]['msg']}"
+                    return _json_error(errs[0]["msg"])
                 return "wmbus: " + "; ".join(_fmt_errors(errs))
             device = telegram.id
             items, errors = [telegram], []
@@ -249,7 +276,7 @@ class IngestPipeline:
             return f"payload: {len(items) + len(errors)} readings exceed the limit of {self.max_items} per message"
         if not items and errors:
             return "; ".join(errors)
-        return _Decoded(msg, kind, building, device, items, errors)
+        return _Decoded(msg, kind, building, device, items, errors, positions)
 
     # -- processing -------------------------------------------------------------------------------------------------
 
@@ -270,6 +297,7 @@ class IngestPipeline:
             key = reason.split(":", 1)[0]
             stats.reasons[key] = stats.reasons.get(key, 0) + 1
 
+        touched: dict[int, tuple[datetime, datetime]] = {}
         routed: list[tuple[RawMessage, str, str, str] | _Decoded] = []
         meter_ids: set[str] = set()
         luminaire_ids: set[str] = set()
@@ -330,10 +358,15 @@ class IngestPipeline:
                         reject(msg, f"building: meter {meter.id!r} is registered in building "
                                     f"{meter.building_id!r}, not {d.building_id!r}", d.building_id, meter.id)
                         continue
+                    n0 = len(rows)
                     if d.kind == "meter":
                         self._reading_rows(d, meter, latest, rows)
                     else:
                         self._wmbus_rows(d, meter, latest, rows)
+                    if n0 < len(rows):  # the time range this meter's rollups must be recomputed for
+                        lo, hi = min(r[1] for r in rows[n0:]), max(r[1] for r in rows[n0:])
+                        b = touched.get(meter.key)
+                        touched[meter.key] = (lo, hi) if b is None else (min(b[0], lo), max(b[1], hi))
                     stats.readings_received += len(d.items)
                     if len(rows) >= 1000:
                         sink(rows)
@@ -353,18 +386,44 @@ class IngestPipeline:
             repo.ensure_staging(conn)
             tr = repo.store_telemetry(conn, telemetry_rows)
             stats.telemetry_stored = tr.inserted + tr.revisions
+        if touched and self.track_rollups:
+            consumption_repo.mark_dirty(conn, [(k, lo, hi) for k, (lo, hi) in touched.items()])
         repo.insert_dead_letters(conn, dead)
         repo.insert_quarantine(conn, quarantine)
         stats.dead_lettered = len(dead)
         stats.quarantined = len(quarantine)
         return stats
 
+    def process_safely(self, conn: PgConn, messages: Sequence[RawMessage]) -> BatchStats:
+        """`process`, and if the database rejects the batch for its content, each message on its own: those it still
+        rejects become dead letters, so one poison message cannot block the stream. Connection errors propagate."""
+        try:
+            with conn.transaction():
+                return self.process(conn, messages)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            log.warning("database rejected a batch; storing its messages one by one", extra={"error": str(exc)[:300]})
+        total = BatchStats()
+        for m in messages:
+            try:
+                with conn.transaction():
+                    stats = self.process(conn, [m])
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                reason = "database: " + str(exc).replace("\x00", "\\0").strip()[:500]
+                repo.insert_dead_letters(conn, [(m.topic, m.payload, reason, None, None, m.received_at)])
+                stats = BatchStats(messages=1, dead_lettered=1, reasons={"database": 1})
+            total.add(stats)
+        return total
+
     @staticmethod
     def _telemetry_rows(d: _Decoded, lum: LuminaireInfo, latest: datetime, out: list[repo.TelemetryRow]) -> None:
         t: TelemetryIn
         for i, t in enumerate(d.items):
             if t.ts > latest:
-                d.errors.append(f"item {i}: ts: {t.ts.isoformat()} is in the future")
+                d.errors.append(f"item {d.pos(i)}: ts: {t.ts.isoformat()} is in the future")
                 continue
             out.append((lum.key, t.ts, t.power_w, t.energy_wh, t.dim_pct, t.on, t.burn_hours, t.failure))
 
@@ -384,7 +443,7 @@ class IngestPipeline:
         factors: dict[str, float] = {}
         for i, it in enumerate(items):
             if it.ts > latest:
-                d.errors.append(f"item {i}: ts: {it.ts.isoformat()} is in the future")
+                d.errors.append(f"item {d.pos(i)}: ts: {it.ts.isoformat()} is in the future")
                 continue
             value = it.value
             if it.unit is not None and it.unit != unit:
@@ -393,7 +452,7 @@ class IngestPipeline:
                     try:
                         f = conversion_factor(parse_unit(it.unit), unit)
                     except UnitMismatch as exc:
-                        d.errors.append(f"item {i}: unit: {exc}")
+                        d.errors.append(f"item {d.pos(i)}: unit: {exc}")
                         continue
                     factors[it.unit] = f
                 value *= f

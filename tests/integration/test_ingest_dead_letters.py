@@ -112,3 +112,33 @@ def test_thousand_malformed_payloads_are_dead_lettered_and_valid_traffic_continu
     assert scalar(db, "SELECT count(*) FROM readings WHERE value = 5.0 AND ts < :t", t=_ts(50_000)) == mixed
     assert w.metric("energiblik_ingest_dead_lettered") == 1000
     assert w.stop() == 0
+
+
+def test_a_message_the_database_rejects_is_dead_lettered_and_the_stream_goes_on(
+    stack: Stack, db: Engine, workers: Workers
+) -> None:
+    add_building(db, "B1")
+    add_meter(db, "M1", "B1")
+    sync_broker(stack)
+    # A real database-side rejection that validation cannot foresee: a trigger refusing one value.
+    with db.begin() as c:
+        c.execute(text("""
+            CREATE FUNCTION test_refuse_666() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.value = 666 THEN RAISE EXCEPTION 'refused by test trigger'; END IF; RETURN NEW; END $$;
+            CREATE TRIGGER test_refuse_666 BEFORE INSERT ON readings FOR EACH ROW EXECUTE FUNCTION test_refuse_666();
+        """))
+    try:
+        w = workers.start()
+        pub = building_publisher(stack, "B1")
+        for i in range(100):
+            pub.publish(M1, orjson.dumps({"ts": _ts(i * 60), "value": 666.0 if i == 40 else float(i)}))
+        pub.close()
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM readings") == 99, what="99 stored")
+        wait_for(lambda: scalar(db, "SELECT count(*) FROM dead_letters") == 1, what="1 dead letter")
+        assert "refused by test trigger" in scalar(db, "SELECT reason FROM dead_letters")
+        assert w.proc is not None and w.proc.poll() is None
+        assert w.stop() == 0
+    finally:
+        with db.begin() as c:
+            c.execute(text("DROP TRIGGER IF EXISTS test_refuse_666 ON readings; "
+                           "DROP FUNCTION IF EXISTS test_refuse_666()"))

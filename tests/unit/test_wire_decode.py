@@ -86,3 +86,32 @@ def test_acl_restricts_each_building_to_its_subtree() -> None:
     assert "user ingest\ntopic read energiblik/v1/#" in acl
     assert building_password("s3cret", "B1") != building_password("s3cret", "B2")
     assert building_password("s3cret", "B1") == building_password("s3cret", "B1")
+
+
+def test_non_object_element_is_an_item_error_and_the_rest_is_kept() -> None:
+    d = decode("energiblik/v1/buildings/B/meters/M/readings",
+               b'[{"ts":"2026-01-01T00:00:00Z","value":1}, 5, {"ts":"2026-01-01T00:30:00Z","value":3}]')
+    assert isinstance(d, _Decoded)
+    assert [i.value for i in d.items] == [1.0, 3.0]
+    assert d.errors == ["item 1: Input should be an object"]
+
+
+def test_later_errors_name_the_item_by_its_position_in_the_message() -> None:
+    from services.ingestion.service import MeterInfo
+    from services.readings.units import Unit
+
+    d = decode("energiblik/v1/buildings/B/meters/M/readings",
+               b'[{"ts":"2026-01-01T00:00:00Z","value":1},{"ts":"2026-01-01T00:15:00Z","value":true},'
+               b'{"ts":"2026-01-01T00:30:00Z","value":3,"unit":"l"}]')
+    assert isinstance(d, _Decoded)
+    rows: list = []
+    IngestPipeline._reading_rows(d, MeterInfo("M", 1, "B", Unit.KWH, None), NOW, rows)
+    assert len(rows) == 1
+    assert d.errors[0].startswith("item 1: value:")
+    assert d.errors[1].startswith("item 2: unit:")
+
+
+def test_wmbus_id_must_be_printable() -> None:
+    reason = decode("energiblik/v1/buildings/B/wmbus/x",
+                    b'{"id":"ab\\u0000c","total_m3":5,"timestamp":"2026-11-26T10:00:00Z"}')
+    assert isinstance(reason, str) and reason.startswith("wmbus: id:")

@@ -1,0 +1,127 @@
+"""SQL of the consumption rollups: dirty ranges, readings around them, and replacing rollup rows. Caller owns the
+transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from services.consumption.engine import Decision, Exchange, Reading
+from services.db import PgConn
+
+
+@dataclass(frozen=True)
+class MeterFacts:
+    key: int
+    carrier: str
+    unit: str
+    mode: str
+    interval_minutes: int | None
+    kwh_per_unit: float | None
+    max_power_kw: float | None
+
+
+def mark_dirty(conn: PgConn, ranges: Sequence[tuple[int, datetime, datetime]]) -> None:
+    if ranges:
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO rollup_dirty (meter_key, ts_from, ts_to) VALUES (%s, %s, %s)", ranges)
+
+
+def lock_meters(conn: PgConn, keys: Sequence[int]) -> None:
+    """Serialise rollup work per meter until the end of the transaction (callers pass keys in ascending order)."""
+    for key in keys:
+        conn.execute("SELECT pg_advisory_xact_lock(20261127, %s)", [key])
+
+
+def claim_dirty(conn: PgConn, limit: int) -> list[tuple[int, datetime, datetime]]:
+    """Take (and delete) up to `limit` dirty ranges; concurrent workers take different ones."""
+    cur = conn.execute(
+        "DELETE FROM rollup_dirty WHERE id IN "
+        "(SELECT id FROM rollup_dirty ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+        "RETURNING meter_key, ts_from, ts_to",
+        [limit],
+    )
+    return list(cur.fetchall())
+
+
+def meter_facts(conn: PgConn, keys: Sequence[int]) -> dict[int, MeterFacts]:
+    cur = conn.execute(
+        "SELECT key, carrier, unit, mode, interval_minutes, kwh_per_unit, max_power_kw FROM meters "
+        "WHERE key = ANY(%s)", [list(keys)])
+    return {r[0]: MeterFacts(*r) for r in cur.fetchall()}
+
+
+def exchanges(conn: PgConn, key: int) -> list[Exchange]:
+    cur = conn.execute(
+        "SELECT e.ts, e.old_final, e.new_initial FROM meter_exchanges e JOIN meters m ON m.id = e.meter_id "
+        "WHERE m.key = %s ORDER BY e.ts", [key])
+    return [Exchange(*r) for r in cur.fetchall()]
+
+
+def neighbours(conn: PgConn, key: int, ts_from: datetime, ts_to: datetime) -> tuple[datetime | None, datetime | None]:
+    """The timestamps of the readings just before ts_from and just after ts_to."""
+    prev = conn.execute("SELECT ts FROM readings WHERE meter_key = %s AND ts < %s ORDER BY ts DESC LIMIT 1",
+                        [key, ts_from]).fetchone()
+    nxt = conn.execute("SELECT ts FROM readings WHERE meter_key = %s AND ts > %s ORDER BY ts LIMIT 1",
+                       [key, ts_to]).fetchone()
+    return (prev[0] if prev else None), (nxt[0] if nxt else None)
+
+
+def readings_around(conn: PgConn, key: int, start: datetime, end: datetime) -> list[Reading]:
+    """Readings in [start, end) plus the one before start and the one at or after end, oldest first."""
+    cur = conn.execute(
+        """
+        (SELECT ts, value, quality::text FROM readings WHERE meter_key = %(k)s AND ts < %(s)s ORDER BY ts DESC LIMIT 1)
+        UNION ALL
+        (SELECT ts, value, quality::text FROM readings WHERE meter_key = %(k)s AND ts >= %(s)s AND ts < %(e)s)
+        UNION ALL
+        (SELECT ts, value, quality::text FROM readings WHERE meter_key = %(k)s AND ts >= %(e)s ORDER BY ts LIMIT 1)
+        """,
+        {"k": key, "s": start, "e": end},
+    )
+    return sorted((Reading(ts, value, quality) for ts, value, quality in cur.fetchall()), key=lambda r: r.ts)
+
+
+def span(conn: PgConn, key: int) -> tuple[datetime, datetime] | None:
+    row = conn.execute("SELECT min(ts), max(ts) FROM readings WHERE meter_key = %s", [key]).fetchone()
+    return (row[0], row[1]) if row and row[0] is not None else None
+
+
+def replace_rollups(
+    conn: PgConn,
+    key: int,
+    *,
+    start: datetime,
+    end: datetime,
+    day_from: date,
+    day_to: date,
+    hourly: Sequence[tuple[datetime, float, float, float]],
+    daily: Sequence[tuple[date, float, float, float]],
+) -> None:
+    """Replace the meter's hourly rows in [start, end) and daily rows in [day_from, day_to]."""
+    conn.execute("DELETE FROM consumption_hourly WHERE meter_key = %s AND hour >= %s AND hour < %s",
+                 [key, start, end])
+    conn.execute("DELETE FROM consumption_daily WHERE meter_key = %s AND day >= %s AND day <= %s",
+                 [key, day_from, day_to])
+    with conn.cursor() as cur:
+        if hourly:
+            with cur.copy("COPY consumption_hourly (meter_key, hour, amount, measured_s, estimated) FROM STDIN") as cp:
+                for h in hourly:
+                    cp.write_row((key, *h))
+        if daily:
+            with cur.copy("COPY consumption_daily (meter_key, day, amount, measured_s, estimated) FROM STDIN") as cp:
+                for d in daily:
+                    cp.write_row((key, *d))
+
+
+def replace_decisions(conn: PgConn, key: int, start: datetime, end: datetime, decisions: Sequence[Decision]) -> None:
+    conn.execute("DELETE FROM consumption_decisions WHERE meter_key = %s AND ts >= %s AND ts < %s",
+                 [key, start, end])
+    if decisions:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO consumption_decisions (meter_key, ts, kind, value, reference, detail) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (meter_key, ts, kind) DO NOTHING",
+                [(key, d.ts, d.kind, d.value, d.reference, d.detail) for d in decisions],
+            )

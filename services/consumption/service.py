@@ -1,0 +1,125 @@
+"""Keeping the hourly and local-daily rollups equal to what the rules compute from the stored readings.
+
+The ingest path records, in the transaction that stores readings, the time range each batch touched per meter
+(`rollup_dirty`). `process_dirty` then recomputes exactly the affected local days: from the day of the reading before
+the range to the day of the reading after it, because a new, late or revised reading changes the segments to both of
+its neighbours. `rebuild` recomputes everything from the readings; both run the same code, so they agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from services.consumption import repository as repo
+from services.consumption.engine import Bucket, apportion, interval_segments, register_segments
+from services.consumption.periods import local_midnight, period_edges
+from services.db import PgConn
+from services.readings.units import Unit
+from services.registry.schemas import Carrier, effective_kwh_per_unit
+
+DEFAULT_REGISTER_INTERVAL = timedelta(minutes=60)
+
+
+def amount_factor(facts: repo.MeterFacts) -> float:
+    """Meter unit -> rollup amount: kWh for energy carriers, m3 for water."""
+    if facts.carrier == "water":
+        return 0.001 if facts.unit == "l" else 1.0
+    factor, _ = effective_kwh_per_unit(Carrier(facts.carrier), Unit(facts.unit), facts.kwh_per_unit)
+    if factor is None:
+        raise ValueError(f"meter {facts.key} has no kWh factor for unit {facts.unit}")
+    return factor
+
+
+def _recompute_days(conn: PgConn, facts: repo.MeterFacts, first: date, last: date, tz: ZoneInfo) -> None:
+    start, end = local_midnight(first, tz), local_midnight(last + timedelta(days=1), tz)
+    readings = repo.readings_around(conn, facts.key, start, end)
+    factor = amount_factor(facts)
+    if facts.mode == "interval":
+        interval = timedelta(minutes=facts.interval_minutes or 60)
+        segments = interval_segments(readings, kwh_per_unit=factor, interval=interval)
+        decisions = []
+    else:
+        interval = timedelta(minutes=facts.interval_minutes) if facts.interval_minutes else DEFAULT_REGISTER_INTERVAL
+        result = register_segments(readings, kwh_per_unit=factor, expected_interval=interval,
+                                   max_power_kw=facts.max_power_kw, exchanges=repo.exchanges(conn, facts.key))
+        segments, decisions = result.segments, [d for d in result.decisions if start <= d.ts < end]
+    hours = apportion(segments, period_edges(start, end, "hour", tz))
+    hourly = [(b.start, b.kwh, b.measured_s, b.estimated_kwh) for b in hours if b.covered_s > 0]
+    days: dict[date, Bucket] = {}
+    for b in hours:
+        if b.covered_s <= 0:
+            continue
+        d = b.start.astimezone(tz).date()
+        acc = days.setdefault(d, Bucket(b.start, b.end))
+        acc.kwh += b.kwh
+        acc.measured_s += b.measured_s
+        acc.estimated_kwh += b.estimated_kwh
+    daily = [(d, acc.kwh, acc.measured_s, acc.estimated_kwh) for d, acc in sorted(days.items())]
+    repo.replace_rollups(conn, facts.key, start=start, end=end, day_from=first, day_to=last, hourly=hourly,
+                        daily=daily)
+    repo.replace_decisions(conn, facts.key, start, end, decisions)
+
+
+def recompute(conn: PgConn, ranges: Iterable[tuple[int, datetime, datetime]], tz: ZoneInfo) -> int:
+    """Recompute the rollups around the given (meter_key, ts_from, ts_to) reading ranges. Returns meters done."""
+    merged: dict[int, tuple[datetime, datetime]] = {}
+    for key, a, b in ranges:
+        lo, hi = merged.get(key, (a, b))
+        merged[key] = (min(lo, a), max(hi, b))
+    facts = repo.meter_facts(conn, list(merged))
+    # Workers sharing the stream may recompute the same meter at once: one at a time per meter, in key order.
+    repo.lock_meters(conn, sorted(merged))
+    for key, (a, b) in merged.items():
+        f = facts.get(key)
+        if f is None:  # meter deleted meanwhile
+            continue
+        prev_ts, next_ts = repo.neighbours(conn, key, a, b)
+        first = (prev_ts or a).astimezone(tz).date()
+        last = (next_ts or b).astimezone(tz).date()
+        if f.mode == "interval":  # a reading covers the interval before it, possibly the previous day
+            first = min(first, (a - timedelta(minutes=f.interval_minutes or 60)).astimezone(tz).date())
+        _recompute_days(conn, f, first, last, tz)
+    return len(merged)
+
+
+def process_dirty(conn: PgConn, tz: ZoneInfo, limit: int = 1000) -> int:
+    """Take pending dirty ranges and recompute them, in the caller's transaction. Returns meters recomputed."""
+    ranges = repo.claim_dirty(conn, limit)
+    return recompute(conn, ranges, tz) if ranges else 0
+
+
+def rebuild(conn: PgConn, tz: ZoneInfo, meter_keys: Iterable[int], chunk_days: int = 31) -> int:
+    """Recompute every rollup of the given meters from their readings, a month at a time."""
+    n = 0
+    for key in meter_keys:
+        repo.lock_meters(conn, [key])
+        s = repo.span(conn, key)
+        facts = repo.meter_facts(conn, [key]).get(key)
+        if s is None or facts is None:
+            conn.execute("DELETE FROM consumption_hourly WHERE meter_key = %s", [key])
+            conn.execute("DELETE FROM consumption_daily WHERE meter_key = %s", [key])
+            continue
+        day = s[0].astimezone(tz).date() - timedelta(days=1)
+        last = s[1].astimezone(tz).date() + timedelta(days=1)
+        while day <= last:
+            until = min(last, day + timedelta(days=chunk_days - 1))
+            _recompute_days(conn, facts, day, until, tz)
+            day = until + timedelta(days=1)
+        n += 1
+    return n
+
+
+def dirty_ranges(rows: Iterable[tuple[int, datetime]]) -> list[tuple[int, datetime, datetime]]:
+    """(meter_key, min ts, max ts) per meter of stored reading rows."""
+    bounds: dict[int, tuple[datetime, datetime]] = {}
+    for key, ts in rows:
+        b = bounds.get(key)
+        if b is None:
+            bounds[key] = (ts, ts)
+        elif ts < b[0]:
+            bounds[key] = (ts, b[1])
+        elif ts > b[1]:
+            bounds[key] = (b[0], ts)
+    return [(k, lo, hi) for k, (lo, hi) in bounds.items()]
