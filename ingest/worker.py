@@ -77,6 +77,8 @@ class IngestWorker:
         self._conn: PgConn | None = None
         self._last_sweep = 0.0
         self.received_count = 0
+        self.exit_code = 0
+        self._stop_requested_at = 0.0
         self._received_reported = 0
         self._loop_now = self.clock.now()
         self._session_epoch = 0  # bumps on every (re)connect: acks never cross connections
@@ -190,6 +192,13 @@ class IngestWorker:
                             extra={"error": str(exc).strip()[:200], "retry_in_s": delay,
                                    "messages": len(batch)})
                 self._drop_db()
+                if self.stopping and time.monotonic() - self._stop_requested_at > self.s.ingest.stop_grace_s:
+                    # Nothing was acknowledged: the broker redelivers all of it to this session later.
+                    log.error("stopping with the database still unavailable; batch left unacknowledged",
+                              extra={"messages": len(self.pending.messages)})
+                    self.pending.clear()
+                    self.exit_code = 3
+                    return
                 self._wait(delay)
                 delay = min(delay * 2, self.s.ingest.retry_max_s)
                 continue
@@ -267,6 +276,8 @@ class IngestWorker:
                 "client_id": self.s.mqtt.client_id}
 
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        if not self.stopping:
+            self._stop_requested_at = time.monotonic()
         self.stopping = True
 
     def _connect(self) -> None:
@@ -331,8 +342,8 @@ class IngestWorker:
             if self.s.ingest.retire_on_stop:
                 self._end_v311_session()
         self._drop_db()
-        log.info("ingest worker stopped", extra={"retired": self.s.ingest.retire_on_stop})
-        return 0
+        log.info("ingest worker stopped", extra={"retired": self.s.ingest.retire_on_stop, "exit_code": self.exit_code})
+        return self.exit_code
 
     def _end_v311_session(self) -> None:
         """MQTT 3.1.1 has no session expiry: connecting once with a clean session discards the stored one."""

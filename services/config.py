@@ -52,6 +52,8 @@ class IngestSettings(BaseModel):
     # Maintain the hourly and daily consumption rollups from the ingest path (after each committed batch).
     rollups: bool = True
     rollup_batch: int = 500
+    # At SIGTERM the worker flushes; if the database stays unavailable this long, it exits (code 3) without acking.
+    stop_grace_s: float = 20.0
     retry_initial_s: float = 0.5
     # On a graceful stop, leave the shared subscription for good: unsubscribe, drain what the broker still holds for
     # this session, then end the session. For scaling in: an offline session in a share group keeps receiving its

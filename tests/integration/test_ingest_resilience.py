@@ -277,3 +277,27 @@ def test_retiring_worker_drains_its_share_and_leaves_the_group(stack: Stack, db:
     assert w1.metric("energiblik_ingest_messages_received") == 3000 - held_for_w2
     assert_exact_series(db, 3000)
     assert w1.stop() == 0
+
+
+def test_sigterm_while_the_database_is_down_exits_without_ack_and_loses_nothing(
+    stack: Stack, db: Engine, workers: Workers
+) -> None:
+    if stack.kind != "local":
+        pytest.skip("stopping the database is implemented for the local stack only")
+    setup_fleet(stack, db)
+    w = workers.start("w1", ENERGIBLIK_INGEST__STOP_GRACE_S="2")
+    stack.stack_cmd("pg-stop")
+    try:
+        pub = building_publisher(stack, "B1")
+        pub.publish_many(single_messages("M0", 500))
+        pub.close()
+        wait_for(lambda: w.metric("energiblik_ingest_db_errors") >= 1, what="worker meets the outage")
+        started = time.monotonic()
+        assert w.stop(timeout=30) == 3
+        assert time.monotonic() - started < 15
+    finally:
+        stack.stack_cmd("pg-start")
+    again = workers.new("w1").start()  # same session: the broker redelivers what was never acknowledged
+    wait_for(lambda: count(db) == 500, timeout=60, what="all 500 stored after the restart")
+    assert_exact_series(db, 500)
+    assert again.stop() == 0
