@@ -120,7 +120,7 @@ def db_reference(rows_total: int = 2_000_000, batch: int = 10_000, meters: int =
 
 class Worker:
     def __init__(self, client_id: str, profile_to: Path | None = None, retire: bool = True,
-                 protocol: str = "5") -> None:
+                 protocol: str = "5", rollups: bool = False) -> None:
         self.client_id = client_id
         # A share group of its own, and the session ended at stop: an offline session left in a share group keeps
         # receiving its round-robin share of every later run's messages.
@@ -129,6 +129,7 @@ class Worker:
              "ENERGIBLIK_INGEST__METRICS_PORT": str(self.metrics_port),
              "ENERGIBLIK_INGEST__RETIRE_ON_STOP": "true" if retire else "false",
              "ENERGIBLIK_MQTT__PROTOCOL": protocol,
+             "ENERGIBLIK_INGEST__ROLLUPS": "true" if rollups else "false",
              "ENERGIBLIK_LOG_LEVEL": "WARNING"}
         cmd = [sys.executable, "-m", "ingest"]
         if profile_to:
@@ -172,16 +173,16 @@ def queue_backlog(messages_per_meter: int, readings_per_message: int, meters: in
 
 
 def drain(label: str, messages_per_meter: int, readings_per_message: int, meters: int,
-          profile_to: Path | None = None, protocol: str = "5") -> dict[str, float]:
+          profile_to: Path | None = None, protocol: str = "5", rollups: bool = False) -> dict[str, float]:
     reset(meters)
     cid = f"bench-{label}-{int(time.time())}"
-    w = Worker(cid, retire=False, protocol=protocol)
+    w = Worker(cid, retire=False, protocol=protocol, rollups=rollups)
     time.sleep(2.0)  # session + subscription exist; the backlog queues for them
     w.stop()
     t = time.perf_counter()
     expected = queue_backlog(messages_per_meter, readings_per_message, meters)
     publish_s = time.perf_counter() - t
-    w = Worker(cid, profile_to, protocol=protocol)
+    w = Worker(cid, profile_to, protocol=protocol, rollups=rollups)
     t_start = time.perf_counter()
     while w.stored() < expected:
         time.sleep(0.05)
@@ -198,6 +199,36 @@ def drain(label: str, messages_per_meter: int, readings_per_message: int, meters
         "drain_readings_per_s_wall": round(expected / wall),
         "drain_readings_per_s_first_to_last_batch": round(expected / float(span)) if span else 0,
     }
+
+
+def drain_with_rollup_process(messages_per_meter: int, readings_per_message: int, meters: int) -> dict[str, float]:
+    """Drain (b) while `python -m ingest.rollups` keeps the rollups: ingest rate, and when the rollups caught up."""
+    with conn() as c:
+        c.execute("TRUNCATE consumption_hourly, consumption_daily, consumption_decisions, rollup_dirty")
+    roll = subprocess.Popen([sys.executable, "-m", "ingest.rollups"], cwd=REPO,
+                            env={**os.environ, "ENERGIBLIK_LOG_LEVEL": "WARNING"})
+    try:
+        t0 = time.perf_counter()
+        r = drain("e", messages_per_meter, readings_per_message, meters)
+        while True:
+            with conn() as c:
+                pending = c.execute("SELECT count(*) FROM rollup_dirty").fetchone()[0]
+                rolled = c.execute("SELECT count(*) FROM consumption_daily").fetchone()[0]
+            if pending == 0 and rolled:
+                break
+            time.sleep(0.2)
+        total = time.perf_counter() - t0
+    finally:
+        roll.send_signal(signal.SIGTERM)
+        roll.wait(timeout=60)
+    with conn() as c:
+        kwh = c.execute("SELECT sum(amount) FROM consumption_daily").fetchone()[0]
+    # from the worker's start (after the 2 s session set-up and the publishing) until no dirty range is left
+    caught_up = total - 2.0 - r["publish_s"]
+    r["rollups_caught_up_s_after_worker_start"] = round(caught_up, 2)
+    r["rollup_readings_per_s"] = round(r["readings"] / caught_up)
+    r["daily_kwh_total"] = round(float(kwh), 3)
+    return r
 
 
 # -- latency ---------------------------------------------------------------------------------------------------------
@@ -271,13 +302,18 @@ def main() -> None:
     results["db_reference"] = db_reference(rows_total=2_000_000 // scale)
     print(results["db_reference"], flush=True)
     for protocol in ("5", "3.1.1"):
+        rollups = False  # the default: the separate rollup process maintains them (measured below)
         key = "" if protocol == "5" else "_mqtt311"
-        print(f"(a) drain, 1 reading per message, MQTT {protocol} ...", flush=True)
-        results["drain_single" + key] = drain("a" + key, 10_000 // scale, 1, 20, protocol=protocol)
+        print(f"(a) drain, 1 reading per message, MQTT {protocol}, rollups {rollups} ...", flush=True)
+        results["drain_single" + key] = drain("a" + key, 10_000 // scale, 1, 20, protocol=protocol, rollups=rollups)
         print(results["drain_single" + key], flush=True)
-        print(f"(b) drain, 100 readings per message, MQTT {protocol} ...", flush=True)
-        results["drain_batch100" + key] = drain("b" + key, 1_000 // scale, 100, 20, protocol=protocol)
+        print(f"(b) drain, 100 readings per message, MQTT {protocol}, rollups {rollups} ...", flush=True)
+        results["drain_batch100" + key] = drain("b" + key, 1_000 // scale, 100, 20, protocol=protocol,
+                                                rollups=rollups)
         print(results["drain_batch100" + key], flush=True)
+    print("(e) drain (b) with the rollup process running alongside ...", flush=True)
+    results["drain_batch100_with_rollup_process"] = drain_with_rollup_process(1_000 // scale, 100, 20)
+    print(results["drain_batch100_with_rollup_process"], flush=True)
     print("(c) latency at 1,000 msg/s ...", flush=True)
     results["latency_1000_per_s"] = latency(seconds=30 // scale if scale > 1 else 30)
     print(results["latency_1000_per_s"], flush=True)

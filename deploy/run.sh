@@ -33,6 +33,7 @@ for i in $(seq 1 "$WORKERS"); do
   ENERGIBLIK_MQTT__CLIENT_ID="energiblik-ingest-$i" ENERGIBLIK_INGEST__METRICS_PORT=$((9107 + i)) \
     start "ingest-$i" "$PY" -m ingest
 done
+start rollups "$PY" -m ingest.rollups
 ENERGIBLIK_API_HOST=127.0.0.1 start api "$PY" -m api
 
 for _ in $(seq 100); do

@@ -67,7 +67,6 @@ class IngestWorker:
             settings.mqtt.topic_prefix,
             max_payload_bytes=ing.max_payload_bytes,
             max_readings_per_message=ing.max_readings_per_message,
-            track_rollups=ing.rollups,
         )
         self.tz = ZoneInfo(settings.timezone)
         self._last_rollup = 0.0
@@ -214,7 +213,6 @@ class IngestWorker:
                 self.pending.nbytes = sum(len(m.payload) for m in self.pending.messages)
                 self.pending.first_at = self.clock.monotonic()
             self._record(stats, elapsed)
-            self._rollups()
 
     def _wait(self, seconds: float) -> None:
         """Keep the MQTT session alive while waiting (pings, acks); new messages join the pending batch."""
@@ -327,7 +325,9 @@ class IngestWorker:
         while not self.stopping:
             self._step()
             self._maybe_sweep()
-            if self.clock.monotonic() - self._last_rollup >= 1.0:
+            # Once a second, not after every batch: during a backlog consecutive batches touch the same days, and
+            # merging their ranges computes each day once.
+            if self.clock.monotonic() - self._last_rollup >= self.s.ingest.rollup_interval_s:
                 self._rollups()
         if self.s.ingest.retire_on_stop and self.connected:
             self._retire()

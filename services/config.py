@@ -49,9 +49,12 @@ class IngestSettings(BaseModel):
     metrics_port: int = 9108
     metrics_host: str = "127.0.0.1"
     quarantine_sweep_s: float = 30.0
-    # Maintain the hourly and daily consumption rollups from the ingest path (after each committed batch).
-    rollups: bool = True
-    rollup_batch: int = 500
+    # Recompute consumption rollups inside the ingest worker (once a second). Off by default: the separate
+    # `python -m ingest.rollups` process does it without slowing down the drain of a backlog. Workers always record
+    # which reading ranges changed.
+    rollups: bool = False
+    rollup_batch: int = 5000
+    rollup_interval_s: float = 1.0
     # At SIGTERM the worker flushes; if the database stays unavailable this long, it exits (code 3) without acking.
     stop_grace_s: float = 20.0
     retry_initial_s: float = 0.5

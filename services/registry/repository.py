@@ -184,14 +184,15 @@ def upsert_meter(conn: Connection, meter_id: str, body: MeterIn) -> tuple[MeterO
         conn.execute(
             text(f"""
             INSERT INTO meters (id, building_id, carrier, unit, mode, interval_minutes, external_id, kwh_per_unit,
-                                parent_meter_id)
+                                parent_meter_id, max_power_kw)
             VALUES (:id, :building_id, :carrier, :unit, :mode, :interval_minutes, :external_id, :kwh_per_unit,
-                    :parent_meter_id)
+                    :parent_meter_id, :max_power_kw)
             ON CONFLICT (id) DO UPDATE SET
                 building_id = EXCLUDED.building_id, carrier = EXCLUDED.carrier, unit = EXCLUDED.unit,
                 mode = EXCLUDED.mode, interval_minutes = EXCLUDED.interval_minutes,
                 external_id = EXCLUDED.external_id, kwh_per_unit = EXCLUDED.kwh_per_unit,
-                parent_meter_id = EXCLUDED.parent_meter_id, updated_at = now()
+                parent_meter_id = EXCLUDED.parent_meter_id, max_power_kw = EXCLUDED.max_power_kw,
+                updated_at = now()
             RETURNING *, {_CREATED}
         """),
             {"id": meter_id, **body.model_dump(mode="json", exclude={"id"})},

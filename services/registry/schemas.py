@@ -225,6 +225,11 @@ class MeterIn(_PutBody):
     parent_meter_id: EntityId | None = Field(
         default=None, description="the meter this sub-meter splits; same building; sub-meters never add to totals"
     )
+    max_power_kw: Number | None = Field(
+        default=None, gt=0,
+        description="physical maximum (kW): a register step whose average power exceeds it is a spike, flagged and "
+        "excluded from consumption",
+    )
 
     @field_validator("unit")
     @classmethod
@@ -300,6 +305,7 @@ class MeterOut(BaseModel):
     external_id: str | None
     kwh_per_unit: float | None = Field(description="the factor registered for this meter, or null")
     parent_meter_id: str | None
+    max_power_kw: float | None = None
     created_at: datetime
     updated_at: datetime
 

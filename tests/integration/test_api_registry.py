@@ -326,3 +326,12 @@ def test_json_sent_as_a_form_gets_a_message_naming_the_content_type(admin: httpx
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] == "body"
     assert "Content-Type: application/json" in r.json()["errors"][0]["message"]
+
+
+def test_meter_physical_maximum_is_stored_and_validated(admin: httpx.Client) -> None:
+    put_ok(admin, "/api/v1/buildings/b1", building_body())
+    r = admin.put("/api/v1/meters/m1", json=meter_body("b1", max_power_kw=50))
+    assert r.status_code == 201 and r.json()["max_power_kw"] == 50.0
+    r = admin.put("/api/v1/meters/m1", json=meter_body("b1", max_power_kw=-1))
+    assert r.status_code == 422
+    assert [e["field"] for e in r.json()["errors"]] == ["max_power_kw"]

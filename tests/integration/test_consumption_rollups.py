@@ -37,7 +37,7 @@ def test_dst_days_late_readings_and_rebuild(stack: Stack, db: Engine, workers: W
     with db.begin() as c:
         c.execute(text("UPDATE meters SET interval_minutes = 15 WHERE id = 'M1'"))
     sync_broker(stack)
-    w = workers.start()
+    w = workers.start(ENERGIBLIK_INGEST__ROLLUPS="true")
     start = datetime(2026, 3, 28, tzinfo=CPH).astimezone(UTC)
     end = datetime(2026, 3, 31, tzinfo=CPH).astimezone(UTC)
     # 15-minute register readings of a steady 1 kW load, except the local midnight before 30 March, sent late
@@ -78,7 +78,7 @@ def test_reset_decision_is_recorded(stack: Stack, db: Engine, workers: Workers) 
     add_building(db, "B1")
     add_meter(db, "M1", "B1")
     sync_broker(stack)
-    w = workers.start()
+    w = workers.start(ENERGIBLIK_INGEST__ROLLUPS="true")
     t = datetime(2026, 2, 2, tzinfo=CPH).astimezone(UTC)
     values = [1000.0, 1001.0, 1002.0, 3.0, 4.0]
     pub = building_publisher(stack, "B1")
