@@ -125,3 +125,43 @@ def replace_decisions(conn: PgConn, key: int, start: datetime, end: datetime, de
                 "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (meter_key, ts, kind) DO NOTHING",
                 [(key, d.ts, d.kind, d.value, d.reference, d.detail) for d in decisions],
             )
+
+
+_ENERGY_TOTAL_CARRIERS = ["electricity", "district_heating", "natural_gas", "oil", "ev_charging", "heat_pump"]
+
+
+def meters_for_totals(conn: PgConn, building_ids: Sequence[str] | None, carrier: str | None) -> list[int]:
+    """Keys of the meters a total counts: no sub-meters; one carrier, or every energy carrier (never water, never
+    PV production, which is shown beside consumption)."""
+    carriers = [carrier] if carrier else _ENERGY_TOTAL_CARRIERS
+    if building_ids is None:
+        cur = conn.execute("SELECT key FROM meters WHERE parent_meter_id IS NULL AND carrier = ANY(%s)", [carriers])
+    else:
+        cur = conn.execute("SELECT key FROM meters WHERE parent_meter_id IS NULL AND carrier = ANY(%s) "
+                           "AND building_id = ANY(%s)", [carriers, list(building_ids)])
+    return [r[0] for r in cur.fetchall()]
+
+
+def daily_sums(conn: PgConn, keys: Sequence[int], day_from: date, day_to: date) -> list[tuple[date, float, float,
+                                                                                             float]]:
+    """(day, amount, measured_s, estimated) summed over the meters, for days in [day_from, day_to)."""
+    cur = conn.execute(
+        "SELECT day, sum(amount), sum(measured_s), sum(estimated) FROM consumption_daily "
+        "WHERE meter_key = ANY(%s) AND day >= %s AND day < %s GROUP BY day ORDER BY day",
+        [list(keys), day_from, day_to])
+    return list(cur.fetchall())
+
+
+def hourly_sums(conn: PgConn, keys: Sequence[int], start: datetime, end: datetime) -> list[tuple[datetime, float,
+                                                                                                float, float]]:
+    cur = conn.execute(
+        "SELECT hour, sum(amount), sum(measured_s), sum(estimated) FROM consumption_hourly "
+        "WHERE meter_key = ANY(%s) AND hour >= %s AND hour < %s GROUP BY hour ORDER BY hour",
+        [list(keys), start, end])
+    return list(cur.fetchall())
+
+
+def decisions(conn: PgConn, key: int) -> list[Decision]:
+    cur = conn.execute("SELECT ts, kind, value, reference, detail FROM consumption_decisions "
+                       "WHERE meter_key = %s ORDER BY ts", [key])
+    return [Decision(*r) for r in cur.fetchall()]

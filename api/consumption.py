@@ -1,0 +1,108 @@
+"""Consumption (API contract v1): whole Europe/Copenhagen periods, from the rollups, with coverage and the share
+interpolated or estimated; totals count meters without a parent only, and never water unless asked for."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from api.deps import BuildingFilter, Caller, ClockDep, End, EngineDep, MeterId, Start, TimezoneDep
+from services.consumption import repository as repo
+from services.consumption.periods import Resolution
+from services.consumption.query import DEFAULT_SPAN, Point, series
+from services.db import PgConn
+from services.registry import service as registry
+from services.registry.schemas import Carrier
+from services.series.service import resolve_bounds
+
+router = APIRouter(prefix="/api/v1", tags=["consumption"])
+
+ResolutionQ = Annotated[Literal["hour", "day", "week", "month", "year"],
+                        Query(description="whole local periods (a day can have 23 or 25 hours)")]
+
+
+class PointOut(BaseModel):
+    start: datetime
+    end: datetime
+    kwh: float | None = Field(description="energy in kWh; null for water, which is in m3")
+    m3: float | None = Field(default=None, description="water only")
+    coverage: float = Field(description="share of the period backed by measured data (0-1)")
+    estimated_share: float = Field(description="share of the amount interpolated over gaps or estimated (0-1)")
+
+
+class ConsumptionOut(BaseModel):
+    unit: str
+    resolution: str
+    timezone: str
+    series: list[PointOut]
+
+
+class DecisionOut(BaseModel):
+    ts: datetime
+    kind: str
+    value: float
+    reference: float
+    detail: str
+
+
+def _answer(points: list[Point], water: bool, resolution: str, tz: str) -> ConsumptionOut:
+    return ConsumptionOut(
+        unit="m3" if water else "kWh", resolution=resolution, timezone=tz,
+        series=[PointOut(start=p.start, end=p.end, kwh=None if water else p.amount, m3=p.amount if water else None,
+                         coverage=p.coverage, estimated_share=p.estimated_share) for p in points],
+    )
+
+
+def _window(start: str | None, end: str | None, resolution: Resolution, now: datetime,
+            tz: TimezoneDep) -> tuple[datetime, datetime]:
+    s, e = resolve_bounds(start, end, tz)
+    e = e or now
+    return s or e - DEFAULT_SPAN[resolution], e
+
+
+@router.get("/consumption", response_model_exclude_none=True)
+def get_consumption(
+    *, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
+    building_id: BuildingFilter = None, carrier: Carrier | None = None,
+    start: Start = None, end: End = None, resolution: ResolutionQ = "day",
+) -> ConsumptionOut:
+    """Consumption of one building, or of every building in the caller's scope, per carrier or all energy carriers."""
+    s, e = _window(start, end, resolution, clock.now(), tz)
+    with engine.connect() as sa:
+        if building_id is not None:
+            registry.get_building(sa, building_id, caller.scope)  # 404 outside the scope
+            buildings: list[str] | None = [building_id]
+        else:
+            ids = caller.scope.building_ids
+            buildings = None if ids is None else sorted(ids)
+        conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
+        keys = repo.meters_for_totals(conn, buildings, carrier.value if carrier else None)
+        points = series(conn, keys, start=s, end=e, resolution=resolution, tz=tz)
+    return _answer(points, carrier == Carrier.water, resolution, tz.key)
+
+
+@router.get("/meters/{meter_id}/consumption", response_model_exclude_none=True)
+def get_meter_consumption(
+    *, meter_id: MeterId, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
+    start: Start = None, end: End = None, resolution: ResolutionQ = "day",
+) -> ConsumptionOut:
+    """One meter's consumption (sub-meters included), with the same periods and quality figures."""
+    s, e = _window(start, end, resolution, clock.now(), tz)
+    with engine.connect() as sa:
+        meter, key = registry.get_meter_and_key(sa, meter_id, caller.scope)
+        conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
+        points = series(conn, [key], start=s, end=e, resolution=resolution, tz=tz)
+    return _answer(points, meter.carrier == Carrier.water, resolution, tz.key)
+
+
+@router.get("/meters/{meter_id}/decisions")
+def get_meter_decisions(*, meter_id: MeterId, caller: Caller, engine: EngineDep) -> list[DecisionOut]:
+    """Every counter decision on this meter's readings: glitch, reset, exchange, spike."""
+    with engine.connect() as sa:
+        _, key = registry.get_meter_and_key(sa, meter_id, caller.scope)
+        conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
+        found = repo.decisions(conn, key)
+    return [DecisionOut(ts=d.ts, kind=d.kind, value=d.value, reference=d.reference, detail=d.detail) for d in found]

@@ -1,0 +1,96 @@
+"""GET /api/v1/consumption over real HTTP, on rollups the ingest path built from MQTT readings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import orjson
+from sqlalchemy import Engine, text
+
+from tests.integration.api_helpers import Api, make_token
+from tests.integration.harness import (
+    Workers,
+    add_building,
+    add_meter,
+    building_publisher,
+    reading_topic,
+    sync_broker,
+    wait_for,
+)
+from tests.stack import Stack
+
+pytest_plugins = ["tests.integration.api_fixtures"]
+CPH = ZoneInfo("Europe/Copenhagen")
+
+
+def _steady(start: datetime, end: datetime, kw: float) -> list[dict[str, object]]:
+    out, t = [], start
+    while t <= end:
+        out.append({"ts": t.isoformat(), "value": (t - start).total_seconds() / 3600 * kw})
+        t += timedelta(minutes=15)
+    return out
+
+
+def test_consumption_days_hours_months_scope_and_what_adds_up(
+    api: Api, admin: httpx.Client, stack: Stack, db: Engine, workers: Workers
+) -> None:
+    add_building(db, "B1")
+    add_building(db, "B2")
+    add_meter(db, "EL", "B1")
+    add_meter(db, "HP", "B1", carrier="heat_pump")
+    add_meter(db, "W", "B1", carrier="water", unit="m3")
+    add_meter(db, "EL2", "B2")
+    with db.begin() as c:
+        c.execute(text("UPDATE meters SET parent_meter_id = 'EL' WHERE id = 'HP'"))  # a sub-meter splits EL
+    sync_broker(stack)
+    w = workers.start(ENERGIBLIK_INGEST__ROLLUPS="true")
+    start = datetime(2026, 3, 28, tzinfo=CPH).astimezone(UTC)
+    end = datetime(2026, 3, 31, tzinfo=CPH).astimezone(UTC)
+    pub = building_publisher(stack, "B1")
+    for meter, kw in (("EL", 2.0), ("HP", 0.5), ("W", 0.1)):
+        items = _steady(start, end, kw)
+        for i in range(0, len(items), 100):
+            pub.publish(reading_topic("B1", meter), orjson.dumps(items[i:i + 100]))
+    pub.close()
+    pub2 = building_publisher(stack, "B2")
+    pub2.publish(reading_topic("B2", "EL2"), orjson.dumps(_steady(start, end, 1.0)))
+    pub2.close()
+
+    def days(**params: str) -> list[dict[str, object]]:
+        r = admin.get("/api/v1/consumption", params={"start": "2026-03-28", "end": "2026-03-31", **params})
+        assert r.status_code == 200, r.text
+        return r.json()["series"]
+
+    wait_for(lambda: [p["kwh"] for p in days(building_id="B1")] == [48.0, 46.0, 48.0], timeout=60,
+             what="B1 daily consumption")
+    b1 = admin.get("/api/v1/consumption", params={"building_id": "B1", "start": "2026-03-28", "end": "2026-03-31"})
+    body = b1.json()
+    assert body["unit"] == "kWh" and body["resolution"] == "day" and body["timezone"] == "Europe/Copenhagen"
+    first = body["series"][1]
+    assert first["start"] == "2026-03-29T00:00:00+01:00" and first["end"] == "2026-03-30T00:00:00+02:00"
+    assert first["coverage"] == 1.0 and first["estimated_share"] == 0.0
+    # all buildings in scope: B1's electricity (the heat-pump sub-meter is inside it) plus B2's
+    wait_for(lambda: [p["kwh"] for p in days()] == [72.0, 69.0, 72.0], timeout=60, what="portfolio")
+    assert [p["m3"] for p in days(building_id="B1", carrier="water")] == [2.4, 2.3, 2.4]
+    assert [p["kwh"] for p in days(building_id="B1", carrier="heat_pump")] == [0.0, 0.0, 0.0]  # sub-meter only
+    hp = admin.get("/api/v1/meters/HP/consumption", params={"start": "2026-03-29", "end": "2026-03-30"}).json()
+    assert [p["kwh"] for p in hp["series"]] == [11.5]
+    hours = admin.get("/api/v1/consumption", params={"building_id": "B1", "start": "2026-03-29", "end": "2026-03-30",
+                                                     "resolution": "hour"}).json()["series"]
+    assert len(hours) == 23 and {p["kwh"] for p in hours} == {2.0}
+    month = admin.get("/api/v1/consumption", params={"building_id": "B1", "start": "2026-03-01",
+                                                     "end": "2026-04-01", "resolution": "month"}).json()["series"]
+    assert len(month) == 1 and month[0]["kwh"] == 142.0
+    assert month[0]["coverage"] < 0.1  # three days of data in March
+    # a facility manager of B2 sees B2 only
+    with api.client(make_token(admin, "facility_manager", ["B2"])) as fm:
+        assert fm.get("/api/v1/consumption", params={"building_id": "B1"}).status_code == 404
+        assert fm.get("/api/v1/meters/EL/consumption").status_code == 404
+        mine = fm.get("/api/v1/consumption", params={"start": "2026-03-28", "end": "2026-03-31"}).json()["series"]
+        assert [p["kwh"] for p in mine] == [24.0, 23.0, 24.0]
+    bad = admin.get("/api/v1/consumption", params={"resolution": "fortnight"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "resolution"
+    assert admin.get("/api/v1/meters/EL/decisions").json() == []
+    w.stop()
