@@ -3,13 +3,15 @@ interpolated or estimated; totals count meters without a parent only, and never 
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime, BaseModel, Field
 
-from api.deps import BuildingFilter, Caller, ClockDep, End, EngineDep, MeterId, Start, TimezoneDep
+from api.deps import BuildingFilter, Caller, ClockDep, End, EngineDep, MeterId, RegistryWriter, Start, TimezoneDep
 from services.consumption import repository as repo
 from services.consumption.periods import Resolution
 from services.consumption.query import DEFAULT_SPAN, Point, series
@@ -20,6 +22,7 @@ from services.series.service import resolve_bounds
 
 router = APIRouter(prefix="/api/v1", tags=["consumption"])
 
+FormatQ = Annotated[Literal["json", "csv"], Query(description="csv: one row per period, for spreadsheets")]
 ResolutionQ = Annotated[Literal["hour", "day", "week", "month", "year"],
                         Query(description="whole local periods (a day can have 23 or 25 hours)")]
 
@@ -56,6 +59,17 @@ def _answer(points: list[Point], water: bool, resolution: str, tz: str) -> Consu
     )
 
 
+def _csv(answer: ConsumptionOut) -> Response:
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    amount = "m3" if answer.unit == "m3" else "kwh"
+    out.writerow(["start", "end", amount, "coverage", "estimated_share"])
+    for p in answer.series:
+        out.writerow([p.start.isoformat(), p.end.isoformat(), p.m3 if amount == "m3" else p.kwh, p.coverage,
+                      p.estimated_share])
+    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8")
+
+
 def _window(start: str | None, end: str | None, resolution: Resolution, now: datetime,
             tz: TimezoneDep) -> tuple[datetime, datetime]:
     s, e = resolve_bounds(start, end, tz)
@@ -63,12 +77,12 @@ def _window(start: str | None, end: str | None, resolution: Resolution, now: dat
     return s or e - DEFAULT_SPAN[resolution], e
 
 
-@router.get("/consumption", response_model_exclude_none=True)
+@router.get("/consumption", response_model_exclude_none=True, response_model=ConsumptionOut)
 def get_consumption(
     *, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
     building_id: BuildingFilter = None, carrier: Carrier | None = None,
-    start: Start = None, end: End = None, resolution: ResolutionQ = "day",
-) -> ConsumptionOut:
+    start: Start = None, end: End = None, resolution: ResolutionQ = "day", format: FormatQ = "json",
+) -> ConsumptionOut | Response:
     """Consumption of one building, or of every building in the caller's scope, per carrier or all energy carriers."""
     s, e = _window(start, end, resolution, clock.now(), tz)
     with engine.connect() as sa:
@@ -81,21 +95,44 @@ def get_consumption(
         conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
         keys = repo.meters_for_totals(conn, buildings, carrier.value if carrier else None)
         points = series(conn, keys, start=s, end=e, resolution=resolution, tz=tz)
-    return _answer(points, carrier == Carrier.water, resolution, tz.key)
+    answer = _answer(points, carrier == Carrier.water, resolution, tz.key)
+    return _csv(answer) if format == "csv" else answer
 
 
-@router.get("/meters/{meter_id}/consumption", response_model_exclude_none=True)
+@router.get("/meters/{meter_id}/consumption", response_model_exclude_none=True, response_model=ConsumptionOut)
 def get_meter_consumption(
     *, meter_id: MeterId, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
-    start: Start = None, end: End = None, resolution: ResolutionQ = "day",
-) -> ConsumptionOut:
+    start: Start = None, end: End = None, resolution: ResolutionQ = "day", format: FormatQ = "json",
+) -> ConsumptionOut | Response:
     """One meter's consumption (sub-meters included), with the same periods and quality figures."""
     s, e = _window(start, end, resolution, clock.now(), tz)
     with engine.connect() as sa:
         meter, key = registry.get_meter_and_key(sa, meter_id, caller.scope)
         conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
         points = series(conn, [key], start=s, end=e, resolution=resolution, tz=tz)
-    return _answer(points, meter.carrier == Carrier.water, resolution, tz.key)
+    answer = _answer(points, meter.carrier == Carrier.water, resolution, tz.key)
+    return _csv(answer) if format == "csv" else answer
+
+
+class ExchangeIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    ts: AwareDatetime = Field(description="when the old meter was replaced (RFC 3339 with offset)")
+    old_final: float | None = Field(default=None, ge=0, description="the old meter's last register value")
+    new_initial: float | None = Field(default=None, ge=0, description="the new meter's first register value")
+    note: str | None = Field(default=None, max_length=500)
+
+
+@router.post("/meters/{meter_id}/exchanges", status_code=201)
+def post_meter_exchange(*, meter_id: MeterId, body: ExchangeIn, caller: Caller, writer: RegistryWriter,
+                        engine: EngineDep) -> dict[str, object]:
+    """Declare a meter exchange: the register starts a new series at `ts`; with both register values the
+    consumption across the exchange is counted. The rollups around it are recomputed."""
+    with engine.begin() as sa:
+        _, key = registry.get_meter_and_key(sa, meter_id, caller.scope)
+        conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
+        repo.add_exchange(conn, meter_id, key, body.ts, body.old_final, body.new_initial, body.note)
+    return {"meter_id": meter_id, **body.model_dump(mode="json")}
 
 
 @router.get("/meters/{meter_id}/decisions")

@@ -165,3 +165,14 @@ def decisions(conn: PgConn, key: int) -> list[Decision]:
     cur = conn.execute("SELECT ts, kind, value, reference, detail FROM consumption_decisions "
                        "WHERE meter_key = %s ORDER BY ts", [key])
     return [Decision(*r) for r in cur.fetchall()]
+
+
+def add_exchange(conn: PgConn, meter_id: str, key: int, ts: datetime, old_final: float | None,  # noqa: PLR0917
+                 new_initial: float | None, note: str | None) -> None:
+    """Record a declared meter exchange (replacing one at the same time) and mark the rollups around it dirty."""
+    conn.execute(
+        "INSERT INTO meter_exchanges (meter_id, ts, old_final, new_initial, note) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (meter_id, ts) DO UPDATE SET old_final = EXCLUDED.old_final, "
+        "new_initial = EXCLUDED.new_initial, note = EXCLUDED.note",
+        [meter_id, ts, old_final, new_initial, note])
+    mark_dirty(conn, [(key, ts, ts)])

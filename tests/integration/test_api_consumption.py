@@ -94,3 +94,38 @@ def test_consumption_days_hours_months_scope_and_what_adds_up(
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "resolution"
     assert admin.get("/api/v1/meters/EL/decisions").json() == []
     w.stop()
+
+
+def test_csv_export_and_declared_meter_exchange(api: Api, admin: httpx.Client, stack: Stack, db: Engine,
+                                                workers: Workers) -> None:
+    add_building(db, "B1")
+    add_meter(db, "EL", "B1")
+    sync_broker(stack)
+    w = workers.start(ENERGIBLIK_INGEST__ROLLUPS="true")
+    t = datetime(2026, 2, 2, tzinfo=CPH).astimezone(UTC)
+    values = [990.0, 1000.0, 5.0, 9.0]  # the meter was exchanged between the 2nd and 3rd reading
+    pub = building_publisher(stack, "B1")
+    pub.publish(reading_topic("B1", "EL"), orjson.dumps(
+        [{"ts": (t + timedelta(hours=i)).isoformat(), "value": v} for i, v in enumerate(values)]))
+    pub.close()
+    params = {"building_id": "B1", "start": "2026-02-02", "end": "2026-02-03"}
+    wait_for(lambda: admin.get("/api/v1/consumption", params=params).json()["series"][0]["kwh"] == 14.0,
+             timeout=60, what="consumption with an undeclared reset")
+    assert [d["kind"] for d in admin.get("/api/v1/meters/EL/decisions").json()] == ["reset"]
+    r = admin.post("/api/v1/meters/EL/exchanges", json={"ts": (t + timedelta(minutes=90)).isoformat(),
+                                                        "old_final": 1010.0, "new_initial": 0.0})
+    assert r.status_code == 201, r.text
+    # 10 + (1010 - 1000) + (5 - 0) + 4
+    wait_for(lambda: admin.get("/api/v1/consumption", params=params).json()["series"][0]["kwh"] == 29.0,
+             timeout=60, what="recomputed after the declared exchange")
+    assert [d["kind"] for d in admin.get("/api/v1/meters/EL/decisions").json()] == ["exchange"]
+    csv_text = admin.get("/api/v1/consumption", params={**params, "format": "csv"})
+    assert csv_text.headers["content-type"].startswith("text/csv")
+    assert csv_text.text.splitlines() == ["start,end,kwh,coverage,estimated_share",
+                                          "2026-02-02T00:00:00+01:00,2026-02-03T00:00:00+01:00,29.0,0.125,0.0"]
+    # 3 of 24 hours measured: with both register values the hour across the exchange counts as measured
+    bad = admin.post("/api/v1/meters/EL/exchanges", json={"ts": "2026-02-02T01:30:00"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "ts"
+    with api.client(make_token(admin, "viewer")) as viewer:
+        assert viewer.post("/api/v1/meters/EL/exchanges", json={"ts": t.isoformat()}).status_code == 403
+    w.stop()
