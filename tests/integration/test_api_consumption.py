@@ -129,3 +129,30 @@ def test_csv_export_and_declared_meter_exchange(api: Api, admin: httpx.Client, s
     with api.client(make_token(admin, "viewer")) as viewer:
         assert viewer.post("/api/v1/meters/EL/exchanges", json={"ts": t.isoformat()}).status_code == 403
     w.stop()
+
+
+def test_roles_on_the_consumption_endpoints(api: Api, admin: httpx.Client, db: Engine) -> None:
+    for b in ("B1", "B2"):
+        add_building(db, b)
+        add_meter(db, f"EL{b[1]}", b)
+    reads_b1 = ["/api/v1/consumption?building_id=B1", "/api/v1/meters/EL1/consumption",
+                "/api/v1/meters/EL1/decisions", "/api/v1/consumption?building_id=B1&format=csv"]
+    reads_b2 = [p.replace("B1", "B2").replace("EL1", "EL2") for p in reads_b1]
+    exchange = {"ts": "2026-02-02T01:30:00+01:00"}
+    for path in reads_b1:
+        assert httpx.get(api.base_url + path).status_code == 401, path
+    with api.client(make_token(admin, "viewer")) as viewer:
+        for path in reads_b1 + reads_b2:
+            assert viewer.get(path).status_code == 200, path
+        assert viewer.post("/api/v1/meters/EL1/exchanges", json=exchange).status_code == 403
+    with api.client(make_token(admin, "facility_manager", ["B1"])) as fm:
+        for path in reads_b1:
+            assert fm.get(path).status_code == 200, path
+        for path in reads_b2:
+            assert fm.get(path).status_code == 404, path
+        assert fm.post("/api/v1/meters/EL1/exchanges", json=exchange).status_code == 403
+    with api.client(make_token(admin, "energy_team")) as team:
+        for path in reads_b1 + reads_b2:
+            assert team.get(path).status_code == 200, path
+        assert team.post("/api/v1/meters/EL2/exchanges", json=exchange).status_code == 201
+    assert admin.post("/api/v1/meters/NOPE/exchanges", json=exchange).status_code == 404
