@@ -90,3 +90,27 @@ def test_reset_decision_is_recorded(stack: Stack, db: Engine, workers: Workers) 
         kinds = c.execute(text("SELECT kind, value, reference FROM consumption_decisions")).all()
     assert [tuple(k) for k in kinds] == [("reset", 3.0, 1002.0)]
     w.stop()
+
+
+def test_revision_and_duplicate_recompute_exactly(stack: Stack, db: Engine, workers: Workers) -> None:
+    add_building(db, "B1")
+    add_meter(db, "M1", "B1")
+    sync_broker(stack)
+    w = workers.start(ENERGIBLIK_INGEST__ROLLUPS="true")
+    t = datetime(2026, 2, 2, 22, tzinfo=CPH).astimezone(UTC)
+    # hourly register readings across midnight: 22:00 100, 23:00 110, 00:00 120, 01:00 130
+    items = [{"ts": (t + timedelta(hours=i)).isoformat(), "value": 100.0 + 10 * i} for i in range(4)]
+    pub = building_publisher(stack, "B1")
+    pub.publish(reading_topic("B1", "M1"), orjson.dumps(items))
+    pub.flush()
+    wait_for(lambda: {d: v[0] for d, v in daily(db).items()} == {date(2026, 2, 2): 20.0, date(2026, 2, 3): 10.0},
+             timeout=60, what="initial rollups")
+    # the midnight reading is corrected from 120 to 125, and the 01:00 reading is delivered again unchanged
+    pub.publish(reading_topic("B1", "M1"), orjson.dumps([{"ts": items[2]["ts"], "value": 125.0}, items[3]]))
+    pub.close()
+    wait_for(lambda: {d: v[0] for d, v in daily(db).items()} == {date(2026, 2, 2): 25.0, date(2026, 2, 3): 5.0},
+             timeout=60, what="rollups after the revision")
+    with db.connect() as c:
+        assert c.execute(text("SELECT old_value, new_value FROM reading_revisions")).all() == [(120.0, 125.0)]
+        assert c.execute(text("SELECT count(*) FROM readings")).scalar() == 4
+    w.stop()
