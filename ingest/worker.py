@@ -73,6 +73,7 @@ class IngestWorker:
         self.pending = _Pending()
         self.stopping = False
         self.connected = False
+        self.subscribed = False
         self._conn: PgConn | None = None
         self._last_sweep = 0.0
         self.received_count = 0
@@ -103,6 +104,7 @@ class IngestWorker:
             c.username_pw_set(m.username, m.password.get_secret_value() if m.password else None)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
+        c.on_subscribe = self._on_subscribe
         c.on_message = self._on_message
         c.reconnect_delay_set(min_delay=1, max_delay=10)
         return c
@@ -121,14 +123,26 @@ class IngestWorker:
             log.error("mqtt connect refused", extra={"reason": str(reason)})
             return
         self.connected = True
+        self.subscribed = False
         self._session_epoch += 1
         client.subscribe(self.subscription(), qos=1)
         log.info("mqtt connected", extra={"session_present": flags.session_present,
                                           "subscription": self.subscription()})
 
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reason_codes: list[ReasonCode],
+                      properties: Properties | None) -> None:
+        failed = [str(rc) for rc in reason_codes if rc.is_failure]
+        if failed:
+            log.error("subscription refused by the broker", extra={"reasons": failed,
+                                                                   "subscription": self.subscription()})
+            return
+        # Only from here on does the broker route (and, while we are away, queue) messages for this session.
+        self.subscribed = True
+
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
                        reason: ReasonCode, properties: Properties | None) -> None:
         self.connected = False
+        self.subscribed = False
         if self.pending.messages:
             # Not committed and can no longer be acknowledged on this connection: the broker redelivers them.
             log.warning("mqtt disconnected; dropping uncommitted batch for redelivery",
@@ -270,7 +284,8 @@ class IngestWorker:
     # -- lifecycle ----------------------------------------------------------------------------------------------------
 
     def health(self) -> dict[str, object]:
-        return {"mqtt_connected": self.connected, "pending_messages": len(self.pending.messages),
+        return {"mqtt_connected": self.connected and self.subscribed, "subscribed": self.subscribed,
+                "pending_messages": len(self.pending.messages),
                 "client_id": self.s.mqtt.client_id}
 
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
