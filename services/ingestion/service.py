@@ -332,32 +332,30 @@ class IngestPipeline:
             for item in routed:
                 d = item if isinstance(item, _Decoded) else self._decode(*item)
                 if isinstance(d, str):
-                    msg, _, building, device = item  # type: ignore[misc]
-                    reject(msg, d, building, device)
+                    msg, _, building, device_id = item  # type: ignore[misc]
+                    reject(msg, d, building, device_id)
                     continue
                 msg = d.msg
+                device: MeterInfo | LuminaireInfo | None
                 if d.kind == "luminaire":
-                    lum = reg.luminaires.get(d.device_id)
-                    if lum is None:
-                        quarantine.append((msg.topic, d.kind, d.building_id, d.device_id, msg.payload,
-                                           msg.received_at))
-                        continue
-                    if lum.building_id != d.building_id:
-                        reject(msg, f"building: luminaire {lum.id!r} is registered in building "
-                                    f"{lum.building_id!r}, not {d.building_id!r}", d.building_id, d.device_id)
-                        continue
-                    self._telemetry_rows(d, lum, latest, telemetry_rows)
+                    device = reg.luminaires.get(d.device_id)
+                elif d.kind == "meter":
+                    device = reg.meters.get(d.device_id)
+                else:
+                    device = reg.by_external.get(d.device_id)
+                if device is None:
+                    quarantine.append((msg.topic, d.kind, d.building_id, d.device_id, msg.payload, msg.received_at))
+                    continue
+                if device.building_id != d.building_id:
+                    noun = "luminaire" if d.kind == "luminaire" else "meter"
+                    reject(msg, f"building: {noun} {device.id!r} is registered in building {device.building_id!r}, "
+                                f"not {d.building_id!r}", d.building_id, device.id)
+                    continue
+                if isinstance(device, LuminaireInfo):
+                    self._telemetry_rows(d, device, latest, telemetry_rows)
                     stats.telemetry_received += len(d.items)
                 else:
-                    meter = reg.meters.get(d.device_id) if d.kind == "meter" else reg.by_external.get(d.device_id)
-                    if meter is None:
-                        quarantine.append((msg.topic, d.kind, d.building_id, d.device_id, msg.payload,
-                                           msg.received_at))
-                        continue
-                    if meter.building_id != d.building_id:
-                        reject(msg, f"building: meter {meter.id!r} is registered in building "
-                                    f"{meter.building_id!r}, not {d.building_id!r}", d.building_id, meter.id)
-                        continue
+                    meter = device
                     n0 = len(rows)
                     if d.kind == "meter":
                         self._reading_rows(d, meter, latest, rows)
