@@ -47,6 +47,10 @@ def series(conn: PgConn, keys: Sequence[int], *, start: datetime, end: datetime,
         if resolution == "hour":
             rows = repo.hourly_sums(conn, keys, edges[0], edges[-1])
             starts = list(edges)
+        elif resolution in ("month", "year"):  # whole local months: the monthly rollup
+            d0, d1 = edges[0].astimezone(tz).date(), edges[-1].astimezone(tz).date()
+            rows = repo.monthly_sums(conn, keys, d0, d1)
+            starts = [e.astimezone(tz).date() for e in edges]
         else:
             d0, d1 = edges[0].astimezone(tz).date(), edges[-1].astimezone(tz).date()
             rows = repo.daily_sums(conn, keys, d0, d1)

@@ -99,7 +99,8 @@ def replace_rollups(
     hourly: Sequence[tuple[datetime, float, float, float]],
     daily: Sequence[tuple[date, float, float, float]],
 ) -> None:
-    """Replace the meter's hourly rows in [start, end) and daily rows in [day_from, day_to]."""
+    """Replace the meter's hourly rows in [start, end) and daily rows in [day_from, day_to], then sum the months
+    those days fall in again from the daily rows."""
     conn.execute("DELETE FROM consumption_hourly WHERE meter_key = %s AND hour >= %s AND hour < %s",
                  [key, start, end])
     conn.execute("DELETE FROM consumption_daily WHERE meter_key = %s AND day >= %s AND day <= %s",
@@ -113,6 +114,24 @@ def replace_rollups(
             with cur.copy("COPY consumption_daily (meter_key, day, amount, measured_s, estimated) FROM STDIN") as cp:
                 for d in daily:
                     cp.write_row((key, *d))
+    refresh_months(conn, key, day_from, day_to)
+
+
+def refresh_months(conn: PgConn, key: int, day_from: date, day_to: date) -> None:
+    """Recompute the meter's monthly rows for the months of [day_from, day_to] from its daily rows."""
+    m0 = day_from.replace(day=1)
+    m1 = date(day_to.year + (day_to.month == 12), day_to.month % 12 + 1, 1)  # the month after day_to's
+    conn.execute("DELETE FROM consumption_monthly WHERE meter_key = %s AND month >= %s AND month < %s", [key, m0, m1])
+    conn.execute(
+        "INSERT INTO consumption_monthly (meter_key, month, amount, measured_s, estimated) "
+        "SELECT meter_key, date_trunc('month', day)::date, sum(amount), sum(measured_s), sum(estimated) "
+        "FROM consumption_daily WHERE meter_key = %s AND day >= %s AND day < %s GROUP BY 1, 2",
+        [key, m0, m1])
+
+
+def delete_rollups(conn: PgConn, key: int) -> None:
+    for table in ("consumption_hourly", "consumption_daily", "consumption_monthly"):
+        conn.execute(f"DELETE FROM {table} WHERE meter_key = %s", [key])
 
 
 def replace_decisions(conn: PgConn, key: int, start: datetime, end: datetime, decisions: Sequence[Decision]) -> None:
@@ -149,6 +168,16 @@ def daily_sums(conn: PgConn, keys: Sequence[int], day_from: date, day_to: date) 
         "SELECT day, sum(amount), sum(measured_s), sum(estimated) FROM consumption_daily "
         "WHERE meter_key = ANY(%s) AND day >= %s AND day < %s GROUP BY day ORDER BY day",
         [list(keys), day_from, day_to])
+    return list(cur.fetchall())
+
+
+def monthly_sums(conn: PgConn, keys: Sequence[int], month_from: date, month_to: date) -> list[
+        tuple[date, float, float, float]]:
+    """(first day of month, amount, measured_s, estimated) summed over the meters, for months in [from, to)."""
+    cur = conn.execute(
+        "SELECT month, sum(amount), sum(measured_s), sum(estimated) FROM consumption_monthly "
+        "WHERE meter_key = ANY(%s) AND month >= %s AND month < %s GROUP BY month ORDER BY month",
+        [list(keys), month_from, month_to])
     return list(cur.fetchall())
 
 

@@ -98,8 +98,7 @@ def rebuild(conn: PgConn, tz: ZoneInfo, meter_keys: Iterable[int], chunk_days: i
         s = repo.span(conn, key)
         facts = repo.meter_facts(conn, [key]).get(key)
         if s is None or facts is None:
-            conn.execute("DELETE FROM consumption_hourly WHERE meter_key = %s", [key])
-            conn.execute("DELETE FROM consumption_daily WHERE meter_key = %s", [key])
+            repo.delete_rollups(conn, key)
             continue
         day = s[0].astimezone(tz).date() - timedelta(days=1)
         last = s[1].astimezone(tz).date() + timedelta(days=1)

@@ -84,6 +84,14 @@ def test_consumption_days_hours_months_scope_and_what_adds_up(
                                                      "end": "2026-04-01", "resolution": "month"}).json()["series"]
     assert len(month) == 1 and month[0]["kwh"] == 142.0
     assert month[0]["coverage"] < 0.1  # three days of data in March
+    weeks = days(building_id="B1", resolution="week")  # ISO weeks: Monday 23 March .. and Monday 30 March ..
+    assert [(p["start"], p["kwh"]) for p in weeks] == [("2026-03-23T00:00:00+01:00", 94.0),
+                                                       ("2026-03-30T00:00:00+02:00", 48.0)]
+    year = days(building_id="B1", resolution="year")
+    assert [(p["start"], p["end"], p["kwh"]) for p in year] == [
+        ("2026-01-01T00:00:00+01:00", "2027-01-01T00:00:00+01:00", 142.0)]
+    per_carrier = {c: days(carrier=c, resolution="year")[0]["kwh"] for c in ("electricity", "heat_pump")}
+    assert per_carrier == {"electricity": 213.0, "heat_pump": 0.0}  # B1 142 + B2 71; the sub-meter adds nothing
     # a facility manager of B2 sees B2 only
     with api.client(make_token(admin, "facility_manager", ["B2"])) as fm:
         assert fm.get("/api/v1/consumption", params={"building_id": "B1"}).status_code == 404
