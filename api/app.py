@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import admin, consumption, errors, health, imports, readings, registry
+from api import admin, consumption, errors, health, imports, readings, registry, reports, targets
 from services.db import get_engine
 
 
@@ -28,7 +28,8 @@ def create_app() -> FastAPI:
         lifespan=_lifespan,
     )
     errors.install(app)
-    for r in (registry.router, readings.router, consumption.router, imports.router, admin.router):
+    for r in (registry.router, readings.router, consumption.router, imports.router, admin.router, targets.router,
+              reports.router):
         app.include_router(r, responses=errors.RESPONSES)
     app.include_router(health.router)
     return app

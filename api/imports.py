@@ -46,15 +46,8 @@ def _run(engine: Engine, settings: Settings, kind: Kind, text: str) -> tuple[Imp
     return result, after_import(engine, settings, result)
 
 
-@router.post("/registry/{kind}", openapi_extra=_CSV_BODY)
-async def import_registry(
-    kind: Annotated[Kind, Path(description="what the file holds")],
-    request: Request,
-    _: RegistryWriter,
-    engine: EngineDep,
-    settings: SettingsDep,
-) -> JSONResponse:
-    """Import buildings, meters or luminaires from CSV: every row, or none if any row is wrong."""
+async def read_csv_text(request: Request) -> str | JSONResponse:
+    """The request body as text, or the 4xx answer to send: too large, or not UTF-8."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -68,10 +61,23 @@ async def import_registry(
             )
         chunks.append(chunk)
     try:
-        text = b"".join(chunks).decode("utf-8")
+        return b"".join(chunks).decode("utf-8")
     except UnicodeDecodeError as e:
         return _reject(f"the body is not UTF-8 text (byte {e.start})", "body", accepted=0, rejected=[])
 
+
+@router.post("/registry/{kind}", openapi_extra=_CSV_BODY)
+async def import_registry(
+    kind: Annotated[Kind, Path(description="what the file holds")],
+    request: Request,
+    _: RegistryWriter,
+    engine: EngineDep,
+    settings: SettingsDep,
+) -> JSONResponse:
+    """Import buildings, meters or luminaires from CSV: every row, or none if any row is wrong."""
+    text = await read_csv_text(request)
+    if isinstance(text, JSONResponse):
+        return text
     result, replayed = await run_in_threadpool(_run, engine, settings, kind, text)
     rejected = [{"line": e.line, "field": e.field, "message": e.message} for e in result.rejected]
     if rejected:

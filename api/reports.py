@@ -1,0 +1,161 @@
+"""Reports on the other targets: CO2 and its factor table (T6), LED rollout (T2), fossil phase-out (T3), energy
+labels (T4) and the yearly green accounts (CSV and a printable HTML page)."""
+
+from __future__ import annotations
+
+import html
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, RegistryWriter, TimezoneDep
+from api.targets import _driver, _scope_ids
+from services.registry.schemas import Carrier
+from services.targets import portfolio
+from services.targets import reference as ref
+
+router = APIRouter(prefix="/api/v1", tags=["reports"])
+
+Year = Annotated[int | None, Query(ge=1990, le=2100, description="default: last year")]
+BaselineYear = Annotated[int, Query(ge=1990, le=2100)]
+
+
+def _last_year(clock: ClockDep, tz: TimezoneDep) -> int:
+    return clock.now().astimezone(tz).year - 1
+
+
+@router.get("/co2")
+def get_co2(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, year: Year = None,
+            baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None) -> dict[str, Any]:
+    """kg CO2 per building, carrier and year, with the factor and method used, and the change since the baseline."""
+    with engine.connect() as sa:
+        ids = _scope_ids(caller, building_id, sa)
+        return portfolio.co2(_driver(sa), ids, year=year or _last_year(clock, tz), baseline_year=baseline_year,
+                             tz=tz, group=None if building_id else "municipal")
+
+
+@router.get("/co2-factors")
+def get_co2_factors(_: Caller, engine: EngineDep, history: bool = False) -> list[dict[str, Any]]:
+    """The CO2 factor table: current rows (newest per carrier, year and area), or every version with history=true."""
+    view = "co2_factors" if history else "co2_factors_current"
+    with engine.connect() as sa:
+        cur = _driver(sa).execute(f"SELECT id, carrier, year, area, kg_per_kwh, method, source, created_at, actor "
+                                  f"FROM {view} ORDER BY carrier, year, area, id")
+        keys = ("id", "carrier", "year", "area", "kg_per_kwh", "method", "source", "created_at", "actor")
+        return [dict(zip(keys, r, strict=True)) for r in cur]
+
+
+class FactorIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    carrier: Carrier
+    year: int = Field(ge=1990, le=2100)
+    area: str = Field(default="DK2", pattern=r"^[A-Z0-9]{2,8}$", description="price area, DK1 or DK2")
+    kg_per_kwh: float = Field(ge=0, le=2, description="kg CO2 (or CO2e) per kWh delivered")
+    method: str = Field(min_length=1, max_length=300)
+    source: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/co2-factors", status_code=201)
+def post_co2_factor(body: FactorIn, caller: RegistryWriter, engine: EngineDep) -> dict[str, Any]:
+    """Add a factor version (it becomes current for its carrier, year and area; older versions stay)."""
+    with engine.begin() as sa:
+        ref.add_co2_factor(_driver(sa), ref.Factor(body.carrier.value, body.year, body.area, body.kg_per_kwh,
+                                                   body.method, body.source), caller.name)
+    return body.model_dump(mode="json")
+
+
+@router.get("/led")
+def get_led(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, building_id: BuildingFilter = None,
+            from_year: Annotated[int, Query(ge=1990, le=2100)] = 2015, year: Year = None) -> dict[str, Any]:
+    """LED share by count and installed W at each 1 January from `from_year` and today, per building and for the
+    portfolio; lighting kWh and dimming savings from telemetry for `year` (default last year)."""
+    today = clock.now().astimezone(tz).date()
+    at = [date(y, 1, 1) for y in range(from_year, today.year + 1)] + [today]
+    with engine.connect() as sa:
+        ids = _scope_ids(caller, building_id, sa)
+        return portfolio.led(_driver(sa), ids, at, tz, lighting_year=year or today.year - 1)
+
+
+@router.get("/fossil")
+def get_fossil(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
+               baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None) -> dict[str, Any]:
+    """Buildings still heated with oil or natural gas: count, kWh and CO2 per year since the baseline year."""
+    last = _last_year(clock, tz)
+    with engine.connect() as sa:
+        ids = _scope_ids(caller, building_id, sa)
+        return portfolio.fossil(_driver(sa), ids, years=list(range(baseline_year, last + 1)),
+                                baseline_year=baseline_year, tz=tz, group=None if building_id else "municipal")
+
+
+@router.get("/labels")
+def get_labels(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, year: Year = None,
+               building_id: BuildingFilter = None) -> dict[str, Any]:
+    """Energy labels: registered label, measured kWh/m² against the label limits, ranking by saving potential."""
+    with engine.connect() as sa:
+        ids = _scope_ids(caller, building_id, sa)
+        return portfolio.labels(_driver(sa), ids, year=year or _last_year(clock, tz), tz=tz,
+                                group=None if building_id else "municipal")
+
+
+@router.get("/green-accounts", response_model=None)
+def get_green_accounts(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, year: Year = None,
+                       baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None,
+                       format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
+                       ) -> dict[str, Any] | Response:
+    """The yearly green accounts (grønt regnskab) per building and for the portfolio: energy by carrier, weather
+    corrected, CO2, change against the baseline year, coverage. `format=csv` or `format=html` (printable)."""
+    with engine.connect() as sa:
+        ids = _scope_ids(caller, building_id, sa)
+        report = portfolio.green_accounts(_driver(sa), ids, year=year or _last_year(clock, tz),
+                                          baseline_year=baseline_year, tz=tz,
+                                          group=None if building_id else "municipal")
+    if format == "csv":
+        name = f"green-accounts-{report['year']}.csv"
+        return Response(portfolio.green_accounts_csv(report), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    if format == "html":
+        return HTMLResponse(_green_html(report))
+    return report
+
+
+def _num(x: Any, digits: int = 0) -> str:
+    if x is None:
+        return "&ndash;"
+    return f"{x:,.{digits}f}".replace(",", " ")
+
+
+def _green_html(r: dict[str, Any]) -> str:
+    t = r["totals"]
+    head = ("<tr><th>Building</th><th>Carrier</th><th>kWh</th><th>kWh weather-corrected</th><th>kg CO₂</th>"
+            f"<th>{r['baseline_year']} kWh corrected</th><th>Change</th><th>Coverage</th></tr>")
+    body = "".join(
+        f"<tr><td>{html.escape(x['name'])}</td><td>{html.escape(x['carrier'])}</td><td>{_num(x['kwh'])}</td>"
+        f"<td>{_num(x['normalised_kwh'])}</td><td>{_num(x['kg_co2'])}</td><td>{_num(x['baseline_normalised_kwh'])}</td>"
+        f"<td>{_num(x['change_normalised_pct'], 1)} %</td><td>{_num((x['coverage'] or 0) * 100, 0)} %</td></tr>"
+        for x in r["rows"])
+    total = (f"<tr class='total'><td colspan='2'>Total</td><td>{_num(t['kwh'])}</td><td>{_num(t['normalised_kwh'])}"
+             f"</td><td>{_num(t['kg_co2'])}</td><td>{_num(t['baseline_normalised_kwh'])}</td>"
+             f"<td>{_num(t['change_normalised_pct'], 1)} %</td><td>{_num((t['coverage'] or 0) * 100)} %</td></tr>")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Green accounts {r['year']} &ndash; Energiblik</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1b1b1b; }}
+table {{ border-collapse: collapse; width: 100%; font-size: 0.9rem; }}
+th, td {{ border-bottom: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: right; }}
+th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) {{ text-align: left; }}
+tr.total td {{ font-weight: bold; border-top: 2px solid #333; }}
+.method {{ font-size: 0.8rem; color: #555; }}
+@media print {{ body {{ margin: 0; }} }}
+</style></head><body>
+<h1>Green accounts {r['year']} (grønt regnskab)</h1>
+<p>Energy {_num(t['kwh'])} kWh, weather-corrected {_num(t['normalised_kwh'])} kWh
+({_num(t['change_normalised_pct'], 1)} % against {r['baseline_year']}); CO₂ {_num(t['kg_co2'])} kg
+({_num(t['change_co2_pct'], 1)} % against {r['baseline_year']}); coverage {_num((t['coverage'] or 0) * 100)} %.</p>
+<table><thead>{head}</thead><tbody>{body}{total}</tbody></table>
+<p class="method">{html.escape(r['method'])}. Normal year {_num(r['normal_year']['degree_days'])} degree days:
+{html.escape(r['normal_year']['source'])}</p>
+</body></html>"""

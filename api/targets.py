@@ -1,0 +1,322 @@
+"""Targets and progress: baseline and degree-day imports, the normal year, progress (T1, T5), targets as data,
+non-routine adjustments, the audit trail."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+
+from api.deps import BuildingFilter, BuildingId, Caller, ClockDep, EngineDep, RegistryWriter, TimezoneDep
+from api.errors import error_body
+from api.imports import read_csv_text
+from services.auth.schemas import Principal
+from services.db import PgConn
+from services.errors import ValidationFailed
+from services.registry import service as registry
+from services.targets import reference as ref
+from services.targets import service
+from services.validation import FieldError
+
+router = APIRouter(prefix="/api/v1", tags=["targets"])
+
+
+def _csv_doc(example: str, columns: str) -> dict[str, Any]:
+    return {
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"},
+                                                                   "example": example}},
+                        "description": f"header: `{columns}`; valid rows are stored, the others reported"},
+        "responses": {422: {"description": "no row could be stored; `rejected` lists (line, field, message)"}},
+    }
+
+
+def _import_answer(outcome: ref.ImportOutcome) -> JSONResponse:
+    rejected = [{"line": r.line, "field": r.field, "message": r.message} for r in outcome.rejected]
+    if outcome.accepted == 0 and rejected:
+        errors = [FieldError(r.field, f"line {r.line}: {r.message}") for r in outcome.rejected]
+        return JSONResponse(error_body(f"nothing imported: {len(rejected)} row(s) rejected", errors,
+                                       accepted=0, rejected=rejected), status_code=422)
+    return JSONResponse({"import_id": outcome.import_id, "accepted": outcome.accepted, "rejected": rejected})
+
+
+def _driver(sa: Any) -> PgConn:
+    conn: PgConn = sa.connection.driver_connection
+    return conn
+
+
+def _in_tx(engine: Engine, fn: Any, *args: Any) -> Any:
+    with engine.begin() as sa:
+        return fn(_driver(sa), *args)
+
+
+@router.post("/imports/baseline", openapi_extra=_csv_doc(
+    "building_id,carrier,month,kwh,source\nrh-01,district_heating,2015-01,84210,invoice 2015\n",
+    "building_id,carrier,month,kwh,source"))
+async def import_baseline(request: Request, caller: RegistryWriter, engine: EngineDep) -> JSONResponse:
+    """Import monthly baseline kWh per building and carrier. Each import is a new version: its rows replace the
+    current ones for the same building, carrier and month; older versions stay (GET /baseline/imports)."""
+    text = await read_csv_text(request)
+    if isinstance(text, JSONResponse):
+        return text
+    outcome = await run_in_threadpool(_in_tx, engine, ref.import_baseline, text, caller.name)
+    return _import_answer(outcome)
+
+
+@router.post("/imports/degree-days", openapi_extra=_csv_doc(
+    "month,degree_days,source\n2025-01,447.3,DMI station 06181 acc_heating_degree_days_17\n",
+    "month,degree_days,source"))
+async def import_degree_days(request: Request, caller: RegistryWriter, engine: EngineDep) -> JSONResponse:
+    """Import actual heating degree days (base 17 °C) per month; a later import replaces a month, history kept."""
+    text = await read_csv_text(request)
+    if isinstance(text, JSONResponse):
+        return text
+    outcome = await run_in_threadpool(_in_tx, engine, ref.import_degree_days, text, caller.name)
+    return _import_answer(outcome)
+
+
+@router.get("/degree-days")
+def get_degree_days(_: Caller, engine: EngineDep,
+                    year: Annotated[int | None, Query(ge=1990, le=2100)] = None) -> list[dict[str, Any]]:
+    """Current actual degree days per month (newest import), with the normal year's value beside."""
+    with engine.connect() as sa:
+        conn = _driver(sa)
+        first, last = (date(year, 1, 1), date(year, 12, 1)) if year else (date(1990, 1, 1), date(2100, 12, 1))
+        cur = conn.execute("SELECT month, degree_days, source, import_id FROM degree_days_current "
+                           "WHERE month >= %s AND month <= %s ORDER BY month", [first, last])
+        normal = ref.normal_year(conn)
+        return [{"month": r[0].isoformat()[:7], "degree_days": r[1], "normal": normal.degree_days[r[0].month - 1],
+                 "source": r[2], "import_id": r[3]} for r in cur]
+
+
+class NormalYearIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    source: str = Field(min_length=1, max_length=500, description="where the 12 values come from")
+    degree_days: list[float] = Field(min_length=12, max_length=12, description="January .. December")
+
+
+class NormalYearOut(BaseModel):
+    source: str
+    degree_days: list[float]
+    total: float
+    default: bool = Field(description="true: the shipped default (no setting stored)")
+
+
+def _normal_out(n: ref.NormalYear) -> NormalYearOut:
+    return NormalYearOut(source=n.source, degree_days=list(n.degree_days), total=round(sum(n.degree_days), 1),
+                         default=n.is_default)
+
+
+@router.get("/settings/normal-year")
+def get_normal_year(_: Caller, engine: EngineDep) -> NormalYearOut:
+    with engine.connect() as sa:
+        return _normal_out(ref.normal_year(_driver(sa)))
+
+
+@router.put("/settings/normal-year")
+def put_normal_year(body: NormalYearIn, caller: RegistryWriter, engine: EngineDep) -> NormalYearOut:
+    """Set the normal year used to weather-correct heat (12 monthly degree days) with its source; audit-logged."""
+    for i, v in enumerate(body.degree_days):
+        if not 0 <= v <= 1000:
+            raise ValidationFailed(f"degree_days.{i}", "must be between 0 and 1000")
+    if sum(body.degree_days) <= 0:
+        raise ValidationFailed("degree_days", "a normal year needs some degree days")
+    with engine.begin() as sa:
+        conn = _driver(sa)
+        ref.set_setting(conn, ref.NORMAL_YEAR_KEY, body.degree_days, body.source, caller.name)
+        return _normal_out(ref.normal_year(conn))
+
+
+class ShareIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    a: float = Field(ge=0, le=1, description="weather-independent share used when neither the building's "
+                                             "hot_water_share nor a regression with R² >= 0.75 gives one")
+    source: str = Field(min_length=1, max_length=500)
+
+
+@router.get("/settings/default-hot-water-share")
+def get_default_share(_: Caller, engine: EngineDep) -> dict[str, Any]:
+    with engine.connect() as sa:
+        a, source = ref.default_hot_water_share(_driver(sa))
+    return {"a": a, "source": source}
+
+
+@router.put("/settings/default-hot-water-share")
+def put_default_share(body: ShareIn, caller: RegistryWriter, engine: EngineDep) -> dict[str, Any]:
+    with engine.begin() as sa:
+        ref.set_setting(_driver(sa), ref.DEFAULT_SHARE_KEY, body.a, body.source, caller.name)
+    return {"a": body.a, "source": body.source}
+
+
+def _scope_ids(caller: Principal, building_id: str | None, sa: Any) -> list[str] | None:
+    if building_id is not None:
+        registry.get_building(sa, building_id, caller.scope)  # 404 outside the scope
+        return [building_id]
+    ids = caller.scope.building_ids
+    return None if ids is None else sorted(ids)
+
+
+@router.get("/progress")
+def get_progress(
+    *, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
+    year: Annotated[int | None, Query(ge=1990, le=2100, description="reporting year; default: this year")] = None,
+    building_id: BuildingFilter = None,
+    target: Annotated[str, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="an energy target")] = "T1",
+) -> dict[str, Any]:
+    """Progress of an energy target (T1 by default) for a year: total, like-for-like and intensity, weather-corrected,
+    with coverage, method, electrification, a forecast for the current year and a per-building ranking."""
+    today = clock.now().astimezone(tz).date()
+    with engine.connect() as sa:
+        ids = _scope_ids(caller, building_id, sa)
+        return service.progress(_driver(sa), year=year or today.year, target_id=target, building_ids=ids,
+                                today=today, tz=tz)
+
+
+@router.get("/baseline")
+def get_baseline(*, caller: Caller, engine: EngineDep, building_id: BuildingFilter = None,
+                 year: Annotated[int, Query(ge=1990, le=2100)] = 2015) -> list[dict[str, Any]]:
+    """The current imported baseline rows (newest import per building, carrier and month)."""
+    with engine.connect() as sa:
+        ids = _scope_ids(caller, building_id, sa)
+        cur = _driver(sa).execute(
+            "SELECT building_id, carrier, month, kwh, source, import_id FROM baseline_current "
+            "WHERE month >= %s AND month < %s AND (%s::text[] IS NULL OR building_id = ANY(%s)) "
+            "ORDER BY building_id, carrier, month", [date(year, 1, 1), date(year + 1, 1, 1), ids, ids])
+        return [{"building_id": r[0], "carrier": r[1], "month": r[2].isoformat()[:7], "kwh": r[3], "source": r[4],
+                 "import_id": r[5]} for r in cur]
+
+
+@router.get("/baseline/imports")
+def get_baseline_imports(_: RegistryWriter, engine: EngineDep) -> list[dict[str, Any]]:
+    """Every baseline import version: when, by whom, rows accepted and rejected."""
+    with engine.connect() as sa:
+        cur = _driver(sa).execute("SELECT id, imported_at, actor, accepted, rejected FROM baseline_imports "
+                                  "ORDER BY id DESC")
+        return [{"import_id": r[0], "imported_at": r[1], "actor": r[2], "accepted": r[3], "rejected": r[4]}
+                for r in cur]
+
+
+@router.get("/baseline/missing")
+def get_baseline_missing(*, caller: Caller, engine: EngineDep,
+                         year: Annotated[int, Query(ge=1990, le=2100)] = 2015) -> dict[str, Any]:
+    """Buildings and carriers that have meters but no baseline for the year (neither imported nor from readings),
+    and those whose baseline lacks months."""
+    with engine.connect() as sa:
+        ids = _scope_ids(caller, None, sa)
+        rows = _driver(sa).execute(
+            """
+            WITH expected AS (
+                SELECT DISTINCT building_id, carrier FROM meters
+                WHERE parent_meter_id IS NULL AND carrier NOT IN ('water', 'pv_production')
+                  AND (%(ids)s::text[] IS NULL OR building_id = ANY(%(ids)s))
+            ), imported AS (
+                SELECT building_id, carrier, count(*) AS months FROM baseline_current
+                WHERE month >= %(a)s AND month < %(b)s GROUP BY 1, 2
+            ), measured AS (
+                SELECT m.building_id, m.carrier, count(DISTINCT c.month) AS months
+                FROM consumption_monthly c JOIN meters m ON m.key = c.meter_key
+                WHERE c.month >= %(a)s AND c.month < %(b)s AND m.parent_meter_id IS NULL GROUP BY 1, 2
+            )
+            SELECT e.building_id, e.carrier, coalesce(i.months, 0), coalesce(r.months, 0)
+            FROM expected e LEFT JOIN imported i USING (building_id, carrier)
+            LEFT JOIN measured r USING (building_id, carrier)
+            WHERE coalesce(i.months, 0) < 12 AND (i.months IS NOT NULL OR coalesce(r.months, 0) < 12)
+            ORDER BY 1, 2
+            """, {"ids": ids, "a": date(year, 1, 1), "b": date(year + 1, 1, 1)}).fetchall()
+    missing = [{"building_id": r[0], "carrier": r[1]} for r in rows if r[2] == 0 and r[3] == 0]
+    partial = [{"building_id": r[0], "carrier": r[1], "months": r[2] or r[3],
+                "from": "import" if r[2] else "readings"} for r in rows if r[2] or r[3]]
+    return {"year": year, "missing": missing, "incomplete": partial}
+
+
+@router.get("/targets")
+def get_targets(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep) -> list[dict[str, Any]]:
+    """Every target with its status, coverage and method (energy targets: progress this year, as forecast)."""
+    from services.targets.status import target_statuses
+
+    today = clock.now().astimezone(tz).date()
+    with engine.connect() as sa:
+        ids = _scope_ids(caller, None, sa)
+        return target_statuses(_driver(sa), ids, today, tz)
+
+
+class TargetIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(min_length=1, max_length=200)
+    metric: Literal["energy_kwh", "led_share", "fossil_heating", "energy_labels", "co2_kg"]
+    building_group: str = Field(default="municipal", pattern=r"^[a-z0-9_]{1,40}$")
+    baseline_year: int = Field(ge=1990, le=2100)
+    target_year: int = Field(ge=1990, le=2100)
+    reduction_pct: float | None = Field(default=None, ge=0, le=100)
+    description: str = Field(default="", max_length=2000)
+
+
+@router.put("/targets/{target_id}")
+def put_target(target_id: BuildingId, body: TargetIn, caller: RegistryWriter, engine: EngineDep) -> dict[str, Any]:
+    """Create or change a target (metric, building group, baseline year, target year, reduction %); audit-logged."""
+    if body.target_year < body.baseline_year:
+        raise ValidationFailed("target_year", "must not be before baseline_year")
+    with engine.begin() as sa:
+        conn = _driver(sa)
+        old = conn.execute("SELECT row_to_json(t) FROM targets t WHERE id = %s", [target_id]).fetchone()
+        conn.execute(
+            "INSERT INTO targets (id, name, metric, building_group, baseline_year, target_year, reduction_pct, "
+            "description) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET name = "
+            "EXCLUDED.name, metric = EXCLUDED.metric, building_group = EXCLUDED.building_group, baseline_year = "
+            "EXCLUDED.baseline_year, target_year = EXCLUDED.target_year, reduction_pct = EXCLUDED.reduction_pct, "
+            "description = EXCLUDED.description, updated_at = now()",
+            [target_id, body.name, body.metric, body.building_group, body.baseline_year, body.target_year,
+             body.reduction_pct, body.description])
+        ref.audit(conn, caller.name, "put", f"targets/{target_id}",
+                  {"old": old[0] if old else None, "new": body.model_dump()})
+        return service.target(conn, target_id)
+
+
+class AdjustmentIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    kind: Literal["added", "sold", "area_changed", "other"] = Field(
+        description="added to / sold from the portfolio, heated area changed, or another non-routine change")
+    effective: date = Field(description="the local date the change takes effect")
+    reason: str = Field(min_length=3, max_length=1000, description="why; shown in progress reports")
+    heated_area_m2: float | None = Field(default=None, ge=0, le=1_000_000,
+                                         description="the area from `effective` on (area_changed only)")
+
+
+@router.post("/buildings/{building_id}/adjustments", status_code=201)
+def post_adjustment(building_id: BuildingId, body: AdjustmentIn, caller: RegistryWriter, engine: EngineDep,
+                    tz: TimezoneDep) -> dict[str, Any]:
+    """Record a non-routine adjustment with its reason: progress reports list it, and added/sold decide which years
+    count the building; area_changed enters the area history used for kWh/m²."""
+    if (body.kind == "area_changed") != (body.heated_area_m2 is not None):
+        raise ValidationFailed("heated_area_m2", "required for area_changed, and only there")
+    with engine.begin() as sa:
+        registry.get_building(sa, building_id, caller.scope)
+        return service.add_adjustment(_driver(sa), building_id, kind=body.kind, effective=body.effective,
+                                      heated_area_m2=body.heated_area_m2, reason=body.reason, actor=caller.name,
+                                      tz=tz)
+
+
+@router.get("/buildings/{building_id}/adjustments")
+def get_adjustments(building_id: BuildingId, caller: Caller, engine: EngineDep) -> list[dict[str, Any]]:
+    with engine.connect() as sa:
+        registry.get_building(sa, building_id, caller.scope)
+        return service.adjustments(_driver(sa), [building_id], date(1900, 1, 1), date(2999, 12, 31))
+
+
+@router.get("/audit")
+def get_audit(_: RegistryWriter, engine: EngineDep,
+              subject: Annotated[str, Query(max_length=200, description="prefix, e.g. baseline, "
+                                                                        "settings/, targets/T1")] = "",
+              ) -> list[dict[str, Any]]:
+    """Who changed reference data, when and how (newest first, at most 500)."""
+    with engine.connect() as sa:
+        return ref.audit_entries(_driver(sa), subject)
+

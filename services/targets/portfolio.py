@@ -1,0 +1,323 @@
+"""The other targets' figures: CO2 (T6), LED rollout (T2), fossil phase-out (T3), energy labels (T4), and the yearly
+green accounts that put energy, weather correction, CO2 and the change since the baseline year together."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.db import PgConn
+from services.targets import reference as ref
+from services.targets.co2 import FactorUsed, factor_for_carrier
+from services.targets.progress import (
+    MONTHS,
+    TOTAL_CARRIERS,
+    BuildingData,
+    Weather,
+    YearFigures,
+    share_for,
+    year_figures,
+)
+from services.targets.service import load_buildings, weather
+
+FOSSIL = ("natural_gas", "oil")
+
+
+# ---- CO2 ---------------------------------------------------------------------------------------------------------
+
+def co2_rows(buildings: Sequence[BuildingData], years: Sequence[int], table: dict[str, list[ref.Factor]]
+             ) -> list[dict[str, Any]]:
+    """kWh and kg CO2 per building, carrier and year (meters that count in totals; sub-meters are inside them)."""
+    out = []
+    for b in buildings:
+        for y in years:
+            if not b.in_portfolio(y):
+                continue
+            for carrier, months in sorted(b.data.get(y, {}).items()):
+                if carrier not in TOTAL_CARRIERS:
+                    continue
+                kwh = sum(c.kwh for c in months.values())
+                f = factor_for_carrier(table, carrier, y)
+                out.append({"building_id": b.id, "carrier": carrier, "year": y, "kwh": round(kwh, 1),
+                            "kg_co2": round(kwh * f.kg_per_kwh, 1) if f else None,
+                            "kg_per_kwh": round(f.kg_per_kwh, 5) if f else None,
+                            "method": f.method if f else "no factor for this carrier",
+                            "months": len(months)})
+    return out
+
+
+def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
+        group: str | None = "municipal") -> dict[str, Any]:
+    years = sorted({baseline_year, year})
+    buildings = load_buildings(conn, ids, group, years=years, baseline_year=baseline_year, tz=tz)
+    rows = co2_rows(buildings, years, ref.co2_factors(conn))
+
+    def total(y: int, carrier: str | None = None) -> float:
+        return sum(r["kg_co2"] or 0 for r in rows if r["year"] == y and (carrier is None or r["carrier"] == carrier))
+
+    carriers = sorted({r["carrier"] for r in rows})
+    base, now = total(baseline_year), total(year)
+    return {
+        "year": year, "baseline_year": baseline_year,
+        "kg_co2": round(now, 1), "baseline_kg_co2": round(base, 1),
+        "change_pct": round((now / base - 1) * 100, 2) if base else None,
+        "by_carrier": [{"carrier": c, "kg_co2": round(total(year, c), 1),
+                        "baseline_kg_co2": round(total(baseline_year, c), 1)} for c in carriers],
+        "method": "kg CO2 = kWh x factor(carrier, year, DK2); factors from the versioned table (GET /co2-factors), "
+                  "interpolated between listed years; heat pumps and EV charging take the electricity factor; "
+                  "kWh are as delivered (not weather-corrected)",
+        "rows": rows,
+    }
+
+
+# ---- LED rollout (T2) --------------------------------------------------------------------------------------------
+
+def led(conn: PgConn, ids: Sequence[str] | None, at: Sequence[date], tz: ZoneInfo,
+        lighting_year: int | None = None) -> dict[str, Any]:
+    """LED share by count and by installed W per building and for the portfolio at each date (technology history
+    per luminaire); lighting kWh and dimming savings from telemetry for `lighting_year`."""
+    hist: dict[str, list[tuple[datetime, str, float]]] = {}
+    building_of: dict[str, str] = {}
+    for lid, bid, valid_from, tech, watts in conn.execute(
+            "SELECT h.luminaire_id, l.building_id, h.valid_from, h.technology, h.rated_power_w "
+            "FROM luminaire_history h JOIN luminaires l ON l.id = h.luminaire_id "
+            "WHERE (%s::text[] IS NULL OR l.building_id = ANY(%s)) ORDER BY h.valid_from", [ids, ids]):
+        hist.setdefault(lid, []).append((valid_from, tech, float(watts)))
+        building_of[lid] = bid
+    series = []
+    per_building: dict[str, dict[str, Any]] = {}
+    for d in at:
+        edge = datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
+        n = led_n = w = led_w = 0.0
+        for lid, rows in hist.items():
+            state = [r for r in rows if r[0] < edge]
+            if not state:
+                continue  # not installed yet
+            _, tech, watts = state[-1]
+            is_led = tech == "led"
+            n += 1
+            w += watts
+            led_n += is_led
+            led_w += watts if is_led else 0
+            if d == at[-1]:
+                pb = per_building.setdefault(building_of[lid], {"luminaires": 0, "led": 0, "watts": 0.0,
+                                                                "led_watts": 0.0})
+                pb["luminaires"] += 1
+                pb["led"] += is_led
+                pb["watts"] += watts
+                pb["led_watts"] += watts if is_led else 0
+        series.append({"date": d, "luminaires": int(n), "led": int(led_n),
+                       "led_share_count": round(led_n / n, 4) if n else None,
+                       "led_share_watts": round(led_w / w, 4) if w else None, "installed_w": round(w, 1)})
+    buildings = [{"building_id": bid, **v, "led_share_count": round(v["led"] / v["luminaires"], 4),
+                  "led_share_watts": round(v["led_watts"] / v["watts"], 4) if v["watts"] else None}
+                 for bid, v in sorted(per_building.items())]
+    out: dict[str, Any] = {"series": series, "buildings": buildings,
+                           "method": "technology valid at each date from each luminaire's registry history; share "
+                                     "by count and by rated W"}
+    if lighting_year is not None:
+        out["lighting"] = lighting(conn, ids, lighting_year, tz)
+    return out
+
+
+def lighting(conn: PgConn, ids: Sequence[str] | None, year: int, tz: ZoneInfo) -> dict[str, Any]:
+    """Lighting kWh from the luminaires' energy registers and the saving from dimming: rated power x burning hours
+    minus the energy actually used."""
+    a = datetime(year, 1, 1, tzinfo=tz)
+    b = datetime(year + 1, 1, 1, tzinfo=tz)
+    rows = conn.execute(
+        """
+        SELECT l.building_id, count(*) FILTER (WHERE t.n > 1), sum(t.wh), sum(t.full_wh)
+        FROM luminaires l JOIN LATERAL (
+            SELECT count(*) AS n, max(energy_wh) - min(energy_wh) AS wh,
+                   l.rated_power_w * (max(burn_hours) - min(burn_hours)) AS full_wh
+            FROM luminaire_telemetry WHERE luminaire_key = l.key AND ts >= %s AND ts < %s
+        ) t ON TRUE
+        WHERE (%s::text[] IS NULL OR l.building_id = ANY(%s)) AND t.n > 1
+        GROUP BY 1 ORDER BY 1
+        """, [a, b, ids, ids]).fetchall()
+    per = [{"building_id": r[0], "luminaires_reporting": r[1], "kwh": round((r[2] or 0) / 1000, 2),
+            "full_power_kwh": round((r[3] or 0) / 1000, 2) if r[3] is not None else None,
+            "dimming_saving_kwh": round(((r[3] or 0) - (r[2] or 0)) / 1000, 2) if r[3] is not None else None}
+           for r in rows]
+    return {"year": year, "kwh": round(sum(p["kwh"] for p in per), 2),
+            "dimming_saving_kwh": round(sum(p["dimming_saving_kwh"] or 0 for p in per), 2), "buildings": per,
+            "method": "kWh: difference of each luminaire's energy register (energy_wh) over the year; dimming "
+                      "saving: rated W x burning hours (burn_hours difference) minus that energy"}
+
+
+# ---- Fossil phase-out (T3) ---------------------------------------------------------------------------------------
+
+def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], baseline_year: int, tz: ZoneInfo,
+           group: str | None = "municipal") -> dict[str, Any]:
+    buildings = load_buildings(conn, ids, group, years=years, baseline_year=baseline_year, tz=tz)
+    rows = [r for r in co2_rows(buildings, years, ref.co2_factors(conn)) if r["carrier"] in FOSSIL and r["kwh"] > 0]
+    registered = {r[0]: r[1] for r in conn.execute(
+        "SELECT id, heating FROM buildings WHERE heating IN ('oil', 'natural_gas') "
+        "AND (%s::text[] IS NULL OR id = ANY(%s))", [ids, ids])}
+    trend = []
+    for y in years:
+        ry = [r for r in rows if r["year"] == y]
+        trend.append({"year": y, "buildings": len({r["building_id"] for r in ry}),
+                      "kwh": round(sum(r["kwh"] for r in ry), 1),
+                      "kg_co2": round(sum(r["kg_co2"] or 0 for r in ry), 1)})
+    last = years[-1]
+    still = sorted({r["building_id"] for r in rows if r["year"] == last} | set(registered))
+    return {"years": list(years), "trend": trend,
+            "buildings_still_fossil": [{"building_id": b, "registered_heating": registered.get(b),
+                                        "kwh": round(sum(r["kwh"] for r in rows if r["year"] == last
+                                                         and r["building_id"] == b), 1)} for b in still],
+            "rows": rows, "target_year": 2030,
+            "method": "buildings with natural gas or oil consumption in the year (meters or imported baseline), "
+                      "plus buildings whose registered heating is still oil or gas"}
+
+
+# ---- Energy labels (T4) ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Limit:
+    label: str
+    base: float
+    per_area: float
+
+    def kwh_per_m2(self, area: float) -> float:
+        return self.base + self.per_area / area if area > 0 else float("inf")
+
+
+def label_limits() -> list[Limit]:
+    return [Limit(r["label"], float(r["base"]), float(r["per_area"])) for r in ref.read_data_file("label_limits.csv")]
+
+
+def label_for(intensity: float, area: float, limits: Sequence[Limit]) -> str:
+    for lim in limits:  # best first
+        if intensity <= lim.kwh_per_m2(area):
+            return lim.label
+    return "G"
+
+
+def labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, baseline_year: int = 2015,
+           group: str | None = "municipal") -> dict[str, Any]:
+    """Measured (weather-corrected) kWh per m2 against the label limits; saving potential = kWh a year above the
+    limit of the next better class than the measured one."""
+    limits = label_limits()
+    buildings = load_buildings(conn, ids, group, years=[year], baseline_year=baseline_year, tz=tz)
+    w, _, _ = weather(conn, [baseline_year, year])
+    registered = {r[0]: (r[1], float(r[2])) for r in conn.execute(
+        "SELECT id, energy_label, heated_area_m2 FROM buildings WHERE (%s::text[] IS NULL OR id = ANY(%s))",
+        [ids, ids])}
+    out = []
+    for b in buildings:
+        label, area_now = registered.get(b.id, (None, 0.0))
+        area = b.area.get(year) or area_now
+        f = year_figures(b, year, share_for(b, baseline_year, w), w)
+        row: dict[str, Any] = {"building_id": b.id, "name": b.name, "registered_label": label,
+                               "heated_area_m2": round(area, 1), "label_required": area > 250,
+                               "coverage": round(f.coverage, 4)}
+        if f.kwh > 0 and area > 0:
+            intensity = f.normalised_kwh / area
+            measured = label_for(intensity, area, limits)
+            order = [lim.label for lim in limits] + ["G"]
+            better = order[order.index(measured) - 1] if order.index(measured) > 0 else None
+            target = next((lim for lim in limits if lim.label == better), None)
+            potential = max(0.0, (intensity - target.kwh_per_m2(area)) * area) if target else 0.0
+            row |= {"kwh_per_m2": round(intensity, 1), "measured_class": measured, "next_class": better,
+                    "next_class_limit_kwh_per_m2": round(target.kwh_per_m2(area), 1) if target else None,
+                    "saving_potential_kwh": round(potential, 1)}
+        else:
+            row |= {"kwh_per_m2": None, "measured_class": None, "next_class": None,
+                    "next_class_limit_kwh_per_m2": None, "saving_potential_kwh": None}
+        out.append(row)
+    out.sort(key=lambda r: -(r["saving_potential_kwh"] or 0))
+    return {"year": year, "buildings": out,
+            "without_label": [r["building_id"] for r in out if r["label_required"] and not r["registered_label"]],
+            "limits_source": ref.data_file_source("label_limits.csv"),
+            "method": "delivered kWh (heat weather-corrected) per heated m2 against the non-residential label limits; "
+                      "an indicator only: a real label rates calculated primary energy"}
+
+
+# ---- Green accounts (grønt regnskab) -----------------------------------------------------------------------------
+
+def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
+                   group: str | None = "municipal") -> dict[str, Any]:
+    years = [baseline_year, year]
+    buildings = load_buildings(conn, ids, group, years=years, baseline_year=baseline_year, tz=tz)
+    w: Weather
+    w, normal, _ = weather(conn, years)
+    table = ref.co2_factors(conn)
+    rows = []
+    for b in buildings:
+        share = share_for(b, baseline_year, w)
+        for carrier in sorted({c for y in years for c in b.data.get(y, {}) if c in TOTAL_CARRIERS}):
+            figs: dict[int, tuple[YearFigures, FactorUsed | None] | None] = {}
+            for y in years:
+                if not b.in_portfolio(y):
+                    figs[y] = None
+                    continue
+                one = BuildingData(b.id, b.name, b.hot_water_share, b.area,
+                                   data={y: {carrier: b.data.get(y, {}).get(carrier, {})}})
+                f = year_figures(one, y, share, w)
+                fac = factor_for_carrier(table, carrier, y)
+                figs[y] = (f, fac)
+            cur, base = figs.get(year), figs.get(baseline_year)
+            if cur is None and base is None:
+                continue
+            fc, fb = (cur[0] if cur else None), (base[0] if base else None)
+            kg = fc.kwh * cur[1].kg_per_kwh if fc and cur and cur[1] else None
+            kg_b = fb.kwh * base[1].kg_per_kwh if fb and base and base[1] else None
+            rows.append({
+                "building_id": b.id, "name": b.name, "carrier": carrier,
+                "kwh": round(fc.kwh, 1) if fc else None,
+                "normalised_kwh": round(fc.normalised_kwh, 1) if fc else None,
+                "coverage": round(fc.coverage, 4) if fc else None,
+                "kg_co2": round(kg, 1) if kg is not None else None,
+                "baseline_kwh": round(fb.kwh, 1) if fb else None,
+                "baseline_normalised_kwh": round(fb.normalised_kwh, 1) if fb else None,
+                "baseline_kg_co2": round(kg_b, 1) if kg_b is not None else None,
+                "change_normalised_pct": round((fc.normalised_kwh / fb.normalised_kwh - 1) * 100, 2)
+                if fc and fb and fb.normalised_kwh > 0 else None,
+                "a": round(share.a, 4), "a_method": share.method,
+            })
+
+    def tot(key: str) -> float:
+        return round(sum(float(r[key] or 0) for r in rows), 1)
+
+    keys = ("kwh", "normalised_kwh", "kg_co2", "baseline_kwh", "baseline_normalised_kwh", "baseline_kg_co2")
+    totals: dict[str, float | None] = {k: tot(k) for k in keys}
+    totals["change_normalised_pct"] = _change(tot("normalised_kwh"), tot("baseline_normalised_kwh"))
+    totals["change_co2_pct"] = _change(tot("kg_co2"), tot("baseline_kg_co2"))
+    covs = [float(r["coverage"]) for r in rows if r["coverage"] is not None]
+    totals["coverage"] = round(sum(covs) / len(covs), 4) if covs else 0.0
+    return {"year": year, "baseline_year": baseline_year, "totals": totals, "rows": rows,
+            "normal_year": {"degree_days": sum(normal.degree_days), "source": normal.source},
+            "method": "energy by carrier as delivered; heat weather-corrected month by month (degree days, normal "
+                      "year above, a per building); CO2 = delivered kWh x factor(carrier, year); totals count "
+                      "meters without a parent, never water or PV production"}
+
+
+def _change(now: float, base: float) -> float | None:
+    return round((now / base - 1) * 100, 2) if base else None
+
+
+GREEN_CSV_COLUMNS = ("building_id", "name", "carrier", "kwh", "normalised_kwh", "coverage", "kg_co2", "baseline_kwh",
+                     "baseline_normalised_kwh", "baseline_kg_co2", "change_normalised_pct", "a", "a_method")
+
+
+def green_accounts_csv(report: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(GREEN_CSV_COLUMNS)
+    for r in report["rows"]:
+        w.writerow(["" if r[c] is None else r[c] for c in GREEN_CSV_COLUMNS])
+    t = report["totals"]
+    w.writerow(["TOTAL", "", "", t["kwh"], t["normalised_kwh"], t["coverage"], t["kg_co2"], t["baseline_kwh"],
+                t["baseline_normalised_kwh"], t["baseline_kg_co2"], t["change_normalised_pct"], "", ""])
+    return buf.getvalue()
+
+
+def months_of(year: int) -> list[date]:
+    return [date(year, m, 1) for m in MONTHS]

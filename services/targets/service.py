@@ -1,0 +1,183 @@
+"""Gathering what the target rules need from the database: buildings with their areas and adjustments, monthly kWh
+per carrier from the monthly rollup, the imported baseline, degree days and the normal year."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.db import PgConn
+from services.errors import NotFoundError, ValidationFailed
+from services.targets import reference as ref
+from services.targets.progress import EV_SUB, HEAT_PUMP_SUB, BuildingData, Cell, Weather, compute
+
+
+def month_seconds(year: int, month: int, tz: ZoneInfo) -> float:
+    a = datetime(year, month, 1, tzinfo=tz)
+    b = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
+    return (b.astimezone(UTC) - a.astimezone(UTC)).total_seconds()
+
+
+def carrier_key(carrier: str, is_sub: bool) -> str | None:
+    """Where a meter's consumption goes in the monthly data: its carrier, a heat-pump or EV sub-meter key, or
+    nowhere (other sub-meters split their parent; water and PV are not energy use)."""
+    if carrier in ("water", "pv_production"):
+        return None
+    if not is_sub:
+        return carrier
+    return {"heat_pump": HEAT_PUMP_SUB, "ev_charging": EV_SUB}.get(carrier)
+
+
+def yearly_area(history: Sequence[tuple[date, float]], current: float, year: int) -> float:
+    """Time-weighted heated area over a year from (valid_from, area) rows; before the first row its area held."""
+    if not history:
+        return current
+    rows = sorted(history)
+    y0, y1 = date(year, 1, 1), date(year + 1, 1, 1)
+    total = 0.0
+    for i, (start, area) in enumerate(rows):
+        a = y0 if i == 0 else max(start, y0)
+        b = min(rows[i + 1][0], y1) if i + 1 < len(rows) else y1
+        if b > a:
+            total += area * (b - a).days
+    return total / (y1 - y0).days
+
+
+def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str | None, *, years: Sequence[int],
+                   baseline_year: int, tz: ZoneInfo) -> list[BuildingData]:
+    where: list[str] = ["TRUE"]
+    params: list[Any] = []
+    if group is not None:
+        where.append("building_group = %s")
+        params.append(group)
+    if building_ids is not None:
+        where.append("id = ANY(%s)")
+        params.append(list(building_ids))
+    rows = conn.execute(f"SELECT id, name, hot_water_share, heated_area_m2 FROM buildings WHERE {' AND '.join(where)} "
+                        "ORDER BY id", params).fetchall()
+    ids = [r[0] for r in rows]
+    history: dict[str, list[tuple[date, float]]] = {}
+    for bid, valid_from, area in conn.execute(
+            "SELECT building_id, valid_from, heated_area_m2 FROM building_area_history WHERE building_id = ANY(%s)",
+            [ids]):
+        history.setdefault(bid, []).append((valid_from.astimezone(tz).date(), float(area)))
+    events: dict[str, dict[str, date]] = {}
+    for bid, kind, effective in conn.execute(
+            "SELECT building_id, kind, effective FROM building_adjustments WHERE building_id = ANY(%s) "
+            "AND kind IN ('added', 'sold') ORDER BY id", [ids]):
+        events.setdefault(bid, {})[kind] = effective
+    all_years = sorted({*years, baseline_year})
+    out = {r[0]: BuildingData(
+        id=r[0], name=r[1], hot_water_share=r[2],
+        area={y: yearly_area(history.get(r[0], []), float(r[3]), y) for y in all_years},
+        added=events.get(r[0], {}).get("added"), sold=events.get(r[0], {}).get("sold"),
+    ) for r in rows}
+    meters: dict[tuple[str, str], int] = {}
+    for bid, carrier, is_sub, n in conn.execute(
+            "SELECT building_id, carrier, parent_meter_id IS NOT NULL, count(*) FROM meters "
+            "WHERE building_id = ANY(%s) GROUP BY 1, 2, 3", [ids]):
+        k = carrier_key(carrier, is_sub)
+        if k:
+            meters[(bid, k)] = meters.get((bid, k), 0) + n
+    readings: dict[tuple[str, int, str, int], tuple[float, float]] = {}
+    for bid, carrier, is_sub, month, amount, measured in conn.execute(
+            "SELECT m.building_id, m.carrier, m.parent_meter_id IS NOT NULL, c.month, sum(c.amount), "
+            "sum(c.measured_s) FROM consumption_monthly c JOIN meters m ON m.key = c.meter_key "
+            "WHERE m.building_id = ANY(%s) AND c.month >= %s AND c.month < %s GROUP BY 1, 2, 3, 4",
+            [ids, date(all_years[0], 1, 1), date(all_years[-1] + 1, 1, 1)]):
+        k = carrier_key(carrier, is_sub)
+        if k is None or month.year not in all_years:
+            continue
+        key = (bid, month.year, k, month.month)
+        a, m = readings.get(key, (0.0, 0.0))
+        readings[key] = (a + float(amount), m + float(measured))
+    for (bid, year, k, month), (amount, measured) in readings.items():
+        n = meters.get((bid, k), 1)
+        cov = min(1.0, measured / (month_seconds(year, month, tz) * n))
+        out[bid].data.setdefault(year, {}).setdefault(k, {})[month] = Cell(amount, cov)
+        out[bid].sources.setdefault(year, {})[k] = "readings"
+    # An imported baseline replaces what readings give for that building and carrier in the baseline year.
+    imported: dict[tuple[str, str], dict[int, Cell]] = {}
+    for bid, carrier, month, kwh in conn.execute(
+            "SELECT building_id, carrier, month, kwh FROM baseline_current WHERE building_id = ANY(%s) "
+            "AND month >= %s AND month < %s", [ids, date(baseline_year, 1, 1), date(baseline_year + 1, 1, 1)]):
+        imported.setdefault((bid, carrier), {})[month.month] = Cell(float(kwh), 1.0)
+    for (bid, carrier), months in imported.items():
+        out[bid].data.setdefault(baseline_year, {})[carrier] = months
+        out[bid].sources.setdefault(baseline_year, {})[carrier] = "import"
+    return [out[i] for i in ids]
+
+
+def weather(conn: PgConn, years: Sequence[int]) -> tuple[Weather, ref.NormalYear, str]:
+    normal = ref.normal_year(conn)
+    gd = ref.degree_days(conn, date(min(years), 1, 1), date(max(years), 12, 1))
+    share, share_source = ref.default_hot_water_share(conn)
+    return Weather(normal.degree_days, {(m.year, m.month): v for m, v in gd.items()}, share), normal, share_source
+
+
+def target(conn: PgConn, target_id: str) -> dict[str, Any]:
+    row = conn.execute("SELECT id, name, metric, building_group, baseline_year, target_year, reduction_pct, "
+                       "description FROM targets WHERE id = %s", [target_id]).fetchone()
+    if row is None:
+        raise NotFoundError("target", target_id)
+    return dict(zip(("id", "name", "metric", "building_group", "baseline_year", "target_year", "reduction_pct",
+                     "description"), row, strict=True))
+
+
+def progress(conn: PgConn, *, year: int, target_id: str, building_ids: Sequence[str] | None, today: date,
+             tz: ZoneInfo) -> dict[str, Any]:
+    t = target(conn, target_id)
+    if t["metric"] != "energy_kwh":
+        raise ValidationFailed("target", f"{target_id} measures {t['metric']}; progress is for energy targets")
+    base = int(t["baseline_year"])
+    if year <= base:
+        raise ValidationFailed("year", f"must be after the baseline year {base}")
+    if year > today.year:
+        raise ValidationFailed("year", f"{year} has not started")
+    buildings = load_buildings(conn, building_ids, t["building_group"], years=[year - 1, year], baseline_year=base,
+                               tz=tz)
+    w, normal, share_source = weather(conn, [base, year - 1, year])
+    out = compute(buildings, baseline_year=base, year=year, target_pct=float(t["reduction_pct"] or 0),
+                  target_year=int(t["target_year"]), w=w, today=today, share_source=share_source)
+    out["target"] = {k: t[k] for k in ("id", "name", "building_group")}
+    out["normal_year"] = {"degree_days": sum(normal.degree_days), "source": normal.source,
+                          "default": normal.is_default}
+    out["adjustments"] = adjustments(conn, building_ids, date(base, 1, 1), date(year, 12, 31))
+    return out
+
+
+def adjustments(conn: PgConn, building_ids: Sequence[str] | None, first: date, last: date) -> list[dict[str, Any]]:
+    cur = conn.execute(
+        "SELECT id, building_id, kind, effective, heated_area_m2, reason, actor, created_at FROM building_adjustments "
+        "WHERE effective >= %s AND effective <= %s AND (%s::text[] IS NULL OR building_id = ANY(%s)) "
+        "ORDER BY effective, id", [first, last, building_ids, building_ids])
+    keys = ("id", "building_id", "kind", "effective", "heated_area_m2", "reason", "actor", "created_at")
+    return [dict(zip(keys, r, strict=True)) for r in cur]
+
+
+def add_adjustment(conn: PgConn, building_id: str, *, kind: str, effective: date, heated_area_m2: float | None,
+                   reason: str, actor: str, tz: ZoneInfo) -> dict[str, Any]:
+    row = conn.execute(
+        "INSERT INTO building_adjustments (building_id, kind, effective, heated_area_m2, reason, actor) "
+        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id, created_at",
+        [building_id, kind, effective, heated_area_m2, reason, actor]).fetchone()
+    assert row is not None
+    if kind == "area_changed" and heated_area_m2 is not None:
+        valid_from = datetime(effective.year, effective.month, effective.day, tzinfo=tz)
+        conn.execute(
+            "INSERT INTO building_area_history (building_id, valid_from, heated_area_m2, reason) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (building_id, valid_from) DO UPDATE "
+            "SET heated_area_m2 = EXCLUDED.heated_area_m2, reason = EXCLUDED.reason",
+            [building_id, valid_from, heated_area_m2, reason])
+        # the registry's current area follows when the change is the latest one
+        conn.execute(
+            "UPDATE buildings b SET heated_area_m2 = h.heated_area_m2, updated_at = now() FROM ("
+            "  SELECT heated_area_m2 FROM building_area_history WHERE building_id = %s "
+            "  ORDER BY valid_from DESC LIMIT 1) h WHERE b.id = %s", [building_id, building_id])
+    ref.audit(conn, actor, "add", f"buildings/{building_id}/adjustments",
+              {"id": row[0], "kind": kind, "effective": effective.isoformat(), "heated_area_m2": heated_area_m2,
+               "reason": reason})
+    return {"id": row[0], "building_id": building_id, "kind": kind, "effective": effective,
+            "heated_area_m2": heated_area_m2, "reason": reason, "actor": actor, "created_at": row[1]}

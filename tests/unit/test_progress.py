@@ -1,0 +1,113 @@
+"""Progress rules with hand-computed expectations: total vs like-for-like, intensity, weather, forecast, coverage,
+CO2 interpolation."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from services.targets.co2 import factor_for_carrier
+from services.targets.progress import BuildingData, Cell, Weather, compute, required_pct
+from services.targets.reference import Factor
+
+NORMAL = [519, 486, 444, 311, 154, 58, 22, 18, 91, 207, 341, 461]
+NO_GD = Weather(NORMAL, {}, 0.25)
+
+
+def monthly(kwh: float, months: range = range(1, 13)) -> dict[int, Cell]:
+    return {m: Cell(kwh, 1.0) for m in months}
+
+
+def portfolio() -> list[BuildingData]:
+    a = BuildingData("A", "Kept school", None, {2015: 1000, 2025: 1000})
+    a.data = {2015: {"electricity": monthly(1000)}, 2025: {"electricity": monthly(900)}}
+    sold = BuildingData("S", "Sold 2019", None, {2015: 500, 2025: 500}, sold=date(2019, 6, 30))
+    sold.data = {2015: {"electricity": monthly(500)}}
+    new = BuildingData("N", "Added 2020", None, {2015: 400, 2025: 400}, added=date(2020, 1, 1))
+    new.data = {2025: {"electricity": monthly(300)}}
+    return [a, sold, new]
+
+
+def test_sold_and_added_buildings_make_total_and_like_for_like_differ() -> None:
+    p = compute(portfolio(), baseline_year=2015, year=2025, target_pct=15, target_year=2025, w=NO_GD,
+                today=date(2026, 11, 27))
+    # total: baseline A 12,000 + S 6,000 = 18,000; 2025: A 10,800 + N 3,600 = 14,400 -> 1 - 14,400/18,000 = 20 %
+    assert (p["baseline_kwh"], p["actual_kwh"]) == (18_000, 14_400)
+    assert p["reduction_pct"] == 20.0
+    # like-for-like: A only, 1 - 10,800/12,000 = 10 %
+    lfl = p["like_for_like"]
+    assert (lfl["baseline_kwh"], lfl["actual_kwh"], lfl["reduction_pct"], lfl["buildings"]) == (12_000, 10_800, 10.0, 1)
+    # intensity: 18,000 / 1,500 m2 = 12.0; 14,400 / 1,400 m2 = 10.2857; 1 - 10.2857/12 = 14.29 %
+    i = p["intensity_kwh_per_m2"]
+    assert (i["baseline"], i["year"], i["reduction_pct"]) == (12.0, 10.29, 14.29)
+    assert p["required_pct"] == 15 and p["on_track"] is True and p["verdict"] == "on_track"
+    assert p["coverage"] == 1.0
+    assert p["ranking"]["largest_savings"] == ["A"]
+    a = next(b for b in p["buildings"] if b["building_id"] == "A")
+    # A's gap to -15 %: 10,800 - 12,000 * 0.85 = 600 kWh too much
+    assert (a["saving_kwh"], a["gap_kwh"]) == (1200, 600)
+
+
+def test_missing_months_lower_coverage_and_make_the_verdict_uncertain() -> None:
+    b = portfolio()[0]
+    b.data[2025]["electricity"] = monthly(900, range(1, 10))  # October-December missing
+    p = compute([b], baseline_year=2015, year=2025, target_pct=15, target_year=2025, w=NO_GD, today=date(2026, 1, 5))
+    assert p["coverage"] == 0.75
+    assert p["verdict"] == "uncertain"
+    assert any("coverage 75%" in r for r in p["uncertain_because"])
+
+
+def test_heat_is_weather_corrected_month_by_month() -> None:
+    h = BuildingData("H", "Heated", 0.25, {2015: 100, 2025: 100})
+    h.data = {2015: {"district_heating": {1: Cell(10_000, 1.0)}}, 2025: {"district_heating": {1: Cell(9000, 1.0)}}}
+    w = Weather(NORMAL, {(2015, 1): 450, (2025, 1): 519}, 0.25)
+    p = compute([h], baseline_year=2015, year=2025, target_pct=15, target_year=2025, w=w, today=date(2026, 11, 27))
+    # 2015: 2,500 + 7,500 * 519/450 = 11,150; 2025 at normal degree days: 9,000 -> 1 - 9,000/11,150 = 19.28 %
+    assert p["baseline_normalised_kwh"] == 11_150 and p["actual_normalised_kwh"] == 9000
+    assert p["reduction_pct"] == 19.28
+    assert p["reduction_pct_unnormalised"] == 10.0
+    assert p["buildings"][0]["weather"]["method"] == "hot_water_share"
+
+
+def test_heat_pump_sub_meter_is_corrected_inside_its_parent() -> None:
+    b = BuildingData("HP", "Heat pump", 0.25, {2015: 100, 2025: 100})
+    b.data = {2015: {"electricity": {1: Cell(2000, 1.0)}, "heat_pump_sub": {1: Cell(1000, 1.0)}},
+              2025: {"electricity": {1: Cell(2000, 1.0)}}}
+    w = Weather(NORMAL, {(2015, 1): 450, (2025, 1): 519}, 0.25)
+    p = compute([b], baseline_year=2015, year=2025, target_pct=15, target_year=2025, w=w, today=date(2026, 11, 27))
+    # parent 2,000 - sub 1,000 + corrected sub (250 + 750 * 519/450 = 1,115) = 2,115; the sub never adds to kWh
+    assert p["baseline_kwh"] == 2000 and p["baseline_normalised_kwh"] == 2115
+    assert p["electrification"]["heat_pump_kwh"]["baseline"] == 1000
+
+
+def test_current_year_forecast_from_last_years_months() -> None:
+    b = portfolio()[0]
+    b.data[2026] = {"electricity": monthly(800, range(1, 4))}
+    b.data[2025] = {"electricity": monthly(900)}
+    p = compute([b], baseline_year=2015, year=2026, target_pct=15, target_year=2025, w=NO_GD,
+                today=date(2026, 4, 15))
+    # January-March measured 3 x 800, April-December from 2025 9 x 900: 10,500 -> 1 - 10,500/12,000 = 12.5 %
+    assert p["forecast"]["normalised_kwh"] == 10_500 and p["forecast"]["months_measured"] == 3
+    assert p["reduction_pct"] == 12.5
+    assert p["actual_kwh"] == 2400  # measured so far
+    assert p["year_to_date"]["reduction_pct"] == pytest.approx(20.0)  # 2,400 vs 3,000 in the same months of 2015
+    assert p["on_track"] is False and p["verdict"] == "off_track"
+
+
+def test_required_path() -> None:
+    assert required_pct(15, 2015, 2025, 2020) == 7.5
+    assert required_pct(15, 2015, 2025, 2026) == 15
+
+
+def test_co2_interpolated_between_factor_years() -> None:
+    table = {"electricity": [Factor("electricity", 2016, "DK2", 0.243, "m", "s16"),
+                             Factor("electricity", 2023, "DK2", 0.187, "m", "s23")]}
+    f = factor_for_carrier(table, "electricity", 2019)
+    # 0.243 + (2019 - 2016) / (2023 - 2016) * (0.187 - 0.243) = 0.243 - 0.024 = 0.219
+    assert f is not None and f.kg_per_kwh == pytest.approx(0.219)
+    assert "interpolated between 2016" in f.method
+    hp = factor_for_carrier(table, "heat_pump", 2016)
+    assert hp is not None and hp.kg_per_kwh == 0.243  # heat pumps run on electricity
+    assert factor_for_carrier(table, "electricity", 2030).kg_per_kwh == 0.187  # type: ignore[union-attr]
+    assert factor_for_carrier(table, "pv_production", 2020) is None
