@@ -4,7 +4,7 @@ labels (T4) and the yearly green accounts (CSV and a printable HTML page)."""
 from __future__ import annotations
 
 import html
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -71,10 +71,12 @@ def post_co2_factor(body: FactorIn, caller: RegistryWriter, engine: EngineDep) -
 @router.get("/led")
 def get_led(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, building_id: BuildingFilter = None,
             from_year: Annotated[int, Query(ge=1990, le=2100)] = 2015, year: Year = None) -> dict[str, Any]:
-    """LED share by count and installed W at each 1 January from `from_year` and today, per building and for the
+    """LED share by count and installed W at each 1 January from `from_year` and now, per building and for the
     portfolio; lighting kWh and dimming savings from telemetry for `year` (default last year)."""
-    today = clock.now().astimezone(tz).date()
-    at = [date(y, 1, 1) for y in range(from_year, today.year + 1)] + [today]
+    now = clock.now()
+    today = now.astimezone(tz).date()
+    at: list[date | datetime] = [date(y, 1, 1) for y in range(from_year, today.year + 1)]
+    at.append(now)
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
         return portfolio.led(_driver(sa), ids, at, tz, lighting_year=year or today.year - 1)

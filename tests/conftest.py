@@ -14,6 +14,8 @@ DATA_TABLES = [
     "meter_exchanges",
     "api_tokens", "quarantine", "dead_letters", "luminaire_telemetry", "reading_revisions", "readings",
     "luminaire_history", "luminaires", "meters", "building_area_history", "buildings",
+    "audit_log", "baseline_entries", "baseline_imports", "degree_day_entries", "degree_day_imports", "settings",
+    "building_adjustments",
 ]
 
 
@@ -40,6 +42,9 @@ def db(engine: Engine) -> Engine:
     """A clean database (schema migrated, no data)."""
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+        # seeded reference data: back to what the migrations ship
+        conn.execute(text("DELETE FROM co2_factors WHERE actor <> 'default data file'"))
+        conn.execute(text("DELETE FROM targets WHERE id !~ '^T[1-6]$'"))
     return engine
 
 

@@ -32,7 +32,8 @@ FOSSIL = ("natural_gas", "oil")
 
 def co2_rows(buildings: Sequence[BuildingData], years: Sequence[int], table: dict[str, list[ref.Factor]]
              ) -> list[dict[str, Any]]:
-    """kWh and kg CO2 per building, carrier and year (meters that count in totals; sub-meters are inside them)."""
+    """kWh and kg CO2 per building, carrier and year (meters that count in totals; sub-meters are inside them).
+    Unrounded: totals are summed first and rounded once (`rounded`)."""
     out = []
     for b in buildings:
         for y in years:
@@ -43,8 +44,8 @@ def co2_rows(buildings: Sequence[BuildingData], years: Sequence[int], table: dic
                     continue
                 kwh = sum(c.kwh for c in months.values())
                 f = factor_for_carrier(table, carrier, y)
-                out.append({"building_id": b.id, "carrier": carrier, "year": y, "kwh": round(kwh, 1),
-                            "kg_co2": round(kwh * f.kg_per_kwh, 1) if f else None,
+                out.append({"building_id": b.id, "carrier": carrier, "year": y, "kwh": kwh,
+                            "kg_co2": kwh * f.kg_per_kwh if f else None,
                             "kg_per_kwh": round(f.kg_per_kwh, 5) if f else None,
                             "method": f.method if f else "no factor for this carrier",
                             "months": len(months)})
@@ -71,16 +72,22 @@ def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: in
         "method": "kg CO2 = kWh x factor(carrier, year, DK2); factors from the versioned table (GET /co2-factors), "
                   "interpolated between listed years; heat pumps and EV charging take the electricity factor; "
                   "kWh are as delivered (not weather-corrected)",
-        "rows": rows,
+        "rows": rounded(rows),
     }
+
+
+def rounded(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**r, "kwh": round(r["kwh"], 1), "kg_co2": None if r["kg_co2"] is None else round(r["kg_co2"], 1)}
+            for r in rows]
 
 
 # ---- LED rollout (T2) --------------------------------------------------------------------------------------------
 
-def led(conn: PgConn, ids: Sequence[str] | None, at: Sequence[date], tz: ZoneInfo,
+def led(conn: PgConn, ids: Sequence[str] | None, at: Sequence[date | datetime], tz: ZoneInfo,
         lighting_year: int | None = None) -> dict[str, Any]:
-    """LED share by count and by installed W per building and for the portfolio at each date (technology history
-    per luminaire); lighting kWh and dimming savings from telemetry for `lighting_year`."""
+    """LED share by count and by installed W per building and for the portfolio at each point (a date means its
+    local midnight; the technology history per luminaire decides); per building at the last point; lighting kWh
+    and dimming savings from telemetry for `lighting_year`."""
     hist: dict[str, list[tuple[datetime, str, float]]] = {}
     building_of: dict[str, str] = {}
     for lid, bid, valid_from, tech, watts in conn.execute(
@@ -92,7 +99,7 @@ def led(conn: PgConn, ids: Sequence[str] | None, at: Sequence[date], tz: ZoneInf
     series = []
     per_building: dict[str, dict[str, Any]] = {}
     for d in at:
-        edge = datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
+        edge = d if isinstance(d, datetime) else datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
         n = led_n = w = led_w = 0.0
         for lid, rows in hist.items():
             state = [r for r in rows if r[0] < edge]
@@ -111,7 +118,7 @@ def led(conn: PgConn, ids: Sequence[str] | None, at: Sequence[date], tz: ZoneInf
                 pb["led"] += is_led
                 pb["watts"] += watts
                 pb["led_watts"] += watts if is_led else 0
-        series.append({"date": d, "luminaires": int(n), "led": int(led_n),
+        series.append({"at": d, "luminaires": int(n), "led": int(led_n),
                        "led_share_count": round(led_n / n, 4) if n else None,
                        "led_share_watts": round(led_w / w, 4) if w else None, "installed_w": round(w, 1)})
     buildings = [{"building_id": bid, **v, "led_share_count": round(v["led"] / v["luminaires"], 4),
@@ -172,7 +179,7 @@ def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], bas
             "buildings_still_fossil": [{"building_id": b, "registered_heating": registered.get(b),
                                         "kwh": round(sum(r["kwh"] for r in rows if r["year"] == last
                                                          and r["building_id"] == b), 1)} for b in still],
-            "rows": rows, "target_year": 2030,
+            "rows": rounded(rows), "target_year": 2030,
             "method": "buildings with natural gas or oil consumption in the year (meters or imported baseline), "
                       "plus buildings whose registered heating is still oil or gas"}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,10 +34,10 @@ def _status(conn: PgConn, t: dict[str, Any], ids: Sequence[str] | None, today: d
                 "method": "reduction of weather-corrected kWh against the baseline year; current year as forecast; "
                           "GET /progress for detail"}
     if metric == "led_share":
-        led = portfolio.led(conn, ids, [today], tz)
+        led = portfolio.led(conn, ids, [datetime.now(UTC)], tz)
         s = led["series"][-1]
         share = s["led_share_count"]
-        return {"date": today, "value_pct": round(share * 100, 1) if share is not None else None,
+        return {"at": s["at"], "value_pct": round(share * 100, 1) if share is not None else None,
                 "by_watts_pct": round(s["led_share_watts"] * 100, 1) if s["led_share_watts"] is not None else None,
                 "target_pct": t["reduction_pct"], "luminaires": s["luminaires"],
                 "verdict": "no luminaires registered" if not s["luminaires"] else
