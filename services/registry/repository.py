@@ -63,14 +63,15 @@ def upsert_building(conn: Connection, building_id: str, body: BuildingIn) -> tup
         conn.execute(
             text(f"""
             INSERT INTO buildings (id, name, type, heated_area_m2, heating, address, bbr_building_no, energy_label,
-                                   opening_hours, hot_water_share)
+                                   opening_hours, hot_water_share, building_group)
             VALUES (:id, :name, :type, :heated_area_m2, :heating, :address, :bbr_building_no, :energy_label,
-                    CAST(:opening_hours AS jsonb), :hot_water_share)
+                    CAST(:opening_hours AS jsonb), :hot_water_share, :building_group)
             ON CONFLICT (id) DO UPDATE SET
                 name = EXCLUDED.name, type = EXCLUDED.type, heated_area_m2 = EXCLUDED.heated_area_m2,
                 heating = EXCLUDED.heating, address = EXCLUDED.address, bbr_building_no = EXCLUDED.bbr_building_no,
                 energy_label = EXCLUDED.energy_label, opening_hours = EXCLUDED.opening_hours,
-                hot_water_share = EXCLUDED.hot_water_share, updated_at = now()
+                hot_water_share = EXCLUDED.hot_water_share, building_group = EXCLUDED.building_group,
+                updated_at = now()
             RETURNING *, {_CREATED}
         """),
             {"id": building_id, **data},

@@ -195,6 +195,10 @@ class BuildingIn(_PutBody):
     hot_water_share: Number | None = Field(
         default=None, ge=0, le=1, description="weather-independent share a of the building's heat use"
     )
+    building_group: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")] = Field(
+        default="municipal",
+        description="the group targets address: municipal (T1) by default; e.g. citizens_businesses (T5)",
+    )
 
 
 class MeterIn(_PutBody):
@@ -285,6 +289,7 @@ class BuildingOut(BaseModel):
     energy_label: str | None
     opening_hours: dict[str, list[str]] | None
     hot_water_share: float | None
+    building_group: str
     created_at: datetime
     updated_at: datetime
 

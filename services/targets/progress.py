@@ -233,7 +233,7 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
     required = required_pct(target_pct, baseline_year, target_year, year)
     on_track = judged is not None and judged >= required
     reasons = []
-    coverage = min(total_b.coverage, total_y.coverage) if total_y.cells else total_b.coverage
+    coverage = min(total_b.coverage, total_y.coverage)  # no data in the year at all is coverage 0, not -100 %
     if coverage < UNCERTAIN_BELOW:
         reasons.append(f"coverage {coverage:.0%} is below {UNCERTAIN_BELOW:.0%}")
     if no_baseline:

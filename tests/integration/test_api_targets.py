@@ -214,3 +214,18 @@ def test_led_share_lighting_and_dimming(admin: httpx.Client, db: Engine) -> None
     assert led["series"][0]["luminaires"] == 0  # none registered on 1 January 2015
     t2 = next(t for t in admin.get("/api/v1/targets").json() if t["id"] == "T2")
     assert t2["status"]["value_pct"] == 66.7 and t2["status"]["verdict"] in ("in_progress", "off_track")
+
+
+def test_t5_uses_the_same_machinery_on_another_building_group(admin: httpx.Client, db: Engine) -> None:
+    put_ok(admin, "/api/v1/buildings/M1", building_body())
+    c1 = put_ok(admin, "/api/v1/buildings/C1", building_body(building_group="citizens_businesses"))
+    assert c1["building_group"] == "citizens_businesses"
+    bad = admin.put("/api/v1/buildings/C2", json=building_body(building_group="Citizens & co"))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "building_group"
+    post_csv(admin, "/api/v1/imports/baseline", baseline_csv(
+        [("M1", "electricity", m, 1000) for m in range(1, 13)] + [("C1", "natural_gas", m, 100) for m in range(1, 13)]))
+    t1 = admin.get("/api/v1/progress", params={"year": 2025}).json()
+    t5 = admin.get("/api/v1/progress", params={"year": 2025, "target": "T5"}).json()
+    assert (t1["baseline_kwh"], t5["baseline_kwh"]) == (12_000, 1200)
+    assert t5["target"]["building_group"] == "citizens_businesses"
+    assert t5["verdict"] == "uncertain"  # no 2025 data at all
