@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import admin, consumption, errors, health, imports, readings, registry, reports, targets
+from api import admin, alerts, consumption, errors, health, imports, readings, registry, reports, targets
 from services.db import get_engine
 
 
@@ -29,7 +29,7 @@ def create_app() -> FastAPI:
     )
     errors.install(app)
     for r in (registry.router, readings.router, consumption.router, imports.router, admin.router, targets.router,
-              reports.router):
+              reports.router, alerts.router):
         app.include_router(r, responses=errors.RESPONSES)
     app.include_router(health.router)
     return app

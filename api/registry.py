@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from pydantic import Field
+from sqlalchemy import text
 
 from api.deps import BuildingFilter, BuildingId, Caller, EngineDep, LuminaireId, MeterId, RegistryWriter, SettingsDep
 from services.registry import service
@@ -44,11 +46,18 @@ def put_building(
     return put.entity
 
 
+class BuildingListItem(BuildingOut):
+    open_alerts: int = Field(description="alerts open or acknowledged (GET /api/v1/alerts?building_id=)")
+
+
 @router.get("/buildings")
-def list_buildings(caller: Caller, engine: EngineDep) -> list[BuildingOut]:
-    """Every building the caller may see."""
+def list_buildings(caller: Caller, engine: EngineDep) -> list[BuildingListItem]:
+    """Every building the caller may see, with its count of active alerts."""
     with engine.connect() as conn:
-        return service.list_buildings(conn, caller.scope)
+        buildings = service.list_buildings(conn, caller.scope)
+        counts: dict[str, int] = {r[0]: int(r[1]) for r in conn.execute(text(
+            "SELECT building_id, count(*) FROM alerts WHERE state <> 'resolved' GROUP BY 1"))}
+    return [BuildingListItem(**b.model_dump(), open_alerts=counts.get(b.id, 0)) for b in buildings]
 
 
 @router.get("/buildings/{building_id}")

@@ -76,6 +76,21 @@ class BrokerFilesSettings(BaseModel):
     ingest_username: str = "energiblik-ingest"
 
 
+class AlertSettings(BaseModel):
+    """`python -m ingest.alerts`: how often rules are evaluated, and where notifications go."""
+
+    interval_s: float = 60.0
+    # complete local days judged again on every evaluation, so late data counts
+    days_back: int = 3
+    # JSON POST per opened or resolved alert, signed: X-Energiblik-Signature: sha256=<HMAC-SHA256(secret, body)>
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_s: float = 10.0
+    webhook_max_attempts: int = 8
+    # wait before retry n: backoff_s * 2**(n-1), at most an hour
+    webhook_backoff_s: float = 5.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENERGIBLIK_", env_nested_delimiter="__", extra="ignore")
 
@@ -83,6 +98,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     broker: BrokerFilesSettings = Field(default_factory=BrokerFilesSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     admin_token: SecretStr | None = None
     timezone: str = "Europe/Copenhagen"
     log_level: str = "INFO"

@@ -291,6 +291,7 @@ class IngestPipeline:
         dead: list[tuple[str, bytes, str, str | None, str | None, datetime]] = []
         quarantine: list[tuple[str, str, str, str, bytes, datetime]] = []
         telemetry_rows: list[repo.TelemetryRow] = []
+        heat_rows: list[repo.HeatRow] = []
 
         def reject(msg: RawMessage, reason: str, building: str | None = None, device: str | None = None) -> None:
             dead.append((msg.topic, msg.payload, reason, building, device, msg.received_at))
@@ -361,6 +362,7 @@ class IngestPipeline:
                         self._reading_rows(d, meter, latest, rows)
                     else:
                         self._wmbus_rows(d, meter, latest, rows)
+                        _heat_row(d, meter, heat_rows)
                     if n0 < len(rows):  # the time range this meter's rollups must be recomputed for
                         lo, hi = min(r[1] for r in rows[n0:]), max(r[1] for r in rows[n0:])
                         b = touched.get(meter.key)
@@ -384,6 +386,8 @@ class IngestPipeline:
             repo.ensure_staging(conn)
             tr = repo.store_telemetry(conn, telemetry_rows)
             stats.telemetry_stored = tr.inserted + tr.revisions
+        if heat_rows:
+            repo.store_heat(conn, heat_rows)
         if touched and self.track_rollups:
             consumption_repo.mark_dirty(conn, [(k, lo, hi) for k, (lo, hi) in touched.items()])
         repo.insert_dead_letters(conn, dead)
@@ -478,6 +482,24 @@ class IngestPipeline:
             out.append((meter.key, telegram.timestamp, float(value) * f, "measured", "wmbus"))
             return
         d.errors.append("wmbus: no register field (" + ", ".join(n for n, _ in WMBUS_REGISTER_FIELDS) + ")")
+
+
+# Kamstrup heat meters through wmbusmeters (kamheat): flow and return temperatures for the cooling alert.
+WMBUS_HEAT_FIELDS = ("t1_temperature_c", "t2_temperature_c", "power_kw", "volume_flow_m3h")
+
+
+def _heat_row(d: _Decoded, meter: MeterInfo, out: list[repo.HeatRow]) -> None:
+    if d.errors or not d.items:
+        return
+    telegram = d.items[0]
+    extra = telegram.model_extra or {}
+    values: list[float | None] = []
+    for name in WMBUS_HEAT_FIELDS:
+        v = extra.get(name)
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        values.append(float(v) if ok else None)  # type: ignore[arg-type]
+    if any(v is not None for v in values):
+        out.append((meter.key, telegram.timestamp, values[0], values[1], values[2], values[3]))
 
 
 # -- quarantine replay -----------------------------------------------------------------------------------------------

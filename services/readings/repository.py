@@ -215,6 +215,19 @@ def store_telemetry(conn: PgConn, rows: Sequence[TelemetryRow]) -> StoreResult:
     return StoreResult(inserted=ins, revisions=upd, duplicates=len(rows) - ins - upd)
 
 
+HeatRow = tuple[int, datetime, float | None, float | None, float | None, float | None]
+
+
+def store_heat(conn: PgConn, rows: Sequence[HeatRow]) -> None:
+    """Flow/return temperatures, power and volume flow of heat meters; a repeated sample replaces the stored one."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO heat_telemetry (meter_key, ts, flow_c, return_c, power_kw, volume_flow_m3h) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (meter_key, ts) DO UPDATE SET flow_c = EXCLUDED.flow_c, "
+            "return_c = EXCLUDED.return_c, power_kw = EXCLUDED.power_kw, volume_flow_m3h = EXCLUDED.volume_flow_m3h",
+            rows)
+
+
 def insert_dead_letters(
     conn: PgConn,
     rows: Sequence[tuple[str, bytes, str, str | None, str | None, datetime]],

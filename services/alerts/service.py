@@ -1,0 +1,238 @@
+"""Evaluating the alert rules over the stored data: each rule fetches what it judges, fires findings (deduplicated
+per period) and clears alerts whose condition is over. Run by `python -m ingest.alerts` every minute, so new data
+is judged within a minute of its arrival; the last few complete days are judged again, so late data counts too."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.alerts import rules, store
+from services.db import PgConn
+from services.targets import service as targets
+from services.targets.progress import share_for, year_figures
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Building:
+    id: str
+    type: str
+    opening_hours: dict[str, Any] | None
+
+
+@dataclass
+class Outcome:
+    opened: int = 0
+    repeated: int = 0
+    resolved: int = 0
+
+    def count(self, what: str) -> None:
+        if what == "opened":
+            self.opened += 1
+        elif what == "repeated":
+            self.repeated += 1
+
+
+@dataclass(frozen=True)
+class Ctx:
+    conn: PgConn
+    now: datetime
+    days: list[date]  # the complete local days judged, oldest first
+    tz: ZoneInfo
+    out: Outcome
+
+
+def _local_midnight(d: date, tz: ZoneInfo) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
+
+
+def _buildings(conn: PgConn) -> list[Building]:
+    return [Building(r[0], r[1], r[2]) for r in conn.execute("SELECT id, type, opening_hours FROM buildings")]
+
+
+def evaluate(conn: PgConn, now: datetime, tz: ZoneInfo, *, days_back: int = 3) -> Outcome:
+    """Every rule for every building, in the caller's transaction."""
+    book = store.rule_book(conn)
+    out = Outcome()
+    buildings = _buildings(conn)
+    today = now.astimezone(tz).date()
+    days = [today - timedelta(days=k) for k in range(days_back, 0, -1)]  # complete local days, oldest first
+    ctx = Ctx(conn, now, days, tz, out)
+    for b in buildings:
+        for rule, fn in _RULES.items():
+            cfg = book.for_building(rule, b.type, b.id)
+            if not cfg.enabled:
+                continue
+            fn(ctx, b, cfg.params)
+    return out
+
+
+def _silent(c: Ctx, b: Building, p: dict[str, Any]) -> None:
+    conn, now, out = c.conn, c.now, c.out
+    rows = conn.execute(
+        "SELECT m.id, m.interval_minutes, (SELECT ts FROM readings r WHERE r.meter_key = m.key ORDER BY ts DESC "
+        "LIMIT 1) FROM meters m WHERE m.building_id = %s", [b.id]).fetchall()
+    for meter_id, interval, last in rows:
+        f = rules.meter_silent(last, now, interval, p)
+        if f is None:
+            if last is not None and store.clear(conn, store.Key("meter_silent", b.id, meter_id),
+                                                f"readings again from {last:%Y-%m-%d %H:%M} UTC", now):
+                out.resolved += 1
+            continue
+        out.count(store.fire(conn, store.Key("meter_silent", b.id, meter_id), f, now)[1])
+
+
+def _counter(c: Ctx, b: Building, p: dict[str, Any]) -> None:
+    conn, now, out = c.conn, c.now, c.out
+    rows = conn.execute(
+        "SELECT m.id, d.ts, d.kind, d.value, d.reference, d.detail FROM consumption_decisions d "
+        "JOIN meters m ON m.key = d.meter_key WHERE m.building_id = %s AND d.kind = ANY(%s) "
+        "AND d.decided_at >= %s ORDER BY d.ts", [b.id, list(p["kinds"]), now - timedelta(days=7)]).fetchall()
+    for meter_id, ts, kind, value, reference, detail in rows:
+        f = rules.Finding(period=f"{ts.isoformat()} {kind}", title=f"counter {kind} on meter {meter_id}: {detail}",
+                          detail={"ts": ts.isoformat(), "kind": kind, "value": value, "reference": reference},
+                          severity="warning" if kind in ("glitch", "exchange") else "critical")
+        out.count(store.fire(conn, store.Key("counter_anomaly", b.id, meter_id), f, now)[1])
+
+
+def _electricity_hours(conn: PgConn, building_id: str, start: datetime, end: datetime, tz: ZoneInfo
+                       ) -> dict[datetime, float]:
+    rows = conn.execute(
+        "SELECT h.hour, sum(h.amount) FROM consumption_hourly h JOIN meters m ON m.key = h.meter_key "
+        "WHERE m.building_id = %s AND m.carrier = 'electricity' AND m.parent_meter_id IS NULL "
+        "AND h.hour >= %s AND h.hour < %s GROUP BY 1", [building_id, start, end]).fetchall()
+    return {r[0].astimezone(tz): float(r[1]) for r in rows}
+
+
+def _baseload(c: Ctx, b: Building, p: dict[str, Any]) -> None:
+    conn, now, days, tz, out = c.conn, c.now, c.days, c.tz, c.out
+    if b.opening_hours is None or not days:
+        return
+    start = _local_midnight(days[0] - timedelta(days=p["window_days"]), tz)
+    hourly = _electricity_hours(conn, b.id, start, _local_midnight(days[-1] + timedelta(days=1), tz), tz)
+    if not hourly:
+        return
+    latest: rules.Finding | None = None
+    judged = False
+    for d in days:
+        if not any(h.date() == d for h in hourly):
+            continue
+        judged = True
+        latest = rules.night_baseload(hourly, d, b.opening_hours, p, school=bool(p.get("school_holidays")))
+        if latest is not None:
+            out.count(store.fire(conn, store.Key("night_baseload", b.id, ""), latest, now)[1])
+    if judged and latest is None and store.clear(conn, store.Key("night_baseload", b.id, ""),
+                                                 f"baseload normal on {days[-1]}", now):
+        out.resolved += 1
+
+
+def _lights(c: Ctx, b: Building, p: dict[str, Any]) -> None:
+    conn, now, days, tz, out = c.conn, c.now, c.days, c.tz, c.out
+    if b.opening_hours is None or not days:
+        return
+    rows = conn.execute(
+        "SELECT l.id, l.rated_power_w, t.ts, t.power_w, t.is_on FROM luminaires l JOIN luminaire_telemetry t "
+        "ON t.luminaire_key = l.key WHERE l.building_id = %s AND t.ts >= %s AND t.ts < %s ORDER BY t.ts",
+        [b.id, _local_midnight(days[0], tz), _local_midnight(days[-1] + timedelta(days=1), tz)]).fetchall()
+    if not rows:
+        return
+    samples: dict[str, list[rules.LightSample]] = {}
+    rated: dict[str, float] = {}
+    for lid, watts, ts, power, on in rows:
+        samples.setdefault(lid, []).append(rules.LightSample(ts.astimezone(tz), power, on))
+        rated[lid] = float(watts)
+    latest = None
+    for d in days:
+        latest = rules.lights_out_of_hours(samples, rated, d, b.opening_hours, p,
+                                           school=bool(p.get("school_holidays")))
+        if latest is not None:
+            out.count(store.fire(conn, store.Key("lights_out_of_hours", b.id, ""), latest, now)[1])
+    if latest is None and store.clear(conn, store.Key("lights_out_of_hours", b.id, ""),
+                                      f"no lights out of hours on {days[-1]}", now):
+        out.resolved += 1
+
+
+def _above(c: Ctx, b: Building, p: dict[str, Any]) -> None:
+    conn, now, tz, out = c.conn, c.now, c.tz, c.out
+    today = now.astimezone(tz).date()
+    # last complete month against the same month of the baseline year, both weather-corrected
+    month_end = today.replace(day=1)
+    month = (month_end - timedelta(days=1)).replace(day=1)
+    baseline_year = 2015
+    t = conn.execute("SELECT baseline_year FROM targets WHERE id = 'T1'").fetchone()
+    if t is not None:
+        baseline_year = int(t[0])
+    data = targets.load_buildings(conn, [b.id], None, years=[month.year], baseline_year=baseline_year, tz=tz)
+    if data and month.year > baseline_year:
+        w, _, _ = targets.weather(conn, [baseline_year, month.year])
+        share = share_for(data[0], baseline_year, w)
+        now_f = year_figures(data[0], month.year, share, w, [month.month])
+        base_f = year_figures(data[0], baseline_year, share, w, [month.month])
+        f = rules.above(now_f.normalised_kwh, base_f.normalised_kwh, margin_pct=p["month_margin_pct"],
+                        min_kwh=p["min_kwh"], period=month.isoformat()[:7],
+                        what=f"{month:%B %Y} against {month:%B} {baseline_year} (weather-corrected)")
+        if f is not None:
+            out.count(store.fire(conn, store.Key("above_baseline", b.id, "month"), f, now)[1])
+        elif base_f.normalised_kwh > 0 and now_f.kwh > 0 and store.clear(
+                conn, store.Key("above_baseline", b.id, "month"), f"{month:%B %Y} within the margin", now):
+            out.resolved += 1
+    # last complete ISO week against the same ISO week last year
+    monday = today - timedelta(days=today.weekday() + 7)
+    iso = monday.isocalendar()
+    try:
+        last_year_monday = date.fromisocalendar(iso.year - 1, iso.week, 1)
+    except ValueError:  # week 53
+        return
+    sums = []
+    for first in (monday, last_year_monday):
+        row = conn.execute(
+            "SELECT sum(c.amount) FROM consumption_daily c JOIN meters m ON m.key = c.meter_key "
+            "WHERE m.building_id = %s AND m.parent_meter_id IS NULL AND m.carrier NOT IN ('water', 'pv_production') "
+            "AND c.day >= %s AND c.day < %s", [b.id, first, first + timedelta(days=7)]).fetchone()
+        sums.append(float(row[0]) if row and row[0] is not None else 0.0)
+    f = rules.above(sums[0], sums[1], margin_pct=p["week_margin_pct"], min_kwh=p["min_kwh"],
+                    period=f"{iso.year}-W{iso.week:02d}",
+                    what=f"week {iso.week} {iso.year} against week {iso.week} {iso.year - 1}")
+    if f is not None:
+        out.count(store.fire(conn, store.Key("above_baseline", b.id, "week"), f, now)[1])
+    elif sums[1] > 0 and sums[0] > 0 and store.clear(conn, store.Key("above_baseline", b.id, "week"),
+                                                     f"week {iso.week} within the margin", now):
+        out.resolved += 1
+
+
+def _cooling(c: Ctx, b: Building, p: dict[str, Any]) -> None:
+    conn, now, days, tz, out = c.conn, c.now, c.days, c.tz, c.out
+    meters = conn.execute("SELECT id, key FROM meters WHERE building_id = %s AND carrier = 'district_heating'",
+                          [b.id]).fetchall()
+    for meter_id, key in meters:
+        latest = None
+        judged = False
+        for d in days:
+            rows = conn.execute(
+                "SELECT flow_c, return_c, volume_flow_m3h FROM heat_telemetry WHERE meter_key = %s AND ts >= %s "
+                "AND ts < %s", [key, _local_midnight(d, tz), _local_midnight(d + timedelta(days=1), tz)]).fetchall()
+            if not rows:
+                continue
+            judged = True
+            latest = rules.dh_cooling([rules.HeatSample(*r) for r in rows], d, p)
+            if latest is not None:
+                out.count(store.fire(conn, store.Key("dh_cooling", b.id, meter_id), latest, now)[1])
+        if judged and latest is None and store.clear(conn, store.Key("dh_cooling", b.id, meter_id),
+                                                     f"cooling normal on {days[-1]}", now):
+            out.resolved += 1
+
+
+_RULES: dict[str, Callable[[Ctx, Building, dict[str, Any]], None]] = {
+    "meter_silent": _silent,
+    "counter_anomaly": _counter,
+    "night_baseload": _baseload,
+    "lights_out_of_hours": _lights,
+    "above_baseline": _above,
+    "dh_cooling": _cooling,
+}

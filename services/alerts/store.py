@@ -1,0 +1,172 @@
+"""Alerts in the database: deduplicated firing, states (open, acknowledged, resolved) with history, rule parameters
+resolved from defaults, building type and building, and the webhook queue."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from services.alerts.rules import DEFAULT_PARAMS, Finding
+from services.db import PgConn
+from services.errors import NotFoundError, ValidationFailed
+
+SYSTEM = "energiblik"
+MAX_PERIODS = 60  # periods remembered per alert (dedupe window for re-evaluation)
+ALERT_COLUMNS = ("id", "rule", "building_id", "subject", "state", "severity", "title", "detail", "wasted_kwh",
+                 "first_seen", "last_seen", "occurrences", "acknowledged_at", "acknowledged_by", "resolved_at",
+                 "resolved_by", "resolution")
+
+
+class Key(NamedTuple):
+    """An alert's identity while active: at most one open or acknowledged alert per key."""
+
+    rule: str
+    building_id: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    enabled: bool
+    params: dict[str, Any]
+
+
+class RuleBook:
+    """Rule rows resolved per building: defaults < building type < building."""
+
+    def __init__(self, rows: Sequence[tuple[str, str | None, str | None, dict[str, Any], bool]]) -> None:
+        self._rows = {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}
+
+    def for_building(self, rule: str, building_type: str, building_id: str) -> RuleConfig:
+        params = dict(DEFAULT_PARAMS[rule])
+        enabled = True
+        for key in ((rule, None, None), (rule, building_type, None), (rule, None, building_id)):
+            found = self._rows.get(key)
+            if found is not None:
+                params.update(found[0])
+                enabled = found[1]
+        return RuleConfig(enabled, params)
+
+
+def rule_book(conn: PgConn) -> RuleBook:
+    return RuleBook(conn.execute("SELECT rule, building_type, building_id, params, enabled FROM alert_rules")
+                    .fetchall())
+
+
+def _payload(conn: PgConn, alert_id: int, event: str) -> dict[str, Any]:
+    alert = get(conn, alert_id)
+    return {"event": event, "alert": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in alert.items()
+                                      if k != "events"}}
+
+
+def _event(conn: PgConn, alert_id: int, kind: str, actor: str, detail: dict[str, Any], *, notify: bool) -> None:
+    conn.execute("INSERT INTO alert_events (alert_id, kind, actor, detail) VALUES (%s, %s, %s, %s)",
+                 [alert_id, kind, actor, json.dumps(detail, default=str)])
+    if notify:
+        conn.execute("INSERT INTO webhook_deliveries (alert_id, event, payload) VALUES (%s, %s, %s)",
+                     [alert_id, f"alert.{kind}", json.dumps(_payload(conn, alert_id, f"alert.{kind}"), default=str)])
+
+
+def fire(conn: PgConn, key: Key, f: Finding, now: datetime, *, notify: bool = True) -> tuple[int, str]:
+    """Open an alert, or add this finding to the active one. A period already recorded changes nothing (rules are
+    re-evaluated as data arrives). Returns (alert id, "opened" | "repeated" | "unchanged")."""
+    rule, building_id, subject = key
+    row = conn.execute("SELECT id, periods FROM alerts WHERE rule = %s AND building_id = %s AND subject = %s "
+                       "AND state <> 'resolved' FOR UPDATE", [rule, building_id, subject]).fetchone()
+    if row is None:
+        new = conn.execute(
+            "INSERT INTO alerts (rule, building_id, subject, severity, title, detail, periods, wasted_kwh, first_seen, "
+            "last_seen) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+            [rule, building_id, subject, f.severity, f.title, json.dumps(f.detail, default=str), [f.period],
+             f.wasted_kwh, now, now]).fetchone()
+        if new is None:  # another evaluator opened it a moment ago
+            return fire(conn, key, f, now, notify=notify)
+        _event(conn, int(new[0]), "opened", SYSTEM, {"period": f.period, **f.detail}, notify=notify)
+        return int(new[0]), "opened"
+    alert_id, periods = int(row[0]), list(row[1])
+    if f.period in periods:
+        return alert_id, "unchanged"
+    periods = [*periods, f.period][-MAX_PERIODS:]
+    conn.execute(
+        "UPDATE alerts SET title = %s, detail = %s, periods = %s, last_seen = %s, occurrences = occurrences + 1, "
+        "wasted_kwh = CASE WHEN %s::float8 IS NULL THEN wasted_kwh ELSE coalesce(wasted_kwh, 0) + %s END "
+        "WHERE id = %s",
+        [f.title, json.dumps(f.detail, default=str), periods, now, f.wasted_kwh, f.wasted_kwh, alert_id])
+    _event(conn, alert_id, "repeated", SYSTEM, {"period": f.period, **f.detail}, notify=False)
+    return alert_id, "repeated"
+
+
+def clear(conn: PgConn, key: Key, why: str, now: datetime) -> int | None:
+    """The condition is over: resolve the active alert automatically (an acknowledged one too)."""
+    row = conn.execute("SELECT id FROM alerts WHERE rule = %s AND building_id = %s AND subject = %s "
+                       "AND state <> 'resolved' FOR UPDATE", list(key)).fetchone()
+    if row is None:
+        return None
+    conn.execute("UPDATE alerts SET state = 'resolved', resolved_at = %s, resolved_by = %s, resolution = %s "
+                 "WHERE id = %s", [now, SYSTEM, why, row[0]])
+    _event(conn, int(row[0]), "resolved", SYSTEM, {"why": why, "automatic": True}, notify=True)
+    return int(row[0])
+
+
+def get(conn: PgConn, alert_id: int) -> dict[str, Any]:
+    row = conn.execute(f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE id = %s", [alert_id]).fetchone()
+    if row is None:
+        raise NotFoundError("alert", str(alert_id))
+    out = dict(zip(ALERT_COLUMNS, row, strict=True))
+    out["state"] = str(out["state"])
+    return out
+
+
+def events(conn: PgConn, alert_id: int) -> list[dict[str, Any]]:
+    cur = conn.execute("SELECT at, kind, actor, detail FROM alert_events WHERE alert_id = %s ORDER BY id",
+                       [alert_id])
+    return [{"at": r[0], "kind": r[1], "actor": r[2], "detail": r[3]} for r in cur]
+
+
+def change_state(conn: PgConn, alert_id: int, to: str, *, actor: str, note: str | None, now: datetime
+                 ) -> dict[str, Any]:
+    """Acknowledge (open -> acknowledged) or resolve (open/acknowledged -> resolved) by hand."""
+    a = get(conn, alert_id)
+    if a["state"] == "resolved":
+        raise ValidationFailed("state", f"alert {alert_id} is already resolved")
+    if to == "acknowledged":
+        if a["state"] == "acknowledged":
+            raise ValidationFailed("state", f"alert {alert_id} is already acknowledged")
+        conn.execute("UPDATE alerts SET state = 'acknowledged', acknowledged_at = %s, acknowledged_by = %s "
+                     "WHERE id = %s", [now, actor, alert_id])
+    else:
+        conn.execute("UPDATE alerts SET state = 'resolved', resolved_at = %s, resolved_by = %s, resolution = %s "
+                     "WHERE id = %s", [now, actor, note or "resolved by hand", alert_id])
+    _event(conn, alert_id, to, actor, {"note": note}, notify=to == "resolved")
+    return get(conn, alert_id)
+
+
+def search(conn: PgConn, *, building_ids: Sequence[str] | None, building_id: str | None, rule: str | None,
+           state: str | None, since: datetime | None, until: datetime | None, limit: int) -> list[dict[str, Any]]:
+    where: list[str] = ["TRUE"]
+    params: list[Any] = []
+    if building_ids is not None:
+        where.append("building_id = ANY(%s)")
+        params.append(list(building_ids))
+    for col, val in (("building_id", building_id), ("rule", rule), ("state", state)):
+        if val is not None:
+            where.append(f"{col} = %s")
+            params.append(val)
+    if since is not None:
+        where.append("last_seen >= %s")
+        params.append(since)
+    if until is not None:
+        where.append("first_seen < %s")
+        params.append(until)
+    params.append(limit)
+    cur = conn.execute(f"SELECT {', '.join(ALERT_COLUMNS)} FROM alerts WHERE {' AND '.join(where)} "
+                       "ORDER BY last_seen DESC, id DESC LIMIT %s", params)
+    out = []
+    for r in cur:
+        d = dict(zip(ALERT_COLUMNS, r, strict=True))
+        d["state"] = str(d["state"])
+        out.append(d)
+    return out

@@ -1,0 +1,133 @@
+"""Alert rules on constructed data with hand-checked verdicts and wasted-kWh estimates."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.alerts.rules import (
+    DEFAULT_PARAMS,
+    HeatSample,
+    LightSample,
+    above,
+    dh_cooling,
+    lights_out_of_hours,
+    meter_silent,
+    night_baseload,
+)
+from services.calendar import public_holiday, school_holiday
+
+CPH = ZoneInfo("Europe/Copenhagen")
+WEEKDAYS_7_16 = {d: ["07:00-16:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
+
+
+def test_meter_silent_after_three_intervals_and_not_before() -> None:
+    now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    p = DEFAULT_PARAMS["meter_silent"]
+    assert meter_silent(now - timedelta(minutes=40), now, 15, p) is None  # 40 < 3 x 15
+    f = meter_silent(now - timedelta(minutes=50), now, 15, p)
+    assert f is not None and f.detail["allowed_hours"] == 0.75
+    assert meter_silent(None, now, 15, p) is None  # never reported: nothing to judge
+    assert meter_silent(now - timedelta(hours=2), now, None, p) is None  # default hourly: 3 h allowed
+
+
+def _hours(days: list[date], closed_kwh: float, open_kwh: float) -> dict[datetime, float]:
+    out = {}
+    for d in days:
+        for h in range(24):
+            t = datetime(d.year, d.month, d.day, h, tzinfo=CPH)
+            is_open = d.weekday() < 5 and 7 <= h < 16 and public_holiday(d) is None
+            out[t] = open_kwh if is_open else closed_kwh
+    return out
+
+
+def test_night_baseload_by_hand() -> None:
+    day = date(2025, 11, 19)  # a Wednesday
+    history = _hours([day - timedelta(days=k) for k in range(1, 15)], closed_kwh=2.0, open_kwh=10.0)
+    p = DEFAULT_PARAMS["night_baseload"]
+    # 15 closed hours at 3 kWh against a normal of 2 kW: 50 % above (> 30 %), wasted (3 - 2) x 15 = 15 kWh
+    f = night_baseload({**history, **_hours([day], 3.0, 10.0)}, day, WEEKDAYS_7_16, p, school=False)
+    assert f is not None and f.wasted_kwh == 15.0 and f.detail["closed_hours"] == 15
+    assert f.detail["normal_kw"] == 2.0 and f.period == "2025-11-19"
+    # 2.5 kWh is 25 % above: inside the margin
+    assert night_baseload({**history, **_hours([day], 2.5, 10.0)}, day, WEEKDAYS_7_16, p, school=False) is None
+    # too little history: no judgement
+    short = {t: v for t, v in history.items() if t.date() >= day - timedelta(days=5)}
+    assert night_baseload({**short, **_hours([day], 9.0, 10.0)}, day, WEEKDAYS_7_16, p, school=False) is None
+
+
+def test_a_public_holiday_is_a_closed_day_for_the_baseload() -> None:
+    day = date(2025, 12, 25)  # Christmas Day, a Thursday: the building runs as on a workday
+    assert public_holiday(day) == "Christmas Day"
+    history = _hours([day - timedelta(days=k) for k in range(1, 15)], closed_kwh=2.0, open_kwh=10.0)
+    hours = {datetime(2025, 12, 25, h, tzinfo=CPH): (10.0 if 7 <= h < 16 else 2.0) for h in range(24)}
+    p = DEFAULT_PARAMS["night_baseload"]
+    # all 24 hours closed: mean (15 x 2 + 9 x 10) / 24 = 5 kW against 2: wasted (5 - 2) x 24 = 72 kWh
+    f = night_baseload({**history, **hours}, day, WEEKDAYS_7_16, p, school=False)
+    assert f is not None and f.wasted_kwh == 72.0 and "Christmas Day" in f.detail["closed_day"]
+    # a building open on public holidays (rule parameter): the same day is an ordinary Thursday
+    open_p = {**p, "open_on_public_holidays": True}
+    assert night_baseload({**history, **hours}, day, WEEKDAYS_7_16, open_p, school=False) is None
+
+
+def _on(day: date, hours: list[int], watts: float = 20.0) -> list[LightSample]:
+    out = []
+    for h in range(24):
+        t = datetime(day.year, day.month, day.day, h, tzinfo=CPH)
+        out.append(LightSample(t, watts if h in hours else 0.0, h in hours))
+    return out
+
+
+def test_lights_on_in_the_evening_by_hand() -> None:
+    day = date(2025, 11, 17)  # a Monday
+    p = DEFAULT_PARAMS["lights_out_of_hours"]
+    f = lights_out_of_hours({"L1": _on(day, [10, 18, 19])}, {"L1": 20.0}, day, WEEKDAYS_7_16, p, school=False)
+    # 18:00 and 19:00 samples hold an hour each: 120 min at 20 W = 0.04 kWh; 10:00 is inside opening hours
+    assert f is not None and f.detail["luminaires"] == {"L1": 120.0} and f.wasted_kwh == 0.04
+    assert lights_out_of_hours({"L1": _on(day, [8, 9, 10])}, {"L1": 20.0}, day, WEEKDAYS_7_16, p,
+                               school=False) is None
+
+
+def test_holidays_and_lights() -> None:
+    p = DEFAULT_PARAMS["lights_out_of_hours"]
+    easter_monday = date(2025, 4, 21)
+    assert public_holiday(easter_monday) == "Easter Monday"
+    lit = {"L1": _on(easter_monday, [10, 11])}
+    # a school is closed on Easter Monday: lights at 10-12 are out of hours
+    f = lights_out_of_hours(lit, {"L1": 20.0}, easter_monday, WEEKDAYS_7_16, p, school=True)
+    assert f is not None and "Easter Monday" in f.title
+    # (Easter Monday is in the school Easter holiday too)
+    assert "school holiday" in (lights_out_of_hours(lit, {"L1": 20.0}, easter_monday, WEEKDAYS_7_16,
+                                                    {**p, "open_on_public_holidays": True}, school=True)
+                                or pytest.fail("school holiday")).detail["closed_day"]
+    # a sports hall open on public holidays: the holiday is not "lights on out of hours"
+    assert lights_out_of_hours(lit, {"L1": 20.0}, easter_monday, WEEKDAYS_7_16,
+                               {**p, "open_on_public_holidays": True}, school=False) is None
+    # school summer holiday: closed for a school, an ordinary Monday for an office
+    summer = date(2025, 7, 7)
+    assert school_holiday(summer) == "Summer holiday"
+    lit = {"L1": _on(summer, [10, 11])}
+    assert lights_out_of_hours(lit, {"L1": 20.0}, summer, WEEKDAYS_7_16, p, school=True) is not None
+    assert lights_out_of_hours(lit, {"L1": 20.0}, summer, WEEKDAYS_7_16, p, school=False) is None
+
+
+def test_above_reference() -> None:
+    f = above(130.0, 100.0, margin_pct=25, min_kwh=10, period="2025-11", what="November")
+    assert f is not None and f.wasted_kwh == 30.0 and f.detail["above_pct"] == 30.0
+    assert above(120.0, 100.0, margin_pct=25, min_kwh=10, period="2025-11", what="November") is None
+    assert above(13.0, 10.0, margin_pct=25, min_kwh=10, period="2025-11", what="tiny") is None  # 3 kWh only
+
+
+def test_district_heating_cooling() -> None:
+    p = DEFAULT_PARAMS["dh_cooling"]
+    hot = [HeatSample(70.0, 45.0, 1.0)] * 6
+    f = dh_cooling(hot, date(2025, 11, 17), p)
+    assert f is not None and f.detail["mean_return_c"] == 45.0 and f.detail["mean_cooling_k"] == 25.0
+    assert dh_cooling([HeatSample(70.0, 35.0, 1.0)] * 6, date(2025, 11, 17), p) is None
+    # volume-weighted: 1 m3/h at 50 °C and 3 m3/h at 30 °C -> 35 °C, under 40
+    mixed = [HeatSample(70.0, 50.0, 1.0), HeatSample(70.0, 30.0, 3.0)] * 3
+    assert dh_cooling(mixed, date(2025, 11, 17), p) is None
+    assert dh_cooling(hot[:3], date(2025, 11, 17), p) is None  # too few samples
+    assert pytest.approx(35.0) == (50 * 1 + 30 * 3) / 4
