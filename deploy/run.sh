@@ -34,6 +34,7 @@ for i in $(seq 1 "$WORKERS"); do
     start "ingest-$i" "$PY" -m ingest
 done
 start rollups "$PY" -m ingest.rollups
+start alerts "$PY" -m ingest.alerts
 ENERGIBLIK_API_HOST=127.0.0.1 start api "$PY" -m api
 
 for _ in $(seq 100); do
@@ -46,6 +47,9 @@ if ! curl -fsS "http://127.0.0.1:${ENERGIBLIK_API_PORT}/health" >/dev/null || ! 
 fi
 for i in $(seq 1 "$WORKERS"); do
   kill -0 "$(cat "$RUN/ingest-$i.pid")" 2>/dev/null || { echo "ingest worker $i exited; see $RUN/ingest-$i.log" >&2; exit 1; }
+done
+for p in rollups alerts; do
+  kill -0 "$(cat "$RUN/$p.pid")" 2>/dev/null || { echo "$p process exited; see $RUN/$p.log" >&2; exit 1; }
 done
 
 cat <<MSG

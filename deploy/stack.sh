@@ -226,6 +226,7 @@ cmd_down() {
   for f in "$RUN"/ingest*.pid; do [ -e "$f" ] && stop_pidfile "$f"; done
   for f in "$RUN"/sim*.pid; do [ -e "$f" ] && stop_pidfile "$f"; done
   stop_pidfile "$RUN/rollups.pid"
+  stop_pidfile "$RUN/alerts.pid"
   stop_pidfile "$MQ/mosquitto.pid"
   if [ -f "$PGDATA/PG_VERSION" ] && pg_running; then
     as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null

@@ -14,6 +14,7 @@ DATA_TABLES = [
     "meter_exchanges",
     "api_tokens", "quarantine", "dead_letters", "luminaire_telemetry", "reading_revisions", "readings",
     "luminaire_history", "luminaires", "meters", "building_area_history", "buildings",
+    "alert_events", "webhook_deliveries", "alerts", "heat_telemetry",
     "audit_log", "baseline_entries", "baseline_imports", "degree_day_entries", "degree_day_imports", "settings",
     "building_adjustments",
 ]
@@ -45,6 +46,10 @@ def db(engine: Engine) -> Engine:
         # seeded reference data: back to what the migrations ship
         conn.execute(text("DELETE FROM co2_factors WHERE actor <> 'default data file'"))
         conn.execute(text("DELETE FROM targets WHERE id !~ '^T[1-6]$'"))
+        conn.execute(text("DELETE FROM alert_rules WHERE building_id IS NOT NULL "
+                          "OR (building_type IS NOT NULL AND building_type <> 'school')"))
+        conn.execute(text("""UPDATE alert_rules SET params = '{"school_holidays": true}', enabled = true """
+                          "WHERE building_type = 'school'"))
     return engine
 
 

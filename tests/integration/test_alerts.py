@@ -1,0 +1,173 @@
+"""Alerts end to end: evaluation against stored data, no duplicates, automatic resolution, states and roles over
+HTTP, building counts, digests, and webhook delivery retried against a real local HTTP receiver."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from zoneinfo import ZoneInfo
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+
+from services.alerts.service import evaluate
+from services.db import libpq_dsn
+from tests.integration.api_helpers import Api, building_body, make_token, meter_body, put_ok
+from tests.integration.harness import wait_for
+from tests.stack import REPO, Stack
+
+pytest_plugins = ["tests.integration.api_fixtures"]
+CPH = ZoneInfo("Europe/Copenhagen")
+
+
+def run_evaluation(stack: Stack, now: datetime) -> tuple[int, int, int]:
+    with psycopg.connect(libpq_dsn(stack.db_url)) as conn, conn.transaction():
+        out = evaluate(conn, now, CPH)
+    return out.opened, out.repeated, out.resolved
+
+
+def reading(db: Engine, meter_id: str, ts: datetime, value: float) -> None:
+    with db.begin() as c:
+        c.execute(text("INSERT INTO readings (meter_key, ts, value) SELECT key, :ts, :v FROM meters WHERE id = :id"),
+                  {"ts": ts, "v": value, "id": meter_id})
+
+
+def test_silent_meter_opens_once_resolves_itself_and_is_handled_over_http(
+        api: Api, admin: httpx.Client, stack: Stack, db: Engine) -> None:
+    put_ok(admin, "/api/v1/buildings/B1", building_body())
+    put_ok(admin, "/api/v1/buildings/B2", building_body())
+    put_ok(admin, "/api/v1/meters/M1", meter_body("B1", interval_minutes=15))
+    now = datetime.now(UTC).replace(microsecond=0)
+    reading(db, "M1", now - timedelta(hours=5), 100.0)
+    assert run_evaluation(stack, now)[0] == 1
+    assert run_evaluation(stack, now) == (0, 0, 0)  # no duplicate from a rule that keeps firing
+    alerts = admin.get("/api/v1/alerts", params={"building_id": "B1"}).json()
+    assert len(alerts) == 1
+    a = alerts[0]
+    assert (a["rule"], a["subject"], a["state"], a["occurrences"]) == ("meter_silent", "M1", "open", 1)
+    listed = {b["id"]: b["open_alerts"] for b in admin.get("/api/v1/buildings").json()}
+    assert listed == {"B1": 1, "B2": 0}
+    # roles: a facility manager of B2 cannot see it; a viewer cannot handle it; B1's manager acknowledges
+    with api.client(make_token(admin, "facility_manager", ["B2"])) as other:
+        assert other.get(f"/api/v1/alerts/{a['id']}").status_code == 404
+        assert other.get("/api/v1/alerts").json() == []
+        assert other.post(f"/api/v1/alerts/{a['id']}/acknowledge").status_code == 404
+    with api.client(make_token(admin, "viewer")) as viewer:
+        assert viewer.get(f"/api/v1/alerts/{a['id']}").status_code == 200
+        assert viewer.post(f"/api/v1/alerts/{a['id']}/acknowledge").status_code == 403
+    with api.client(make_token(admin, "facility_manager", ["B1"])) as fm:
+        ack = fm.post(f"/api/v1/alerts/{a['id']}/acknowledge", json={"note": "calling the electrician"})
+        assert ack.status_code == 200 and ack.json()["state"] == "acknowledged"
+        again = fm.post(f"/api/v1/alerts/{a['id']}/acknowledge")
+        assert again.status_code == 422 and again.json()["errors"][0]["field"] == "state"
+        digest = fm.get("/api/v1/alerts-digest", params={"date": now.astimezone(CPH).date().isoformat()}).json()
+        assert [x["id"] for x in digest["new"]] == [a["id"]] and digest["recipient"] == "test facility_manager"
+        page = fm.get("/api/v1/alerts-digest", params={"format": "html"})
+        assert page.headers["content-type"].startswith("text/html") and "Still active (1" in page.text
+    digests = admin.get("/api/v1/alerts-digests").json()
+    assert {d["recipient"] for d in digests} == {"test facility_manager"} and len(digests) == 2
+    # the meter reports again: the alert resolves by itself, with its history
+    reading(db, "M1", now - timedelta(minutes=5), 101.0)
+    assert run_evaluation(stack, now)[2] == 1
+    done = admin.get(f"/api/v1/alerts/{a['id']}").json()
+    assert done["state"] == "resolved" and done["resolved_by"] == "energiblik"
+    assert [e["kind"] for e in done["events"]] == ["opened", "acknowledged", "resolved"]
+    assert admin.get("/api/v1/alerts", params={"state": "active"}).json() == []
+    bad = admin.get("/api/v1/alerts", params={"state": "closed"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "state"
+    assert admin.get("/api/v1/alerts/999999").status_code == 404
+
+
+def test_counter_anomaly_and_rules_as_data(admin: httpx.Client, stack: Stack, db: Engine) -> None:
+    put_ok(admin, "/api/v1/buildings/B1", building_body())
+    put_ok(admin, "/api/v1/meters/M1", meter_body("B1"))
+    now = datetime.now(UTC)
+    with db.begin() as c:
+        c.execute(text("INSERT INTO consumption_decisions (meter_key, ts, kind, value, reference, detail) "
+                       "SELECT key, :ts, 'reset', 3, 1002, 'register fell from 1002 to 3' FROM meters WHERE id='M1'"),
+                  {"ts": now - timedelta(hours=2)})
+    reading(db, "M1", now, 3.0)  # keeps meter_silent quiet
+    assert run_evaluation(stack, now)[0] == 1
+    a = admin.get("/api/v1/alerts", params={"rule": "counter_anomaly"}).json()[0]
+    assert a["severity"] == "critical" and "reset" in a["title"]
+    # switch the rule off for this building: a new decision opens nothing
+    r = admin.put("/api/v1/alert-rules", json={"rule": "counter_anomaly", "building_id": "B1", "enabled": False})
+    assert r.status_code == 200
+    admin.post(f"/api/v1/alerts/{a['id']}/resolve", json={"note": "meter replaced"})
+    assert run_evaluation(stack, now) == (0, 0, 0)
+    bad = admin.put("/api/v1/alert-rules", json={"rule": "night_baseload", "params": {"margin": 5}})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "params.margin"
+    bad = admin.put("/api/v1/alert-rules", json={"rule": "night_baseload", "params": {"margin_pct": "x"}})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "params.margin_pct"
+    ok = admin.put("/api/v1/alert-rules", json={"rule": "night_baseload", "building_type": "school",
+                                                "params": {"margin_pct": 50}})
+    assert ok.json()["params"] == {"school_holidays": True, "margin_pct": 50}
+    rules = admin.get("/api/v1/alert-rules").json()
+    assert any(x["rule"] == "counter_anomaly" and x["building_id"] == "B1" and not x["enabled"] for x in rules)
+
+
+class Receiver:
+    """A real local HTTP endpoint that fails the first `fail` requests with 500."""
+
+    def __init__(self, fail: int) -> None:
+        self.fail = fail
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.requests.append((dict(self.headers), body))
+                code = 500 if len(outer.requests) <= outer.fail else 200
+                self.send_response(code)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(fail=2)
+    yield r
+    r.server.shutdown()
+
+
+def test_webhook_is_signed_and_retried_until_delivered(admin: httpx.Client, stack: Stack, db: Engine,
+                                                       receiver: Receiver) -> None:
+    put_ok(admin, "/api/v1/buildings/B1", building_body())
+    put_ok(admin, "/api/v1/meters/M1", meter_body("B1", interval_minutes=15))
+    reading(db, "M1", datetime.now(UTC) - timedelta(hours=3), 1.0)
+    env = {**os.environ, **stack.env, "ENERGIBLIK_ALERTS__WEBHOOK_URL": receiver.url,
+           "ENERGIBLIK_ALERTS__WEBHOOK_SECRET": "s3cret", "ENERGIBLIK_ALERTS__INTERVAL_S": "0.5",
+           "ENERGIBLIK_ALERTS__WEBHOOK_BACKOFF_S": "0.2", "ENERGIBLIK_LOG_JSON": "false"}
+    proc = subprocess.Popen([sys.executable, "-m", "ingest.alerts"], cwd=REPO, env=env)
+    try:
+        wait_for(lambda: any(b"alert.opened" in body for _, body in receiver.requests[2:]), timeout=30,
+                 what="webhook delivered after two failures")
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0
+    headers, body = receiver.requests[2]
+    assert headers["X-Energiblik-Signature"] == "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert headers["X-Energiblik-Event"] == "alert.opened"
+    payload = json.loads(body)
+    assert payload["alert"]["rule"] == "meter_silent" and payload["alert"]["building_id"] == "B1"
+    assert [b for _, b in receiver.requests[:3]] == [body] * 3  # the same delivery, retried
+    with db.connect() as c:
+        row = c.execute(text("SELECT attempts, delivered_at IS NOT NULL, last_error FROM webhook_deliveries")).one()
+    assert row[0] == 3 and row[1] is True and row[2] is None
