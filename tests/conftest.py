@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from services.alerts.store import seed_default_rules
 from tests.stack import Stack, start_stack
 
 # Every table holding data; truncated before each test that asks for a clean database.
@@ -46,10 +47,8 @@ def db(engine: Engine) -> Engine:
         # seeded reference data: back to what the migrations ship
         conn.execute(text("DELETE FROM co2_factors WHERE actor <> 'default data file'"))
         conn.execute(text("DELETE FROM targets WHERE id !~ '^T[1-6]$'"))
-        conn.execute(text("DELETE FROM alert_rules WHERE building_id IS NOT NULL "
-                          "OR (building_type IS NOT NULL AND building_type <> 'school')"))
-        conn.execute(text("""UPDATE alert_rules SET params = '{"school_holidays": true}', enabled = true """
-                          "WHERE building_type = 'school'"))
+        conn.execute(text("TRUNCATE alert_rules"))  # (emptied by the cascade anyway: it references buildings)
+        seed_default_rules(conn)
     return engine
 
 

@@ -6,8 +6,6 @@ Revises: 0004
 Create Date: 2026-11-27
 """
 
-import json
-
 from alembic import op
 
 revision = "0005"
@@ -105,17 +103,10 @@ DROP TYPE IF EXISTS alert_state;
 
 
 def upgrade() -> None:
-    from services.alerts.rules import DEFAULT_PARAMS
+    from services.alerts.store import seed_default_rules
 
     op.execute(UPGRADE)
-    for rule, params in DEFAULT_PARAMS.items():
-        op.get_bind().exec_driver_sql("INSERT INTO alert_rules (rule, params) VALUES (%(r)s, %(p)s)",
-                                      {"r": rule, "p": json.dumps(params)})
-    # schools follow school holidays
-    for rule in ("night_baseload", "lights_out_of_hours"):
-        op.get_bind().exec_driver_sql(
-            "INSERT INTO alert_rules (rule, building_type, params) VALUES (%(r)s, 'school', %(p)s)",
-            {"r": rule, "p": json.dumps({"school_holidays": True})})
+    seed_default_rules(op.get_bind())  # defaults for every rule; schools follow school holidays
 
 
 def downgrade() -> None:

@@ -51,6 +51,18 @@ class RuleBook:
         return RuleConfig(enabled, params)
 
 
+def seed_default_rules(conn: Any) -> None:
+    """The shipped rule rows: defaults for every rule, and schools following school holidays. `conn` is a psycopg
+    or SQLAlchemy connection (the migration uses the latter)."""
+    run = conn.exec_driver_sql if hasattr(conn, "exec_driver_sql") else conn.execute
+    for rule, params in DEFAULT_PARAMS.items():
+        run("INSERT INTO alert_rules (rule, params) VALUES (%(r)s, %(p)s) ON CONFLICT DO NOTHING",
+            {"r": rule, "p": json.dumps(params)})
+    for rule in ("night_baseload", "lights_out_of_hours"):
+        run("INSERT INTO alert_rules (rule, building_type, params) VALUES (%(r)s, 'school', %(p)s) "
+            "ON CONFLICT DO NOTHING", {"r": rule, "p": json.dumps({"school_holidays": True})})
+
+
 def rule_book(conn: PgConn) -> RuleBook:
     return RuleBook(conn.execute("SELECT rule, building_type, building_id, params, enabled FROM alert_rules")
                     .fetchall())

@@ -46,7 +46,7 @@ def test_silent_meter_opens_once_resolves_itself_and_is_handled_over_http(
         api: Api, admin: httpx.Client, stack: Stack, db: Engine) -> None:
     put_ok(admin, "/api/v1/buildings/B1", building_body())
     put_ok(admin, "/api/v1/buildings/B2", building_body())
-    put_ok(admin, "/api/v1/meters/M1", meter_body("B1", interval_minutes=15))
+    put_ok(admin, "/api/v1/meters/M1", meter_body("B1", mode="interval", interval_minutes=15))
     now = datetime.now(UTC).replace(microsecond=0)
     reading(db, "M1", now - timedelta(hours=5), 100.0)
     assert run_evaluation(stack, now)[0] == 1
@@ -72,7 +72,8 @@ def test_silent_meter_opens_once_resolves_itself_and_is_handled_over_http(
         assert again.status_code == 422 and again.json()["errors"][0]["field"] == "state"
         digest = fm.get("/api/v1/alerts-digest", params={"date": now.astimezone(CPH).date().isoformat()}).json()
         assert [x["id"] for x in digest["new"]] == [a["id"]] and digest["recipient"] == "test facility_manager"
-        page = fm.get("/api/v1/alerts-digest", params={"format": "html"})
+        page = fm.get("/api/v1/alerts-digest", params={"format": "html",
+                                                        "date": now.astimezone(CPH).date().isoformat()})
         assert page.headers["content-type"].startswith("text/html") and "Still active (1" in page.text
     digests = admin.get("/api/v1/alerts-digests").json()
     assert {d["recipient"] for d in digests} == {"test facility_manager"} and len(digests) == 2
@@ -150,7 +151,7 @@ def receiver() -> Iterator[Receiver]:
 def test_webhook_is_signed_and_retried_until_delivered(admin: httpx.Client, stack: Stack, db: Engine,
                                                        receiver: Receiver) -> None:
     put_ok(admin, "/api/v1/buildings/B1", building_body())
-    put_ok(admin, "/api/v1/meters/M1", meter_body("B1", interval_minutes=15))
+    put_ok(admin, "/api/v1/meters/M1", meter_body("B1", mode="interval", interval_minutes=15))
     reading(db, "M1", datetime.now(UTC) - timedelta(hours=3), 1.0)
     env = {**os.environ, **stack.env, "ENERGIBLIK_ALERTS__WEBHOOK_URL": receiver.url,
            "ENERGIBLIK_ALERTS__WEBHOOK_SECRET": "s3cret", "ENERGIBLIK_ALERTS__INTERVAL_S": "0.5",
@@ -171,3 +172,44 @@ def test_webhook_is_signed_and_retried_until_delivered(admin: httpx.Client, stac
     with db.connect() as c:
         row = c.execute(text("SELECT attempts, delivered_at IS NOT NULL, last_error FROM webhook_deliveries")).one()
     assert row[0] == 3 and row[1] is True and row[2] is None
+
+
+def test_evaluator_on_stored_rollups_telemetry_and_heat(admin: httpx.Client, stack: Stack, db: Engine) -> None:
+    """The rules judge what the product stores: hourly rollups (local hours), luminaire telemetry, heat meters."""
+    put_ok(admin, "/api/v1/buildings/B1", building_body(
+        type="office", opening_hours={d: ["07:00-16:00"] for d in ("mon", "tue", "wed", "thu", "fri")}))
+    put_ok(admin, "/api/v1/meters/EL", meter_body("B1"))
+    put_ok(admin, "/api/v1/meters/DH", meter_body("B1", carrier="district_heating", unit="MWh"))
+    put_ok(admin, "/api/v1/luminaires/L1", {"building_id": "B1", "technology": "led", "rated_power_w": 20.0})
+    day = datetime(2025, 11, 19, tzinfo=CPH)  # a Wednesday; the 14 days before it set the normal
+    with db.begin() as c:
+        # a register: 2 kWh in each closed hour, 10 in each open hour; 3 kWh in the closed hours of the 19th
+        c.execute(text("""
+            INSERT INTO readings (meter_key, ts, value)
+            SELECT (SELECT key FROM meters WHERE id = 'EL'), t,
+                   sum(CASE WHEN extract(isodow FROM (t - interval '1 hour') AT TIME ZONE 'Europe/Copenhagen') <= 5
+                             AND extract(hour FROM (t - interval '1 hour') AT TIME ZONE 'Europe/Copenhagen')
+                                 BETWEEN 7 AND 15 THEN 10
+                            WHEN t > :day THEN 3 ELSE 2 END) OVER (ORDER BY t)
+            FROM generate_series(CAST(:start AS timestamptz), CAST(:end AS timestamptz), interval '1 hour') t"""),
+                  {"start": day - timedelta(days=14), "end": day + timedelta(days=1), "day": day})
+        c.execute(text("INSERT INTO luminaire_telemetry (luminaire_key, ts, power_w, is_on) "
+                       "SELECT (SELECT key FROM luminaires WHERE id = 'L1'), t, CASE WHEN h IN (18, 19) THEN 20 "
+                       "ELSE 0 END, h IN (18, 19) FROM generate_series(0, 23) h, "
+                       "LATERAL (SELECT CAST(:day AS timestamptz) + h * interval '1 hour' AS t) x"), {"day": day})
+        c.execute(text("INSERT INTO heat_telemetry (meter_key, ts, flow_c, return_c) "
+                       "SELECT (SELECT key FROM meters WHERE id = 'DH'), CAST(:day AS timestamptz) + "
+                       "h * interval '1 hour', 70, 48 FROM generate_series(0, 23) h"), {"day": day})
+    rebuild = [sys.executable, "-m", "services.cli", "rollups", "rebuild"]
+    subprocess.run(rebuild, cwd=REPO, env=stack.env, check=True, stdout=subprocess.DEVNULL)
+    now = (day + timedelta(days=1, hours=6)).astimezone(UTC)
+    with psycopg.connect(libpq_dsn(stack.db_url)) as conn, conn.transaction():
+        evaluate(conn, now, CPH, days_back=1)
+    found = {a["rule"]: a for a in admin.get("/api/v1/alerts", params={"building_id": "B1"}).json()}
+    # 15 closed hours at 3 kW against a normal of 2 kW: (3 - 2) x 15 = 15 kWh
+    base = found["night_baseload"]
+    assert base["wasted_kwh"] == pytest.approx(15.0) and base["detail"]["normal_kw"] == pytest.approx(2.0)
+    # L1 at 20 W from 18:00 to 20:00: 0.04 kWh
+    assert found["lights_out_of_hours"]["wasted_kwh"] == pytest.approx(0.04)
+    assert found["dh_cooling"]["subject"] == "DH" and found["dh_cooling"]["detail"]["mean_return_c"] == 48.0
+    assert "meter_silent" in found  # no live readings

@@ -102,5 +102,7 @@ def test_luminaire_telemetry_and_wmbus(stack: Stack, db: Engine, workers: Worker
     wait_for(lambda: scalar(db, "SELECT count(*) FROM readings") == 1, what="wmbus reading")
     assert scalar(db, "SELECT value FROM readings") == 44.0  # 44000 kWh on a MWh register
     assert scalar(db, "SELECT source::text FROM readings") == "wmbus"
+    # flow and return temperatures kept for the district-heating cooling alert (same transaction as the reading)
+    assert scalar(db, "SELECT flow_c || '/' || return_c FROM heat_telemetry") == "70.1/40.2"
     assert scalar(db, "SELECT dim_pct FROM luminaire_telemetry WHERE is_on") == 80.0
     w.stop()
