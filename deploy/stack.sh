@@ -24,7 +24,8 @@ case "$PROFILE" in
   dev)  PG_PORT="${ENERGIBLIK_PG_PORT:-55432}"; MQTT_PORT="${ENERGIBLIK_MQTT_PORT:-51883}"; API_PORT="${ENERGIBLIK_API_PORT:-8000}";;
   test) PG_PORT="${ENERGIBLIK_PG_PORT:-55442}"; MQTT_PORT="${ENERGIBLIK_MQTT_PORT:-51893}"; API_PORT="${ENERGIBLIK_API_PORT:-8010}";;
   bench) PG_PORT="${ENERGIBLIK_PG_PORT:-55452}"; MQTT_PORT="${ENERGIBLIK_MQTT_PORT:-51903}"; API_PORT="${ENERGIBLIK_API_PORT:-8020}";;
-  *)    echo "unknown ENERGIBLIK_PROFILE=$PROFILE (dev, test or bench)" >&2; exit 2;;
+  test2) PG_PORT="${ENERGIBLIK_PG_PORT:-55462}"; MQTT_PORT="${ENERGIBLIK_MQTT_PORT:-51913}"; API_PORT="${ENERGIBLIK_API_PORT:-8030}";;
+  *)    echo "unknown ENERGIBLIK_PROFILE=$PROFILE (dev, test, test2 or bench)" >&2; exit 2;;
 esac
 
 # PostgreSQL runs as the postgres user, which must be able to reach its data directory.

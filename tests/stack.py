@@ -62,7 +62,8 @@ def docker_available() -> bool:
 
 
 def local_stack() -> Stack:
-    env = {**os.environ, "ENERGIBLIK_PROFILE": "test"}
+    # ENERGIBLIK_TEST_PROFILE=test2 runs a second, independent test stack (another checkout testing at the same time)
+    env = {**os.environ, "ENERGIBLIK_PROFILE": os.environ.get("ENERGIBLIK_TEST_PROFILE", "test")}
     subprocess.run(["bash", str(REPO / "deploy" / "stack.sh"), "up"], check=True, env=env, stdout=subprocess.DEVNULL)
     out = subprocess.run(["bash", str(REPO / "deploy" / "stack.sh"), "env"], check=True, env=env,
                          capture_output=True, text=True).stdout
