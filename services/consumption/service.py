@@ -13,13 +13,14 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.consumption import repository as repo
-from services.consumption.engine import Bucket, apportion, interval_segments, register_segments
+from services.consumption.engine import apportion, interval_segments, register_segments
 from services.consumption.periods import local_midnight, period_edges
 from services.db import PgConn
 from services.readings.units import Unit
 from services.registry.schemas import Carrier, effective_kwh_per_unit
 
 DEFAULT_REGISTER_INTERVAL = timedelta(minutes=60)
+HOURLY_MAX_SEGMENT = timedelta(hours=6)
 
 
 def amount_factor(facts: repo.MeterFacts) -> float:
@@ -45,18 +46,14 @@ def _recompute_days(conn: PgConn, facts: repo.MeterFacts, first: date, last: dat
         result = register_segments(readings, kwh_per_unit=factor, expected_interval=interval,
                                    max_power_kw=facts.max_power_kw, exchanges=repo.exchanges(conn, facts.key))
         segments, decisions = result.segments, [d for d in result.decisions if start <= d.ts < end]
-    hours = apportion(segments, period_edges(start, end, "hour", tz))
+    # Hours only from segments short enough to say something about hours: a step of a day or a month between
+    # readings (old meters read daily, a long outage) is spread over its days, not invented hour by hour.
+    hours = apportion([sg for sg in segments if sg.end - sg.start <= HOURLY_MAX_SEGMENT],
+                      period_edges(start, end, "hour", tz))
     hourly = [(b.start, b.kwh, b.measured_s, b.estimated_kwh) for b in hours if b.covered_s > 0]
-    days: dict[date, Bucket] = {}
-    for b in hours:
-        if b.covered_s <= 0:
-            continue
-        d = b.start.astimezone(tz).date()
-        acc = days.setdefault(d, Bucket(b.start, b.end))
-        acc.kwh += b.kwh
-        acc.measured_s += b.measured_s
-        acc.estimated_kwh += b.estimated_kwh
-    daily = [(d, acc.kwh, acc.measured_s, acc.estimated_kwh) for d, acc in sorted(days.items())]
+    days = apportion(segments, period_edges(start, end, "day", tz))
+    daily = [(b.start.astimezone(tz).date(), b.kwh, b.measured_s, b.estimated_kwh) for b in days
+             if b.covered_s > 0]
     repo.replace_rollups(conn, facts.key, start=start, end=end, day_from=first, day_to=last, hourly=hourly,
                         daily=daily)
     repo.replace_decisions(conn, facts.key, start, end, decisions)

@@ -1,0 +1,241 @@
+"""Write the simulated estate's history from 2015 until yesterday, quickly, through the product's own code paths:
+the registry service (as the API's PUTs), the ingest pipeline (the same decoding, validation and COPY as MQTT
+messages get, fed wire-contract topics and JSON payloads directly instead of through the broker), the baseline and
+degree-day imports (as the API's CSV imports) and the rollup rebuild command.
+
+Readings: one register reading a day (local midnight) from 2015 to the end of the year before last, then hourly
+ones — as municipal meters went from manual or daily reads to hourly remote reading. The 2015 baseline is imported
+as monthly kWh per building and carrier, with the monthly degree days of the simulated weather.
+
+    python -m simulators.history --buildings 100 --seed 2015
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import psycopg
+from sqlalchemy import Engine
+
+from services.config import get_settings
+from services.db import PgConn, get_engine, libpq_dsn
+from services.ingestion.schemas import RawMessage
+from services.ingestion.service import IngestPipeline
+from services.registry import service as registry
+from services.registry.schemas import BuildingIn, LuminaireIn, MeterIn
+from services.targets import reference as ref
+from simulators.model import HISTORY_START, TZ, BuildingSpec, MeterSpec, day_use, fleet, meter_amount, month_degree_days
+
+log = logging.getLogger("energiblik.simulator")
+REPO = Path(__file__).resolve().parent.parent
+MARKER = "simulator_history"
+HOURLY_FROM = date(date.today().year - 1, 1, 1)  # hourly readings from the start of last year
+PER_MESSAGE = 2000  # readings per MQTT-style message (wire contract: at most 10,000)
+SOURCE = "Energiblik simulator"
+
+
+def register(engine: Engine, buildings: list[BuildingSpec]) -> None:
+    """Buildings, meters and luminaires through the registry service (the API's code), with the luminaires' LED
+    retrofits dated in their technology history."""
+    with engine.begin() as conn:
+        for b in buildings:
+            body = BuildingIn.model_validate({
+                "name": b.name, "type": b.archetype.type, "heated_area_m2": b.area_m2, "heating": b.heating_now,
+                "opening_hours": b.archetype.hours, "energy_label": b.energy_label,
+                "hot_water_share": b.archetype.hot_water_share if b.id.endswith(("1", "2")) else None})
+            registry.put_building(conn, b.id, body, via="simulator")
+        for b in buildings:
+            for m in sorted(b.meters, key=lambda m: m.parent is not None):
+                registry.put_meter(conn, m.id, _meter_in(b, m))
+            for i in range(1, b.luminaires + 1):
+                tech = "led" if b.led_year else "fluorescent"
+                registry.put_luminaire(conn, f"{b.id}-l{i:03d}", LuminaireIn.model_validate({
+                    "building_id": b.id, "technology": tech, "rated_power_w": 25.0 if b.led_year else 58.0,
+                    "zone": f"zone {1 + (i - 1) // 10}"}))
+        ids = [f"{b.id}-l{i:03d}" for b in buildings for i in range(1, b.luminaires + 1)]
+        conn.exec_driver_sql("DELETE FROM luminaire_history WHERE luminaire_id = ANY(%s)", (ids,))
+        for b in buildings:
+            rows = [(f"{b.id}-l{i:03d}", datetime(2014, 1, 1, tzinfo=UTC), "fluorescent", 58.0)
+                    for i in range(1, b.luminaires + 1)]
+            if b.led_year:
+                rows += [(f"{b.id}-l{i:03d}", datetime(b.led_year, 7, 1, tzinfo=TZ), "led", 25.0)
+                         for i in range(1, b.luminaires + 1)]
+            for r in rows:
+                conn.exec_driver_sql("INSERT INTO luminaire_history (luminaire_id, valid_from, technology, "
+                                     "rated_power_w) VALUES (%s, %s, %s, %s)", r)
+
+
+def _meter_in(b: BuildingSpec, m: MeterSpec) -> MeterIn:
+    interval = m.carrier == "ev_charging"  # EV chargers report energy per hour (interval meters)
+    return MeterIn.model_validate({
+        "building_id": b.id, "carrier": m.carrier, "unit": m.unit, "mode": "interval" if interval else "register",
+        "interval_minutes": 60 if interval else None, "external_id": m.wmbus_id, "kwh_per_unit": m.kwh_per_unit,
+        "parent_meter_id": m.parent})
+
+
+def readings(b: BuildingSpec, until: date, seed: int) -> Iterator[tuple[MeterSpec, list[dict[str, object]]]]:
+    """Per meter, its readings from its start until local midnight of `until`, as wire-contract items."""
+    values = {m.id: m.v0 for m in b.meters}
+    items: dict[str, list[dict[str, object]]] = {m.id: [] for m in b.meters}
+    d = HISTORY_START
+    for m in b.meters:
+        if m.active_from <= d and m.carrier != "ev_charging":
+            items[m.id].append({"ts": _iso(_midnight(d)), "value": round(m.v0, 6)})
+    while d < until:
+        hourly = d >= HOURLY_FROM
+        nxt = d + timedelta(days=1)
+        for start, use in day_use(b, d, seed):
+            for m in b.meters:
+                if d < m.active_from or (m.active_until is not None and d >= m.active_until):
+                    continue
+                amount = meter_amount(m, use)
+                end = start + timedelta(hours=1)
+                if m.carrier == "ev_charging":
+                    if amount > 0 or hourly:
+                        items[m.id].append({"ts": _iso(end), "value": round(amount, 6)})
+                    continue
+                values[m.id] += amount
+                if hourly:
+                    items[m.id].append({"ts": _iso(end), "value": round(values[m.id], 6)})
+        if not hourly:
+            for m in b.meters:
+                if m.active_from <= nxt and (m.active_until is None or nxt <= m.active_until) \
+                        and m.carrier != "ev_charging":
+                    items[m.id].append({"ts": _iso(_midnight(nxt)), "value": round(values[m.id], 6)})
+        for m in b.meters:
+            if len(items[m.id]) >= PER_MESSAGE:
+                yield m, items[m.id]
+                items[m.id] = []
+        d = nxt
+    for m in b.meters:
+        if items[m.id]:
+            yield m, items[m.id]
+
+
+def _midnight(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=TZ).astimezone(UTC)
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _ingest_part(n: int, seed: int, until: date, part: int, parts: int) -> int:
+    return ingest(fleet(n, seed)[part::parts], until, seed)[0]
+
+
+def ingest_parallel(n: int, seed: int, until: date, jobs: int) -> tuple[int, float]:
+    """`ingest` with the buildings split over `jobs` processes (each rebuilds the same fleet from the seed)."""
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(jobs) as pool:
+        stored = sum(pool.map(_ingest_part, [n] * jobs, [seed] * jobs, [until] * jobs, range(jobs), [jobs] * jobs))
+    return stored, time.perf_counter() - t0
+
+
+def ingest(buildings: list[BuildingSpec], until: date, seed: int) -> tuple[int, float]:
+    """Feed the readings to the ingest pipeline in batches, one transaction per batch, as the worker does."""
+    s = get_settings()
+    pipeline = IngestPipeline(s.mqtt.topic_prefix, track_rollups=False)
+    stored, t0 = 0, time.perf_counter()
+    with psycopg.connect(libpq_dsn(s.db.url)) as conn:
+        batch: list[RawMessage] = []
+        for b in buildings:
+            for m, items in readings(b, until, seed):
+                topic = f"{s.mqtt.topic_prefix}/buildings/{b.id}/meters/{m.id}/readings"
+                batch.append(RawMessage(topic, orjson.dumps(items), datetime.now(UTC)))
+                if len(batch) >= 25:
+                    stored += _flush(conn, pipeline, batch)
+                    batch = []
+        if batch:
+            stored += _flush(conn, pipeline, batch)
+    return stored, time.perf_counter() - t0
+
+
+def _flush(conn: PgConn, pipeline: IngestPipeline, batch: list[RawMessage]) -> int:
+    with conn.transaction():
+        stats = pipeline.process_safely(conn, batch)
+    if stats.dead_lettered:
+        raise RuntimeError(f"the simulator produced {stats.dead_lettered} invalid message(s): {stats.reasons}")
+    return stats.readings_stored
+
+
+def baseline_and_degree_days(buildings: list[BuildingSpec], until: date, seed: int) -> None:
+    """The 2015 baseline (monthly kWh per building and carrier, from the simulated 2015) and the actual degree
+    days of every complete month, through the same import code as the API's CSV imports."""
+    rows = ["building_id,carrier,month,kwh,source"]
+    for b in buildings:
+        totals: dict[tuple[str, int], float] = {}
+        d = date(2015, 1, 1)
+        while d.year == 2015:
+            for _, use in day_use(b, d, seed):
+                for carrier, kwh in use.items():
+                    if carrier in ("water", "pv_production", "ev_charging"):
+                        continue
+                    if carrier == "heat_pump":
+                        continue  # sub-metered inside electricity
+                    totals[(carrier, d.month)] = totals.get((carrier, d.month), 0.0) + kwh
+            d += timedelta(days=1)
+        rows += [f"{b.id},{c},2015-{m:02d},{k:.1f},{SOURCE} (seed {seed}): meter readings 2015"
+                 for (c, m), k in sorted(totals.items())]
+    gd = ["month,degree_days,source"]
+    m = date(2015, 1, 1)
+    last = until.replace(day=1)
+    while m < last:
+        gd.append(f"{m:%Y-%m},{month_degree_days(m.year, m.month, seed):.1f},{SOURCE} weather (seed {seed})")
+        m = date(m.year + (m.month == 12), m.month % 12 + 1, 1)
+    s = get_settings()
+    with psycopg.connect(libpq_dsn(s.db.url)) as conn, conn.transaction():
+        out = ref.import_baseline(conn, "\n".join(rows) + "\n", "simulator")
+        if out.rejected:
+            raise RuntimeError(f"baseline rows rejected: {out.rejected[:3]}")
+        out = ref.import_degree_days(conn, "\n".join(gd) + "\n", "simulator")
+        if out.rejected:
+            raise RuntimeError(f"degree days rejected: {out.rejected[:3]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--buildings", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=2015)
+    ap.add_argument("--until", type=date.fromisoformat, default=None, help="local date, exclusive (default today)")
+    ap.add_argument("--jobs", type=int, default=2, help="processes generating readings and rebuilding rollups")
+    ap.add_argument("--force", action="store_true", help="write the history even if it is there")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    until = args.until or datetime.now(TZ).date()
+    params = {"buildings": args.buildings, "seed": args.seed}
+    engine = get_engine()
+    with psycopg.connect(libpq_dsn(get_settings().db.url)) as conn:
+        row = conn.execute("SELECT value FROM settings WHERE key = %s", [MARKER]).fetchone()
+    if row is not None and not args.force and {k: row[0].get(k) for k in params} == params:
+        print(f"simulated history already loaded ({row[0]}); --force writes it again")
+        return 0
+    t0 = time.perf_counter()
+    buildings = fleet(args.buildings, args.seed)
+    register(engine, buildings)
+    print(f"registered {len(buildings)} buildings, {sum(len(b.meters) for b in buildings)} meters, "
+          f"{sum(b.luminaires for b in buildings)} luminaires")
+    n, secs = ingest_parallel(args.buildings, args.seed, until, args.jobs)
+    print(f"stored {n:,} readings through the ingest pipeline in {secs:.0f} s ({n / max(secs, 1e-9):,.0f}/s)")
+    baseline_and_degree_days(buildings, until, args.seed)
+    print("imported the 2015 baseline and monthly degree days")
+    subprocess.run([sys.executable, "-m", "services.cli", "rollups", "rebuild", "--jobs", str(args.jobs),
+                    "--chunk-days", "366"], cwd=REPO, check=True)
+    with psycopg.connect(libpq_dsn(get_settings().db.url)) as conn, conn.transaction():
+        ref.set_setting(conn, MARKER, {**params, "until": until.isoformat()}, SOURCE, "simulator")
+    print(f"history written in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,291 @@
+"""A simulated municipal estate: buildings of seven archetypes with hourly energy use that follows opening hours,
+weekends, Danish public and school holidays, outdoor temperature (degree days) and the years' improvements.
+
+Everything is a pure function of the seed: the same seed gives the same fleet and the same numbers. `hour_kwh` is
+the truth the meters count, so tests can compare what the product computes with what was simulated.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from services.calendar import open_at
+
+TZ = ZoneInfo("Europe/Copenhagen")
+HISTORY_START = date(2015, 1, 1)
+GAS_KWH_PER_M3 = 11.0
+OIL_KWH_PER_L = 10.0
+BOILER_EFFICIENCY = {"natural_gas": 0.9, "oil": 0.85}
+HEAT_PUMP_COP = 3.0
+
+
+@dataclass(frozen=True)
+class Archetype:
+    type: str
+    area: tuple[int, int]
+    hours: dict[str, list[str]]
+    base_kw_per_1000m2: float  # always on: ventilation, servers, fridges
+    occupied_kw_per_1000m2: float  # on top while open
+    heat_kwh_per_m2: float  # a year, space heating and hot water, in 2015
+    hot_water_share: float
+    names: tuple[str, ...]
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+ARCHETYPES = (
+    Archetype("school", (3000, 9000), {d: ["07:30-16:00"] for d in WEEKDAYS}, 4.0, 14.0, 95, 0.15,
+              ("Skole", "Skolen")),
+    Archetype("daycare", (400, 1200), {d: ["06:30-17:00"] for d in WEEKDAYS}, 3.0, 10.0, 110, 0.2,
+              ("Børnehus", "Vuggestue")),
+    Archetype("town_hall", (3000, 10000), {**{d: ["08:00-16:00"] for d in WEEKDAYS[:4]}, "fri": ["08:00-14:00"]},
+              5.0, 16.0, 85, 0.1, ("Rådhus", "Administrationsbygning")),
+    Archetype("sports_hall", (1500, 4000), {d: ["07:00-22:00"] for d in (*WEEKDAYS, "sat", "sun")}, 3.0, 10.0, 80,
+              0.35, ("Idrætshal", "Svømmehal")),
+    Archetype("nursing_home", (2000, 6000), {d: ["00:00-24:00"] for d in (*WEEKDAYS, "sat", "sun")}, 8.0, 6.0, 130,
+              0.3, ("Plejecenter",)),
+    Archetype("library", (800, 2500), {**{d: ["10:00-19:00"] for d in WEEKDAYS}, "sat": ["10:00-14:00"]}, 4.0,
+              10.0, 90, 0.05, ("Bibliotek",)),
+    Archetype("depot", (500, 2000), {d: ["06:00-15:00"] for d in WEEKDAYS}, 3.0, 8.0, 70, 0.1,
+              ("Materielgård", "Driftsgård")),
+)
+STREETS = ("Ballerup Byvej", "Hold-an Vej", "Skovlunde Byvej", "Måløv Hovedgade", "Egebjergvej", "Lautrupvang",
+           "Baltorpvej", "Sønderhaven", "Grantoftevej", "Jonstrupvej")
+
+
+@dataclass
+class MeterSpec:
+    id: str
+    carrier: str
+    unit: str
+    kwh_per_unit: float | None = None
+    parent: str | None = None
+    active_from: date = HISTORY_START
+    active_until: date | None = None  # exclusive; None: still in use
+    wmbus_id: str | None = None  # published through a wmbusmeters gateway
+    v0: float = 0.0  # register value on active_from
+
+
+@dataclass
+class BuildingSpec:
+    id: str
+    name: str
+    archetype: Archetype
+    area_m2: float
+    heating_2015: str  # district_heating | natural_gas | oil
+    heating_now: str
+    conversion_year: int | None  # gas/oil replaced by district heating or a heat pump
+    improvement_per_year: float  # efficiency gain (negative: getting worse)
+    led_year: int | None  # luminaires replaced by LED that year
+    pv_year: int | None
+    ev_year: int | None
+    luminaires: int
+    night_light_rate: float  # share of nights a zone is left lit
+    energy_label: str | None = None
+    meters: list[MeterSpec] = field(default_factory=list)
+
+    @property
+    def school(self) -> bool:
+        return self.archetype.type == "school"
+
+
+def fleet(n: int, seed: int = 2015) -> list[BuildingSpec]:
+    rng = random.Random(seed)
+    out = []
+    weights = (0.3, 0.25, 0.05, 0.1, 0.1, 0.08, 0.12)
+    for i in range(1, n + 1):
+        a = rng.choices(ARCHETYPES, weights=weights)[0]
+        bid = f"{a.type.replace('_', '-')}-{i:03d}"
+        area = round(rng.uniform(*a.area), -1)
+        heating = rng.choices(("district_heating", "natural_gas", "oil"), weights=(0.7, 0.22, 0.08))[0]
+        conversion = rng.choice((None, None, 2019, 2021, 2023, 2024)) if heating != "district_heating" else None
+        now_heating = heating if conversion is None else rng.choice(("district_heating", "heat_pump"))
+        b = BuildingSpec(
+            id=bid, name=f"{rng.choice(a.names)} {rng.choice(STREETS)}", archetype=a, area_m2=area,
+            heating_2015=heating, heating_now=now_heating, conversion_year=conversion,
+            improvement_per_year=rng.choice((0.025, 0.02, 0.018, 0.015, 0.012, 0.008, 0.0, -0.005)),
+            led_year=rng.choice((2017, 2018, 2019, 2020, 2021, 2022, 2023, 2024, None)),
+            pv_year=rng.choice((2018, 2020, 2022)) if rng.random() < 0.3 else None,
+            ev_year=rng.choice((2020, 2021, 2023)) if rng.random() < 0.25 else None,
+            luminaires=max(4, int(area / 60)), night_light_rate=rng.choice((0.0, 0.0, 0.02, 0.05)),
+            energy_label=rng.choice((None, "B", "C", "C", "D", "D", "E", "F")),
+        )
+        b.meters = _meters(b, rng)
+        out.append(b)
+    return out
+
+
+def _meters(b: BuildingSpec, rng: random.Random) -> list[MeterSpec]:
+    ms = [MeterSpec(f"{b.id}-el", "electricity", "kWh", v0=round(rng.uniform(1e4, 5e5)))]
+    first_heat_until = date(b.conversion_year, 7, 1) if b.conversion_year else None
+    if b.heating_2015 == "district_heating":
+        ms.append(MeterSpec(f"{b.id}-fv", "district_heating", "MWh", v0=round(rng.uniform(100, 5000), 3),
+                            wmbus_id=f"{rng.randrange(10**7, 10**8)}" if rng.random() < 0.3 else None))
+    elif b.heating_2015 == "natural_gas":
+        ms.append(MeterSpec(f"{b.id}-gas", "natural_gas", "m3", GAS_KWH_PER_M3, active_until=first_heat_until,
+                            v0=round(rng.uniform(1e4, 2e5))))
+    else:
+        ms.append(MeterSpec(f"{b.id}-olie", "oil", "l", OIL_KWH_PER_L, active_until=first_heat_until,
+                            v0=round(rng.uniform(1e4, 2e5))))
+    if first_heat_until is not None:
+        if b.heating_now == "district_heating":
+            ms.append(MeterSpec(f"{b.id}-fv", "district_heating", "MWh", active_from=first_heat_until))
+        else:
+            ms.append(MeterSpec(f"{b.id}-vp", "heat_pump", "kWh", parent=f"{b.id}-el", active_from=first_heat_until))
+    ms.append(MeterSpec(f"{b.id}-vand", "water", "m3", v0=round(rng.uniform(100, 20000), 1)))
+    if b.pv_year:
+        ms.append(MeterSpec(f"{b.id}-pv", "pv_production", "kWh", active_from=date(b.pv_year, 4, 1)))
+    if b.ev_year:
+        ms.append(MeterSpec(f"{b.id}-ev", "ev_charging", "kWh", parent=f"{b.id}-el", active_from=date(b.ev_year, 3, 1)))
+    return ms
+
+
+# ---- weather -----------------------------------------------------------------------------------------------------
+
+_TEMPS: dict[int, list[float]] = {}
+_T0 = HISTORY_START - timedelta(days=60)
+
+
+def _seasonal(d: date) -> float:
+    return 8.6 - 8.0 * math.cos(2 * math.pi * (d.timetuple().tm_yday - 20) / 365.25)
+
+
+def daily_temperature(d: date, seed: int = 2015) -> float:
+    """Daily mean outdoor temperature, °C: a Danish seasonal curve plus deterministic day-to-day weather (an AR(1)
+    anomaly, so cold and warm spells last a few days)."""
+    temps = _TEMPS.setdefault(seed, [])
+    i = (d - _T0).days
+    if i < 0:
+        return _seasonal(d)
+    if i >= len(temps):
+        rng = random.Random(seed * 1_000_003 + len(temps))
+        anomaly = temps[-1] - _seasonal(_T0 + timedelta(days=len(temps) - 1)) if temps else 0.0
+        while len(temps) <= i:
+            rng.seed(seed * 1_000_003 + len(temps))
+            anomaly = 0.7 * anomaly + rng.gauss(0, 1.8)
+            temps.append(_seasonal(_T0 + timedelta(days=len(temps))) + anomaly)
+    return temps[i]
+
+
+def degree_days(d: date, seed: int = 2015) -> float:
+    """Heating degree days of a day (base 17 °C), as DMI's acc_heating_degree_days_17 counts them."""
+    return max(0.0, 17.0 - daily_temperature(d, seed))
+
+
+def month_degree_days(year: int, month: int, seed: int = 2015) -> float:
+    d = date(year, month, 1)
+    total = 0.0
+    while d.month == month:
+        total += degree_days(d, seed)
+        d += timedelta(days=1)
+    return total
+
+
+# ---- hourly use --------------------------------------------------------------------------------------------------
+
+def _hash01(*parts: object) -> float:
+    """A stable pseudo-random number in [0, 1] from the parts (Python's hash() differs between processes)."""
+    return (zlib.crc32(repr(parts).encode()) & 0xFFFFFF) / 0xFFFFFF
+
+
+_OPEN: dict[tuple[str, date, bool], tuple[bool, ...]] = {}
+
+
+def open_hours(a: Archetype, d: date, school: bool) -> tuple[bool, ...]:
+    """Open in the local hour h of day d (judged at h:30), holidays counted; 24 flags."""
+    key = (a.type, d, school)
+    found = _OPEN.get(key)
+    if found is None:
+        found = tuple(open_at(a.hours, datetime(d.year, d.month, d.day, h, 30), school=school) for h in range(24))
+        _OPEN[key] = found
+    return found
+
+
+def local_day_hours(d: date) -> list[datetime]:
+    """UTC starts of the local day's hours: 23, 24 or 25 of them."""
+    a = datetime(d.year, d.month, d.day, tzinfo=TZ).astimezone(UTC)
+    nxt = d + timedelta(days=1)
+    b = datetime(nxt.year, nxt.month, nxt.day, tzinfo=TZ).astimezone(UTC)
+    return [a + timedelta(hours=i) for i in range(int((b - a) / timedelta(hours=1)))]
+
+
+def day_use(b: BuildingSpec, d: date, seed: int = 2015) -> list[tuple[datetime, dict[str, float]]]:
+    """What each carrier counts in every hour of local day d: [(UTC hour start, {carrier: kWh})]; water in m3,
+    gas and oil as kWh of fuel. This is the truth the meters measure."""
+    a = b.archetype
+    flags = open_hours(a, d, b.school)
+    eff = (1 - b.improvement_per_year) ** (d.year - 2015)
+    area_k = b.area_m2 / 1000
+    led = b.led_year is not None and d.year >= b.led_year
+    lum_w = b.luminaires * (25.0 if led else 58.0)
+    night_lit = bool(b.night_light_rate) and _hash01(b.id, d.toordinal(), "night") < b.night_light_rate
+    annual = b.area_m2 * a.heat_kwh_per_m2 * eff
+    dd = degree_days(d, seed)
+    space_per_h = annual * (1 - a.hot_water_share) / 3112 * dd / 24
+    water_heat = annual * a.hot_water_share / 8760
+    heating = b.heating_now if b.conversion_year and d >= date(b.conversion_year, 7, 1) else b.heating_2015
+    ev_on = b.ev_year is not None and d >= date(b.ev_year, 3, 1) and d.weekday() < 5
+    pv_on = b.pv_year is not None and d >= date(b.pv_year, 4, 1)
+    if pv_on:
+        doy = d.timetuple().tm_yday
+        pv_day = (b.area_m2 / 100 * 0.75 * (0.25 + 0.75 * max(0.0, math.sin(math.pi * (doy - 20) / 330)))
+                  * (0.4 + 0.6 * _hash01(b.id, d.toordinal(), "sun")))
+    summer = 4 <= d.month <= 9
+    out = []
+    for start in local_day_hours(d):
+        h = start.astimezone(TZ).hour
+        is_open = flags[h]
+        use: dict[str, float] = {}
+        el = area_k * (a.base_kw_per_1000m2 + (a.occupied_kw_per_1000m2 if is_open else 0.0)) * eff
+        if is_open:
+            el += lum_w * (0.7 if summer and 9 <= h <= 15 else 1.0) / 1000
+        elif night_lit and h >= 18:
+            el += lum_w * 0.15 / 1000  # one zone left on
+        heat = space_per_h * (1.2 if 6 <= h < 18 else 0.8) + water_heat * (1.6 if is_open else 0.5)
+        if heating == "heat_pump":
+            hp = heat / HEAT_PUMP_COP
+            use["heat_pump"] = hp
+            el += hp
+        elif heating == "district_heating":
+            use["district_heating"] = heat
+        else:
+            use[heating] = heat / BOILER_EFFICIENCY[heating]
+        if ev_on and 8 <= h < 15:
+            ev = 11.0 * (0.3 + 0.5 * _hash01(b.id, start.timestamp(), "ev"))
+            use["ev_charging"] = ev
+            el += ev
+        if pv_on and 5 <= h < 20:
+            use["pv_production"] = pv_day * math.sin(math.pi * (h - 5) / 15)
+        use["electricity"] = el
+        use["water"] = area_k * (0.03 if is_open else 0.004)
+        out.append((start, use))
+    return out
+
+
+def lit_watts(b: BuildingSpec, local: datetime) -> float:
+    """Lighting power of the whole building at a local time (what its luminaires report)."""
+    d = local.date()
+    led = b.led_year is not None and d.year >= b.led_year
+    w = b.luminaires * (25.0 if led else 58.0)
+    if open_hours(b.archetype, d, b.school)[local.hour]:
+        return w * (0.7 if 4 <= d.month <= 9 and 9 <= local.hour <= 15 else 1.0)
+    if b.night_light_rate and local.hour >= 18 and _hash01(b.id, d.toordinal(), "night") < b.night_light_rate:
+        return w * 0.15
+    return 0.0
+
+
+def meter_amount(m: MeterSpec, use: dict[str, float]) -> float:
+    """The meter's register increase in its own unit for one hour of `hour_kwh`."""
+    kwh = use.get(m.carrier, 0.0)
+    if m.unit == "MWh":
+        return kwh / 1000
+    if m.carrier == "water":
+        return kwh
+    if m.kwh_per_unit:
+        return kwh / m.kwh_per_unit
+    return kwh
+
