@@ -3,8 +3,9 @@ the registry service (as the API's PUTs), the ingest pipeline (the same decoding
 messages get, fed wire-contract topics and JSON payloads directly instead of through the broker), the baseline and
 degree-day imports (as the API's CSV imports) and the rollup rebuild command.
 
-Readings: one register reading a day (local midnight) from 2015 to the end of the year before last, then hourly
-ones — as municipal meters went from manual or daily reads to hourly remote reading. The 2015 baseline is imported
+Readings: one register reading a day (local midnight) from 2015, hourly ones for the last two months — as municipal
+meters are read daily by their utilities and hourly only recently. Daily reads give exact days, months and years
+(coverage 1); hours exist where readings are hourly. The 2015 baseline is imported
 as monthly kWh per building and carrier, with the monthly degree days of the simulated weather.
 
     python -m simulators.history --buildings 100 --seed 2015
@@ -38,7 +39,7 @@ from simulators.model import HISTORY_START, TZ, BuildingSpec, MeterSpec, day_use
 log = logging.getLogger("energiblik.simulator")
 REPO = Path(__file__).resolve().parent.parent
 MARKER = "simulator_history"
-HOURLY_FROM = date(date.today().year - 1, 1, 1)  # hourly readings from the start of last year
+HOURLY_DAYS = 62  # hourly readings for the last two months (alerts judge against 30 days of hours)
 PER_MESSAGE = 2000  # readings per MQTT-style message (wire contract: at most 10,000)
 SOURCE = "Energiblik simulator"
 
@@ -84,6 +85,7 @@ def _meter_in(b: BuildingSpec, m: MeterSpec) -> MeterIn:
 
 def readings(b: BuildingSpec, until: date, seed: int) -> Iterator[tuple[MeterSpec, list[dict[str, object]]]]:
     """Per meter, its readings from its start until local midnight of `until`, as wire-contract items."""
+    hourly_from = until - timedelta(days=HOURLY_DAYS)
     values = {m.id: m.v0 for m in b.meters}
     items: dict[str, list[dict[str, object]]] = {m.id: [] for m in b.meters}
     d = HISTORY_START
@@ -91,7 +93,7 @@ def readings(b: BuildingSpec, until: date, seed: int) -> Iterator[tuple[MeterSpe
         if m.active_from <= d and m.carrier != "ev_charging":
             items[m.id].append({"ts": _iso(_midnight(d)), "value": round(m.v0, 6)})
     while d < until:
-        hourly = d >= HOURLY_FROM
+        hourly = d >= hourly_from
         nxt = d + timedelta(days=1)
         for start, use in day_use(b, d, seed):
             for m in b.meters:

@@ -5,7 +5,8 @@ Semantics (shared/PRODUCT.md, "Semantics that must hold"):
 - A register meter's consumption between two consecutive readings is their difference, spread evenly over the time
   between them (linear interpolation of the register), so a period gets the share that overlaps it. A missing
   midnight reading therefore never drops a day, and a gap longer than the meter's expected interval is spread over
-  the whole gap and marked interpolated.
+  the whole gap and marked interpolated in every period whose edges it crosses (a step that lies inside a period,
+  such as daily reads within their day, gives that period's consumption exactly).
 - An interval meter's reading is the quantity used in the interval that *ends* at its timestamp.
 - A register never yields negative consumption. A decrease to at least `glitch_ratio` of the previous value is a
   glitch: the reading is flagged and skipped, and the next one is compared with the last good value. A larger
@@ -178,7 +179,10 @@ def apportion(segments: Sequence[Segment], edges: Sequence[datetime]) -> list[Bu
                 share = s.kwh * overlap / length
                 b.kwh += share
                 b.covered_s += overlap
-                if s.interpolated or s.estimated:
+                # A long step (a gap) is interpolated where it must be split across the period's edges; one that
+                # lies inside the period (daily reads within a day) gives the period's consumption exactly.
+                split = s.interpolated and not (b.start <= s.start and s.end <= b.end)
+                if split or s.estimated:
                     b.estimated_kwh += share
                 else:
                     b.measured_s += overlap

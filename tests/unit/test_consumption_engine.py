@@ -175,3 +175,22 @@ def test_daily_sums_equal_the_register_difference(steps: list[tuple[int, float]]
     total = sum(b.kwh for b in apportion(res.segments, edges))
     assert total == pytest.approx(rs[-1].value - rs[0].value, rel=1e-9, abs=1e-9)
     assert res.decisions == []
+
+
+def test_daily_reads_measure_days_exactly_but_not_hours() -> None:
+    from services.consumption.engine import Segment, apportion
+    from services.consumption.periods import period_edges
+
+    cph = ZoneInfo("Europe/Copenhagen")
+    day0 = datetime(2025, 3, 29, tzinfo=cph).astimezone(UTC)
+    day1 = datetime(2025, 3, 30, tzinfo=cph).astimezone(UTC)  # 30 March has 23 hours
+    day2 = datetime(2025, 3, 31, tzinfo=cph).astimezone(UTC)
+    segs = [Segment(day0, day1, 24.0, interpolated=True), Segment(day1, day2, 23.0, interpolated=True)]
+    days = apportion(segs, period_edges(day0, day2, "day", cph))
+    assert [(b.kwh, b.measured_s, b.estimated_kwh) for b in days] == [(24.0, 86400, 0.0), (23.0, 82800, 0.0)]
+    hours = apportion(segs, period_edges(day0, day2, "hour", cph))
+    assert len(hours) == 47 and all(b.measured_s == 0 and b.estimated_kwh == pytest.approx(1.0) for b in hours)
+    # a three-day gap crosses day edges: interpolated in each day it touches
+    gap = apportion([Segment(day0, day0 + timedelta(days=3), 72.0, interpolated=True)],
+                    period_edges(day0, day0 + timedelta(days=3), "day", cph))
+    assert all(b.measured_s == 0 for b in gap) and sum(b.estimated_kwh for b in gap) == pytest.approx(72.0)
