@@ -66,7 +66,8 @@ def world(api: Api, engine: Engine, stack: Stack) -> Iterator[dict[str, str]]:
         for i in range(10):
             put_ok(admin, f"/api/v1/luminaires/skole-l{i}",
                    luminaire_body("skole", technology="led" if i < 6 else "fluorescent", rated_power_w=20.0))
-        now = engine.connect().execute(text("SELECT date_trunc('hour', now())")).scalar_one()
+        with engine.connect() as c:
+            now = c.execute(text("SELECT date_trunc('hour', now())")).scalar_one()
         register_readings(engine, "skole-el", "2024-12-31T23:00:00Z", str(now), kw=3.0)
         register_readings(engine, "skole-fv", "2024-12-31T23:00:00Z", str(now), kw=18.0, seasonal_kw=14.0)
         register_readings(engine, "raadhus-el", "2024-12-31T23:00:00Z", "2026-11-01T00:00:00Z", kw=2.0)
