@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import admin, alerts, consumption, errors, health, imports, readings, registry, reports, targets
+from api import admin, alerts, consumption, dashboard, errors, health, imports, readings, registry, reports, targets
 from services.db import get_engine
 
 
@@ -32,4 +32,5 @@ def create_app() -> FastAPI:
               reports.router, alerts.router):
         app.include_router(r, responses=errors.RESPONSES)
     app.include_router(health.router)
+    dashboard.install(app)
     return app

@@ -2,7 +2,8 @@
 # The local stack: a private PostgreSQL 15 + TimescaleDB cluster and a private Mosquitto, each with its own data
 # directory, port and configuration, so the machine's own services stay untouched.
 #
-#   deploy/stack.sh setup        install what is missing (Debian packages, TimescaleDB, the Python venv)
+#   deploy/stack.sh setup        install what is missing (Debian packages, TimescaleDB, the Python venv, the
+#                                dashboard's npm packages, chromium for the browser tests)
 #   deploy/stack.sh up           setup, start PostgreSQL, migrate, write broker credentials, start Mosquitto
 #   deploy/stack.sh down         stop everything this stack started (worker, API, broker, database)
 #   deploy/stack.sh status       what runs
@@ -71,6 +72,27 @@ ensure_venv() {
     "$PY" -m pip install -q --upgrade pip >/dev/null 2>&1
     "$PY" -m pip install -q -e "$REPO[dev]" >"$VENV/pip-install.log" 2>&1 || { cat "$VENV/pip-install.log" >&2; exit 1; }
     touch "$stamp"
+  fi
+}
+
+# The dashboard's chart library (api/web/package.json, served by the API: no CDN at run time) and the headless
+# browser the dashboard tests drive (Debian's chromium; Playwright cannot download browsers here).
+ensure_web() {
+  local web="$REPO/api/web" stamp="$REPO/api/web/node_modules/.energiblik-installed"
+  if ! command -v npm >/dev/null 2>&1; then
+    log "installing Debian packages: npm"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+  fi
+  if [ ! -f "$stamp" ] || [ "$web/package-lock.json" -nt "$stamp" ]; then
+    log "installing the dashboard's npm packages (npm ci in api/web)"
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    touch "$stamp"
+  fi
+  if ! command -v chromium >/dev/null 2>&1; then
+    log "installing Debian packages: chromium"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
 }
 
@@ -205,6 +227,7 @@ cmd_setup() {
   ensure_debian_packages
   bash "$REPO/deploy/timescaledb.sh"
   ensure_venv
+  ensure_web
 }
 
 cmd_up() {

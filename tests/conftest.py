@@ -42,6 +42,11 @@ def engine(stack: Stack) -> Iterator[Engine]:
 @pytest.fixture
 def db(engine: Engine) -> Engine:
     """A clean database (schema migrated, no data)."""
+    return reset_database(engine)
+
+
+def reset_database(engine: Engine) -> Engine:
+    """Empty every data table and put the seeded reference data back (also for module-scoped fixtures)."""
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
         # seeded reference data: back to what the migrations ship

@@ -1,0 +1,75 @@
+"""The web dashboard: the static page under /dashboard/ (chart library installed by npm from api/web/package.json),
+who the caller is, and the read-only figures the page needs beyond the core API (weather-corrected months, the last
+reading and completeness of every meter)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from api import errors
+from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, TimezoneDep
+from api.targets import _driver, _scope_ids
+from services.auth.schemas import Role
+from services.dashboard import service
+from services.errors import ValidationFailed
+from services.registry.schemas import Carrier
+
+WEB = Path(__file__).resolve().parent / "web"
+CHART_JS = WEB / "node_modules" / "chart.js" / "dist"
+
+router = APIRouter(prefix="/api/v1", tags=["dashboard"])
+
+
+@router.get("/me")
+def me(caller: Caller) -> dict[str, Any]:
+    """The caller: role, name, the buildings it is bound to (null: every building) and what it may do."""
+    ids = caller.scope.building_ids
+    return {"role": caller.role.value, "name": caller.name, "building_ids": None if ids is None else sorted(ids),
+            "can_handle_alerts": caller.role != Role.viewer, "portfolio": caller.role != Role.facility_manager}
+
+
+@router.get("/weather-corrected")
+def get_weather_corrected(
+    *, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, building_id: BuildingFilter = None,
+    year: Annotated[list[int] | None, Query(description="one or more years; default: the baseline year, last year "
+                                                        "and this year")] = None,
+    carrier: Carrier | None = None, baseline_year: Annotated[int, Query(ge=1990, le=2100)] = 2015,
+) -> dict[str, Any]:
+    """Monthly kWh as delivered and weather-corrected (heat only; the method and `a` of progress), per year, for one
+    building or every building in the caller's scope."""
+    this_year = clock.now().astimezone(tz).year
+    years = year or [baseline_year, this_year - 1, this_year]
+    if any(not 1990 <= y <= 2100 for y in years) or len(years) > 12:
+        raise ValidationFailed("year", "at most 12 years between 1990 and 2100")
+    with engine.connect() as sa:
+        ids = _scope_ids(caller, building_id, sa)
+        return service.weather_corrected(_driver(sa), ids, years=years, carrier=carrier.value if carrier else None,
+                                         baseline_year=baseline_year, tz=tz)
+
+
+@router.get("/meter-status")
+def get_meter_status(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
+                     building_id: BuildingFilter = None) -> list[dict[str, Any]]:
+    """Every meter in scope with its last reading time and its data completeness over the last 30 local days."""
+    today = clock.now().astimezone(tz).date()
+    with engine.connect() as sa:
+        ids = _scope_ids(caller, building_id, sa)
+        return service.meter_status(_driver(sa), ids, today=today, tz=tz)
+
+
+def install(app: FastAPI) -> None:
+    """The dashboard's routes: / redirects to it; the chart library is served from its npm install."""
+    app.include_router(router, responses=errors.RESPONSES)
+
+    @app.get("/", include_in_schema=False)
+    def _root() -> RedirectResponse:
+        return RedirectResponse("/dashboard/")
+
+    # check_dir=False: without `npm ci` the API still starts; the page then says the chart library is missing.
+    app.mount("/dashboard/vendor/chart.js", StaticFiles(directory=CHART_JS, check_dir=False), name="chartjs")
+    app.mount("/dashboard", StaticFiles(directory=WEB / "static", html=True), name="dashboard")

@@ -1,0 +1,171 @@
+// The energy team's portfolio view: T1 progress with the path to the target year and this year's forecast, the
+// ranking of buildings, LED rollout (T2), fossil phase-out (T3), energy labels (T4), CO2 (T6), green accounts and
+// CSV exports.
+import { fetchFile, get } from "./api.js";
+import { chartAvailable, COLOURS, draw } from "./charts.js";
+import { num, pct, t } from "./i18n.js";
+
+const view = { year: null };
+const SPAN = { path: "span2", ranking: "wide", labels: "span2" };
+const thisYear = () => Number(new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Copenhagen", year: "numeric" }).format(new Date()));
+
+const el = (tag, attrs = {}, ...kids) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "text") e.textContent = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (v !== false && v !== null && v !== undefined) e.setAttribute(k, v === true ? "" : v);
+  }
+  e.append(...kids.filter((k) => k !== null && k !== undefined));
+  return e;
+};
+const card = (id, title, ...kids) => el("section", { class: `card ${SPAN[id] || ""}`, id, "aria-labelledby": `${id}-h` },
+  el("h2", { id: `${id}-h`, text: title }), ...kids);
+const table = (caption, head, rows, numeric = []) => el("div", { class: "table-wrap" }, el("table", {},
+  caption ? el("caption", { text: caption }) : null,
+  el("thead", {}, el("tr", {}, ...head.map((h, i) => el("th", { scope: "col", class: numeric.includes(i) ? "num" : null }, h)))),
+  el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((c, i) => el("td", { class: numeric.includes(i) ? "num" : null }, c)))))));
+const signedPct = (x) => (x === null || x === undefined ? "–" : `${num(x, 1)} %`);
+
+export async function renderPortfolio(root, me) {
+  root.replaceChildren(el("p", { text: t("loading") }));
+  const now = thisYear();
+  view.year = view.year || now;
+  const p = await get("/progress", { year: view.year });
+  const lastYear = now - 1;
+  const [led, fossil, labels, co2] = await Promise.all([
+    get("/led"), get("/fossil"), get("/labels", { year: lastYear }), get("/co2", { year: lastYear })]);
+  const progressCard = renderProgress(p, now);
+  const pathCard = card("path", t("p.path", p.target_year),
+    el("div", { class: "chart-box" }, el("canvas", { id: "path-chart", role: "img", "aria-label": t("p.path", p.target_year) })),
+    el("div", { id: "path-notes" }));
+  root.replaceChildren(
+    el("h1", { text: t("p.title") }),
+    el("div", { class: "grid" }, progressCard, pathCard, renderRanking(p), renderLed(led), renderFossil(fossil),
+      renderCo2(co2), renderLabels(labels), renderExports(lastYear)));
+  await renderPath(pathCard, p, now);
+  void me;
+}
+
+function renderProgress(p, now) {
+  const years = [];
+  for (let y = p.baseline_year + 1; y <= now; y += 1) years.push(y);
+  const sel = el("select", { id: "progress-year", onchange: async (ev) => {
+    view.year = Number(ev.target.value);
+    await renderPortfolio(document.getElementById("view-portfolio"));
+  } }, ...years.reverse().map((y) => el("option", { value: y, selected: y === p.year }, String(y))));
+  const current = p.forecast !== null && p.forecast !== undefined;
+  const kids = [
+    el("p", { class: "muted", text: t("p.t1", num(p.target_pct), p.target_year, p.baseline_year) }),
+    el("div", { class: "controls" }, el("label", { for: "progress-year" }, t("p.year"), sel)),
+    el("div", { class: "figures" },
+      el("div", {}, el("p", { class: "figure", id: "progress-reduction", "data-value": p.reduction_pct ?? "" }, signedPct(p.reduction_pct)),
+        el("span", {}, `${t("p.reduction")}${current ? ` – ${t("p.forecast")}` : ""}`)),
+      el("div", {}, el("p", { class: "figure" }, signedPct(p.required_pct)), el("span", {}, t("p.required"))),
+      el("div", {}, el("p", { class: "figure" }, signedPct(p.target_pct)), el("span", {}, `${t("p.target")} ${p.target_year}`))),
+    el("p", {}, `${t("p.verdict")}: `, el("span", { class: `verdict ${p.verdict}`, id: "progress-verdict" }, t(`v.${p.verdict}`)),
+      ` · ${t("p.coverage")}: ${pct(p.coverage)} · ${t("p.lfl")}: ${signedPct(p.like_for_like?.reduction_pct)}`
+      + ` · ${t("p.intensity")}: ${num(p.intensity_kwh_per_m2?.year, 1)}`),
+  ];
+  if (p.uncertain_because?.length) {
+    kids.push(el("div", { class: "notice" }, el("strong", {}, t("p.because")),
+      el("ul", { class: "plain" }, ...p.uncertain_because.map((r) => el("li", {}, r)))));
+  }
+  if (current) kids.push(el("p", { class: "muted" }, p.forecast.method));
+  return el("section", { class: "card", id: "progress", "aria-labelledby": "progress-h" },
+    el("h2", { id: "progress-h", text: `${t("p.reduction")} ${p.year}` }), ...kids);
+}
+
+async function renderPath(pathCard, p, now) {
+  const last = Math.max(p.target_year, now);
+  const years = [];
+  for (let y = p.baseline_year; y <= last; y += 1) years.push(y);
+  const answers = await Promise.all(years.map((y) => (y === p.baseline_year || y > now ? null
+    : (y === p.year ? Promise.resolve(p) : get("/progress", { year: y }).catch(() => null)))));
+  const actual = years.map((y, i) => {
+    if (y === p.baseline_year) return 0;
+    const a = answers[i];
+    return a && a.coverage > 0 && a.reduction_pct !== null ? a.reduction_pct : null;
+  });
+  const required = years.map((y) => (y >= p.target_year ? p.target_pct
+    : Math.round(p.target_pct * (y - p.baseline_year) / (p.target_year - p.baseline_year) * 100) / 100));
+  const notes = pathCard.querySelector("#path-notes");
+  const missing = years.filter((y, i) => y <= now && actual[i] === null);
+  const box = pathCard.querySelector(".chart-box");
+  if (!actual.some((v, i) => v !== null && years[i] !== p.baseline_year)) {
+    box.hidden = true;
+    notes.replaceChildren(el("p", { class: "notice empty", text: t("p.path.empty") }));
+    return;
+  }
+  if (missing.length) notes.replaceChildren(el("p", { class: "notice", text: t("p.path.missing", missing.join(", ")) }));
+  if (!chartAvailable()) { box.hidden = true; notes.append(el("p", { class: "notice empty", text: t("nochart") })); return; }
+  draw(pathCard.querySelector("canvas"), { type: "line", data: { labels: years.map(String), datasets: [
+    { label: t("p.path.required"), data: required, borderColor: COLOURS.required, backgroundColor: COLOURS.required,
+      borderDash: [6, 4], pointRadius: 0 },
+    { label: `${t("p.path.actual")} (${t("p.path.forecast", now)})`, data: actual, borderColor: COLOURS.actual,
+      backgroundColor: COLOURS.actual, pointRadius: years.map((y) => (y === now ? 6 : 4)),
+      pointStyle: years.map((y) => (y === now ? "triangle" : "circle")), spanGaps: true },
+  ] }, options: { scales: { y: { title: { display: true, text: "%" }, ticks: { callback: (v) => `${num(v)} %` } } },
+    plugins: { tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${num(c.parsed.y, 1)} %` } } } } });
+}
+
+function renderRanking(p) {
+  const rows = p.buildings.filter((b) => b.in_year || b.in_baseline);
+  if (!rows.length) return card("ranking", t("r.title"), el("p", { class: "notice empty", text: t("r.none") }));
+  return card("ranking", t("r.title"), table(null,
+    ["#", t("r.building"), t("r.reduction"), t("r.saving"), t("r.gap"), t("r.coverage")],
+    rows.map((b, i) => [String(i + 1), b.name, signedPct(b.reduction_pct), num(b.saving_kwh), num(b.gap_kwh),
+      pct(Math.min(b.coverage.baseline, b.coverage.year))]), [0, 2, 3, 4, 5]));
+}
+
+function renderLed(led) {
+  const nowPoint = led.series[led.series.length - 1];
+  if (!nowPoint || !nowPoint.luminaires) return card("led", t("led.title"), el("p", { class: "notice empty", text: t("led.none") }));
+  const first = led.series.find((s) => s.luminaires > 0);
+  return card("led", t("led.title"),
+    el("div", { class: "figures" },
+      el("div", {}, el("p", { class: "figure", id: "led-portfolio" }, pct(nowPoint.led_share_count)), el("span", {}, t("l.count"))),
+      el("div", {}, el("p", { class: "figure" }, pct(nowPoint.led_share_watts)), el("span", {}, t("l.watts")))),
+    first && first !== nowPoint ? el("p", { class: "muted" }, `${String(first.at).slice(0, 4)}: ${pct(first.led_share_count)}`) : null,
+    table(null, [t("r.building"), t("l.count"), t("l.watts")],
+      led.buildings.map((b) => [b.building_id, pct(b.led_share_count), pct(b.led_share_watts)]), [1, 2]));
+}
+
+function renderFossil(f) {
+  const still = f.buildings_still_fossil;
+  if (!still.length) return card("fossil", t("f.title"), el("p", { class: "muted", text: t("f.none") }));
+  const last = f.years[f.years.length - 1];
+  return card("fossil", t("f.title"), el("p", {}, t("f.count", still.length, f.target_year)),
+    table(null, [t("r.building"), t("f.heating"), t("f.kwh", last)],
+      still.map((b) => [b.building_id, b.registered_heating ? t(`heating.${b.registered_heating}`) : "–", num(b.kwh)]), [2]));
+}
+
+function renderLabels(l) {
+  return card("labels", t("lab.title"),
+    table(null, [t("r.building"), t("lab.registered"), t("lab.measured"), t("lab.kwhm2"), t("lab.potential")],
+      l.buildings.map((b) => [b.name, b.registered_label || "–", b.measured_class || "–", num(b.kwh_per_m2, 1),
+        num(b.saving_potential_kwh)]), [3, 4]),
+    l.without_label.length ? el("p", { class: "notice" }, t("lab.without", l.without_label.join(", "))) : null,
+    el("p", { class: "muted", text: `${t("lab.note")} (${l.year})` }));
+}
+
+function renderCo2(c) {
+  return card("co2", t("co2.title"),
+    el("div", { class: "figures" },
+      el("div", {}, el("p", { class: "figure", id: "co2-kg" }, num(c.kg_co2)), el("span", {}, t("co2.kg", c.year))),
+      el("div", {}, el("p", { class: "figure" }, num(c.baseline_kg_co2)), el("span", {}, t("co2.kg", c.baseline_year))),
+      el("div", {}, el("p", { class: "figure" }, signedPct(c.change_pct)), el("span", {}, t("co2.change", c.baseline_year)))),
+    c.by_carrier.length ? table(null, [t("co2.carrier"), t("co2.kg", c.year), t("co2.kg", c.baseline_year)],
+      c.by_carrier.map((x) => [t(`carrier.${x.carrier}`), num(x.kg_co2), num(x.baseline_kg_co2)]), [1, 2]) : null,
+    el("p", { class: "muted", text: c.method }));
+}
+
+function renderExports(year) {
+  const btn = (id, text, fn) => el("button", { type: "button", id, onclick: fn }, text);
+  return card("exports", t("ga.title"),
+    el("div", { class: "actions" },
+      btn("ga-html", t("ga.html", year), () => fetchFile("/green-accounts", { year, format: "html" })),
+      btn("ga-csv", t("ga.csv", year), () => fetchFile("/green-accounts", { year, format: "csv" }, `green-accounts-${year}.csv`)),
+      btn("cons-csv", t("ga.cons", year), () => fetchFile("/consumption", { start: `${year}-01-01`, end: `${year + 1}-01-01`,
+        resolution: "month", format: "csv" }, `consumption-${year}.csv`))),
+    el("p", { class: "muted", text: t("ga.help") }));
+}

@@ -1,0 +1,102 @@
+"""What the dashboard needs beyond the core API: monthly kWh beside weather-corrected kWh for one building or the
+caller's buildings (the same rules as progress), and each meter's last reading time and data completeness."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.db import PgConn
+from services.targets.progress import (
+    HEAT_PUMP_SUB,
+    MONTHS,
+    TOTAL_CARRIERS,
+    BuildingData,
+    YearFigures,
+    share_for,
+    year_figures,
+)
+from services.targets.service import load_buildings, weather
+
+COMPLETENESS_DAYS = 30
+
+
+def _only(b: BuildingData, carrier: str | None) -> BuildingData:
+    """The building with the monthly data of one carrier (a heat-pump sub-meter stays inside its electricity
+    parent, where it is corrected like heat)."""
+    if carrier is None:
+        return b
+    keep = {carrier, HEAT_PUMP_SUB} if carrier == "electricity" else {carrier}
+    data = {y: {k: v for k, v in d.items() if k in keep} for y, d in b.data.items()}
+    return dataclasses.replace(b, data=data)
+
+
+def _has_month(b: BuildingData, year: int, month: int) -> bool:
+    return any(month in ms for k, ms in b.data.get(year, {}).items() if k in TOTAL_CARRIERS)
+
+
+def weather_corrected(conn: PgConn, building_ids: Sequence[str] | None, *, years: Sequence[int],
+                      carrier: str | None, baseline_year: int, tz: ZoneInfo) -> dict[str, Any]:
+    """Per year and month: kWh as delivered and weather-corrected (heat only, Danish degree-day method, `a` per
+    building as in progress), the factor between them and the coverage. A month without data has `kwh` None.
+    The baseline year uses the imported baseline where there is one, as progress does."""
+    buildings = load_buildings(conn, building_ids, None, years=years, baseline_year=baseline_year, tz=tz)
+    w, normal, share_source = weather(conn, [baseline_year, *years])
+    shares = {b.id: share_for(b, baseline_year, w) for b in buildings}
+    parts = [_only(b, carrier) for b in buildings]
+    out_years = []
+    for y in sorted(set(years)):
+        months: list[dict[str, Any]] = []
+        kwh = normalised = 0.0
+        for m in MONTHS:
+            f = YearFigures()
+            present = False
+            for b in parts:
+                f.add(year_figures(b, y, shares[b.id], w, [m]))
+                present = present or _has_month(b, y, m)
+            kwh += f.kwh
+            normalised += f.normalised_kwh
+            months.append({
+                "month": f"{y}-{m:02d}",
+                "kwh": round(f.kwh, 1) if present else None,
+                "normalised_kwh": round(f.normalised_kwh, 1) if present else None,
+                "factor": round(f.normalised_kwh / f.kwh, 4) if present and f.kwh > 0 else None,
+                "coverage": round(f.coverage, 4) if present else 0.0,
+            })
+        out_years.append({"year": y, "months": months,
+                          "kwh": round(kwh, 1), "normalised_kwh": round(normalised, 1)})
+    return {
+        "unit": "kWh", "carrier": carrier, "baseline_year": baseline_year, "years": out_years,
+        "buildings": [{"building_id": b.id, "a": round(s.a, 4), "a_method": s.method} for b, s in
+                      ((b, shares[b.id]) for b in buildings)],
+        "normal_year": {"degree_days": sum(normal.degree_days), "source": normal.source},
+        "method": "heat (district heating, gas, oil, heat pumps) weather-corrected month by month: E_norm = a*E + "
+                  "(1-a)*E*GD_normal/GD_actual; months below 5 % of normal degree days or without degree days are "
+                  "not corrected; electricity is not corrected"
+                  + (f"; default a from {share_source}" if share_source else ""),
+    }
+
+
+def meter_status(conn: PgConn, building_ids: Sequence[str] | None, *, today: date, tz: ZoneInfo,
+                 days: int = COMPLETENESS_DAYS) -> list[dict[str, Any]]:
+    """Every meter with its last reading time and the share of the last `days` whole local days backed by measured
+    data (from the daily rollup)."""
+    first = today - timedelta(days=days)
+    window_s = (datetime(today.year, today.month, today.day, tzinfo=tz).astimezone(UTC)
+                - datetime(first.year, first.month, first.day, tzinfo=tz).astimezone(UTC)).total_seconds()
+    rows = conn.execute(
+        """
+        SELECT m.id, m.building_id, m.carrier, m.unit, m.parent_meter_id, r.ts,
+               (SELECT coalesce(sum(d.measured_s), 0) FROM consumption_daily d
+                WHERE d.meter_key = m.key AND d.day >= %s AND d.day < %s)
+        FROM meters m
+        LEFT JOIN LATERAL (SELECT ts FROM readings WHERE meter_key = m.key ORDER BY ts DESC LIMIT 1) r ON TRUE
+        WHERE (%s::text[] IS NULL OR m.building_id = ANY(%s))
+        ORDER BY m.building_id, m.id
+        """, [first, today, building_ids, building_ids]).fetchall()
+    return [{"meter_id": r[0], "building_id": r[1], "carrier": r[2], "unit": r[3], "parent_meter_id": r[4],
+             "last_reading": r[5], "completeness": round(min(1.0, float(r[6]) / window_s), 4),
+             "completeness_days": days} for r in rows]

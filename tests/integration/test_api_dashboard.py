@@ -1,0 +1,79 @@
+"""The dashboard's API additions over real HTTP: /me, /weather-corrected (agrees with progress), /meter-status, the
+redirect and the static page with its chart library; roles and scope."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import Engine, text
+
+from tests.integration.api_helpers import Api, building_body, make_token, meter_body, put_ok
+from tests.stack import REPO, Stack
+
+pytest_plugins = ["tests.integration.api_fixtures"]
+
+HEAT_2015 = [30000, 26000, 22000, 14000, 8000, 4000, 3000, 3000, 7000, 13000, 20000, 27000]
+
+
+def test_me_weather_corrected_and_meter_status(api: Api, admin: httpx.Client, db: Engine, stack: Stack) -> None:
+    put_ok(admin, "/api/v1/buildings/A", building_body(name="A", hot_water_share=0.2))
+    put_ok(admin, "/api/v1/buildings/B", building_body(name="B"))
+    put_ok(admin, "/api/v1/meters/A-DH", meter_body("A", carrier="district_heating"))
+    put_ok(admin, "/api/v1/meters/A-EL", meter_body("A"))
+    with db.begin() as c:  # A-DH: 1 kW through local 2025; A-EL never reported
+        c.execute(text("INSERT INTO readings (meter_key, ts, value) SELECT m.key, g, extract(epoch FROM g - "
+                       "'2024-12-31T23:00:00Z'::timestamptz) / 3600 FROM meters m, generate_series("
+                       "'2024-12-31T23:00:00Z'::timestamptz, '2025-12-31T23:00:00Z', interval '1 hour') g "
+                       "WHERE m.id = 'A-DH'"))
+    subprocess.run([sys.executable, "-m", "services.cli", "rollups", "rebuild"], cwd=REPO, env=stack.env, check=True,
+                   stdout=subprocess.DEVNULL)
+    rows = "\n".join(f"A,district_heating,2015-{m:02d},{k},invoice" for m, k in enumerate(HEAT_2015, 1))
+    assert admin.post("/api/v1/imports/baseline", content=f"building_id,carrier,month,kwh,source\n{rows}\n",
+                      headers={"Content-Type": "text/csv"}).json()["accepted"] == 12
+    gd = "\n".join(f"{y}-{m:02d},{400 - 30 * abs(m - 1) if m < 7 else 40 * (m - 6)},DMI" for y in (2015, 2025)
+                   for m in range(1, 13))
+    admin.post("/api/v1/imports/degree-days", content=f"month,degree_days,source\n{gd}\n",
+               headers={"Content-Type": "text/csv"})
+
+    wc = admin.get("/api/v1/weather-corrected", params={"building_id": "A", "year": [2015, 2025]}).json()
+    y2015, y2025 = wc["years"]
+    assert y2015["kwh"] == sum(HEAT_2015) and y2025["kwh"] == 8760.0
+    assert y2015["months"][0]["normalised_kwh"] != y2015["months"][0]["kwh"]  # heat is corrected
+    assert y2025["months"][0]["coverage"] == 1.0 and y2025["months"][0]["factor"] is not None
+    # the same rules as progress: the yearly sums equal progress' normalised figures
+    p = admin.get("/api/v1/progress", params={"year": 2025, "building_id": "A"}).json()
+    assert y2015["normalised_kwh"] == p["baseline_normalised_kwh"]
+    assert y2025["normalised_kwh"] == p["actual_normalised_kwh"]
+    assert wc["buildings"] == [{"building_id": "A", "a": 0.2, "a_method": "hot_water_share"}]
+    # one carrier: electricity has no data at all, so every month is None, not 0
+    el = admin.get("/api/v1/weather-corrected", params={"building_id": "A", "year": 2025,
+                                                        "carrier": "electricity"}).json()
+    assert {m["kwh"] for m in el["years"][0]["months"]} == {None}
+
+    status = {m["meter_id"]: m for m in admin.get("/api/v1/meter-status", params={"building_id": "A"}).json()}
+    assert datetime.fromisoformat(status["A-DH"]["last_reading"]) == datetime(2025, 12, 31, 23, tzinfo=UTC)
+    assert status["A-DH"]["completeness"] == 0.0  # nothing in the last 30 days (the clock is past January 2026)
+    assert status["A-EL"]["last_reading"] is None and status["A-EL"]["completeness"] == 0.0
+
+    me = admin.get("/api/v1/me").json()
+    assert me["role"] == "admin" and me["building_ids"] is None and me["portfolio"] is True
+    with api.client(make_token(admin, "facility_manager", ["A"])) as fm:
+        assert fm.get("/api/v1/me").json() == {"role": "facility_manager", "name": "test facility_manager",
+                                               "building_ids": ["A"], "can_handle_alerts": True,
+                                               "portfolio": False}
+        assert fm.get("/api/v1/weather-corrected", params={"building_id": "B"}).status_code == 404
+        assert fm.get("/api/v1/meter-status", params={"building_id": "B"}).status_code == 404
+        assert {m["building_id"] for m in fm.get("/api/v1/meter-status").json()} == {"A"}
+        assert [b["building_id"] for b in fm.get("/api/v1/weather-corrected").json()["buildings"]] == ["A"]
+    with api.client(make_token(admin, "viewer")) as viewer:
+        assert viewer.get("/api/v1/me").json()["can_handle_alerts"] is False
+    with api.client(None) as anonymous:
+        assert anonymous.get("/api/v1/me").status_code == 401
+        assert admin.get("/api/v1/weather-corrected", params={"year": 1800}).status_code == 422
+        page = anonymous.get("/", follow_redirects=True)
+        assert page.status_code == 200 and '<html lang="da">' in page.text
+        lib = anonymous.get("/dashboard/vendor/chart.js/chart.umd.min.js")
+        assert lib.status_code == 200 and "Chart" in lib.text[:2000]
