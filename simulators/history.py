@@ -34,7 +34,18 @@ from services.ingestion.service import IngestPipeline
 from services.registry import service as registry
 from services.registry.schemas import BuildingIn, LuminaireIn, MeterIn
 from services.targets import reference as ref
-from simulators.model import HISTORY_START, TZ, BuildingSpec, MeterSpec, day_use, fleet, meter_amount, month_degree_days
+from simulators.model import (
+    FLUORESCENT_W,
+    HISTORY_START,
+    LED_W,
+    TZ,
+    BuildingSpec,
+    MeterSpec,
+    day_use,
+    fleet,
+    meter_amount,
+    month_degree_days,
+)
 
 log = logging.getLogger("energiblik.simulator")
 REPO = Path(__file__).resolve().parent.parent
@@ -60,15 +71,16 @@ def register(engine: Engine, buildings: list[BuildingSpec]) -> None:
             for i in range(1, b.luminaires + 1):
                 tech = "led" if b.led_year else "fluorescent"
                 registry.put_luminaire(conn, f"{b.id}-l{i:03d}", LuminaireIn.model_validate({
-                    "building_id": b.id, "technology": tech, "rated_power_w": 25.0 if b.led_year else 58.0,
+                    "building_id": b.id, "technology": tech,
+                    "rated_power_w": LED_W if b.led_year else FLUORESCENT_W,
                     "zone": f"zone {1 + (i - 1) // 10}"}))
         ids = [f"{b.id}-l{i:03d}" for b in buildings for i in range(1, b.luminaires + 1)]
         conn.exec_driver_sql("DELETE FROM luminaire_history WHERE luminaire_id = ANY(%s)", (ids,))
         for b in buildings:
-            rows = [(f"{b.id}-l{i:03d}", datetime(2014, 1, 1, tzinfo=UTC), "fluorescent", 58.0)
+            rows = [(f"{b.id}-l{i:03d}", datetime(2014, 1, 1, tzinfo=UTC), "fluorescent", FLUORESCENT_W)
                     for i in range(1, b.luminaires + 1)]
             if b.led_year:
-                rows += [(f"{b.id}-l{i:03d}", datetime(b.led_year, 7, 1, tzinfo=TZ), "led", 25.0)
+                rows += [(f"{b.id}-l{i:03d}", datetime(b.led_year, 7, 1, tzinfo=TZ), "led", LED_W)
                          for i in range(1, b.luminaires + 1)]
             for r in rows:
                 conn.exec_driver_sql("INSERT INTO luminaire_history (luminaire_id, valid_from, technology, "

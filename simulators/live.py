@@ -33,7 +33,7 @@ import psycopg
 from services.broker.service import building_identity
 from services.config import get_settings
 from services.db import libpq_dsn
-from simulators.model import TZ, BuildingSpec, MeterSpec, day_use, fleet, lit_watts, meter_amount
+from simulators.model import FLUORESCENT_W, LED_W, TZ, BuildingSpec, MeterSpec, day_use, fleet, lit_watts, meter_amount
 from simulators.publisher import WindowedPublisher
 
 log = logging.getLogger("energiblik.simulator.live")
@@ -238,7 +238,7 @@ class Simulation:
         total_w = lit_watts(b.spec, local)
         n = b.spec.luminaires
         led = b.spec.led_year is not None and local.year >= b.spec.led_year
-        rated = 25.0 if led else 58.0
+        rated = LED_W if led else FLUORESCENT_W
         lit = round(total_w / rated) if rated else 0
         for i in range(1, n + 1):
             on = i <= lit

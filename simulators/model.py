@@ -22,6 +22,9 @@ GAS_KWH_PER_M3 = 11.0
 OIL_KWH_PER_L = 10.0
 BOILER_EFFICIENCY = {"natural_gas": 0.9, "oil": 0.85}
 HEAT_PUMP_COP = 3.0
+# A "luminaire" here is a four-lamp fitting on one DALI address: 4 x 58 W fluorescent tubes, or its LED replacement.
+FLUORESCENT_W = 232.0
+LED_W = 100.0
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ def fleet(n: int, seed: int = 2015) -> list[BuildingSpec]:
             led_year=rng.choice((2017, 2018, 2019, 2020, 2021, 2022, 2023, 2024, None)),
             pv_year=rng.choice((2018, 2020, 2022)) if rng.random() < 0.3 else None,
             ev_year=rng.choice((2020, 2021, 2023)) if rng.random() < 0.25 else None,
-            luminaires=max(4, int(area / 60)), night_light_rate=rng.choice((0.0, 0.0, 0.02, 0.05)),
+            luminaires=max(3, int(area / 240)), night_light_rate=rng.choice((0.0, 0.0, 0.02, 0.05)),
             energy_label=rng.choice((None, "B", "C", "C", "D", "D", "E", "F")),
         )
         b.meters = _meters(b, rng)
@@ -221,7 +224,7 @@ def day_use(b: BuildingSpec, d: date, seed: int = 2015) -> list[tuple[datetime, 
     eff = (1 - b.improvement_per_year) ** (d.year - 2015)
     area_k = b.area_m2 / 1000
     led = b.led_year is not None and d.year >= b.led_year
-    lum_w = b.luminaires * (25.0 if led else 58.0)
+    lum_w = b.luminaires * (LED_W if led else FLUORESCENT_W)
     night_lit = bool(b.night_light_rate) and _hash01(b.id, d.toordinal(), "night") < b.night_light_rate
     annual = b.area_m2 * a.heat_kwh_per_m2 * eff
     dd = degree_days(d, seed)
@@ -270,7 +273,7 @@ def lit_watts(b: BuildingSpec, local: datetime) -> float:
     """Lighting power of the whole building at a local time (what its luminaires report)."""
     d = local.date()
     led = b.led_year is not None and d.year >= b.led_year
-    w = b.luminaires * (25.0 if led else 58.0)
+    w = b.luminaires * (LED_W if led else FLUORESCENT_W)
     if open_hours(b.archetype, d, b.school)[local.hour]:
         return w * (0.7 if 4 <= d.month <= 9 and 9 <= local.hour <= 15 else 1.0)
     if b.night_light_rate and local.hour >= 18 and _hash01(b.id, d.toordinal(), "night") < b.night_light_rate:

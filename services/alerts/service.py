@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.alerts import rules, store
+from services.consumption import repository as consumption_repo
 from services.db import PgConn
 from services.targets import service as targets
 from services.targets.progress import share_for, year_figures
@@ -75,10 +76,9 @@ def evaluate(conn: PgConn, now: datetime, tz: ZoneInfo, *, days_back: int = 3) -
 
 def _silent(c: Ctx, b: Building, p: dict[str, Any]) -> None:
     conn, now, out = c.conn, c.now, c.out
-    rows = conn.execute(
-        "SELECT m.id, m.interval_minutes, (SELECT ts FROM readings r WHERE r.meter_key = m.key ORDER BY ts DESC "
-        "LIMIT 1) FROM meters m WHERE m.building_id = %s", [b.id]).fetchall()
-    for meter_id, interval, last in rows:
+    meters = conn.execute("SELECT id, key, interval_minutes FROM meters WHERE building_id = %s", [b.id]).fetchall()
+    for meter_id, key, interval in meters:
+        last = consumption_repo.last_reading_ts(conn, key, now)
         f = rules.meter_silent(last, now, interval, p)
         if f is None:
             if last is not None and store.clear(conn, store.Key("meter_silent", b.id, meter_id),

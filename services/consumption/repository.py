@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from services.consumption.engine import Decision, Exchange, Reading
 from services.db import PgConn
@@ -59,28 +59,51 @@ def exchanges(conn: PgConn, key: int) -> list[Exchange]:
     return [Exchange(*r) for r in cur.fetchall()]
 
 
+# The nearest reading before or after a time is looked for in widening windows: an unbounded search makes the planner
+# consider every chunk of the readings hypertable (hundreds, for years of history), a bounded one only a few.
+_WINDOWS = (timedelta(days=2), timedelta(days=62), timedelta(days=800), None)
+
+
+def _nearest(conn: PgConn, key: int, at: datetime, *, before: bool, inclusive: bool = False
+             ) -> tuple[datetime, float, str] | None:
+    op = ("<=" if inclusive else "<") if before else (">=" if inclusive else ">")
+    order = "DESC" if before else "ASC"
+    for w in _WINDOWS:
+        bound = "" if w is None else (" AND ts >= %(lo)s" if before else " AND ts < %(hi)s")
+        row = conn.execute(
+            f"SELECT ts, value, quality::text FROM readings WHERE meter_key = %(k)s AND ts {op} %(at)s{bound} "
+            f"ORDER BY ts {order} LIMIT 1",
+            {"k": key, "at": at, "lo": at - w if w else None, "hi": at + w if w else None}).fetchone()
+        if row is not None:
+            return row[0], float(row[1]), row[2]
+    return None
+
+
+def last_reading_ts(conn: PgConn, key: int, at: datetime) -> datetime | None:
+    """The time of the meter's last reading at or before `at`."""
+    found = _nearest(conn, key, at, before=True, inclusive=True)
+    return found[0] if found else None
+
+
 def neighbours(conn: PgConn, key: int, ts_from: datetime, ts_to: datetime) -> tuple[datetime | None, datetime | None]:
     """The timestamps of the readings just before ts_from and just after ts_to."""
-    prev = conn.execute("SELECT ts FROM readings WHERE meter_key = %s AND ts < %s ORDER BY ts DESC LIMIT 1",
-                        [key, ts_from]).fetchone()
-    nxt = conn.execute("SELECT ts FROM readings WHERE meter_key = %s AND ts > %s ORDER BY ts LIMIT 1",
-                       [key, ts_to]).fetchone()
+    prev = _nearest(conn, key, ts_from, before=True)
+    nxt = _nearest(conn, key, ts_to, before=False)
     return (prev[0] if prev else None), (nxt[0] if nxt else None)
 
 
 def readings_around(conn: PgConn, key: int, start: datetime, end: datetime) -> list[Reading]:
     """Readings in [start, end) plus the one before start and the one at or after end, oldest first."""
-    cur = conn.execute(
-        """
-        (SELECT ts, value, quality::text FROM readings WHERE meter_key = %(k)s AND ts < %(s)s ORDER BY ts DESC LIMIT 1)
-        UNION ALL
-        (SELECT ts, value, quality::text FROM readings WHERE meter_key = %(k)s AND ts >= %(s)s AND ts < %(e)s)
-        UNION ALL
-        (SELECT ts, value, quality::text FROM readings WHERE meter_key = %(k)s AND ts >= %(e)s ORDER BY ts LIMIT 1)
-        """,
-        {"k": key, "s": start, "e": end},
-    )
-    return sorted((Reading(ts, value, quality) for ts, value, quality in cur.fetchall()), key=lambda r: r.ts)
+    cur = conn.execute("SELECT ts, value, quality::text FROM readings WHERE meter_key = %s AND ts >= %s AND ts < %s "
+                       "ORDER BY ts", [key, start, end])
+    out = [Reading(ts, value, quality) for ts, value, quality in cur.fetchall()]
+    prev = _nearest(conn, key, start, before=True)
+    nxt = _nearest(conn, key, end, before=False, inclusive=True)
+    if prev is not None:
+        out.insert(0, Reading(*prev))
+    if nxt is not None:
+        out.append(Reading(*nxt))
+    return out
 
 
 def span(conn: PgConn, key: int) -> tuple[datetime, datetime] | None:
