@@ -17,7 +17,9 @@ from services.calendar import closed_reason, hour_open, open_at
 RULES = ("meter_silent", "counter_anomaly", "night_baseload", "lights_out_of_hours", "above_baseline", "dh_cooling")
 
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
-    "meter_silent": {"intervals": 3, "default_interval_minutes": 60},
+    # a meter silent for longer than ignore_after_days counts as taken out of use (a boiler replaced, a meter
+    # removed): no alert for it
+    "meter_silent": {"intervals": 3, "default_interval_minutes": 60, "ignore_after_days": 90},
     "counter_anomaly": {"kinds": ["glitch", "reset", "exchange", "spike"]},
     # closed-hour mean power above the building's own median of the previous `window_days` by `margin_pct`
     # public holidays are closed days unless open_on_public_holidays (a nursing home, a sports hall with events);
@@ -44,8 +46,9 @@ class Finding:
 
 def meter_silent(last_ts: datetime | None, now: datetime, interval_minutes: int | None,
                  params: Mapping[str, Any]) -> Finding | None:
-    """No reading for `intervals` x the meter's interval. A meter that never reported is not judged."""
-    if last_ts is None:
+    """No reading for `intervals` x the meter's interval. A meter that never reported, or not for more than
+    `ignore_after_days` (out of use), is not judged."""
+    if last_ts is None or now - last_ts > timedelta(days=params.get("ignore_after_days", 90)):
         return None
     interval = timedelta(minutes=interval_minutes or params["default_interval_minutes"])
     allowed = interval * params["intervals"]

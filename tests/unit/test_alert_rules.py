@@ -31,6 +31,7 @@ def test_meter_silent_after_three_intervals_and_not_before() -> None:
     assert f is not None and f.detail["allowed_hours"] == 0.75
     assert meter_silent(None, now, 15, p) is None  # never reported: nothing to judge
     assert meter_silent(now - timedelta(hours=2), now, None, p) is None  # default hourly: 3 h allowed
+    assert meter_silent(now - timedelta(days=91), now, 15, p) is None  # out of use (a replaced gas boiler's meter)
 
 
 def _hours(days: list[date], closed_kwh: float, open_kwh: float) -> dict[datetime, float]:
