@@ -81,10 +81,12 @@ def _silent(c: Ctx, b: Building, p: dict[str, Any]) -> None:
         last = consumption_repo.last_reading_ts(conn, key, now)
         f = rules.meter_silent(last, now, interval, p)
         if f is None:
-            out_of_use = last is not None and now - last > timedelta(days=p["ignore_after_days"])
+            if last is None:
+                continue
+            out_of_use = now - last > timedelta(days=p["ignore_after_days"])
             why = (f"no reading since {last:%Y-%m-%d}: taken out of use" if out_of_use
                    else f"readings again from {last:%Y-%m-%d %H:%M} UTC")
-            if last is not None and store.clear(conn, store.Key("meter_silent", b.id, meter_id), why, now):
+            if store.clear(conn, store.Key("meter_silent", b.id, meter_id), why, now):
                 out.resolved += 1
             continue
         out.count(store.fire(conn, store.Key("meter_silent", b.id, meter_id), f, now)[1])
