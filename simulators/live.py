@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import random
 import signal
 import sys
@@ -239,11 +240,12 @@ class Simulation:
         n = b.spec.luminaires
         led = b.spec.led_year is not None and local.year >= b.spec.led_year
         rated = LED_W if led else FLUORESCENT_W
-        lit = round(total_w / rated) if rated else 0
+        lit = min(n, math.ceil(total_w / rated - 1e-9)) if total_w > 0 else 0  # the fewest fittings that carry it
+        per_lit = total_w / lit if lit else 0.0  # each dimmed to its share
         for i in range(1, n + 1):
             on = i <= lit
-            item = {"ts": t.isoformat(), "on": on, "power_w": round(total_w / max(lit, 1), 2) if on else 0.0,
-                    "dim_pct": 100 if on else 0}
+            item = {"ts": t.isoformat(), "on": on, "power_w": round(per_lit, 2) if on else 0.0,
+                    "dim_pct": round(min(100.0, per_lit / rated * 100), 1) if on else 0}
             self.publish(b, f"{self.prefix}/buildings/{b.spec.id}/luminaires/{b.spec.id}-l{i:03d}/telemetry",
                          orjson.dumps(item))
 

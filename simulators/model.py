@@ -223,9 +223,6 @@ def day_use(b: BuildingSpec, d: date, seed: int = 2015) -> list[tuple[datetime, 
     flags = open_hours(a, d, b.school)
     eff = (1 - b.improvement_per_year) ** (d.year - 2015)
     area_k = b.area_m2 / 1000
-    led = b.led_year is not None and d.year >= b.led_year
-    lum_w = b.luminaires * (LED_W if led else FLUORESCENT_W)
-    night_lit = bool(b.night_light_rate) and _hash01(b.id, d.toordinal(), "night") < b.night_light_rate
     annual = b.area_m2 * a.heat_kwh_per_m2 * eff
     dd = degree_days(d, seed)
     space_per_h = annual * (1 - a.hot_water_share) / 3112 * dd / 24
@@ -237,17 +234,13 @@ def day_use(b: BuildingSpec, d: date, seed: int = 2015) -> list[tuple[datetime, 
         doy = d.timetuple().tm_yday
         pv_day = (b.area_m2 / 100 * 0.75 * (0.25 + 0.75 * max(0.0, math.sin(math.pi * (doy - 20) / 330)))
                   * (0.4 + 0.6 * _hash01(b.id, d.toordinal(), "sun")))
-    summer = 4 <= d.month <= 9
     out = []
     for start in local_day_hours(d):
         h = start.astimezone(TZ).hour
         is_open = flags[h]
         use: dict[str, float] = {}
         el = area_k * (a.base_kw_per_1000m2 + (a.occupied_kw_per_1000m2 if is_open else 0.0)) * eff
-        if is_open:
-            el += lum_w * (0.7 if summer and 9 <= h <= 15 else 1.0) / 1000
-        elif night_lit and h >= 18:
-            el += lum_w * 0.15 / 1000  # one zone left on
+        el += lighting_w(b, d, h, is_open) / 1000
         heat = space_per_h * (1.2 if 6 <= h < 18 else 0.8) + water_heat * (1.6 if is_open else 0.5)
         if heating == "heat_pump":
             hp = heat / HEAT_PUMP_COP
@@ -269,16 +262,26 @@ def day_use(b: BuildingSpec, d: date, seed: int = 2015) -> list[tuple[datetime, 
     return out
 
 
+def lighting_w(b: BuildingSpec, d: date, hour: int, is_open: bool) -> float:
+    """Lighting power of the whole building in a local hour. Old fluorescent fittings are simply on while the building
+    is open; the LED retrofits came with DALI presence sensors and daylight dimming: only the occupied share of the
+    rooms is lit, dimmed at midday in summer. Some nights a zone is left on after closing."""
+    led = b.led_year is not None and d.year >= b.led_year
+    if is_open:
+        if not led:
+            return b.luminaires * FLUORESCENT_W
+        presence = 0.6 + 0.4 * _hash01(b.id, d.toordinal(), hour, "presence")
+        daylight = 0.7 if 4 <= d.month <= 9 and 9 <= hour <= 15 else 1.0
+        return b.luminaires * LED_W * presence * daylight
+    if b.night_light_rate and hour >= 18 and _hash01(b.id, d.toordinal(), "night") < b.night_light_rate:
+        return b.luminaires * (LED_W if led else FLUORESCENT_W) * 0.15  # one zone left on
+    return 0.0
+
+
 def lit_watts(b: BuildingSpec, local: datetime) -> float:
     """Lighting power of the whole building at a local time (what its luminaires report)."""
     d = local.date()
-    led = b.led_year is not None and d.year >= b.led_year
-    w = b.luminaires * (LED_W if led else FLUORESCENT_W)
-    if open_hours(b.archetype, d, b.school)[local.hour]:
-        return w * (0.7 if 4 <= d.month <= 9 and 9 <= local.hour <= 15 else 1.0)
-    if b.night_light_rate and local.hour >= 18 and _hash01(b.id, d.toordinal(), "night") < b.night_light_rate:
-        return w * 0.15
-    return 0.0
+    return lighting_w(b, d, local.hour, open_hours(b.archetype, d, b.school)[local.hour])
 
 
 def meter_amount(m: MeterSpec, use: dict[str, float]) -> float:
