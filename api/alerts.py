@@ -20,6 +20,7 @@ from services.auth.schemas import Principal, Role
 from services.auth.service import require
 from services.db import PgConn
 from services.errors import NotFoundError, ValidationFailed
+from services.registry import service as registry
 from services.series.service import resolve_bounds
 from services.targets.reference import audit
 
@@ -46,9 +47,11 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     """Alerts newest first; `state=active` means open or acknowledged. A facility manager sees their buildings'."""
-    s, u = resolve_bounds(since, until, tz)
+    s, u = resolve_bounds(since, until, tz, names=("since", "until"))
     ids = caller.scope.building_ids
     with engine.connect() as sa:
+        if building_id is not None:
+            registry.get_building(sa, building_id, caller.scope)  # 404 for an unknown building or one outside scope
         conn = _driver(sa)
         if state == "active":
             found = [a for a in store.search(conn, building_ids=None if ids is None else sorted(ids),
@@ -152,6 +155,13 @@ def put_rule(body: RuleIn, caller: RegistryWriter, engine: EngineDep) -> dict[st
             "params": row[1], "enabled": body.enabled}
 
 
+def _digest_day(day: date | None, clock: ClockDep, tz: Any) -> date:
+    d = day or clock.now().astimezone(tz).date() - timedelta(days=1)
+    if not 1990 <= d.year <= 2100:
+        raise ValidationFailed("date", f"{d.isoformat()} is outside the years 1990-2100")
+    return d
+
+
 def _digest(conn: PgConn, ids: list[str] | None, day: date, tz: Any) -> dict[str, Any]:
     start = datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
     end = start + timedelta(days=1)
@@ -168,7 +178,7 @@ def digest(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDe
            day: Annotated[date | None, Query(alias="date", description="local date; default yesterday")] = None,
            format: Annotated[Literal["json", "html"], Query()] = "json") -> dict[str, Any] | Response:
     """The caller's daily digest: alerts opened that day and every alert still active."""
-    d = day or clock.now().astimezone(tz).date() - timedelta(days=1)
+    d = _digest_day(day, clock, tz)
     ids = caller.scope.building_ids
     with engine.connect() as sa:
         out = {"recipient": caller.name, **_digest(_driver(sa), None if ids is None else sorted(ids), d, tz)}
@@ -176,11 +186,12 @@ def digest(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDe
 
 
 @router.get("/alerts-digests")
-def digests(*, _: RegistryWriter, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
+def digests(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
             day: Annotated[date | None, Query(alias="date", description="local date; default yesterday")] = None,
             ) -> list[dict[str, Any]]:
     """One digest per facility manager (active tokens), for a mail relay: recipient, buildings, alerts and HTML."""
-    d = day or clock.now().astimezone(tz).date() - timedelta(days=1)
+    require(caller.can_write_registry, "read every facility manager's digest (admin and energy team only)")
+    d = _digest_day(day, clock, tz)
     with engine.connect() as sa:
         conn = _driver(sa)
         tokens = conn.execute("SELECT id, name, building_ids FROM api_tokens WHERE role = 'facility_manager' "

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, RegistryWriter, TimezoneDep
 from api.targets import _driver, _scope_ids
+from services.errors import ValidationFailed
 from services.registry.schemas import Carrier
 from services.targets import portfolio
 from services.targets import reference as ref
@@ -27,13 +28,20 @@ def _last_year(clock: ClockDep, tz: TimezoneDep) -> int:
     return clock.now().astimezone(tz).year - 1
 
 
+def _started(year: int, clock: ClockDep, tz: TimezoneDep) -> int:
+    if year > clock.now().astimezone(tz).year:
+        raise ValidationFailed("year", f"{year} has not started")
+    return year
+
+
 @router.get("/co2")
 def get_co2(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, year: Year = None,
             baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None) -> dict[str, Any]:
     """kg CO2 per building, carrier and year, with the factor and method used, and the change since the baseline."""
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
-        return portfolio.co2(_driver(sa), ids, year=year or _last_year(clock, tz), baseline_year=baseline_year,
+        return portfolio.co2(_driver(sa), ids, year=_started(year or _last_year(clock, tz), clock, tz),
+                             baseline_year=baseline_year,
                              tz=tz, group=None if building_id else "municipal")
 
 
@@ -99,7 +107,7 @@ def get_labels(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: Timezo
     """Energy labels: registered label, measured kWh/m² against the label limits, ranking by saving potential."""
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
-        return portfolio.labels(_driver(sa), ids, year=year or _last_year(clock, tz), tz=tz,
+        return portfolio.labels(_driver(sa), ids, year=_started(year or _last_year(clock, tz), clock, tz), tz=tz,
                                 group=None if building_id else "municipal")
 
 
@@ -112,7 +120,7 @@ def get_green_accounts(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz
     corrected, CO2, change against the baseline year, coverage. `format=csv` or `format=html` (printable)."""
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
-        report = portfolio.green_accounts(_driver(sa), ids, year=year or _last_year(clock, tz),
+        report = portfolio.green_accounts(_driver(sa), ids, year=_started(year or _last_year(clock, tz), clock, tz),
                                           baseline_year=baseline_year, tz=tz,
                                           group=None if building_id else "municipal")
     if format == "csv":

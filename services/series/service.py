@@ -29,12 +29,14 @@ from services.series.schemas import (
 DEFAULT_SPAN = timedelta(days=7)
 
 
-def resolve_bounds(start: str | None, end: str | None, tz: ZoneInfo) -> tuple[datetime | None, datetime | None]:
-    """The bounds a caller gave, parsed; either may be missing, but when both are given end must be after start."""
-    start_ts = parse_instant(start, "start", tz) if start else None
-    end_ts = parse_instant(end, "end", tz) if end else None
+def resolve_bounds(start: str | None, end: str | None, tz: ZoneInfo, *, names: tuple[str, str] = ("start", "end")
+                   ) -> tuple[datetime | None, datetime | None]:
+    """The bounds a caller gave, parsed; either may be missing, but when both are given end must be after start.
+    `names` are the parameters' names in errors."""
+    start_ts = parse_instant(start, names[0], tz) if start else None
+    end_ts = parse_instant(end, names[1], tz) if end else None
     if start_ts is not None and end_ts is not None and end_ts <= start_ts:
-        raise ValidationFailed("end", f"must be after start ({start_ts.isoformat()})")
+        raise ValidationFailed(names[1], f"must be after {names[0]} ({start_ts.isoformat()})")
     return start_ts, end_ts
 
 

@@ -63,10 +63,13 @@ def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: in
 
     carriers = sorted({r["carrier"] for r in rows})
     base, now = total(baseline_year), total(year)
+    year_rows = [r for r in rows if r["year"] == year]
     return {
         "year": year, "baseline_year": baseline_year,
         "kg_co2": round(now, 1), "baseline_kg_co2": round(base, 1),
-        "change_pct": round((now / base - 1) * 100, 2) if base else None,
+        "change_pct": round((now / base - 1) * 100, 2) if base and now else None,
+        # months with data over the months the year's meters could have had: < 1 for the current year too
+        "coverage": round(sum(r["months"] for r in year_rows) / (12 * len(year_rows)), 4) if year_rows else 0.0,
         "by_carrier": [{"carrier": c, "kg_co2": round(total(year, c), 1),
                         "baseline_kg_co2": round(total(baseline_year, c), 1)} for c in carriers],
         "method": "kg CO2 = kWh x factor(carrier, year, DK2); factors from the versioned table (GET /co2-factors), "
@@ -307,7 +310,7 @@ def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseli
 
 
 def _change(now: float, base: float) -> float | None:
-    return round((now / base - 1) * 100, 2) if base else None
+    return round((now / base - 1) * 100, 2) if base and now else None
 
 
 GREEN_CSV_COLUMNS = ("building_id", "name", "carrier", "kwh", "normalised_kwh", "coverage", "kg_co2", "baseline_kwh",

@@ -80,9 +80,12 @@ def parse_month(value: str) -> date:
         y, m = value.split("-")
         if len(y) != 4 or len(m) != 2:
             raise ValueError
-        return date(int(y), int(m), 1)
+        d = date(int(y), int(m), 1)
     except ValueError:
         raise ValueError(f"{value!r} is not a month YYYY-MM (e.g. 2015-01)") from None
+    if not 1990 <= d.year <= 2100:
+        raise ValueError(f"{value!r} is outside the years 1990-2100")
+    return d
 
 
 def _number(value: str, what: str) -> float:

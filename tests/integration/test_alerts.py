@@ -61,6 +61,9 @@ def test_silent_meter_opens_once_resolves_itself_and_is_handled_over_http(
     with api.client(make_token(admin, "facility_manager", ["B2"])) as other:
         assert other.get(f"/api/v1/alerts/{a['id']}").status_code == 404
         assert other.get("/api/v1/alerts").json() == []
+        assert other.get("/api/v1/alerts", params={"building_id": "B1"}).status_code == 404
+        refused = other.get("/api/v1/alerts-digests")
+        assert refused.status_code == 403 and "digest" in refused.json()["detail"]
         assert other.post(f"/api/v1/alerts/{a['id']}/acknowledge").status_code == 404
     with api.client(make_token(admin, "viewer")) as viewer:
         assert viewer.get(f"/api/v1/alerts/{a['id']}").status_code == 200
@@ -86,6 +89,12 @@ def test_silent_meter_opens_once_resolves_itself_and_is_handled_over_http(
     assert admin.get("/api/v1/alerts", params={"state": "active"}).json() == []
     bad = admin.get("/api/v1/alerts", params={"state": "closed"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "state"
+    for params, field in (({"since": "garbage"}, "since"), ({"until": "garbage"}, "until")):
+        r = admin.get("/api/v1/alerts", params=params)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == field
+    for path in ("/api/v1/alerts-digest", "/api/v1/alerts-digests"):
+        r = admin.get(path, params={"date": "0001-01-01"})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "date"
     assert admin.get("/api/v1/alerts/999999").status_code == 404
 
 

@@ -88,9 +88,11 @@ def test_baseline_import_rejections_versions_and_audit(api: Api, admin: httpx.Cl
 
 def test_degree_days_and_normal_year(admin: httpx.Client, db: Engine) -> None:
     r = post_csv(admin, "/api/v1/imports/degree-days",
-                 "month,degree_days,source\n2025-01,450,DMI 06181\n2025-02,abc,DMI\n2025-03,2000,DMI\n")
+                 "month,degree_days,source\n2025-01,450,DMI 06181\n2025-02,abc,DMI\n2025-03,2000,DMI\n"
+                 "1800-01,5,x\n9999-12,5,x\n")
     assert r.status_code == 200
-    assert r.json()["accepted"] == 1 and [x["field"] for x in r.json()["rejected"]] == ["degree_days"] * 2
+    assert r.json()["accepted"] == 1
+    assert [x["field"] for x in r.json()["rejected"]] == ["degree_days"] * 2 + ["month"] * 2
     got = admin.get("/api/v1/degree-days", params={"year": 2025}).json()
     assert got == [{"month": "2025-01", "degree_days": 450.0, "normal": 519.0, "source": "DMI 06181",
                     "import_id": 1}]
@@ -167,6 +169,8 @@ def test_progress_with_a_sold_and_an_added_building(api: Api, admin: httpx.Clien
     assert backwards.status_code == 422 and backwards.json()["errors"][0]["field"] == "target_year"
 
     # CO2: 2025 electricity factor 0.135 (BR18) -> (8,760 + 2,190) * 0.135 = 1,478.25 kg
+    assert admin.get("/api/v1/co2", params={"year": 2099}).json()["errors"][0]["field"] == "year"
+    assert admin.get("/api/v1/green-accounts", params={"year": 2099}).status_code == 422
     co2 = admin.get("/api/v1/co2", params={"year": 2025}).json()
     assert co2["kg_co2"] == pytest.approx(1478.25, abs=0.06)
     # 2015: 18,000 kWh * 0.192 = 3,456 kg
