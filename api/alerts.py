@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import Engine
 
 from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, RegistryWriter, TimezoneDep
 from api.targets import _driver
@@ -77,32 +78,27 @@ class NoteIn(BaseModel):
     note: str | None = Field(default=None, max_length=1000)
 
 
-def _may_handle(caller: Principal) -> None:
+def _handle(alert_id: int, to: str, caller: Principal, engine: Engine, *, now: datetime,
+            body: NoteIn | None) -> dict[str, Any]:
     require(caller.role != Role.viewer, "handle alerts (admin, energy team and facility managers only)")
+    with engine.begin() as sa:
+        conn = _driver(sa)
+        _scoped(conn, alert_id, caller)
+        return store.change_state(conn, alert_id, to, actor=caller.name, note=body.note if body else None, now=now)
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
 def acknowledge(alert_id: AlertId, caller: Caller, engine: EngineDep, clock: ClockDep,
                 body: NoteIn | None = None) -> dict[str, Any]:
     """Someone is on it: open -> acknowledged (it resolves by itself when the condition is over)."""
-    _may_handle(caller)
-    with engine.begin() as sa:
-        conn = _driver(sa)
-        _scoped(conn, alert_id, caller)
-        return store.change_state(conn, alert_id, "acknowledged", actor=caller.name,
-                                  note=body.note if body else None, now=clock.now())
+    return _handle(alert_id, "acknowledged", caller, engine, now=clock.now(), body=body)
 
 
 @router.post("/alerts/{alert_id}/resolve")
 def resolve(alert_id: AlertId, caller: Caller, engine: EngineDep, clock: ClockDep,
             body: NoteIn | None = None) -> dict[str, Any]:
     """Close the alert by hand, with a note; if the rule fires again for a new period, a new alert opens."""
-    _may_handle(caller)
-    with engine.begin() as sa:
-        conn = _driver(sa)
-        _scoped(conn, alert_id, caller)
-        return store.change_state(conn, alert_id, "resolved", actor=caller.name, note=body.note if body else None,
-                                  now=clock.now())
+    return _handle(alert_id, "resolved", caller, engine, now=clock.now(), body=body)
 
 
 @router.get("/alert-rules")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,6 +47,7 @@ class Ctx:
     days: list[date]  # the complete local days judged, oldest first
     tz: ZoneInfo
     out: Outcome
+    memo: dict[Any, Any] = field(default_factory=dict)  # what every building shares within one evaluation
 
 
 def _local_midnight(d: date, tz: ZoneInfo) -> datetime:
@@ -168,13 +169,15 @@ def _above(c: Ctx, b: Building, p: dict[str, Any]) -> None:
     # last complete month against the same month of the baseline year, both weather-corrected
     month_end = today.replace(day=1)
     month = (month_end - timedelta(days=1)).replace(day=1)
-    baseline_year = 2015
-    t = conn.execute("SELECT baseline_year FROM targets WHERE id = 'T1'").fetchone()
-    if t is not None:
-        baseline_year = int(t[0])
+    if "baseline_year" not in c.memo:
+        t = conn.execute("SELECT baseline_year FROM targets WHERE id = 'T1'").fetchone()
+        c.memo["baseline_year"] = int(t[0]) if t is not None else 2015
+    baseline_year: int = c.memo["baseline_year"]
     data = targets.load_buildings(conn, [b.id], None, years=[month.year], baseline_year=baseline_year, tz=tz)
     if data and month.year > baseline_year:
-        w, _, _ = targets.weather(conn, [baseline_year, month.year])
+        if ("weather", month.year) not in c.memo:
+            c.memo[("weather", month.year)] = targets.weather(conn, [baseline_year, month.year])[0]
+        w = c.memo[("weather", month.year)]
         share = share_for(data[0], baseline_year, w)
         now_f = year_figures(data[0], month.year, share, w, [month.month])
         base_f = year_figures(data[0], baseline_year, share, w, [month.month])

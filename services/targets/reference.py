@@ -10,16 +10,17 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from services.db import PgConn
 from services.errors import ValidationFailed
 from services.registry.schemas import Carrier
 
+T = TypeVar("T")
 DATA = Path(__file__).resolve().parent / "data"
 NORMAL_YEAR_KEY = "normal_year"
 DEFAULT_SHARE_KEY = "default_hot_water_share"
@@ -120,14 +121,8 @@ def import_baseline(conn: PgConn, text: str, actor: str) -> ImportOutcome:
                            ) from None
             if carrier == Carrier.water:
                 raise _Bad("carrier", "water is not energy; the baseline is kWh")
-            try:
-                month = parse_month(row["month"])
-            except ValueError as e:
-                raise _Bad("month", str(e)) from None
-            try:
-                kwh = _number(row["kwh"], "kwh")
-            except ValueError as e:
-                raise _Bad("kwh", str(e)) from None
+            month = _parsed("month", parse_month, row["month"])
+            kwh = _parsed("kwh", _number, row["kwh"], "kwh")
             if not row["source"]:
                 raise _Bad("source", "say where the number comes from (e.g. 'invoice 2015', 'EMO export')")
             key = (bid, carrier.value, month)
@@ -160,6 +155,14 @@ class _Bad(Exception):
         self.message = message
 
 
+def _parsed(field_name: str, parse: Callable[..., T], *args: str) -> T:
+    """parse(*args), a ValueError becoming the row's rejection for `field_name`."""
+    try:
+        return parse(*args)
+    except ValueError as e:
+        raise _Bad(field_name, str(e)) from None
+
+
 DEGREE_DAY_COLUMNS = ("month", "degree_days", "source")
 
 
@@ -168,14 +171,8 @@ def import_degree_days(conn: PgConn, text: str, actor: str) -> ImportOutcome:
     out, good, seen = ImportOutcome(), [], set()
     for line, row in rows:
         try:
-            try:
-                month = parse_month(row["month"])
-            except ValueError as e:
-                raise _Bad("month", str(e)) from None
-            try:
-                gd = _number(row["degree_days"], "degree_days")
-            except ValueError as e:
-                raise _Bad("degree_days", str(e)) from None
+            month = _parsed("month", parse_month, row["month"])
+            gd = _parsed("degree_days", _number, row["degree_days"], "degree_days")
             if gd > 1000:
                 raise _Bad("degree_days", f"{gd} degree days in one month is not plausible (base 17 °C)")
             if not row["source"]:

@@ -5,6 +5,7 @@ import { get, post } from "./api.js";
 import { chartAvailable, COLOURS, draw } from "./charts.js";
 import { dateTime, locale, num, pct, t } from "./i18n.js";
 import { status } from "./app.js";
+import { el } from "./dom.js";
 
 const BASELINE_YEAR = 2015;
 const ENERGY = ["electricity", "district_heating", "natural_gas", "oil", "heat_pump", "ev_charging"];
@@ -64,15 +65,6 @@ function bucketLabel(res, iso) {
   return new Intl.DateTimeFormat(locale(), { ...o, month: "short" }).format(d);
 }
 
-const el = (tag, attrs = {}, ...kids) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "text") e.textContent = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (v !== false && v !== null && v !== undefined) e.setAttribute(k, v === true ? "" : v);
-  }
-  e.append(...kids.filter((k) => k !== null && k !== undefined));
-  return e;
-};
 const children = (...kids) => kids.filter((k) => k !== null && k !== undefined);
 
 export async function renderBuildings(root, me) {

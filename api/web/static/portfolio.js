@@ -4,20 +4,12 @@
 import { fetchFile, get } from "./api.js";
 import { chartAvailable, COLOURS, draw } from "./charts.js";
 import { num, pct, t } from "./i18n.js";
+import { el } from "./dom.js";
 
 const view = { year: null };
 const SPAN = { path: "span2", ranking: "wide", labels: "span2" };
 const thisYear = () => Number(new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Copenhagen", year: "numeric" }).format(new Date()));
 
-const el = (tag, attrs = {}, ...kids) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "text") e.textContent = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (v !== false && v !== null && v !== undefined) e.setAttribute(k, v === true ? "" : v);
-  }
-  e.append(...kids.filter((k) => k !== null && k !== undefined));
-  return e;
-};
 const card = (id, title, ...kids) => el("section", { class: `card ${SPAN[id] || ""}`, id, "aria-labelledby": `${id}-h` },
   el("h2", { id: `${id}-h`, text: title }), ...kids);
 const table = (caption, head, rows, numeric = []) => el("div", { class: "table-wrap" }, el("table", {},
