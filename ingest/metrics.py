@@ -28,6 +28,9 @@ class Metrics:
         self.telemetry_stored = Counter("energiblik_ingest_telemetry_stored", "luminaire samples stored", registry=r)
         self.dead_lettered = Counter("energiblik_ingest_dead_lettered", "messages sent to the dead-letter store",
                                      registry=r)
+        self.internal_errors = Counter("energiblik_ingest_internal_errors",
+                                       "messages dead-lettered for an unexpected error while handling them (a bug)",
+                                       registry=r)
         self.quarantined = Counter("energiblik_ingest_quarantined", "messages for unknown devices", registry=r)
         self.batches = Counter("energiblik_ingest_batches", "committed batches", registry=r)
         self.rollup_meters = Counter("energiblik_ingest_rollup_meters", "meter ranges whose rollups were recomputed",

@@ -34,15 +34,26 @@ def lock_meters(conn: PgConn, keys: Sequence[int]) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(20261127, %s)", [key])
 
 
-def claim_dirty(conn: PgConn, limit: int) -> list[tuple[int, datetime, datetime]]:
-    """Take (and delete) up to `limit` dirty ranges; concurrent workers take different ones."""
+def claim_dirty(conn: PgConn, limit: int) -> list[tuple[int, datetime, datetime, int]]:
+    """Take (and delete) up to `limit` dirty ranges that are due, as (meter_key, ts_from, ts_to, attempts);
+    concurrent workers take different ones. A range that failed before waits until its `not_before`."""
     cur = conn.execute(
         "DELETE FROM rollup_dirty WHERE id IN "
-        "(SELECT id FROM rollup_dirty ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
-        "RETURNING meter_key, ts_from, ts_to",
+        "(SELECT id FROM rollup_dirty WHERE not_before IS NULL OR not_before <= now() "
+        " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+        "RETURNING meter_key, ts_from, ts_to, attempts",
         [limit],
     )
     return list(cur.fetchall())
+
+
+def requeue_dirty(conn: PgConn, key: int, ts_from: datetime, ts_to: datetime, *, attempts: int,
+                  retry_in: timedelta, error: str) -> None:
+    """Put back a range whose recomputation failed, to be retried after `retry_in` (other meters go on)."""
+    conn.execute(
+        "INSERT INTO rollup_dirty (meter_key, ts_from, ts_to, attempts, not_before, last_error) "
+        "VALUES (%s, %s, %s, %s, now() + %s, %s)",
+        [key, ts_from, ts_to, attempts, retry_in, error.replace("\x00", "\\0")[:2000]])
 
 
 def meter_facts(conn: PgConn, keys: Sequence[int]) -> dict[int, MeterFacts]:
