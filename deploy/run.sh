@@ -42,7 +42,8 @@ for i in $(seq 1 "$WORKERS"); do
   ENERGIBLIK_MQTT__CLIENT_ID="energiblik-ingest-$i" ENERGIBLIK_INGEST__METRICS_PORT=$((9107 + i)) \
     start "ingest-$i" "$PY" -m ingest
 done
-start rollups "$PY" -m ingest.rollups
+ROLLUP_METRICS_PORT="${ENERGIBLIK_ROLLUPS__METRICS_PORT:-9118}"
+ENERGIBLIK_ROLLUPS__METRICS_PORT="$ROLLUP_METRICS_PORT" start rollups "$PY" -m ingest.rollups
 start alerts "$PY" -m ingest.alerts
 # live meters and luminaires: catch up from where the history ends, then real time; a few realistic faults
 start sim-1 "$PY" -m simulators.live --buildings "$FLEET" --seed "$SEED" --faults gaps,duplicates,late,garbage \
@@ -80,6 +81,7 @@ Energiblik is running (profile $ENERGIBLIK_PROFILE), with a simulated estate of 
   OpenAPI        http://127.0.0.1:${ENERGIBLIK_API_PORT}/api/v1/openapi.json
   MQTT broker    127.0.0.1:${ENERGIBLIK_MQTT__PORT}  (topics under energiblik/v1/buildings/{building_id}/...)
   Ingest metrics $(for i in $(seq 1 "$WORKERS"); do printf 'http://127.0.0.1:%s/metrics ' $((9107 + i)); done)
+  Rollup metrics http://127.0.0.1:${ROLLUP_METRICS_PORT}/metrics  (energiblik_rollup_lag_seconds; /health)
   Database       ${ENERGIBLIK_DB__URL}
   Admin token    ${ENERGIBLIK_ADMIN_TOKEN}
   Facility mgr   $FM_TOKEN  (buildings: $FM_BUILDINGS)

@@ -105,6 +105,15 @@ class AlertSettings(BaseModel):
     webhook_backoff_s: float = 5.0
 
 
+class RollupSettings(BaseModel):
+    """`python -m ingest.rollups`: where it serves /metrics (rollup lag, pending ranges) and /health."""
+
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9118
+    # /health says "lagging" (still 200) when the oldest pending range is older than this
+    lag_warn_s: float = 300.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENERGIBLIK_", env_nested_delimiter="__", extra="ignore")
 
@@ -113,6 +122,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     broker: BrokerFilesSettings = Field(default_factory=BrokerFilesSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    rollups: RollupSettings = Field(default_factory=RollupSettings)
     admin_token: SecretStr | None = None
     timezone: str = "Europe/Copenhagen"
     log_level: str = "INFO"
