@@ -140,10 +140,10 @@ class _Decoded:
     device_id: str
     items: list[Any]
     errors: list[str]
-    positions: list[int]  # each item's position in the message, for error messages
+    positions: list[int] | None  # each item's position in the message, when some were dropped (None: all kept)
 
     def pos(self, i: int) -> int:
-        return self.positions[i]
+        return i if self.positions is None else self.positions[i]
 
 
 @dataclass(slots=True)
@@ -337,7 +337,7 @@ class IngestPipeline:
             doc = wire.parse_json(msg.payload)
             if kind == "wmbus":
                 telegram = wire.wmbus(doc)
-                return _Decoded(msg, kind, building, telegram.id, [telegram], [], [0])
+                return _Decoded(msg, kind, building, telegram.id, [telegram], [], None)
             item = wire.reading if kind == "meter" else wire.telemetry
             items, positions, errors = wire.items(doc, item, self.max_items)
         except wire.WireError as exc:
@@ -394,26 +394,25 @@ class IngestPipeline:
 
     def _reading_rows(self, d: _Decoded, meter: MeterInfo, latest: datetime, out: _Built) -> None:
         key, unit, bound = meter.key, meter.unit, self.max_abs_value / meter.base_factor
-        earliest = self.earliest
+        surely_late_enough = self.earliest.year + 1  # a reading of a later year is after `earliest` whatever its offset
         rows = out.rows
         factors: dict[str, float] = {}
-        it: wire.ReadingIn
-        for i, it in enumerate(d.items):
-            value = it.value
-            if it.unit is not None and it.unit != unit:
-                f = factors.get(it.unit)
+        for i, (ts, given, u, quality) in enumerate(d.items):
+            value = given
+            if u is not None and u != unit:
+                f = factors.get(u)
                 if f is None:
                     try:
-                        f = conversion_factor(parse_unit(it.unit), unit)
+                        f = conversion_factor(parse_unit(u), unit)
                     except UnitMismatch as exc:
                         out.errors.append(f"item {d.pos(i)}: unit: {exc}")
                         continue
-                    factors[it.unit] = f
+                    factors[u] = f
                 value *= f
-            if earliest <= it.ts <= latest and -bound <= value <= bound:  # the common case, kept tight
-                rows.append((key, it.ts, value, it.quality, "mqtt"))
+            if ts <= latest and -bound <= value <= bound and (ts.year > surely_late_enough or ts >= self.earliest):
+                rows.append((key, ts, value, quality, "mqtt"))  # the common case, kept tight
                 continue
-            err = self._ts_error(it.ts, latest) or self._value_error(value, unit, bound)
+            err = self._ts_error(ts, latest) or self._value_error(value, unit, bound)
             out.errors.append(f"item {d.pos(i)}: {err}")
 
     def _value_error(self, value: float, unit: Unit, bound: float, name: str = "value") -> str:

@@ -45,9 +45,9 @@ def test_single_and_batched_readings() -> None:
                b'[{"ts":"2026-03-29T02:30:00+02:00","value":5,"extra":"ignored"},'
                b'{"ts":"2026-03-29T00:30:00Z","value":6.5,"quality":"estimated"}]')
     assert isinstance(d, _Decoded)
-    assert [i.value for i in d.items] == [5.0, 6.5]
-    assert d.items[0].ts == datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
-    assert d.items[1].quality == "estimated"
+    assert [i[1] for i in d.items] == [5.0, 6.5]
+    assert d.items[0][0] == datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    assert d.items[1][3] == "estimated"
     assert d.errors == []
 
 
@@ -64,7 +64,7 @@ def test_partly_bad_batch_keeps_good_items() -> None:
                b'[{"ts":"2026-01-01T00:00:00Z","value":1},{"ts":"2026-01-01T00:15:00","value":2},'
                b'{"ts":"2026-01-01T00:30:00Z","value":"3"}]')
     assert isinstance(d, _Decoded)
-    assert [i.value for i in d.items] == [1.0]
+    assert [i[1] for i in d.items] == [1.0]
     assert d.errors == ["item 1: ts: '2026-01-01T00:15:00' is not an RFC 3339 timestamp with an offset, "
                         "e.g. 2026-11-26T10:15:00+01:00",
                         "item 2: value: must be a number (got a string)"]
@@ -94,7 +94,7 @@ def test_non_object_element_is_an_item_error_and_the_rest_is_kept() -> None:
     d = decode("energiblik/v1/buildings/B/meters/M/readings",
                b'[{"ts":"2026-01-01T00:00:00Z","value":1}, 5, {"ts":"2026-01-01T00:30:00Z","value":3}]')
     assert isinstance(d, _Decoded)
-    assert [i.value for i in d.items] == [1.0, 3.0]
+    assert [i[1] for i in d.items] == [1.0, 3.0]
     assert d.errors == ["item 1: must be an object (got a number)"]
 
 
