@@ -34,7 +34,7 @@ def one_item(conn: PgConn, process: str, item: str, work: Callable[[], None],
         if connection_lost(conn, exc):
             raise
         error = f"{type(exc).__name__}: {exc}"
-        log.exception("failed on one item; recorded and skipped", extra={"process": process, "item": item})
+        log.exception("failed on one item; recorded and skipped", extra={"loop": process, "item": item})
         PROCESSING_ERRORS.labels(process).inc()
         with conn.transaction():
             operations_repo.record_processing_error(conn, process, item, error)

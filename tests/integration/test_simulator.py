@@ -47,7 +47,8 @@ def mismatches(truth: dict[str, dict[str, float]], admin: httpx.Client, rel: flo
         got = api_days(admin, bid)
         for d in DAYS:
             want = days[d.isoformat()]
-            if abs(got.get(d.isoformat(), 0.0) - want) > rel * want:
+            have = got.get(d.isoformat(), 0.0)
+            if have is None or abs(have - want) > rel * want:  # None: still pending
                 out.append(f"{bid} {d}: API {got.get(d.isoformat())} vs true {want:.3f}")
     return out
 
