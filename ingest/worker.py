@@ -217,11 +217,18 @@ class IngestWorker:
                 self.exit_code = 4
                 self.stopping = True
                 return
-            except psycopg.OperationalError as exc:
+            except Exception as exc:
+                # handle_batch lets only a lost connection escape (every message's own failure is dead-lettered
+                # inside it), so whatever arrives here is retried without acknowledging: the database being away,
+                # or, as a backstop, a fault around the batch that a later attempt may not meet.
                 self.metrics.db_errors.inc()
-                log.warning("database unavailable; batch kept unacknowledged, retrying",
-                            extra={"error": str(exc).strip()[:200], "retry_in_s": delay,
-                                   "messages": len(batch)})
+                if isinstance(exc, psycopg.Error):
+                    log.warning("database unavailable; batch kept unacknowledged, retrying",
+                                extra={"error": str(exc).strip()[:200], "retry_in_s": delay,
+                                       "messages": len(batch)})
+                else:
+                    log.exception("unexpected error around a batch; kept unacknowledged, retrying",
+                                  extra={"retry_in_s": delay, "messages": len(batch)})
                 self._drop_db()
                 if self.stopping and time.monotonic() - self._stop_requested_at > self.s.ingest.stop_grace_s:
                     # Nothing was acknowledged: the broker redelivers all of it to this session later.

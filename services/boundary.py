@@ -22,7 +22,7 @@ PROCESSING_ERRORS = Counter("energiblik_processing_errors", "items a maintenance
                             ["process"])
 
 
-def one_item(conn: PgConn, process: str, item: str, work: Callable[[], None],
+def one_item(conn: PgConn, process: str, item: str, work: Callable[[], object],
              on_error: Callable[[str], None] | None = None) -> bool:
     """Run `work` in a savepoint of the caller's transaction; True when it succeeded. On any exception but a lost
     connection: roll the item back, record it, call `on_error(error)` (e.g. to retry it later), return False."""

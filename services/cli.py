@@ -94,23 +94,30 @@ def _token(args: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
-def _rebuild_meters(url: str, timezone: str, keys: list[int], chunk_days: int = 31) -> tuple[int, int]:
-    """Rebuild the given meters, one transaction per meter. Returns (meters, readings)."""
+def _rebuild_meters(url: str, timezone: str, keys: list[int], chunk_days: int = 31) -> tuple[int, int, list[int]]:
+    """Rebuild the given meters, one transaction per meter; a meter that fails is recorded (processing_errors) and
+    skipped. Returns (meters rebuilt, readings, keys that failed)."""
+    from functools import partial
     from zoneinfo import ZoneInfo
 
     import psycopg
 
+    from services.boundary import one_item
     from services.consumption.service import rebuild
     from services.db import libpq_dsn
 
-    tz, meters, readings = ZoneInfo(timezone), 0, 0
+    tz, meters, readings, failed = ZoneInfo(timezone), 0, 0, []
     with psycopg.connect(libpq_dsn(url)) as conn:
         for key in keys:
             with conn.transaction():
-                meters += rebuild(conn, tz, [key], chunk_days=chunk_days)
+                if not one_item(conn, "rollups rebuild", f"meter_key {key}",
+                                partial(rebuild, conn, tz, [key], chunk_days=chunk_days)):
+                    failed.append(key)
+                    continue
+                meters += 1
                 row = conn.execute("SELECT count(*) FROM readings WHERE meter_key = %s", [key]).fetchone()
                 readings += int(row[0]) if row else 0
-    return meters, readings
+    return meters, readings, failed
 
 
 def _rollups(args: argparse.Namespace, s: Settings) -> int:
@@ -134,15 +141,20 @@ def _rollups(args: argparse.Namespace, s: Settings) -> int:
     t0 = time.perf_counter()
     jobs = max(1, min(args.jobs, len(keys) or 1))
     if jobs == 1:
-        meters, readings = _rebuild_meters(s.db.url, s.timezone, keys, args.chunk_days)
+        parts = [_rebuild_meters(s.db.url, s.timezone, keys, args.chunk_days)]
     else:
         with ProcessPoolExecutor(jobs) as pool:
             parts = list(pool.map(_rebuild_meters, [s.db.url] * jobs, [s.timezone] * jobs,
                                   [keys[i::jobs] for i in range(jobs)], [args.chunk_days] * jobs))
-        meters, readings = sum(p[0] for p in parts), sum(p[1] for p in parts)
+    meters, readings = sum(p[0] for p in parts), sum(p[1] for p in parts)
+    failed = sorted(k for p in parts for k in p[2])
     took = time.perf_counter() - t0
     print(f"rollups rebuilt from readings for {meters} meters ({readings} readings, {took:.1f} s, "
           f"{readings / took if took > 0 else 0:.0f} readings/s)")
+    if failed:
+        print(f"{len(failed)} meter(s) failed and were skipped (meter keys {failed[:20]}); the errors are in "
+              "processing_errors and the log", file=sys.stderr)
+        return 1
     return 0
 
 
