@@ -85,6 +85,7 @@ class IngestWorker:
         self._received_reported = 0
         self._loop_now = self.clock.now()
         self._session_epoch = 0  # bumps on every (re)connect: acks never cross connections
+        self._reconnect_delay = 0.05
         self.client = self._make_client()
 
     # -- MQTT ---------------------------------------------------------------------------------------------------------
@@ -414,8 +415,13 @@ class IngestWorker:
         log.info("left the shared subscription", extra={"client_id": self.s.mqtt.client_id})
 
     def _reconnect(self) -> None:
+        # Quickly at first: Mosquitto 2.0 does not restore $share subscriptions after a restart, so until a worker has
+        # subscribed again the broker acknowledges meters' readings and drops them ("no matching subscribers";
+        # docs/reliability.md). The sooner the workers are back, the smaller that window.
         try:
             self.client.reconnect()
+            self._reconnect_delay = 0.05
         except OSError as exc:
-            log.warning("mqtt reconnect failed", extra={"error": str(exc)})
-            time.sleep(1.0)
+            log.warning("mqtt reconnect failed", extra={"error": str(exc), "retry_in_s": self._reconnect_delay})
+            time.sleep(self._reconnect_delay)
+            self._reconnect_delay = min(self._reconnect_delay * 2, 1.0)
