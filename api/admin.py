@@ -1,4 +1,4 @@
-"""Operator endpoints: dead letters, quarantine, API tokens."""
+"""Operator endpoints: dead letters, quarantine, the ingest share group, API tokens."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import EngineDep, Operator, TimezoneDep, TokenAdmin
+from api.deps import EngineDep, Operator, SettingsDep, TimezoneDep, TokenAdmin
 from services.auth import service as auth
 from services.auth.schemas import CreatedToken, TokenIn, TokenOut
+from services.db import PgConn
 from services.localtime import parse_instant
 from services.operations import service as operations
-from services.operations.schemas import DeadLetter, QuarantinedMessage
+from services.operations.schemas import DeadLetter, IngestOverview, QuarantinedMessage
 
 router = APIRouter(prefix="/api/v1", tags=["operations"])
 
@@ -37,6 +38,17 @@ def get_quarantine(
     """Messages of devices not registered yet, oldest first; replayed when the device is registered."""
     with engine.connect() as conn:
         return operations.pending_quarantine(conn, limit)
+
+
+@router.get("/operations/ingest")
+def get_ingest_members(_: Operator, engine: EngineDep, s: SettingsDep) -> IngestOverview:
+    """The ingest workers of every share group with their state, and the stranded ones: members whose process is gone
+    while the broker keeps their session, and with it their share of the readings, until it expires. Run
+    `energiblik ingest reclaim CLIENT_ID` for each (deploy/README.md). `broker` holds Mosquitto's $SYS totals as a
+    running worker last saw them (no per-session queue length: Mosquitto does not publish one)."""
+    with engine.connect() as sa:
+        conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
+        return operations.ingest_overview(conn, s.members.stale_after_s)
 
 
 @router.post("/tokens", status_code=201)

@@ -186,6 +186,7 @@ password_file $MQ/passwd
 acl_file $MQ/acl
 persistence true
 persistence_location $MQ/data/
+# 30 s, not shorter: see the measurements in deploy/mosquitto/mosquitto.conf and docs/reliability.md
 autosave_interval 30
 max_inflight_messages ${ENERGIBLIK_BROKER_MAX_INFLIGHT:-20000}
 max_queued_messages ${ENERGIBLIK_BROKER_MAX_QUEUED:-5000000}

@@ -41,6 +41,16 @@ class Metrics:
             "energiblik_ingest_batch_seconds", "time to process and commit one batch",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=r)
         self.queue_depth = Gauge("energiblik_ingest_queue_depth", "messages held, not yet committed", registry=r)
+        # Share-group membership (ingest/membership.py), refreshed with the heartbeat, not per message.
+        self.share_members = Gauge("energiblik_ingest_share_members",
+                                   "members of this worker's share group by state (table ingest_members)",
+                                   ["state"], registry=r)
+        self.stranded_seconds = Gauge("energiblik_ingest_stranded_member_seconds",
+                                      "seconds since the last heartbeat of a member whose broker session still "
+                                      "receives its share of the readings (reclaim it)", ["client_id"], registry=r)
+        # Mosquitto's $SYS totals for the whole broker: it has no per-session queue length.
+        self.broker = Gauge("energiblik_broker_sys", "the broker's $SYS values (Mosquitto 2.0: broker-wide totals)",
+                            ["topic"], registry=r)
         self.last_loop = time.monotonic()
 
     def heartbeat(self) -> None:

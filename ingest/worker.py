@@ -33,6 +33,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from ingest.membership import Membership
 from ingest.metrics import Metrics
 from services.clock import Clock, SystemClock
 from services.config import Settings
@@ -87,6 +88,7 @@ class IngestWorker:
         self._session_epoch = 0  # bumps on every (re)connect: acks never cross connections
         self._reconnect_delay = 0.05
         self.client = self._make_client()
+        self.membership = Membership(settings, self.metrics, self.clock)
 
     # -- MQTT ---------------------------------------------------------------------------------------------------------
 
@@ -317,7 +319,7 @@ class IngestWorker:
     def health(self) -> dict[str, object]:
         return {"mqtt_connected": self.connected and self.subscribed, "subscribed": self.subscribed,
                 "pending_messages": len(self.pending.messages),
-                "client_id": self.s.mqtt.client_id}
+                "client_id": self.s.mqtt.client_id, **self.membership.health()}
 
     def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         if not self.stopping:
@@ -367,6 +369,7 @@ class IngestWorker:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         self._connect()
+        self.membership.start()
         log.info("ingest worker started", extra={"client_id": m.client_id, "broker": f"{m.host}:{m.port}"})
         while not self.stopping:
             self._step()
@@ -375,6 +378,7 @@ class IngestWorker:
             # merging their ranges computes each day once.
             if self.clock.monotonic() - self._last_rollup >= self.s.ingest.rollup_interval_s:
                 self._rollups()
+            self._heartbeat()
         if self.s.ingest.retire_on_stop and self.connected:
             self._retire()
         # Graceful stop: take no more messages, commit what we hold, acknowledge it, leave.
@@ -387,9 +391,35 @@ class IngestWorker:
             self.client.disconnect()
             if self.s.ingest.retire_on_stop:
                 self._end_v311_session()
+        self._leave_group()
         self._drop_db()
         log.info("ingest worker stopped", extra={"retired": self.s.ingest.retire_on_stop, "exit_code": self.exit_code})
         return self.exit_code
+
+    # -- share-group membership (ingest/membership.py) ----------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        if not self.membership.due():
+            return
+        try:
+            conn = self._db()
+            with conn.transaction():
+                self.membership.beat(conn, self.connected and self.subscribed)
+            self.membership.succeeded()
+        except psycopg.Error as exc:  # a heartbeat never stops ingest; the batch path has its own retries
+            self.membership.failed(exc)
+            if isinstance(exc, psycopg.OperationalError):
+                self._drop_db()
+
+    def _leave_group(self) -> None:
+        retired = self.s.ingest.retire_on_stop and self.exit_code == 0
+        try:
+            conn = self._db()
+            with conn.transaction():
+                self.membership.leave(conn, retired_by="retire_on_stop" if retired else None)
+        except psycopg.Error as exc:
+            self.membership.failed(exc)
+        self.membership.stop()
 
     def _end_v311_session(self) -> None:
         """MQTT 3.1.1 has no session expiry: connecting once with a clean session discards the stored one."""

@@ -158,12 +158,22 @@ def _rollups(args: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
+def _ingest(args: argparse.Namespace, s: Settings) -> int:
+    # The command line is an edge like ingest/ and api/: this command runs an ingest worker under another client id.
+    from ingest.reclaim import reclaim
+    from services.logs import setup_logging
+
+    setup_logging(s.log_level, as_json=False)
+    return reclaim(s, args.client_id, force=args.force)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "rollups": _rollups,
     "broker-sync": _broker_sync,
     "broker-credentials": _broker_credentials,
     "import": _import,
     "token": _token,
+    "ingest": _ingest,
 }
 
 
@@ -196,6 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr = tsub.add_parser("revoke", help="revoke a token at once")
     tr.add_argument("id", type=int)
     tsub.add_parser("list", help="list tokens (never their secrets)")
+    ing = sub.add_parser("ingest", help="operate the ingest workers' share group")
+    isub = ing.add_subparsers(dest="action", required=True)
+    rc = isub.add_parser("reclaim", help="drain and end the broker session of an ingest worker that is gone for good "
+                                         "(its share of the readings waits there); marks it retired")
+    rc.add_argument("client_id", help="the worker's MQTT client id, e.g. energiblik-ingest-2 "
+                                      "(GET /api/v1/operations/ingest lists the stranded ones)")
+    rc.add_argument("--force", action="store_true",
+                    help="also when its heartbeat is fresh or the id is unknown (a running worker is thrown off)")
     return p
 
 

@@ -80,6 +80,17 @@ class IngestSettings(BaseModel):
     retry_max_s: float = 15.0
 
 
+class MembershipSettings(BaseModel):
+    """Share-group membership of ingest workers (table ingest_members), so a member that never returns is visible."""
+
+    # how often a worker writes its heartbeat and looks at the other members (never per message)
+    heartbeat_s: float = 5.0
+    # a member whose heartbeat is older than this is not running; `energiblik ingest reclaim` refuses a fresher one
+    stale_after_s: float = 30.0
+    # watch Mosquitto's $SYS topics (stored messages, disconnected sessions) from a small second MQTT client
+    watch_broker: bool = True
+
+
 class BrokerFilesSettings(BaseModel):
     """Where the broker's generated password and ACL files live, and the secret that derives building passwords."""
 
@@ -123,6 +134,7 @@ class Settings(BaseSettings):
     broker: BrokerFilesSettings = Field(default_factory=BrokerFilesSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     rollups: RollupSettings = Field(default_factory=RollupSettings)
+    members: MembershipSettings = Field(default_factory=MembershipSettings)
     admin_token: SecretStr | None = None
     timezone: str = "Europe/Copenhagen"
     log_level: str = "INFO"

@@ -1,8 +1,10 @@
-"""All SQL reading dead letters and quarantine."""
+"""All SQL reading dead letters and quarantine, and the ingest workers' share-group membership."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, RowMapping, text
 
@@ -43,3 +45,68 @@ def record_processing_error(conn: PgConn, process: str, item: str, error: str) -
     """An item a maintenance loop (rollups, alerts, syncs) failed on and skipped (psycopg connection)."""
     conn.execute("INSERT INTO processing_errors (process, item, error) VALUES (%s, %s, %s)",
                  [process, item[:200], error.replace("\x00", "\\0")[:2000]])
+
+
+# -- ingest share-group membership (psycopg: the worker writes it over its own connection) ---------------------------
+
+MEMBER_COLUMNS = """client_id, share_group, host, pid, started_at, last_seen_at, session_expiry_s, mqtt_connected,
+    stopped_at, retired_at, retired_by, drained_messages, broker_stats, broker_stats_at,
+    extract(epoch FROM now() - last_seen_at)::float8 AS seconds_since_seen,
+    last_seen_at + session_expiry_s * interval '1 second' AS session_expires_at,
+    now() AS db_now"""
+
+
+def join_member(conn: PgConn, client_id: str, share_group: str, *, host: str, pid: int, session_expiry_s: int) -> None:
+    """A worker starts: (re)register its client id, which is a member again even if it was retired."""
+    conn.execute(
+        """
+        INSERT INTO ingest_members (client_id, share_group, host, pid, session_expiry_s)
+        VALUES (%s, %s, %s, %s, %s)
+        ON CONFLICT (client_id) DO UPDATE SET share_group = excluded.share_group, host = excluded.host,
+            pid = excluded.pid, session_expiry_s = excluded.session_expiry_s, started_at = now(),
+            last_seen_at = now(), mqtt_connected = false, stopped_at = NULL, retired_at = NULL, retired_by = NULL,
+            drained_messages = NULL
+        """,
+        [client_id, share_group, host, pid, session_expiry_s],
+    )
+
+
+def beat(conn: PgConn, client_id: str, mqtt_connected: bool, broker_stats: dict[str, float] | None) -> bool:
+    """The heartbeat; False when the row is gone (deleted by hand), so the caller registers again."""
+    cur = conn.execute(
+        """
+        UPDATE ingest_members SET last_seen_at = now(), mqtt_connected = %s,
+            broker_stats = coalesce(%s::jsonb, broker_stats),
+            broker_stats_at = CASE WHEN %s::jsonb IS NULL THEN broker_stats_at ELSE now() END
+        WHERE client_id = %s
+        """,
+        [mqtt_connected, _json(broker_stats), _json(broker_stats), client_id],
+    )
+    return cur.rowcount == 1
+
+
+def leave(conn: PgConn, client_id: str, *, retired_by: str | None, drained_messages: int | None) -> None:
+    """A graceful stop (retired_by None: the session lives on) or the end of the session (retired)."""
+    conn.execute(
+        """
+        UPDATE ingest_members SET last_seen_at = now(), mqtt_connected = false, stopped_at = now(),
+            retired_at = CASE WHEN %s::text IS NULL THEN NULL ELSE now() END, retired_by = %s,
+            drained_messages = %s
+        WHERE client_id = %s
+        """,
+        [retired_by, retired_by, drained_messages, client_id],
+    )
+
+
+def members(conn: PgConn, share_group: str | None) -> list[dict[str, Any]]:
+    """Every member (of one share group when given), by client id."""
+    cur = conn.execute(
+        f"SELECT {MEMBER_COLUMNS} FROM ingest_members WHERE %s::text IS NULL OR share_group = %s ORDER BY client_id",
+        [share_group, share_group],
+    )
+    cols = [d.name for d in cur.description or []]
+    return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def _json(value: dict[str, float] | None) -> str | None:
+    return None if value is None else json.dumps(value)

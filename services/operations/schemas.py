@@ -1,8 +1,9 @@
-"""Dead letters and quarantined messages as operators see them."""
+"""Dead letters, quarantined messages and the ingest share group's members as operators see them."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
@@ -25,3 +26,48 @@ class QuarantinedMessage(BaseModel):
     building_id: str
     device_id: str
     received_at: datetime
+
+
+class MemberState(StrEnum):
+    connected = "connected"
+    # the process beats but is not connected to the broker (it reconnects by itself)
+    not_connected = "not_connected"
+    # no heartbeat, session alive: the broker still routes this member's share of the readings to it and keeps them
+    stranded = "stranded"
+    # no heartbeat for longer than the session expiry: the broker has discarded the session and what it held
+    expired = "expired"
+    retired = "retired"
+
+
+class IngestMember(BaseModel):
+    client_id: str
+    share_group: str
+    state: MemberState
+    host: str
+    pid: int | None
+    started_at: datetime
+    last_seen_at: datetime
+    seconds_since_seen: float
+    session_expiry_s: int
+    session_expires_at: datetime = Field(description="about when the broker drops the session if it never returns")
+    stopped_at: datetime | None = Field(description="set when the worker stopped gracefully (not retired)")
+    retired_at: datetime | None
+    retired_by: str | None
+    drained_messages: int | None = Field(description="messages the broker still held, stored while retiring")
+
+
+class BrokerStats(BaseModel):
+    """What Mosquitto's $SYS topics said, as last seen by a running worker. Totals for the whole broker: Mosquitto
+    2.0 publishes no per-session queue length."""
+
+    observed_at: datetime
+    observed_by: str
+    values: dict[str, float]
+
+
+class IngestOverview(BaseModel):
+    stale_after_s: float
+    members: list[IngestMember]
+    stranded: list[str] = Field(description="client ids whose share of the readings waits in the broker: reclaim "
+                                            "each with `energiblik ingest reclaim CLIENT_ID`")
+    broker: BrokerStats | None
