@@ -12,7 +12,7 @@ from services.auth.schemas import CreatedToken, TokenIn, TokenOut
 from services.db import PgConn
 from services.localtime import parse_instant
 from services.operations import service as operations
-from services.operations.schemas import DeadLetter, IngestOverview, QuarantinedMessage
+from services.operations.schemas import DeadLetter, IngestOverview, ProcessingError, QuarantinedMessage
 
 router = APIRouter(prefix="/api/v1", tags=["operations"])
 
@@ -29,6 +29,22 @@ def get_dead_letters(
     since_ts = parse_instant(since, "since", tz) if since else None
     with engine.connect() as conn:
         return operations.dead_letters(conn, since_ts, limit)
+
+
+@router.get("/processing-errors")
+def get_processing_errors(
+    _: Operator,
+    engine: EngineDep,
+    tz: TimezoneDep,
+    since: Annotated[str | None, Query(description="occurred at or after; RFC 3339 instant or local date")] = None,
+    process: Annotated[str | None, Query(max_length=64, description="only this loop: rollups, alerts, …")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> list[ProcessingError]:
+    """Items (a meter's rollups, an alert rule for a building) that a maintenance process failed on, recorded and
+    skipped while it went on with the others; a failed rollup range is retried later (admin and energy team)."""
+    since_ts = parse_instant(since, "since", tz) if since else None
+    with engine.connect() as conn:
+        return operations.processing_errors(conn, since_ts, process, limit)
 
 
 @router.get("/quarantine")

@@ -41,6 +41,22 @@ def pending_quarantine(conn: Connection, limit: int) -> list[RowMapping]:
     )
 
 
+def processing_errors(conn: Connection, since: datetime | None, process: str | None, limit: int) -> list[RowMapping]:
+    """Newest first."""
+    return list(
+        conn.execute(
+            text("""
+            SELECT id, occurred_at, process, item, error FROM processing_errors
+            WHERE (CAST(:since AS timestamptz) IS NULL OR occurred_at >= :since)
+              AND (CAST(:process AS text) IS NULL OR process = :process)
+            ORDER BY occurred_at DESC, id DESC
+            LIMIT :limit
+        """),
+            {"since": since, "process": process, "limit": limit},
+        ).mappings()
+    )
+
+
 def record_processing_error(conn: PgConn, process: str, item: str, error: str) -> None:
     """An item a maintenance loop (rollups, alerts, syncs) failed on and skipped (psycopg connection)."""
     conn.execute("INSERT INTO processing_errors (process, item, error) VALUES (%s, %s, %s)",

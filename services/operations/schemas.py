@@ -19,6 +19,16 @@ class DeadLetter(BaseModel):
     device_id: str | None
 
 
+class ProcessingError(BaseModel):
+    """An item a maintenance loop failed on and skipped (the loop went on with the others)."""
+
+    id: int
+    occurred_at: datetime
+    process: str = Field(description="rollups, alerts, rollups rebuild, …")
+    item: str = Field(description="what failed, e.g. the meter key and reading range, or the rule and building")
+    error: str = Field(description="exception type and message; the traceback is in that process's log")
+
+
 class QuarantinedMessage(BaseModel):
     id: int
     topic: str

@@ -17,6 +17,7 @@ from services.operations.schemas import (
     IngestMember,
     IngestOverview,
     MemberState,
+    ProcessingError,
     QuarantinedMessage,
 )
 
@@ -46,6 +47,13 @@ def dead_letters(conn: Connection, since: datetime | None, limit: int) -> list[D
             )
         )
     return out
+
+
+def processing_errors(conn: Connection, since: datetime | None, process: str | None, limit: int
+                      ) -> list[ProcessingError]:
+    """Items the maintenance loops failed on and skipped, newest first."""
+    return [ProcessingError.model_validate({**r, "occurred_at": r["occurred_at"].astimezone(UTC)})
+            for r in repository.processing_errors(conn, since, process, limit)]
 
 
 def pending_quarantine(conn: Connection, limit: int) -> list[QuarantinedMessage]:

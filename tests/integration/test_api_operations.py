@@ -142,3 +142,26 @@ def test_new_building_gets_working_broker_credentials(admin: httpx.Client, stack
         assert time.monotonic() < deadline, "the broker never accepted the new building's credentials"
         time.sleep(0.2)
     assert not _broker_accepts(stack, ident.username, "wrong password")
+
+
+def test_processing_errors_are_listed_for_operators_only(admin: httpx.Client, api: object, db: Engine,
+                                                          stack: Stack) -> None:
+    import psycopg
+
+    from services.boundary import one_item
+    from services.db import libpq_dsn
+    from tests.integration.api_helpers import make_token
+
+    def bug() -> None:
+        raise ArithmeticError("planted")
+
+    with psycopg.connect(libpq_dsn(stack.db_url)) as conn, conn.transaction():
+        assert one_item(conn, "rollups", "meter_key 7", bug) is False
+        assert one_item(conn, "alerts", "night_baseload building b1", lambda: None) is True
+    r = admin.get("/api/v1/processing-errors")
+    assert r.status_code == 200, r.text
+    assert [(e["process"], e["item"], e["error"]) for e in r.json()] == [
+        ("rollups", "meter_key 7", "ArithmeticError: planted")]
+    assert admin.get("/api/v1/processing-errors", params={"process": "alerts"}).json() == []
+    viewer = api.client(make_token(admin, "viewer"))  # type: ignore[attr-defined]
+    assert viewer.get("/api/v1/processing-errors").status_code == 403
