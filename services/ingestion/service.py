@@ -9,6 +9,7 @@ not registered is kept whole in quarantine and replayed once the device is regis
 from __future__ import annotations
 
 import logging
+import re
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,11 +29,11 @@ from services.readings.units import Unit, UnitMismatch, base_factor, conversion_
 
 log = logging.getLogger(__name__)
 
-_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+_VALID_ID = re.compile(r"[A-Za-z0-9._-]{1,64}").fullmatch
 
 
 def _valid_id(s: str) -> bool:
-    return 0 < len(s) <= 64 and _ID_CHARS.issuperset(s)
+    return _VALID_ID(s) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,11 +231,15 @@ class _Batch:
                                     msg.received_at))
             span.quarantined = True
             return
-        if built.rows:
-            self.rows.extend(built.rows)
-            span.rows = (self.n_rows, self.n_rows + len(built.rows))
-            self.n_rows += len(built.rows)
-            lo, hi = min(r[1] for r in built.rows), max(r[1] for r in built.rows)
+        rows = built.rows
+        if rows:
+            self.rows.extend(rows)
+            span.rows = (self.n_rows, self.n_rows + len(rows))
+            self.n_rows += len(rows)
+            if len(rows) == 1:
+                lo = hi = rows[0][1]
+            else:
+                lo, hi = min(r[1] for r in rows), max(r[1] for r in rows)
             assert built.meter_key is not None
             b = self.touched.get(built.meter_key)
             self.touched[built.meter_key] = (lo, hi) if b is None else (min(b[0], lo), max(b[1], hi))
@@ -286,6 +291,7 @@ class IngestPipeline:
         self.earliest = earliest
         self.max_abs_value = max_abs_value
         self.registry = registry or RegistryCache()
+        self._topics: dict[str, tuple[str, str, str] | str] = {}  # the parsed topics seen, each parsed once
         # Record the reading ranges each batch touched, for the incremental consumption rollups.
         self.track_rollups = track_rollups
 
@@ -324,7 +330,11 @@ class IngestPipeline:
 
     def _route(self, msg: RawMessage) -> tuple[str, str, str] | str:
         """(kind, building_id, device_id) from the topic, or why the message cannot be taken at all."""
-        parsed = self._parse_topic(msg.topic)
+        parsed = self._topics.get(msg.topic)
+        if parsed is None:
+            if len(self._topics) >= 100_000:  # bounded: an estate has far fewer topics; garbage ones come and go
+                self._topics.clear()
+            parsed = self._topics[msg.topic] = self._parse_topic(msg.topic)
         if isinstance(parsed, str):
             return parsed
         if len(msg.payload) > self.max_payload_bytes:
