@@ -86,7 +86,7 @@ class IngestWorker:
         self._received_reported = 0
         self._loop_now = self.clock.now()
         self._session_epoch = 0  # bumps on every (re)connect: acks never cross connections
-        self._reconnect_delay = 0.05
+        self._reconnect_failures = 0
         self.client = self._make_client()
         self.membership = Membership(settings, self.metrics, self.clock)
 
@@ -445,13 +445,18 @@ class IngestWorker:
         log.info("left the shared subscription", extra={"client_id": self.s.mqtt.client_id})
 
     def _reconnect(self) -> None:
-        # Quickly at first: Mosquitto 2.0 does not restore $share subscriptions after a restart, so until a worker has
-        # subscribed again the broker acknowledges meters' readings and drops them ("no matching subscribers";
-        # docs/reliability.md). The sooner the workers are back, the smaller that window.
+        # Every 0.1 s for the first 5 s, then backing off to 2 s: Mosquitto 2.0 does not restore $share subscriptions
+        # after a restart, so until a worker has subscribed again the broker acknowledges meters' readings and drops
+        # them ("no matching subscribers"; docs/reliability.md). The sooner the workers are back, the smaller that
+        # window; a refused connect to a broker that is down costs next to nothing.
         try:
             self.client.reconnect()
-            self._reconnect_delay = 0.05
+            self._reconnect_failures = 0
         except OSError as exc:
-            log.warning("mqtt reconnect failed", extra={"error": str(exc), "retry_in_s": self._reconnect_delay})
-            time.sleep(self._reconnect_delay)
-            self._reconnect_delay = min(self._reconnect_delay * 2, 1.0)
+            self._reconnect_failures += 1
+            n = self._reconnect_failures
+            delay = 0.1 if n <= 50 else min(2.0, 0.1 * 2 ** min(n - 50, 5))
+            if n in (1, 50) or n % 100 == 0:
+                log.warning("mqtt reconnect failed; retrying", extra={"error": str(exc), "retry_in_s": delay,
+                                                                     "attempts": n})
+            time.sleep(delay)
