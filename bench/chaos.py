@@ -171,7 +171,10 @@ class Soak:
         self.lags: list[float] = []
         self.malformed_sent = 0
         self.kills: Counter[str] = Counter()  # what the soak killed, per program (expected exits)
-        self.broker_kills: list[float] = []  # wall-clock times
+        # wall-clock windows in which acknowledged readings can be lost to a broker kill -9: from the last autosave
+        # before the kill until the workers have subscribed again (a broker restarted from an old snapshot may not
+        # know their sessions yet, and accepts messages for nobody)
+        self.broker_kills: list[tuple[float, float]] = []
         self.result = Result(command=" ".join(sys.argv), duration_s=args.duration, buildings=args.buildings,
                              speed=args.speed)
 
@@ -257,7 +260,7 @@ class Soak:
         self.work.mkdir(parents=True, exist_ok=True)
         for f in ("published.csv", "truth.json"):
             (self.work / f).unlink(missing_ok=True)
-        days = math.ceil(self.args.duration * self.args.speed / 86400) + 1
+        days = math.ceil(self.args.duration * 3 * self.args.speed / 86400) + 1  # room for faults' overrun
         from simulators.model import TZ
 
         start = datetime.combine(datetime.now(TZ).date() - timedelta(days=days), datetime.min.time(), TZ)
@@ -273,6 +276,7 @@ class Soak:
         for p in progs:
             if p.name == "sim-1":
                 p.stop_wait_s = 180  # it flushes what it holds and waits for the broker's acknowledgements
+                p.autostart = False  # once the workers have subscribed: before, the broker drops what it accepts
         supervise.start(self.run_dir, progs)
         self.log(f"supervisord started: {', '.join(p.name for p in progs)}; simulating from {start.isoformat()}")
         deadline = time.monotonic() + 120
@@ -280,6 +284,7 @@ class Soak:
             if time.monotonic() > deadline:
                 raise SystemExit(f"the stack did not become healthy: {self.states()}")
             time.sleep(0.5)
+        supervise.ctl(self.run_dir, "start", "sim-1", check=True)
 
     def register(self) -> None:
         from services.db import get_engine
@@ -326,7 +331,11 @@ class Soak:
             topic = {"readings": f"{prefix}/buildings/{bid}/meters/{meter}/readings",
                      "telemetry": f"{prefix}/buildings/{bid}/luminaires/{lum}/telemetry",
                      "wmbus": f"{prefix}/buildings/{bid}/wmbus/chaos"}[kind]
-            pubs[bid].publish(topic, malformed(rng, kind, wmbus_id))
+            try:
+                pubs[bid].publish(topic, malformed(rng, kind, wmbus_id))
+            except Exception as exc:
+                self.log(f"malformed stream: {exc}")
+                continue
             self.malformed_sent += 1
             self.stop_flag.wait(1 / self.args.malformed_rate)
         for p in pubs.values():
@@ -369,8 +378,14 @@ class Soak:
     def all_workers_healthy(self) -> bool:
         return all(self.worker_healthy(i) for i in range(1, self.args.workers + 1))
 
+    def pid(self, name: str) -> int | None:
+        import supervise
+
+        out = supervise.ctl(self.run_dir, "pid", name).stdout.strip()
+        return int(out) if out.isdigit() and int(out) > 0 else None
+
     def kill_program(self, name: str) -> int | None:
-        pid = self.states().get(name, ("", None))[1]
+        pid = self.pid(name)
         if pid:
             os.kill(pid, signal.SIGKILL)
             self.kills[name] += 1
@@ -383,11 +398,11 @@ class Soak:
             old = self.kill_program(f"ingest-{i}")
             f.ended_s, f.note = self.now(), f"ingest-{i} (pid {old})"
             time.sleep(0.5)
-            self.wait_back(f, lambda: self.worker_healthy(i) and self.states()[f"ingest-{i}"][1] != old)
+            self.wait_back(f, lambda: self.worker_healthy(i) and self.pid(f"ingest-{i}") not in (None, old))
         elif f.kind == "rollups-kill":
             old = self.kill_program("rollups")
             f.ended_s, f.note = self.now(), f"pid {old}"
-            self.wait_back(f, lambda: self.states()["rollups"][1] not in (None, old))
+            self.wait_back(f, lambda: self.pid("rollups") not in (None, old))
         elif f.kind == "broker-restart":
             stack("mqtt-stop")
             stack("mqtt-start")
@@ -397,11 +412,13 @@ class Soak:
         elif f.kind == "broker-kill":
             pid = int((Path(os.environ["ENERGIBLIK_STATE"]) / "mosquitto" / "mosquitto.pid").read_text())
             os.kill(pid, signal.SIGKILL)
-            self.broker_kills.append(time.time())
+            killed = time.time()
             time.sleep(self.args.broker_down)
             stack("mqtt-start")
             f.ended_s, f.note = self.now(), f"down {self.args.broker_down:g} s"
             self.wait_back(f, self.all_workers_healthy)
+            back = time.time() if f.back_s is None else killed + (f.ended_s - f.started_s) + f.back_s
+            self.broker_kills.append((killed - self.args.autosave - 5, back + 2))
         elif f.kind == "pg-outage":
             stack("pg-stop")
             time.sleep(self.args.pg_outage)
@@ -489,7 +506,7 @@ class Soak:
         for key, (value, at) in acked.items():
             if key in stored:
                 continue
-            if any(k - self.args.autosave - 5 <= at <= k + 1 for k in self.broker_kills):
+            if any(lo <= at <= hi for lo, hi in self.broker_kills):
                 r.lost_to_broker_kill += 1
                 if key[0] in interval_meters:
                     day = (key[1] - timedelta(minutes=1)).astimezone(TZ).date().isoformat()

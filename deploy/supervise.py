@@ -41,6 +41,7 @@ class Program:
     command: list[str]
     env: dict[str, str] = field(default_factory=dict)
     stop_wait_s: int = 30  # SIGTERM, then SIGKILL after this long
+    autostart: bool = True
 
 
 def run_dir() -> Path:
@@ -83,7 +84,8 @@ def render(run: Path, programs: list[Program]) -> str:
     ]
     for p in programs:
         lines += [f"[program:{p.name}]", f"command={_q(shlex.join(p.command))}", f"directory={REPO}",
-                  "autostart=true", "autorestart=true", f"startsecs={START_SECS}", f"startretries={START_RETRIES}",
+                  f"autostart={str(p.autostart).lower()}", "autorestart=true", f"startsecs={START_SECS}",
+                  f"startretries={START_RETRIES}",
                   "stopsignal=TERM", f"stopwaitsecs={p.stop_wait_s}", "stopasgroup=true", "killasgroup=true",
                   "redirect_stderr=true", f"stdout_logfile={run}/{p.name}.log", "stdout_logfile_maxbytes=50MB",
                   "stdout_logfile_backups=2"]

@@ -26,6 +26,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from services.mqtt_speedups import install as install_paho_speedups
 
 log = logging.getLogger("energiblik.simulator.publisher")
+LOST = (mqtt.MQTT_ERR_NO_CONN, mqtt.MQTT_ERR_CONN_LOST, mqtt.MQTT_ERR_CONN_REFUSED)
 
 class PublishError(RuntimeError):
     pass
@@ -99,8 +100,8 @@ class WindowedPublisher:
         while len(self.unacked) >= self.window:
             self._pump()
         info = self.client.publish(topic, payload, qos=self.qos)
-        # NO_CONN: the connection dropped; paho keeps a QoS 1 message and sends it after the reconnect
-        if info.rc != mqtt.MQTT_ERR_SUCCESS and not (self.reconnect and info.rc == mqtt.MQTT_ERR_NO_CONN):
+        # NO_CONN, CONN_LOST: the connection dropped; paho keeps a QoS 1 message and sends it after the reconnect
+        if info.rc != mqtt.MQTT_ERR_SUCCESS and not (self.reconnect and info.rc in LOST):
             raise PublishError(f"publish failed: {mqtt.error_string(info.rc)}")
         if self.qos:
             self.unacked.add(info.mid)
