@@ -9,12 +9,13 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import BuildingFilter, Caller, ClockDep, End, EngineDep, MeterId, RegistryWriter, Start, TimezoneDep
 from services.consumption import repository as repo
 from services.consumption.periods import Resolution
-from services.consumption.query import DEFAULT_SPAN, Point, series
+from services.consumption.query import DEFAULT_SPAN, Series, series
 from services.db import PgConn
 from services.registry import service as registry
 from services.registry.schemas import Carrier
@@ -30,16 +31,24 @@ ResolutionQ = Annotated[Literal["hour", "day", "week", "month", "year"],
 class PointOut(BaseModel):
     start: datetime
     end: datetime
-    kwh: float | None = Field(description="energy in kWh; null for water, which is in m3")
-    m3: float | None = Field(default=None, description="water only")
-    coverage: float = Field(description="share of the period backed by measured data (0-1)")
+    kwh: float | None = Field(description="energy in kWh; null while the period is pending (never a 0 for readings "
+                                          "not yet computed); absent for water, which is in m3")
+    m3: float | None = Field(default=None, description="water only; null while pending")
+    coverage: float = Field(description="share of the period backed by measured data (0-1); while pending, of what "
+                                        "is computed so far")
     estimated_share: float = Field(description="share of the amount interpolated over gaps or estimated (0-1)")
+    pending: bool = Field(default=False, description="readings are stored for this period that the rollups do not "
+                                                     "count yet (the rollup process is behind): the amount is null "
+                                                     "until they are computed")
 
 
 class ConsumptionOut(BaseModel):
     unit: str
     resolution: str
     timezone: str
+    computed_through: datetime | None = Field(
+        default=None, description="null: every figure is current. Otherwise the instant up to which the rollups "
+                                  "this answer reads are current; later periods may be pending")
     series: list[PointOut]
 
 
@@ -51,23 +60,34 @@ class DecisionOut(BaseModel):
     detail: str
 
 
-def _answer(points: list[Point], water: bool, resolution: str, tz: str) -> ConsumptionOut:
+def _answer(found: Series, water: bool, resolution: str, tz: str) -> ConsumptionOut:
     return ConsumptionOut(
-        unit="m3" if water else "kWh", resolution=resolution, timezone=tz,
+        unit="m3" if water else "kWh", resolution=resolution, timezone=tz, computed_through=found.computed_through,
         series=[PointOut(start=p.start, end=p.end, kwh=None if water else p.amount, m3=p.amount if water else None,
-                         coverage=p.coverage, estimated_share=p.estimated_share) for p in points],
+                         coverage=p.coverage, estimated_share=p.estimated_share, pending=p.pending)
+                for p in found.points],
     )
+
+
+def _json(answer: ConsumptionOut) -> JSONResponse:
+    """`kwh` (or `m3` for water) stays in every period, null while pending; the other unit's field is left out."""
+    body = answer.model_dump(mode="json")
+    other = "kwh" if answer.unit == "m3" else "m3"
+    for p in body["series"]:
+        del p[other]
+    return JSONResponse(body)
 
 
 def _csv(answer: ConsumptionOut) -> Response:
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\n")
     amount = "m3" if answer.unit == "m3" else "kwh"
-    out.writerow(["start", "end", amount, "coverage", "estimated_share"])
+    out.writerow(["start", "end", amount, "coverage", "estimated_share", "pending"])
     for p in answer.series:
         out.writerow([p.start.isoformat(), p.end.isoformat(), p.m3 if amount == "m3" else p.kwh, p.coverage,
-                      p.estimated_share])
-    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8")
+                      p.estimated_share, "true" if p.pending else "false"])
+    headers = {"X-Energiblik-Computed-Through": answer.computed_through.isoformat()} if answer.computed_through else {}
+    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 def _window(start: str | None, end: str | None, resolution: Resolution, now: datetime,
@@ -77,7 +97,7 @@ def _window(start: str | None, end: str | None, resolution: Resolution, now: dat
     return s or e - DEFAULT_SPAN[resolution], e
 
 
-@router.get("/consumption", response_model_exclude_none=True, response_model=ConsumptionOut)
+@router.get("/consumption", response_model=ConsumptionOut)
 def get_consumption(
     *, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
     building_id: BuildingFilter = None, carrier: Carrier | None = None,
@@ -94,12 +114,12 @@ def get_consumption(
             buildings = None if ids is None else sorted(ids)
         conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
         keys = repo.meters_for_totals(conn, buildings, carrier.value if carrier else None)
-        points = series(conn, keys, start=s, end=e, resolution=resolution, tz=tz)
-    answer = _answer(points, carrier == Carrier.water, resolution, tz.key)
-    return _csv(answer) if format == "csv" else answer
+        found = series(conn, keys, start=s, end=e, resolution=resolution, tz=tz)
+    answer = _answer(found, carrier == Carrier.water, resolution, tz.key)
+    return _csv(answer) if format == "csv" else _json(answer)
 
 
-@router.get("/meters/{meter_id}/consumption", response_model_exclude_none=True, response_model=ConsumptionOut)
+@router.get("/meters/{meter_id}/consumption", response_model=ConsumptionOut)
 def get_meter_consumption(
     *, meter_id: MeterId, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
     start: Start = None, end: End = None, resolution: ResolutionQ = "day", format: FormatQ = "json",
@@ -109,9 +129,9 @@ def get_meter_consumption(
     with engine.connect() as sa:
         meter, key = registry.get_meter_and_key(sa, meter_id, caller.scope)
         conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
-        points = series(conn, [key], start=s, end=e, resolution=resolution, tz=tz)
-    answer = _answer(points, meter.carrier == Carrier.water, resolution, tz.key)
-    return _csv(answer) if format == "csv" else answer
+        found = series(conn, [key], start=s, end=e, resolution=resolution, tz=tz)
+    answer = _answer(found, meter.carrier == Carrier.water, resolution, tz.key)
+    return _csv(answer) if format == "csv" else _json(answer)
 
 
 class ExchangeIn(BaseModel):

@@ -272,7 +272,8 @@ class Soak:
                     "--api-url", self.api]
         progs = supervise.estate_programs(workers=self.args.workers, sim_args=sim_args, python=sys.executable,
                                           client_prefix=CLIENT_PREFIX, metrics_port_base=self.metrics_base,
-                                          worker_env={"ENERGIBLIK_MQTT__SHARE_GROUP": SHARE_GROUP})
+                                          worker_env={"ENERGIBLIK_MQTT__SHARE_GROUP": SHARE_GROUP},
+                                          rollups_metrics_port=self.metrics_base + 9)
         for p in progs:
             if p.name == "sim-1":
                 p.stop_wait_s = 180  # it flushes what it holds and waits for the broker's acknowledgements

@@ -38,7 +38,9 @@ done
 # Every process under supervisord (deploy/supervise.py writes $RUN/supervisord.conf): a program that crashes is
 # started again, with a growing pause when it keeps failing at start; $RUN/supervisord.log has a line for each.
 # Live meters and luminaires: catch up from where the history ends, then real time; a few realistic faults.
+ROLLUP_METRICS_PORT="${ENERGIBLIK_ROLLUPS__METRICS_PORT:-9118}"
 "$PY" deploy/supervise.py start --workers "$WORKERS" --metrics-port-base "$METRICS_BASE" \
+  --rollups-metrics-port "$ROLLUP_METRICS_PORT" \
   --sim-args "--buildings $FLEET --seed $SEED --faults gaps,duplicates,late,garbage --fault-rate 0.005"
 
 for _ in $(seq 100); do
@@ -72,6 +74,7 @@ Energiblik is running (profile $ENERGIBLIK_PROFILE), with a simulated estate of 
   OpenAPI        http://127.0.0.1:${ENERGIBLIK_API_PORT}/api/v1/openapi.json
   MQTT broker    127.0.0.1:${ENERGIBLIK_MQTT__PORT}  (topics under energiblik/v1/buildings/{building_id}/...)
   Ingest metrics $(for i in $(seq 1 "$WORKERS"); do printf 'http://127.0.0.1:%s/metrics ' $((METRICS_BASE + i)); done)
+  Rollup metrics http://127.0.0.1:${ROLLUP_METRICS_PORT}/metrics  (energiblik_rollup_lag_seconds; /health)
   Database       ${ENERGIBLIK_DB__URL}
   Admin token    ${ENERGIBLIK_ADMIN_TOKEN}
   Facility mgr   $FM_TOKEN  (buildings: $FM_BUILDINGS)

@@ -53,7 +53,7 @@ def run_dir() -> Path:
 
 def estate_programs(*, workers: int, sim_args: list[str] | None, python: str | None = None,
                     client_prefix: str = "energiblik-ingest", metrics_port_base: int = 9107,
-                    worker_env: dict[str, str] | None = None) -> list[Program]:
+                    worker_env: dict[str, str] | None = None, rollups_metrics_port: int = 0) -> list[Program]:
     """The standard set: `workers` ingest workers on the shared subscription, the rollup and alert processes, the
     API, and (with `sim_args`) the live simulator."""
     py = python or str(REPO / ".venv" / "bin" / "python")
@@ -62,7 +62,9 @@ def estate_programs(*, workers: int, sim_args: list[str] | None, python: str | N
                       "ENERGIBLIK_INGEST__METRICS_PORT": str(metrics_port_base + i), **(worker_env or {})},
                      stop_wait_s=90)  # a worker commits and acknowledges its batch before it exits
              for i in range(1, workers + 1)]
-    progs += [Program("rollups", [py, "-m", "ingest.rollups"]), Program("alerts", [py, "-m", "ingest.alerts"]),
+    rollups_env = {"ENERGIBLIK_ROLLUPS__METRICS_PORT": str(rollups_metrics_port)} if rollups_metrics_port else {}
+    progs += [Program("rollups", [py, "-m", "ingest.rollups"], rollups_env),
+              Program("alerts", [py, "-m", "ingest.alerts"]),
               Program("api", [py, "-m", "api"], {"ENERGIBLIK_API_HOST": "127.0.0.1"})]
     if sim_args is not None:
         progs.append(Program("sim-1", [py, "-m", "simulators.live", *sim_args]))
@@ -164,13 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--workers", type=int, default=2)
     st.add_argument("--sim-args", default=None, help="the live simulator's arguments (none: no simulator)")
     st.add_argument("--metrics-port-base", type=int, default=9107, help="worker i serves /metrics on base + i")
+    st.add_argument("--rollups-metrics-port", type=int, default=0, help="rollups /metrics (0: default)")
     sub.add_parser("status", help="the programs' states")
     sub.add_parser("stop", help="stop supervisord and everything under it")
     args = ap.parse_args(argv)
     run = run_dir()
     if args.cmd == "start":
         sim = shlex.split(args.sim_args) if args.sim_args is not None else None
-        start(run, estate_programs(workers=args.workers, sim_args=sim, metrics_port_base=args.metrics_port_base))
+        start(run, estate_programs(workers=args.workers, sim_args=sim, metrics_port_base=args.metrics_port_base,
+                                   rollups_metrics_port=args.rollups_metrics_port))
     elif args.cmd == "status":
         if supervisord_pid(run) is None:
             print("supervisord: stopped")

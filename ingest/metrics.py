@@ -1,4 +1,5 @@
-"""Prometheus metrics and a health endpoint for the ingest worker, served from a small HTTP thread.
+"""Prometheus metrics and a health endpoint for the ingest worker (and the rollup process), served from a small HTTP
+thread.
 
 The thread only reads counters; all MQTT and database work stays on the worker's single thread.
 """
@@ -28,6 +29,9 @@ class Metrics:
         self.telemetry_stored = Counter("energiblik_ingest_telemetry_stored", "luminaire samples stored", registry=r)
         self.dead_lettered = Counter("energiblik_ingest_dead_lettered", "messages sent to the dead-letter store",
                                      registry=r)
+        self.internal_errors = Counter("energiblik_ingest_internal_errors",
+                                       "messages dead-lettered for an unexpected error while handling them (a bug)",
+                                       registry=r)
         self.quarantined = Counter("energiblik_ingest_quarantined", "messages for unknown devices", registry=r)
         self.batches = Counter("energiblik_ingest_batches", "committed batches", registry=r)
         self.rollup_meters = Counter("energiblik_ingest_rollup_meters", "meter ranges whose rollups were recomputed",
@@ -46,16 +50,30 @@ class Metrics:
 def serve(metrics: Metrics, host: str, port: int, health: Callable[[], dict[str, object]]) -> ThreadingHTTPServer:
     """Serve /metrics and /health in a daemon thread; `health` reports the worker's state."""
 
+    def state() -> tuple[bool, dict[str, object]]:
+        stalled = time.monotonic() - metrics.last_loop > 30
+        doc = health()
+        ok = bool(doc.get("mqtt_connected")) and not stalled
+        return ok, {**doc, "loop_stalled": stalled}
+
+    return serve_http(metrics.registry, host, port, state)
+
+
+def serve_http(registry: CollectorRegistry, host: str, port: int, health: Callable[[], tuple[bool, dict[str, object]]],
+               refresh: Callable[[], None] | None = None) -> ThreadingHTTPServer:
+    """Serve /metrics (after `refresh`, which may update gauges) and /health (200 when `health` says ok, else 503,
+    with its document and `status`) in a daemon thread."""
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/metrics":
-                body = generate_latest(metrics.registry)
+                if refresh is not None:
+                    refresh()
+                body = generate_latest(registry)
                 self._send(200, body, CONTENT_TYPE_LATEST)
             elif self.path == "/health":
-                stalled = time.monotonic() - metrics.last_loop > 30
-                state = health()
-                ok = bool(state.get("mqtt_connected")) and not stalled
-                doc = {**state, "status": "ok" if ok else "degraded", "loop_stalled": stalled}
+                ok, state = health()
+                doc = {**state, "status": "ok" if ok else "degraded"}
                 self._send(200 if ok else 503, json.dumps(doc).encode(), "application/json")
             else:
                 self._send(404, b"not found", "text/plain")

@@ -39,7 +39,13 @@ from services.config import Settings
 from services.consumption.service import process_dirty
 from services.db import PgConn, libpq_dsn
 from services.ingestion.schemas import RawMessage
-from services.ingestion.service import BatchStats, IngestPipeline, sweep_quarantine
+from services.ingestion.service import (
+    BatchStats,
+    IngestPipeline,
+    InternalErrorGuard,
+    InternalErrorLimit,
+    sweep_quarantine,
+)
 from services.mqtt_speedups import install as install_paho_speedups
 
 log = logging.getLogger("energiblik.ingest")
@@ -62,12 +68,9 @@ class IngestWorker:
         self.s = settings
         self.clock = clock or SystemClock()
         self.metrics = metrics or Metrics()
-        ing = settings.ingest
-        self.pipeline = IngestPipeline(
-            settings.mqtt.topic_prefix,
-            max_payload_bytes=ing.max_payload_bytes,
-            max_readings_per_message=ing.max_readings_per_message,
-        )
+        self.pipeline = IngestPipeline.from_settings(settings)
+        self.guard = InternalErrorGuard(settings.ingest.guard_window, settings.ingest.guard_share,
+                                        settings.ingest.guard_min_errors)
         self.tz = ZoneInfo(settings.timezone)
         self._last_rollup = 0.0
         self.pending = _Pending()
@@ -156,7 +159,11 @@ class IngestWorker:
         if not p.messages:
             p.first_at = self.clock.monotonic()
         payload = cast(bytes, msg.payload)
-        p.messages.append(RawMessage(msg.topic, payload, self._loop_now, msg.mid))
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:  # a broker that let an invalid UTF-8 topic through: dead-lettered, not a crash
+            topic = msg._topic.decode("utf-8", "replace")
+        p.messages.append(RawMessage(topic, payload, self._loop_now, msg.mid))
         p.nbytes += len(payload)
         self.received_count += 1
 
@@ -198,7 +205,18 @@ class IngestWorker:
             try:
                 conn = self._db()
                 with conn.transaction():
-                    stats = self.pipeline.process_safely(conn, batch)
+                    stats = self.pipeline.handle_batch(conn, batch)
+                    # raises before the commit: a batch that trips the guard is neither stored nor acknowledged
+                    self.guard.check(stats)
+            except InternalErrorLimit as exc:
+                self.metrics.internal_errors.inc(stats.internal_errors)
+                log.critical("too many internal errors: stopping without committing or acknowledging the batch "
+                             "(a bad deploy? the messages stay with the broker for a fixed version)",
+                             extra={"detail": str(exc), "messages": len(batch)})
+                self.pending.clear()
+                self.exit_code = 4
+                self.stopping = True
+                return
             except psycopg.OperationalError as exc:
                 self.metrics.db_errors.inc()
                 log.warning("database unavailable; batch kept unacknowledged, retrying",
@@ -248,6 +266,7 @@ class IngestWorker:
         m.telemetry_stored.inc(stats.telemetry_stored)
         m.dead_lettered.inc(stats.dead_lettered)
         m.quarantined.inc(stats.quarantined)
+        m.internal_errors.inc(stats.internal_errors)
         m.batches.inc()
         if stats.dead_lettered:
             log.info("dead-lettered", extra={"count": stats.dead_lettered, "reasons": stats.reasons})
@@ -265,6 +284,8 @@ class IngestWorker:
                 self.metrics.rollup_meters.inc(n)
         except psycopg.OperationalError:
             self._drop_db()  # the dirty ranges stay in the table; the next call takes them
+        except Exception:  # not one meter's failure (those are recorded and skipped): logged, retried next time
+            log.exception("rollup step failed; retrying later")
 
     def _maybe_sweep(self) -> None:
         now = self.clock.monotonic()
@@ -280,6 +301,8 @@ class IngestWorker:
                 self._record(stats, 0.0)
         except psycopg.OperationalError:
             self._drop_db()
+        except Exception:  # messages fail one by one inside handle_batch; this is anything around it
+            log.exception("quarantine sweep failed; retrying later")
 
     # -- lifecycle ----------------------------------------------------------------------------------------------------
 

@@ -6,11 +6,12 @@ ENERGIBLIK_INGEST__BATCH_MAX_MESSAGES.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AwareDatetime, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,6 +42,19 @@ class MqttSettings(BaseModel):
 
 class IngestSettings(BaseModel):
     batch_max_messages: int = 5000
+    # Plausibility window of a reading's time: not before `earliest_ts`, not more than `max_future_hours` ahead of
+    # its receipt. Older history comes in through the imports, which take their own window.
+    earliest_ts: AwareDatetime = datetime(2000, 1, 1, tzinfo=UTC)
+    max_future_hours: float = 24.0
+    # Largest register or interval value accepted, after conversion to kWh (energy) or m3 (water, gas, oil volume):
+    # 1e11 kWh is 100 TWh, more than Denmark uses in a year; a value beyond it is a decoding error, not a reading.
+    max_abs_value: float = 1e11
+    # The guard against a bad deploy (arroyo's DlqLimit): the worker stops, without committing or acknowledging the
+    # batch that tripped it, when internal errors (bugs, not bad payloads) reach `guard_min_errors` and
+    # `guard_share` of the last `guard_window` messages. A few poison messages never trip it.
+    guard_window: int = 1000
+    guard_share: float = 0.5
+    guard_min_errors: int = 50
     batch_max_bytes: int = 1024 * 1024
     # Latency bound at low traffic; under load batches fill by size long before.
     batch_max_age_ms: int = 50
@@ -91,6 +105,15 @@ class AlertSettings(BaseModel):
     webhook_backoff_s: float = 5.0
 
 
+class RollupSettings(BaseModel):
+    """`python -m ingest.rollups`: where it serves /metrics (rollup lag, pending ranges) and /health."""
+
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9118
+    # /health says "lagging" (still 200) when the oldest pending range is older than this
+    lag_warn_s: float = 300.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENERGIBLIK_", env_nested_delimiter="__", extra="ignore")
 
@@ -99,6 +122,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     broker: BrokerFilesSettings = Field(default_factory=BrokerFilesSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    rollups: RollupSettings = Field(default_factory=RollupSettings)
     admin_token: SecretStr | None = None
     timezone: str = "Europe/Copenhagen"
     log_level: str = "INFO"

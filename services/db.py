@@ -46,3 +46,10 @@ def raw_connection(url: str | None = None) -> Iterator[PgConn]:
         yield conn
     finally:
         conn.close()
+
+
+def connection_lost(conn: PgConn, exc: BaseException) -> bool:
+    """An error that says nothing about the data being handled: the connection is gone (server down, restarting,
+    network). The caller retries later; any other error belongs to the item it was working on."""
+    return conn.closed or bool(conn.broken) or isinstance(
+        exc, psycopg.errors.AdminShutdown | psycopg.errors.CannotConnectNow)

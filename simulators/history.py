@@ -176,7 +176,7 @@ def ingest(buildings: list[BuildingSpec], until: date, seed: int) -> tuple[int, 
 
 def _flush(conn: PgConn, pipeline: IngestPipeline, batch: list[RawMessage]) -> int:
     with conn.transaction():
-        stats = pipeline.process_safely(conn, batch)
+        stats = pipeline.handle_batch(conn, batch)
     if stats.dead_lettered:
         raise RuntimeError(f"the simulator produced {stats.dead_lettered} invalid message(s): {stats.reasons}")
     return stats.readings_stored

@@ -8,10 +8,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.alerts import rules, store
+from services.boundary import one_item
 from services.consumption import repository as consumption_repo
 from services.db import PgConn
 from services.targets import service as targets
@@ -71,7 +73,8 @@ def evaluate(conn: PgConn, now: datetime, tz: ZoneInfo, *, days_back: int = 3) -
             cfg = book.for_building(rule, b.type, b.id)
             if not cfg.enabled:
                 continue
-            fn(ctx, b, cfg.params)
+            # one building's rule at a time: a failure is recorded and skipped, the other buildings are judged
+            one_item(conn, "alerts", f"{rule} building {b.id}", partial(fn, ctx, b, cfg.params))
     return out
 
 

@@ -1,8 +1,9 @@
-"""Consumption series for the API: whole local periods, from the rollups (never from raw readings)."""
+"""Consumption series for the API: whole local periods, from the rollups (never from raw readings), each saying
+whether readings stored for it are not yet in the rollups (`pending`: its amount is then unknown, never 0)."""
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,22 +25,71 @@ DEFAULT_SPAN: dict[str, timedelta] = {
 class Point:
     start: datetime
     end: datetime
-    amount: float
+    amount: float | None  # None: pending, the rollups do not count readings stored for this period yet
     coverage: float
     estimated_share: float
+    pending: bool = False
+
+
+@dataclass(frozen=True)
+class Series:
+    points: list[Point]
+    # The instant up to which every rollup the answer reads is current (None: nothing pending in the window): the
+    # earliest pending span of the meters that reaches into it.
+    computed_through: datetime | None
+
+
+def _reaches(sp: repo.PendingSpan, start: datetime, end: datetime) -> bool:
+    """Does the span change anything in [start, end)? A span is the open stretch between two readings; a lone
+    reading or exchange (start == end) is taken as the instant itself, to be safe."""
+    return sp.start < end and (sp.end > start or sp.start == sp.end >= start)
+
+
+def overlapping(spans: Sequence[repo.PendingSpan], start: datetime, end: datetime) -> list[repo.PendingSpan]:
+    """The pending spans that reach into [start, end)."""
+    return [sp for sp in spans if _reaches(sp, start, end)]
+
+
+def computed_through(spans: Sequence[repo.PendingSpan]) -> datetime | None:
+    return min((sp.start for sp in spans), default=None)
+
+
+def pending_flags(edges: Sequence[datetime], spans: Sequence[repo.PendingSpan]) -> list[bool]:
+    """Per period [edges[i], edges[i+1]): does a pending span reach into it?"""
+    n = len(edges) - 1
+    marks = [0] * (n + 1)
+    for sp in spans:
+        if not _reaches(sp, edges[0], edges[-1]):
+            continue
+        first = max(0, bisect_right(edges, sp.start) - 1)
+        cut = bisect_left(edges, sp.end) if sp.end > sp.start else bisect_right(edges, sp.end)
+        last = min(n - 1, cut - 1)
+        marks[first] += 1
+        marks[last + 1] -= 1
+    out, depth = [], 0
+    for i in range(n):
+        depth += marks[i]
+        out.append(depth > 0)
+    return out
 
 
 def series(conn: PgConn, keys: Sequence[int], *, start: datetime, end: datetime, resolution: Resolution,
-           tz: ZoneInfo) -> list[Point]:
+           tz: ZoneInfo) -> Series:
     """Amount per whole local period covering [start, end) for the meters `keys`; coverage is the share of the
     period the meters' data measured (averaged over the meters), estimated_share the part interpolated or
-    estimated."""
+    estimated. A period that a pending span overlaps has no amount (None) and `pending`; its coverage and
+    estimated share are those of what is computed so far."""
     edges = period_edges(start, end, resolution, tz)
     if len(edges) - 1 > MAX_BUCKETS:
         raise ValidationFailed("resolution", f"{len(edges) - 1} periods; at most {MAX_BUCKETS} per request")
     if len(edges) < 2:
-        return []
+        return Series([], None)
     n = len(edges) - 1
+    # Pending ranges are read before the rollups: the rollup process deletes a range in the transaction that
+    # rewrites its rollups, so a commit between the two reads can only make this answer say "pending" needlessly,
+    # never present stale rollups as current.
+    spans = overlapping(repo.pending_spans(conn, keys), edges[0], edges[-1])
+    pending = pending_flags(edges, spans)
     amount, measured, estimated = [0.0] * n, [0.0] * n, [0.0] * n
     if keys:
         rows: Sequence[tuple[object, float, float, float]]
@@ -65,8 +115,9 @@ def series(conn: PgConn, keys: Sequence[int], *, start: datetime, end: datetime,
     for i in range(n):
         seconds = (edges[i + 1] - edges[i]).total_seconds() * max(len(keys), 1)
         out.append(Point(
-            start=edges[i].astimezone(tz), end=edges[i + 1].astimezone(tz), amount=round(amount[i], 6),
+            start=edges[i].astimezone(tz), end=edges[i + 1].astimezone(tz),
+            amount=None if pending[i] else round(amount[i], 6),
             coverage=round(min(1.0, measured[i] / seconds), 6) if keys else 0.0,
-            estimated_share=round(estimated[i] / amount[i], 6) if amount[i] > 0 else 0.0,
+            estimated_share=round(estimated[i] / amount[i], 6) if amount[i] > 0 else 0.0, pending=pending[i],
         ))
-    return out
+    return Series(out, computed_through(spans))

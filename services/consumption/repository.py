@@ -34,15 +34,26 @@ def lock_meters(conn: PgConn, keys: Sequence[int]) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(20261127, %s)", [key])
 
 
-def claim_dirty(conn: PgConn, limit: int) -> list[tuple[int, datetime, datetime]]:
-    """Take (and delete) up to `limit` dirty ranges; concurrent workers take different ones."""
+def claim_dirty(conn: PgConn, limit: int) -> list[tuple[int, datetime, datetime, int]]:
+    """Take (and delete) up to `limit` dirty ranges that are due, as (meter_key, ts_from, ts_to, attempts);
+    concurrent workers take different ones. A range that failed before waits until its `not_before`."""
     cur = conn.execute(
         "DELETE FROM rollup_dirty WHERE id IN "
-        "(SELECT id FROM rollup_dirty ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
-        "RETURNING meter_key, ts_from, ts_to",
+        "(SELECT id FROM rollup_dirty WHERE not_before IS NULL OR not_before <= now() "
+        " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) "
+        "RETURNING meter_key, ts_from, ts_to, attempts",
         [limit],
     )
     return list(cur.fetchall())
+
+
+def requeue_dirty(conn: PgConn, key: int, ts_from: datetime, ts_to: datetime, *, attempts: int,
+                  retry_in: timedelta, error: str) -> None:
+    """Put back a range whose recomputation failed, to be retried after `retry_in` (other meters go on)."""
+    conn.execute(
+        "INSERT INTO rollup_dirty (meter_key, ts_from, ts_to, attempts, not_before, last_error) "
+        "VALUES (%s, %s, %s, %s, now() + %s, %s)",
+        [key, ts_from, ts_to, attempts, retry_in, error.replace("\x00", "\\0")[:2000]])
 
 
 def meter_facts(conn: PgConn, keys: Sequence[int]) -> dict[int, MeterFacts]:
@@ -228,3 +239,73 @@ def add_exchange(conn: PgConn, meter_id: str, key: int, ts: datetime, old_final:
         "new_initial = EXCLUDED.new_initial, note = EXCLUDED.note",
         [meter_id, ts, old_final, new_initial, note])
     mark_dirty(conn, [(key, ts, ts)])
+
+
+# --- Freshness: what the rollups do not count yet -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PendingSpan:
+    """Time whose rollups of one meter are not current: readings stored but not yet recomputed. `start` is the
+    reading before the earliest pending one (a new reading changes the step back to its predecessor), `end` the
+    reading after the latest; `since` is when the oldest of its dirty ranges was recorded."""
+
+    meter_key: int
+    start: datetime
+    end: datetime
+    since: datetime
+
+
+# Neighbours are looked for within these windows, in one statement of bounded subqueries each (few chunks to plan);
+# a pending reading with no neighbour within the last window counts from itself (documented approximation).
+_PENDING_WINDOWS = (timedelta(days=2), timedelta(days=62))
+
+
+def pending_spans(conn: PgConn, keys: Sequence[int]) -> list[PendingSpan]:
+    """The meters' time not yet recomputed: their dirty ranges (failed ones waiting for a retry included), merged per
+    meter where they overlap, each widened to the readings on either side."""
+    if not keys:
+        return []
+    islands = conn.execute(
+        "WITH d AS (SELECT meter_key, ts_from, ts_to, created_at, max(ts_to) OVER ("
+        "    PARTITION BY meter_key ORDER BY ts_from, ts_to ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach "
+        "  FROM rollup_dirty WHERE meter_key = ANY(%s)), "
+        "i AS (SELECT *, count(*) FILTER (WHERE reach IS NULL OR ts_from > reach) OVER ("
+        "    PARTITION BY meter_key ORDER BY ts_from, ts_to ROWS UNBOUNDED PRECEDING) AS island FROM d) "
+        "SELECT i.meter_key, min(i.ts_from), max(i.ts_to), min(i.created_at), m.mode, m.interval_minutes "
+        "FROM i JOIN meters m ON m.key = i.meter_key GROUP BY i.meter_key, i.island, m.mode, m.interval_minutes",
+        [list(keys)]).fetchall()
+    if not islands:
+        return []
+    prev: dict[int, datetime] = {}
+    nxt: dict[int, datetime] = {}
+    for window in _PENDING_WINDOWS:
+        parts, params = [], []
+        for n, (key, lo, hi, *_rest) in enumerate(islands):
+            if n not in prev:
+                parts.append("SELECT %s, 0, (SELECT max(ts) FROM readings "
+                             "WHERE meter_key = %s AND ts < %s AND ts >= %s)")
+                params += [n, key, lo, lo - window]
+            if n not in nxt:
+                parts.append("SELECT %s, 1, (SELECT min(ts) FROM readings "
+                             "WHERE meter_key = %s AND ts > %s AND ts <= %s)")
+                params += [n, key, hi, hi + window]
+        if not parts:
+            break
+        for n, after, ts in conn.execute(" UNION ALL ".join(parts), params).fetchall():
+            if ts is not None:
+                (nxt if after else prev)[n] = ts
+    out = []
+    for n, (key, lo, hi, since, mode, interval_minutes) in enumerate(islands):
+        start = prev.get(n, lo)
+        if mode == "interval":  # a reading covers the interval before it
+            start = min(start, lo - timedelta(minutes=interval_minutes or 60))
+        out.append(PendingSpan(key, start, nxt.get(n, hi), since))
+    return out
+
+
+def rollup_backlog(conn: PgConn) -> tuple[int, int, float | None]:
+    """(pending ranges, of them waiting after a failed attempt, age in seconds of the oldest) of every meter."""
+    row = conn.execute("SELECT count(*), count(*) FILTER (WHERE attempts > 0), "
+                       "extract(epoch FROM now() - min(created_at))::float8 FROM rollup_dirty").fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), (float(row[2]) if row[2] is not None else None)

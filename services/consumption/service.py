@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
+from services.boundary import one_item
 from services.consumption import repository as repo
 from services.consumption.engine import apportion, interval_segments, register_segments
 from services.consumption.periods import local_midnight, period_edges
@@ -59,32 +61,60 @@ def _recompute_days(conn: PgConn, facts: repo.MeterFacts, first: date, last: dat
     repo.replace_decisions(conn, facts.key, start, end, decisions)
 
 
-def recompute(conn: PgConn, ranges: Iterable[tuple[int, datetime, datetime]], tz: ZoneInfo) -> int:
-    """Recompute the rollups around the given (meter_key, ts_from, ts_to) reading ranges. Returns meters done."""
-    merged: dict[int, tuple[datetime, datetime]] = {}
-    for key, a, b in ranges:
-        lo, hi = merged.get(key, (a, b))
-        merged[key] = (min(lo, a), max(hi, b))
+def _recompute_range(conn: PgConn, f: repo.MeterFacts, a: datetime, b: datetime, tz: ZoneInfo) -> None:
+    prev_ts, next_ts = repo.neighbours(conn, f.key, a, b)
+    first = (prev_ts or a).astimezone(tz).date()
+    last = (next_ts or b).astimezone(tz).date()
+    if f.mode == "interval":  # a reading covers the interval before it, possibly the previous day
+        first = min(first, (a - timedelta(minutes=f.interval_minutes or 60)).astimezone(tz).date())
+    _recompute_days(conn, f, first, last, tz)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Wait before the n-th retry of a range that failed: 30 s doubling, at most an hour."""
+    return min(RETRY_FIRST * (1 << min(max(attempts - 1, 0), 20)), RETRY_MAX)
+
+
+RETRY_FIRST = timedelta(seconds=30)
+RETRY_MAX = timedelta(hours=1)
+
+
+def recompute(conn: PgConn, ranges: Iterable[tuple[int, datetime, datetime] | tuple[int, datetime, datetime, int]],
+              tz: ZoneInfo) -> int:
+    """Recompute the rollups around the given (meter_key, ts_from, ts_to[, attempts]) reading ranges, one meter at a
+    time: a meter whose recomputation fails is rolled back, recorded and put back to be retried later, and the others
+    go on (services/boundary.py). Returns the meters recomputed."""
+    merged: dict[int, tuple[datetime, datetime, int]] = {}
+    for key, a, b, *rest in ranges:
+        lo, hi, n = merged.get(key, (a, b, 0))
+        merged[key] = (min(lo, a), max(hi, b), max(n, rest[0] if rest else 0))
     facts = repo.meter_facts(conn, list(merged))
     # Workers sharing the stream may recompute the same meter at once: one at a time per meter, in key order.
     repo.lock_meters(conn, sorted(merged))
-    for key, (a, b) in merged.items():
+    done = 0
+    for key, (a, b, attempts) in merged.items():
         f = facts.get(key)
         if f is None:  # meter deleted meanwhile
             continue
-        prev_ts, next_ts = repo.neighbours(conn, key, a, b)
-        first = (prev_ts or a).astimezone(tz).date()
-        last = (next_ts or b).astimezone(tz).date()
-        if f.mode == "interval":  # a reading covers the interval before it, possibly the previous day
-            first = min(first, (a - timedelta(minutes=f.interval_minutes or 60)).astimezone(tz).date())
-        _recompute_days(conn, f, first, last, tz)
-    return len(merged)
+
+        done += one_item(conn, "rollups", f"meter_key {key} {a.isoformat()}..{b.isoformat()}",
+                         partial(_recompute_range, conn, f, a, b, tz),
+                         partial(_requeue, conn, key, (a, b), attempts + 1))
+    return done
+
+
+def _requeue(conn: PgConn, key: int, span: tuple[datetime, datetime], attempts: int, error: str) -> None:
+    repo.requeue_dirty(conn, key, *span, attempts=attempts, retry_in=retry_delay(attempts), error=error)
 
 
 def process_dirty(conn: PgConn, tz: ZoneInfo, limit: int = 1000) -> int:
-    """Take pending dirty ranges and recompute them, in the caller's transaction. Returns meters recomputed."""
+    """Take pending dirty ranges that are due and recompute them, in the caller's transaction. Returns the number of
+    meters taken (recomputed or put back after a failure)."""
     ranges = repo.claim_dirty(conn, limit)
-    return recompute(conn, ranges, tz) if ranges else 0
+    if not ranges:
+        return 0
+    recompute(conn, ranges, tz)
+    return len({r[0] for r in ranges})
 
 
 def rebuild(conn: PgConn, tz: ZoneInfo, meter_keys: Iterable[int], chunk_days: int = 31) -> int:

@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.consumption.query import computed_through, overlapping
+from services.consumption.repository import PendingSpan
 from services.db import PgConn
 from services.targets.progress import (
     HEAT_PUMP_SUB,
@@ -19,7 +21,7 @@ from services.targets.progress import (
     share_for,
     year_figures,
 )
-from services.targets.service import load_buildings, weather
+from services.targets.service import load_buildings, pending_counted, weather
 
 COMPLETENESS_DAYS = 30
 
@@ -41,13 +43,17 @@ def _has_month(b: BuildingData, year: int, month: int) -> bool:
 def weather_corrected(conn: PgConn, building_ids: Sequence[str] | None, *, years: Sequence[int],
                       carrier: str | None, baseline_year: int, tz: ZoneInfo) -> dict[str, Any]:
     """Per year and month: kWh as delivered and weather-corrected (heat only, Danish degree-day method, `a` per
-    building as in progress), the factor between them and the coverage. A month without data has `kwh` None.
-    The baseline year uses the imported baseline where there is one, as progress does."""
+    building as in progress), the factor between them and the coverage. A month without data has `kwh` None, and
+    so has a month whose stored readings are not yet in the rollups (`pending`). The baseline year uses the
+    imported baseline where there is one, as progress does."""
     buildings = load_buildings(conn, building_ids, None, years=years, baseline_year=baseline_year, tz=tz)
+    keep = None if carrier is None else ({carrier, HEAT_PUMP_SUB} if carrier == "electricity" else {carrier})
+    _, spans = pending_counted(conn, [b.id for b in buildings], keep)  # before the rollups: see consumption.query
     w, normal, share_source = weather(conn, [baseline_year, *years])
     shares = {b.id: share_for(b, baseline_year, w) for b in buildings}
     parts = [_only(b, carrier) for b in buildings]
     out_years = []
+    pending_spans: list[PendingSpan] = []
     for y in sorted(set(years)):
         months: list[dict[str, Any]] = []
         kwh = normalised = 0.0
@@ -59,17 +65,27 @@ def weather_corrected(conn: PgConn, building_ids: Sequence[str] | None, *, years
                 present = present or _has_month(b, y, m)
             kwh += f.kwh
             normalised += f.normalised_kwh
+            pending = overlapping(spans, datetime(y, m, 1, tzinfo=tz),
+                                  datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=tz))
+            pending_spans += pending
+            shown = present and not pending
             months.append({
                 "month": f"{y}-{m:02d}",
-                "kwh": round(f.kwh, 1) if present else None,
-                "normalised_kwh": round(f.normalised_kwh, 1) if present else None,
+                "kwh": round(f.kwh, 1) if shown else None,
+                "normalised_kwh": round(f.normalised_kwh, 1) if shown else None,
                 "factor": round(f.normalised_kwh / f.kwh, 4) if present and f.kwh > 0 else None,
                 "coverage": round(f.coverage, 4) if present else 0.0,
+                "pending": bool(pending),
             })
-        out_years.append({"year": y, "months": months,
-                          "kwh": round(kwh, 1), "normalised_kwh": round(normalised, 1)})
+        year_pending = any(m["pending"] for m in months)
+        out_years.append({"year": y, "months": months, "pending": year_pending,
+                          "kwh": None if year_pending else round(kwh, 1),
+                          "normalised_kwh": None if year_pending else round(normalised, 1)})
+    through = computed_through(pending_spans)
     return {
-        "unit": "kWh", "carrier": carrier, "baseline_year": baseline_year, "years": out_years,
+        "unit": "kWh", "carrier": carrier, "baseline_year": baseline_year,
+        "computed_through": through.astimezone(tz) if through else None,
+        "years": out_years,
         "buildings": [{"building_id": b.id, "a": round(s.a, 4), "a_method": s.method} for b, s in
                       ((b, shares[b.id]) for b in buildings)],
         "normal_year": {"degree_days": sum(normal.degree_days), "source": normal.source},

@@ -9,32 +9,22 @@ not registered is kept whole in quarantine and replayed once the device is regis
 from __future__ import annotations
 
 import logging
-import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 import psycopg
-from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 from sqlalchemy import Engine
 
+from services.config import Settings
 from services.consumption import repository as consumption_repo
-from services.db import PgConn
-from services.ingestion.schemas import (
-    READING_ITEM,
-    READING_LIST,
-    TELEMETRY_ITEM,
-    TELEMETRY_LIST,
-    WMBUS,
-    RawMessage,
-    ReadingIn,
-    TelemetryIn,
-)
+from services.db import PgConn, connection_lost
+from services.ingestion import schemas as wire
+from services.ingestion.schemas import RawMessage
 from services.readings import repository as repo
-from services.readings.units import Unit, UnitMismatch, conversion_factor, parse_unit
+from services.readings.units import Unit, UnitMismatch, base_factor, conversion_factor, is_energy, parse_unit
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +42,7 @@ class MeterInfo:
     building_id: str
     unit: Unit
     external_id: str | None
+    base_factor: float  # the register's unit in kWh (energy) or m3 (volume): plausibility bounds are in those
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +63,7 @@ class RegistryCache:
 
     def _add_meters(self, rows: Sequence[tuple[str, int, str, str, str | None]]) -> None:
         for mid, key, bid, unit, ext in rows:
-            info = MeterInfo(mid, key, bid, Unit(unit), ext)
+            info = MeterInfo(mid, key, bid, Unit(unit), ext, base_factor(Unit(unit)))
             self.meters[mid] = info
             if ext:
                 self.by_external[ext] = info
@@ -107,8 +98,15 @@ class RegistryCache:
                 self.luminaires[lid] = LuminaireInfo(lid, key, bid)
 
 
+OUTCOMES = ("stored", "duplicate", "revised", "dead_lettered", "quarantined")
+
+
 @dataclass
 class BatchStats:
+    """What happened to a batch. `outcomes` gives every message exactly one end: stored (some reading or sample of it
+    was new), revised (none new, some changed a stored value), duplicate (all already stored), dead_lettered (the
+    message, or some items of it, went to the dead-letter store) or quarantined (unknown device)."""
+
     messages: int = 0
     readings_received: int = 0
     readings_stored: int = 0
@@ -118,14 +116,20 @@ class BatchStats:
     telemetry_stored: int = 0
     dead_lettered: int = 0
     quarantined: int = 0
+    internal_errors: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: BatchStats) -> None:
         for name in ("messages", "readings_received", "readings_stored", "duplicates", "revisions",
-                     "telemetry_received", "telemetry_stored", "dead_lettered", "quarantined"):
+                     "telemetry_received", "telemetry_stored", "dead_lettered", "quarantined", "internal_errors"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        for k, v in other.reasons.items():
-            self.reasons[k] = self.reasons.get(k, 0) + v
+        for mine, theirs in ((self.reasons, other.reasons), (self.outcomes, other.outcomes)):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v
+
+    def outcome(self, name: str) -> None:
+        self.outcomes[name] = self.outcomes.get(name, 0) + 1
 
 
 @dataclass(slots=True)
@@ -136,10 +140,32 @@ class _Decoded:
     device_id: str
     items: list[Any]
     errors: list[str]
-    positions: list[int] | None = None  # items' positions in the message, when invalid ones were dropped
+    positions: list[int] | None  # each item's position in the message, when some were dropped (None: all kept)
 
     def pos(self, i: int) -> int:
-        return self.positions[i] if self.positions is not None else i
+        return i if self.positions is None else self.positions[i]
+
+
+@dataclass(slots=True)
+class _Built:
+    """One message's rows, complete before any of them is handed to the database."""
+
+    rows: list[repo.ReadingRow] = field(default_factory=list)
+    telemetry: list[repo.TelemetryRow] = field(default_factory=list)
+    heat: list[repo.HeatRow] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    meter_key: int | None = None
+    quarantine: bool = False
+
+
+@dataclass(slots=True)
+class _Span:
+    """Where one message's rows landed in the batch, to give the message its outcome once the database answered."""
+
+    rows: tuple[int, int] = (0, 0)
+    telemetry: tuple[int, int] = (0, 0)
+    dead: bool = False
+    quarantined: bool = False
 
 
 # wmbusmeters field names that carry a register, in order of preference, with their unit.
@@ -153,23 +179,91 @@ WMBUS_REGISTER_FIELDS: tuple[tuple[str, Unit], ...] = (
 )
 
 
-def _json_error(msg: str) -> str:
-    # pydantic's message already starts with "Invalid JSON: "
-    return "invalid JSON: " + msg.removeprefix("Invalid JSON: ")
+def _clean(text: str, limit: int = 1000) -> str:
+    """Text PostgreSQL can store (no NUL), bounded."""
+    return text.replace("\x00", "\\0")[:limit]
 
 
-def _fmt_errors(errors: list[ErrorDetails], prefix: str = "") -> list[str]:
-    out = []
-    for e in errors[:10]:
-        parts = list(e["loc"])
-        head = f"item {parts.pop(0)}: " if parts and isinstance(parts[0], int) else ""
-        loc = head + ".".join(str(p) for p in parts)
-        if head and not parts:
-            loc = loc[:-2]
-        out.append(f"{prefix}{loc}: {e['msg']}" if loc else f"{prefix}{e['msg']}")
-    if len(errors) > 10:
-        out.append(f"... and {len(errors) - 10} more errors")
-    return out
+def internal_reason(exc: BaseException) -> str:
+    return _clean(f"internal error: {type(exc).__name__}: {exc}", 500)
+
+
+class _Batch:
+    """The rows, dead letters and quarantine of one batch as they are collected, message by message."""
+
+    def __init__(self, stats: BatchStats) -> None:
+        self.stats = stats
+        self.dead: list[tuple[str, bytes, str, str | None, str | None, datetime]] = []
+        self.quarantine: list[tuple[str, str, str, str, bytes, datetime]] = []
+        self.rows: list[repo.ReadingRow] = []  # not yet handed to the COPY
+        self.n_rows = 0  # handed over so far, plus len(self.rows)
+        self.telemetry: list[repo.TelemetryRow] = []
+        self.heat: list[repo.HeatRow] = []
+        self.touched: dict[int, tuple[datetime, datetime]] = {}
+        self.spans: list[_Span] = []
+
+    def reject(self, msg: RawMessage, reason: str, building: str | None = None, device: str | None = None,
+               span: _Span | None = None) -> None:
+        self.dead.append((_clean(msg.topic), msg.payload, _clean(reason), building, device, msg.received_at))
+        key = reason.split(":", 1)[0]
+        self.stats.reasons[key] = self.stats.reasons.get(key, 0) + 1
+        if span is None:
+            span = _Span()
+            self.spans.append(span)
+        span.dead = True
+
+    def internal(self, msg: RawMessage, exc: Exception, building: str | None = None,
+                 device: str | None = None) -> None:
+        """Any unexpected exception while handling one message: that message's failure, not the batch's."""
+        log.exception("internal error while handling a message; dead-lettered",
+                      extra={"topic": _clean(msg.topic, 300), "payload_bytes": len(msg.payload)})
+        self.stats.internal_errors += 1
+        self.reject(msg, internal_reason(exc), building, device)
+
+    def take(self, d: _Decoded, built: _Built) -> None:
+        """Add one message's complete rows (cannot fail halfway: only appends)."""
+        span = _Span()
+        self.spans.append(span)
+        msg = d.msg
+        if built.quarantine:
+            self.quarantine.append((_clean(msg.topic), d.kind, d.building_id, d.device_id, msg.payload,
+                                    msg.received_at))
+            span.quarantined = True
+            return
+        if built.rows:
+            self.rows.extend(built.rows)
+            span.rows = (self.n_rows, self.n_rows + len(built.rows))
+            self.n_rows += len(built.rows)
+            lo, hi = min(r[1] for r in built.rows), max(r[1] for r in built.rows)
+            assert built.meter_key is not None
+            b = self.touched.get(built.meter_key)
+            self.touched[built.meter_key] = (lo, hi) if b is None else (min(b[0], lo), max(b[1], hi))
+        if built.telemetry:
+            n = len(self.telemetry)
+            self.telemetry.extend(built.telemetry)
+            span.telemetry = (n, n + len(built.telemetry))
+        self.heat.extend(built.heat)
+        if built.errors:  # any good items are kept; the message goes to the dead letters with the bad items' reasons
+            self.reject(msg, "; ".join(built.errors), d.building_id, d.device_id, span)
+
+    def settle(self, readings: repo.StoreResult, telemetry: repo.StoreResult) -> None:
+        """Give every message its one outcome, from what the database did with its rows."""
+        st = self.stats
+        INSERTED, REVISED = repo.INSERTED, repo.REVISED
+        for span in self.spans:
+            if span.dead:
+                st.outcome("dead_lettered")
+                continue
+            if span.quarantined:
+                st.outcome("quarantined")
+                continue
+            statuses = [*readings.statuses_of(*span.rows), *telemetry.statuses_of(*span.telemetry)]
+            if INSERTED in statuses:
+                st.outcome("stored")
+            elif REVISED in statuses:
+                st.outcome("revised")
+            else:
+                st.outcome("duplicate")
 
 
 class IngestPipeline:
@@ -180,6 +274,8 @@ class IngestPipeline:
         max_payload_bytes: int = 256 * 1024,
         max_readings_per_message: int = 10_000,
         max_future: timedelta = timedelta(days=1),
+        earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC),
+        max_abs_value: float = 1e11,
         registry: RegistryCache | None = None,
         track_rollups: bool = True,
     ) -> None:
@@ -187,9 +283,19 @@ class IngestPipeline:
         self.max_payload_bytes = max_payload_bytes
         self.max_items = max_readings_per_message
         self.max_future = max_future
+        self.earliest = earliest
+        self.max_abs_value = max_abs_value
         self.registry = registry or RegistryCache()
         # Record the reading ranges each batch touched, for the incremental consumption rollups.
         self.track_rollups = track_rollups
+
+    @classmethod
+    def from_settings(cls, s: Settings, **kw: Any) -> IngestPipeline:
+        ing = s.ingest
+        return cls(s.mqtt.topic_prefix, max_payload_bytes=ing.max_payload_bytes,
+                   max_readings_per_message=ing.max_readings_per_message,
+                   max_future=timedelta(hours=ing.max_future_hours), earliest=ing.earliest_ts,
+                   max_abs_value=ing.max_abs_value, **kw)
 
     # -- decoding ---------------------------------------------------------------------------------------------------
 
@@ -216,35 +322,6 @@ class IngestPipeline:
             return f"topic: {kind} id must be 1-64 characters of [A-Za-z0-9._-]"
         return kind, building, device
 
-    def _validate_items(
-        self, payload: bytes, item_adapter: Any, list_adapter: Any
-    ) -> tuple[list[Any], list[str], list[int] | None]:
-        """Valid items, error strings, and the valid items' positions in the message when some were dropped (None:
-        all kept). A batch with some bad items keeps its good ones."""
-        first = payload[:1]
-        is_list = first == b"[" or (first.isspace() and payload.lstrip()[:1] == b"[")
-        try:
-            if is_list:
-                return list(list_adapter.validate_json(payload)), [], None
-            return [item_adapter.validate_json(payload)], [], None
-        except ValidationError as exc:
-            errs = exc.errors()
-            if not is_list or any(e["type"] == "json_invalid" for e in errs) or any(not e["loc"] for e in errs):
-                if errs and errs[0]["type"] == "json_invalid":
-                    return [], [_json_error(errs[0]["msg"])], None
-                return [], _fmt_errors(errs), None
-        # Some items of an array are bad: validate one by one to keep the good ones.
-        good: list[Any] = []
-        positions: list[int] = []
-        bad: list[str] = []
-        for i, element in enumerate(orjson.loads(payload)):
-            try:
-                good.append(item_adapter.validate_json(orjson.dumps(element)))
-                positions.append(i)
-            except ValidationError as exc:
-                bad.extend(_fmt_errors(exc.errors(), prefix=f"item {i}: "))
-        return good, bad, positions
-
     def _route(self, msg: RawMessage) -> tuple[str, str, str] | str:
         """(kind, building_id, device_id) from the topic, or why the message cannot be taken at all."""
         parsed = self._parse_topic(msg.topic)
@@ -255,126 +332,229 @@ class IngestPipeline:
         return parsed
 
     def _decode(self, msg: RawMessage, kind: str, building: str, device: str) -> _Decoded | str:
-        """Validate the payload against the wire contract; a string is the reason to dead-letter it."""
-        items: list[Any]
-        positions: list[int] | None = None
-        if kind == "meter":
-            items, errors, positions = self._validate_items(msg.payload, READING_ITEM, READING_LIST)
-        elif kind == "luminaire":
-            items, errors, positions = self._validate_items(msg.payload, TELEMETRY_ITEM, TELEMETRY_LIST)
-        else:
-            try:
-                telegram = WMBUS.validate_json(msg.payload)
-            except ValidationError as exc:
-                errs = exc.errors()
-                if errs[0]["type"] == "json_invalid":
-                    return _json_error(errs[0]["msg"])
-                return "wmbus: " + "; ".join(_fmt_errors(errs))
-            device = telegram.id
-            items, errors = [telegram], []
-        if len(items) + len(errors) > self.max_items:
-            return f"payload: {len(items) + len(errors)} readings exceed the limit of {self.max_items} per message"
-        if not items and errors:
+        """Parse and validate the payload against the wire contract; a string is the reason to dead-letter it."""
+        try:
+            doc = wire.parse_json(msg.payload)
+            if kind == "wmbus":
+                telegram = wire.wmbus(doc)
+                return _Decoded(msg, kind, building, telegram.id, [telegram], [], None)
+            item = wire.reading if kind == "meter" else wire.telemetry
+            items, positions, errors = wire.items(doc, item, self.max_items)
+        except wire.WireError as exc:
+            return str(exc)
+        if not items:
             return "; ".join(errors)
         return _Decoded(msg, kind, building, device, items, errors, positions)
 
+    # -- building rows ----------------------------------------------------------------------------------------------
+
+    def _build(self, d: _Decoded) -> _Built | str:
+        """One message's rows against the registry; a string is the reason to dead-letter all of it."""
+        reg = self.registry
+        device: MeterInfo | LuminaireInfo | None
+        if d.kind == "luminaire":
+            device = reg.luminaires.get(d.device_id)
+        elif d.kind == "meter":
+            device = reg.meters.get(d.device_id)
+        else:
+            device = reg.by_external.get(d.device_id)
+        if device is None:
+            return _Built(quarantine=True)
+        if device.building_id != d.building_id:
+            noun = "luminaire" if d.kind == "luminaire" else "meter"
+            return (f"building: {noun} {device.id!r} is registered in building {device.building_id!r}, "
+                    f"not {d.building_id!r}")
+        latest = d.msg.received_at + self.max_future
+        built = _Built(errors=d.errors)
+        if isinstance(device, LuminaireInfo):
+            self._telemetry_rows(d, device, latest, built)
+        elif d.kind == "meter":
+            built.meter_key = device.key
+            self._reading_rows(d, device, latest, built)
+        else:
+            built.meter_key = device.key
+            self._wmbus_rows(d, device, latest, built)
+        return built
+
+    def _ts_error(self, ts: datetime, latest: datetime, name: str = "ts") -> str | None:
+        if ts > latest:
+            return f"{name}: {ts.isoformat()} is in the future"
+        if ts < self.earliest:
+            return f"{name}: {ts.isoformat()} is before {self.earliest.isoformat()}, the earliest accepted"
+        return None
+
+    def _telemetry_rows(self, d: _Decoded, lum: LuminaireInfo, latest: datetime, out: _Built) -> None:
+        t: wire.TelemetryIn
+        for i, t in enumerate(d.items):
+            err = self._ts_error(t.ts, latest)
+            if err:
+                out.errors.append(f"item {d.pos(i)}: {err}")
+                continue
+            out.telemetry.append((lum.key, t.ts, t.power_w, t.energy_wh, t.dim_pct, t.on, t.burn_hours, t.failure))
+
+    def _reading_rows(self, d: _Decoded, meter: MeterInfo, latest: datetime, out: _Built) -> None:
+        key, unit, bound = meter.key, meter.unit, self.max_abs_value / meter.base_factor
+        surely_late_enough = self.earliest.year + 1  # a reading of a later year is after `earliest` whatever its offset
+        rows = out.rows
+        factors: dict[str, float] = {}
+        for i, (ts, given, u, quality) in enumerate(d.items):
+            value = given
+            if u is not None and u != unit:
+                f = factors.get(u)
+                if f is None:
+                    try:
+                        f = conversion_factor(parse_unit(u), unit)
+                    except UnitMismatch as exc:
+                        out.errors.append(f"item {d.pos(i)}: unit: {exc}")
+                        continue
+                    factors[u] = f
+                value *= f
+            if ts <= latest and -bound <= value <= bound and (ts.year > surely_late_enough or ts >= self.earliest):
+                rows.append((key, ts, value, quality, "mqtt"))  # the common case, kept tight
+                continue
+            err = self._ts_error(ts, latest) or self._value_error(value, unit, bound)
+            out.errors.append(f"item {d.pos(i)}: {err}")
+
+    def _value_error(self, value: float, unit: Unit, bound: float, name: str = "value") -> str:
+        return (f"{name}: {value:g} {unit.value} is outside the plausible range ±{bound:g} {unit.value} "
+                f"(±{self.max_abs_value:g} {'kWh' if is_energy(unit) else 'm3'})")
+
+    def _wmbus_rows(self, d: _Decoded, meter: MeterInfo, latest: datetime, out: _Built) -> None:
+        telegram: wire.WmbusTelegram = d.items[0]
+        fields = telegram.fields
+        err = self._ts_error(telegram.timestamp, latest, "timestamp")
+        if err:
+            out.errors.append(err)
+            return
+        for name, unit in WMBUS_REGISTER_FIELDS:
+            raw = fields.get(name)
+            if raw is None:
+                continue
+            try:
+                value = wire.number(raw, name)
+                f = conversion_factor(unit, meter.unit)
+            except (wire.WireError, UnitMismatch) as exc:
+                out.errors.append(f"{name}: {exc}" if isinstance(exc, UnitMismatch) else str(exc))
+                return
+            value *= f
+            bound = self.max_abs_value / meter.base_factor
+            if not -bound <= value <= bound:
+                out.errors.append(self._value_error(value, meter.unit, bound, name))
+                return
+            out.rows.append((meter.key, telegram.timestamp, value, "measured", "wmbus"))
+            heat = _heat_row(meter, telegram)
+            if heat is not None:
+                out.heat.append(heat)
+            return
+        out.errors.append("wmbus: no register field (" + ", ".join(n for n, _ in WMBUS_REGISTER_FIELDS) + ")")
+
     # -- processing -------------------------------------------------------------------------------------------------
 
-    def process(self, conn: PgConn, messages: Sequence[RawMessage]) -> BatchStats:
-        """Store one batch inside the caller's open transaction and return what happened to it.
+    def handle_batch(self, conn: PgConn, messages: Sequence[RawMessage]) -> BatchStats:
+        """Store one batch inside the caller's open transaction: the one failure boundary of ingest.
 
-        Readings are validated and streamed into the COPY message by message, so PostgreSQL stores one part of
-        the batch while Python validates the next (two cores, two workers). Registry lookups come first: no
-        query can run on the connection while the COPY is open.
+        Every message ends as exactly one outcome (BatchStats.outcomes). A message that breaks the wire contract is
+        dead-lettered with the reason; any unexpected exception while handling one message dead-letters that message
+        (`internal error: ...`, traceback logged once, counted in `internal_errors`), never the batch. If the database
+        refuses the batch for its content, each message is tried on its own and those it still refuses are
+        dead-lettered. Only a lost connection propagates (transient: the caller retries without acknowledging).
+        Used by the ingest worker, the quarantine sweep, the API's replay and the history writer alike.
         """
+        try:
+            with conn.transaction():
+                return self._process(conn, messages)
+        except psycopg.Error as exc:
+            if connection_lost(conn, exc):
+                raise
+            log.warning("database rejected a batch; storing its messages one by one",
+                        extra={"error": str(exc)[:300], "messages": len(messages)})
+        except Exception as exc:
+            if connection_lost(conn, exc):
+                raise
+            log.exception("unexpected error while storing a batch; storing its messages one by one",
+                          extra={"messages": len(messages)})
+        total = BatchStats()
+        for m in messages:
+            try:
+                with conn.transaction():
+                    stats = self._process(conn, [m])
+            except psycopg.Error as exc:
+                if connection_lost(conn, exc):
+                    raise
+                stats = self._dead_letter_alone(conn, m, "database: " + str(exc).strip(), "database")
+            except Exception as exc:
+                if connection_lost(conn, exc):
+                    raise
+                log.exception("internal error while storing a message; dead-lettered",
+                              extra={"topic": _clean(m.topic, 300)})
+                stats = self._dead_letter_alone(conn, m, internal_reason(exc), "internal error")
+                stats.internal_errors = 1
+            total.add(stats)
+        return total
+
+    @staticmethod
+    def _dead_letter_alone(conn: PgConn, m: RawMessage, reason: str, key: str) -> BatchStats:
+        repo.insert_dead_letters(conn, [(_clean(m.topic), m.payload, _clean(reason, 500), None, None,
+                                         m.received_at)])
+        return BatchStats(messages=1, dead_lettered=1, reasons={key: 1}, outcomes={"dead_lettered": 1})
+
+    def _process(self, conn: PgConn, messages: Sequence[RawMessage]) -> BatchStats:
+        """Decode, validate and build each message's rows on its own (any exception is that message's dead letter),
+        then store the batch. Readings are streamed into the COPY message by message, so PostgreSQL stores one part
+        of the batch while Python builds the next; a message's rows are handed over only once all are built.
+        Registry lookups come first: no query can run on the connection while the COPY is open."""
         stats = BatchStats(messages=len(messages))
-        dead: list[tuple[str, bytes, str, str | None, str | None, datetime]] = []
-        quarantine: list[tuple[str, str, str, str, bytes, datetime]] = []
-        telemetry_rows: list[repo.TelemetryRow] = []
-        heat_rows: list[repo.HeatRow] = []
-
-        def reject(msg: RawMessage, reason: str, building: str | None = None, device: str | None = None) -> None:
-            dead.append((msg.topic, msg.payload, reason, building, device, msg.received_at))
-            key = reason.split(":", 1)[0]
-            stats.reasons[key] = stats.reasons.get(key, 0) + 1
-
-        touched: dict[int, tuple[datetime, datetime]] = {}
-        routed: list[tuple[RawMessage, str, str, str] | _Decoded] = []
+        b = _Batch(stats)
+        decoded: list[_Decoded] = []
         meter_ids: set[str] = set()
         luminaire_ids: set[str] = set()
         external_ids: set[str] = set()
         for msg in messages:
-            route = self._route(msg)
-            if isinstance(route, str):
-                reject(msg, route)
-                continue
-            kind, building, device = route
-            if kind == "wmbus":  # the device is named inside the telegram
+            building: str | None = None
+            device: str | None = None
+            try:
+                route = self._route(msg)
+                if isinstance(route, str):
+                    b.reject(msg, route)
+                    continue
+                kind, building, device = route
                 d = self._decode(msg, kind, building, device)
                 if isinstance(d, str):
-                    reject(msg, d, building)
+                    b.reject(msg, d, building, device if kind != "wmbus" else None)
                     continue
-                external_ids.add(d.device_id)
-                routed.append(d)
-            else:
-                (meter_ids if kind == "meter" else luminaire_ids).add(device)
-                routed.append((msg, kind, building, device))
+            except Exception as exc:
+                b.internal(msg, exc, building, device)
+                continue
+            decoded.append(d)
+            (meter_ids if kind == "meter" else luminaire_ids if kind == "luminaire" else external_ids).add(
+                d.device_id)
 
-        if not messages:
-            return stats
-        # "More than max_future ahead of receipt", against the batch's latest receipt: one addition per batch.
-        latest = max(m.received_at for m in messages) + self.max_future
         reg = self.registry
-        reg.sync(conn)
-        reg.resolve(conn, meter_ids, external_ids, luminaire_ids)
+        if decoded:
+            reg.sync(conn)
+            reg.resolve(conn, meter_ids, external_ids, luminaire_ids)
 
         def fill(sink: Callable[[list[repo.ReadingRow]], None]) -> None:
-            rows: list[repo.ReadingRow] = []
-            for item in routed:
-                d = item if isinstance(item, _Decoded) else self._decode(*item)
-                if isinstance(d, str):
-                    msg, _, building, device_id = item  # type: ignore[misc]
-                    reject(msg, d, building, device_id)
+            for d in decoded:
+                try:
+                    built = self._build(d)
+                except Exception as exc:
+                    b.internal(d.msg, exc, d.building_id, d.device_id)
                     continue
-                msg = d.msg
-                device: MeterInfo | LuminaireInfo | None
+                if isinstance(built, str):
+                    b.reject(d.msg, built, d.building_id, d.device_id)
+                    continue
+                b.take(d, built)
                 if d.kind == "luminaire":
-                    device = reg.luminaires.get(d.device_id)
-                elif d.kind == "meter":
-                    device = reg.meters.get(d.device_id)
-                else:
-                    device = reg.by_external.get(d.device_id)
-                if device is None:
-                    quarantine.append((msg.topic, d.kind, d.building_id, d.device_id, msg.payload, msg.received_at))
-                    continue
-                if device.building_id != d.building_id:
-                    noun = "luminaire" if d.kind == "luminaire" else "meter"
-                    reject(msg, f"building: {noun} {device.id!r} is registered in building {device.building_id!r}, "
-                                f"not {d.building_id!r}", d.building_id, device.id)
-                    continue
-                if isinstance(device, LuminaireInfo):
-                    self._telemetry_rows(d, device, latest, telemetry_rows)
                     stats.telemetry_received += len(d.items)
-                else:
-                    meter = device
-                    n0 = len(rows)
-                    if d.kind == "meter":
-                        self._reading_rows(d, meter, latest, rows)
-                    else:
-                        self._wmbus_rows(d, meter, latest, rows)
-                        _heat_row(d, meter, heat_rows)
-                    if n0 < len(rows):  # the time range this meter's rollups must be recomputed for
-                        lo, hi = min(r[1] for r in rows[n0:]), max(r[1] for r in rows[n0:])
-                        b = touched.get(meter.key)
-                        touched[meter.key] = (lo, hi) if b is None else (min(b[0], lo), max(b[1], hi))
+                elif not built.quarantine:
                     stats.readings_received += len(d.items)
-                    if len(rows) >= 1000:
-                        sink(rows)
-                        rows = []
-                if d.errors:
-                    reject(msg, "; ".join(d.errors), d.building_id, d.device_id)
-            if rows:
-                sink(rows)
+                if len(b.rows) >= 1000:
+                    sink(b.rows)
+                    b.rows = []
+            if b.rows:
+                sink(b.rows)
+                b.rows = []
 
         if meter_ids or external_ids:
             stored = repo.store_readings_streamed(conn, fill)
@@ -382,124 +562,73 @@ class IngestPipeline:
             fill(lambda rows: None)  # telemetry, rejects and quarantine only
             stored = repo.StoreResult()
         stats.readings_stored, stats.duplicates, stats.revisions = stored.inserted, stored.duplicates, stored.revisions
-        if telemetry_rows:
+        tel = repo.StoreResult()
+        if b.telemetry:
             repo.ensure_staging(conn)
-            tr = repo.store_telemetry(conn, telemetry_rows)
-            stats.telemetry_stored = tr.inserted + tr.revisions
-        if heat_rows:
-            repo.store_heat(conn, heat_rows)
-        if touched and self.track_rollups:
-            consumption_repo.mark_dirty(conn, [(k, lo, hi) for k, (lo, hi) in touched.items()])
-        repo.insert_dead_letters(conn, dead)
-        repo.insert_quarantine(conn, quarantine)
-        stats.dead_lettered = len(dead)
-        stats.quarantined = len(quarantine)
+            tel = repo.store_telemetry(conn, b.telemetry)
+            stats.telemetry_stored = tel.inserted + tel.revisions
+        if b.heat:
+            repo.store_heat(conn, b.heat)
+        if b.touched and self.track_rollups:
+            consumption_repo.mark_dirty(conn, [(k, lo, hi) for k, (lo, hi) in b.touched.items()])
+        repo.insert_dead_letters(conn, b.dead)
+        repo.insert_quarantine(conn, b.quarantine)
+        stats.dead_lettered = len(b.dead)
+        stats.quarantined = len(b.quarantine)
+        b.settle(stored, tel)
         return stats
 
-    def process_safely(self, conn: PgConn, messages: Sequence[RawMessage]) -> BatchStats:
-        """`process`, and if the database rejects the batch for its content, each message on its own: those it still
-        rejects become dead letters, so one poison message cannot block the stream. Connection errors propagate."""
-        try:
-            with conn.transaction():
-                return self.process(conn, messages)
-        except psycopg.OperationalError:
-            raise
-        except psycopg.Error as exc:
-            log.warning("database rejected a batch; storing its messages one by one", extra={"error": str(exc)[:300]})
-        total = BatchStats()
-        for m in messages:
-            try:
-                with conn.transaction():
-                    stats = self.process(conn, [m])
-            except psycopg.OperationalError:
-                raise
-            except psycopg.Error as exc:
-                reason = "database: " + str(exc).replace("\x00", "\\0").strip()[:500]
-                repo.insert_dead_letters(conn, [(m.topic, m.payload, reason, None, None, m.received_at)])
-                stats = BatchStats(messages=1, dead_lettered=1, reasons={"database": 1})
-            total.add(stats)
-        return total
 
-    @staticmethod
-    def _telemetry_rows(d: _Decoded, lum: LuminaireInfo, latest: datetime, out: list[repo.TelemetryRow]) -> None:
-        t: TelemetryIn
-        for i, t in enumerate(d.items):
-            if t.ts > latest:
-                d.errors.append(f"item {d.pos(i)}: ts: {t.ts.isoformat()} is in the future")
-                continue
-            out.append((lum.key, t.ts, t.power_w, t.energy_wh, t.dim_pct, t.on, t.burn_hours, t.failure))
-
-    @staticmethod
-    def _reading_rows(d: _Decoded, meter: MeterInfo, latest: datetime, out: list[repo.ReadingRow]) -> None:
-        key, unit = meter.key, meter.unit
-        items: list[ReadingIn] = d.items
-        if len(items) == 1:  # single-reading messages: no generator overhead
-            it = items[0]
-            if (it.unit is None or it.unit == unit) and it.ts <= latest:
-                out.append((key, it.ts, it.value, it.quality, "mqtt"))
-                return
-        elif all(it.unit is None or it.unit == unit for it in items) and max(it.ts for it in items) <= latest:
-            # the common case, kept tight: it runs once per reading
-            out.extend([(key, it.ts, it.value, it.quality, "mqtt") for it in items])
-            return
-        factors: dict[str, float] = {}
-        for i, it in enumerate(items):
-            if it.ts > latest:
-                d.errors.append(f"item {d.pos(i)}: ts: {it.ts.isoformat()} is in the future")
-                continue
-            value = it.value
-            if it.unit is not None and it.unit != unit:
-                f = factors.get(it.unit)
-                if f is None:
-                    try:
-                        f = conversion_factor(parse_unit(it.unit), unit)
-                    except UnitMismatch as exc:
-                        d.errors.append(f"item {d.pos(i)}: unit: {exc}")
-                        continue
-                    factors[it.unit] = f
-                value *= f
-            out.append((key, it.ts, value, it.quality, "mqtt"))
-
-    @staticmethod
-    def _wmbus_rows(d: _Decoded, meter: MeterInfo, latest: datetime, out: list[repo.ReadingRow]) -> None:
-        telegram = d.items[0]
-        extra = telegram.model_extra or {}
-        for name, unit in WMBUS_REGISTER_FIELDS:
-            value = extra.get(name)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                d.errors.append(f"{name}: must be a finite number")
-                return
-            if telegram.timestamp > latest:
-                d.errors.append(f"timestamp: {telegram.timestamp.isoformat()} is in the future")
-                return
-            try:
-                f = conversion_factor(unit, meter.unit)
-            except UnitMismatch as exc:
-                d.errors.append(f"{name}: {exc}")
-                return
-            out.append((meter.key, telegram.timestamp, float(value) * f, "measured", "wmbus"))
-            return
-        d.errors.append("wmbus: no register field (" + ", ".join(n for n, _ in WMBUS_REGISTER_FIELDS) + ")")
+class InternalErrorLimit(RuntimeError):
+    """Too many recent messages failed with internal errors: a bad deploy, not bad input."""
 
 
-# Kamstrup heat meters through wmbusmeters (kamheat): flow and return temperatures for the cooling alert.
-WMBUS_HEAT_FIELDS = ("t1_temperature_c", "t2_temperature_c", "power_kw", "volume_flow_m3h")
+class InternalErrorGuard:
+    """arroyo's DlqLimit: trips when internal errors reach `min_errors` and `share` of the last `window` messages."""
+
+    def __init__(self, window: int = 1000, share: float = 0.5, min_errors: int = 50) -> None:
+        self.window, self.share, self.min_errors = window, share, min_errors
+        self._recent: deque[tuple[int, int]] = deque()  # (messages, internal errors) per batch
+        self._messages = 0
+        self._errors = 0
+
+    def check(self, stats: BatchStats) -> None:
+        """Count a batch; raise InternalErrorLimit (forgetting the batch again) if it trips the guard."""
+        self._recent.append((stats.messages, stats.internal_errors))
+        self._messages += stats.messages
+        self._errors += stats.internal_errors
+        while len(self._recent) > 1 and self._messages - self._recent[0][0] >= self.window:
+            m, e = self._recent.popleft()
+            self._messages -= m
+            self._errors -= e
+        if self._errors >= self.min_errors and self._errors >= self.share * self._messages:
+            detail = (f"{self._errors} internal errors in the last {self._messages} messages "
+                      f"(limit: {self.min_errors} and {self.share:.0%})")
+            self._recent.pop()  # that batch is rolled back: it did not happen
+            self._messages -= stats.messages
+            self._errors -= stats.internal_errors
+            raise InternalErrorLimit(detail)
 
 
-def _heat_row(d: _Decoded, meter: MeterInfo, out: list[repo.HeatRow]) -> None:
-    if d.errors or not d.items:
-        return
-    telegram = d.items[0]
-    extra = telegram.model_extra or {}
+# Kamstrup heat meters through wmbusmeters (kamheat): flow and return temperatures for the cooling alert. A field that
+# is missing, not a number or outside its plausible range is left out; the register reading is kept.
+WMBUS_HEAT_FIELDS: tuple[tuple[str, float, float], ...] = (
+    ("t1_temperature_c", -50.0, 250.0),
+    ("t2_temperature_c", -50.0, 250.0),
+    ("power_kw", -1e6, 1e6),
+    ("volume_flow_m3h", -1e6, 1e6),
+)
+
+
+def _heat_row(meter: MeterInfo, telegram: wire.WmbusTelegram) -> repo.HeatRow | None:
     values: list[float | None] = []
-    for name in WMBUS_HEAT_FIELDS:
-        v = extra.get(name)
-        ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    for name, lo, hi in WMBUS_HEAT_FIELDS:
+        v = telegram.fields.get(name)
+        ok = type(v) in (int, float) and lo <= v <= hi  # type: ignore[operator]
         values.append(float(v) if ok else None)  # type: ignore[arg-type]
-    if any(v is not None for v in values):
-        out.append((meter.key, telegram.timestamp, values[0], values[1], values[2], values[3]))
+    if all(v is None for v in values):
+        return None
+    return meter.key, telegram.timestamp, values[0], values[1], values[2], values[3]
 
 
 # -- quarantine replay -----------------------------------------------------------------------------------------------
@@ -524,7 +653,7 @@ def _replay_rows(conn: PgConn, pipeline: IngestPipeline, rows: list[tuple[Any, .
     if not rows:
         return BatchStats()
     msgs = [RawMessage(topic, bytes(payload), received_at) for _, topic, payload, received_at in rows]
-    stats = pipeline.process(conn, msgs)
+    stats = pipeline.handle_batch(conn, msgs)
     conn.execute("UPDATE quarantine SET replayed_at = now() WHERE id = ANY(%s)", [[r[0] for r in rows]])
     return stats
 
@@ -538,16 +667,15 @@ def replay_quarantine(engine: Engine, kind: str, device_id: str, topic_prefix: s
     """Replay, in one transaction, what was quarantined for a device that has just been registered.
 
     For a meter this includes wmbus telegrams quarantined under its external id. Returns the number of messages
-    replayed; readings in them are stored, or dead-lettered if they break a rule (e.g. another building's topic).
+    replayed; readings in them are stored, or dead-lettered if they break a rule (e.g. another building's topic) —
+    through the same batch handler as live messages, so no replayed message can fail the caller.
     """
     from services.config import get_settings
 
     s = get_settings()
-    pipeline = IngestPipeline(
-        topic_prefix or s.mqtt.topic_prefix,
-        max_payload_bytes=s.ingest.max_payload_bytes,
-        max_readings_per_message=s.ingest.max_readings_per_message,
-    )
+    pipeline = IngestPipeline.from_settings(s) if topic_prefix is None else \
+        IngestPipeline.from_settings(s.model_copy(update={"mqtt": s.mqtt.model_copy(
+            update={"topic_prefix": topic_prefix})}))
     with engine.begin() as sa_conn:
         conn: PgConn = sa_conn.connection.driver_connection  # type: ignore[assignment]
         rows = list(conn.execute(_PENDING_FOR_DEVICE, [kind, device_id]).fetchall())

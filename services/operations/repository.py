@@ -6,6 +6,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, RowMapping, text
 
+from services.db import PgConn
+
 
 def dead_letters(conn: Connection, since: datetime | None, limit: int) -> list[RowMapping]:
     """Newest first, received at or after `since` when given."""
@@ -35,3 +37,9 @@ def pending_quarantine(conn: Connection, limit: int) -> list[RowMapping]:
             {"limit": limit},
         ).mappings()
     )
+
+
+def record_processing_error(conn: PgConn, process: str, item: str, error: str) -> None:
+    """An item a maintenance loop (rollups, alerts, syncs) failed on and skipped (psycopg connection)."""
+    conn.execute("INSERT INTO processing_errors (process, item, error) VALUES (%s, %s, %s)",
+                 [process, item[:200], error.replace("\x00", "\\0")[:2000]])

@@ -88,7 +88,7 @@ rev AS (
     FROM up JOIN old USING (meter_key, ts)
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM up), (SELECT count(*) FROM rev)
+SELECT up.meter_key, up.ts, old.meter_key IS NOT NULL FROM up LEFT JOIN old USING (meter_key, ts)
 """
 
 _UPSERT_TELEMETRY = """
@@ -107,10 +107,14 @@ up AS (
               IS DISTINCT FROM
               (EXCLUDED.power_w, EXCLUDED.energy_wh, EXCLUDED.dim_pct, EXCLUDED.is_on, EXCLUDED.burn_hours,
                EXCLUDED.failure)
-    RETURNING (xmax = 0) AS inserted
+    RETURNING t.luminaire_key, t.ts, (xmax = 0) AS inserted
 )
-SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up
+SELECT luminaire_key, ts, inserted FROM up
 """
+
+
+# What became of one row: new, already stored with the same value, or a changed value for a stored key.
+INSERTED, DUPLICATE, REVISED = 0, 1, 2
 
 
 @dataclass
@@ -118,6 +122,29 @@ class StoreResult:
     inserted: int = 0
     duplicates: int = 0
     revisions: int = 0
+    # per row of the input, in its order; None when every row was new (the fast path)
+    statuses: list[int] | None = None
+
+    def statuses_of(self, lo: int, hi: int) -> list[int]:
+        """The statuses of input rows lo..hi-1."""
+        if hi <= lo:
+            return []
+        return [INSERTED] if self.statuses is None else self.statuses[lo:hi]
+
+
+def _statuses(rows: Sequence[tuple[object, ...]], indices: Sequence[int], written: dict[tuple[object, object], bool],
+              out: list[int], result: StoreResult) -> None:
+    """Row statuses from what an upsert wrote: {(key, ts): was_revised}; rows not written were duplicates."""
+    for i in indices:
+        w = written.pop((rows[i][0], rows[i][1]), None)  # a key repeated in the input: the first takes the status
+        if w is None:
+            result.duplicates += 1
+        elif w:
+            out[i] = REVISED
+            result.revisions += 1
+        else:
+            out[i] = INSERTED
+            result.inserted += 1
 
 
 def ensure_staging(conn: PgConn) -> None:
@@ -180,26 +207,26 @@ def store_readings_streamed(conn: PgConn, fill: Callable[[Callable[[list[Reading
 
 def _store_deduplicating(conn: PgConn, rows: list[ReadingRow]) -> StoreResult:
     ensure_staging(conn)
-    rounds: list[list[ReadingRow]] = []
+    rounds: list[list[int]] = []  # indices into rows
     seen: dict[tuple[int, datetime], int] = {}
-    for row in rows:
+    for i, row in enumerate(rows):
         key = (row[0], row[1])
         n = seen.get(key, 0)
         seen[key] = n + 1
         if n == len(rounds):
             rounds.append([])
-        rounds[n].append(row)
+        rounds[n].append(i)
 
-    result = StoreResult()
-    for batch in rounds:
+    result = StoreResult(statuses=[DUPLICATE] * len(rows))
+    assert result.statuses is not None
+    for indices in rounds:
+        batch = [rows[i] for i in indices]
         conn.execute("TRUNCATE readings_staging")
         _copy_readings(conn, "readings_staging", batch)
         ts_values = [r[1] for r in batch]
         cur = conn.execute(_UPSERT_READINGS, {"ts_min": min(ts_values), "ts_max": max(ts_values)})
-        written, revised = cur.fetchone() or (0, 0)
-        result.inserted += int(written) - int(revised)
-        result.revisions += int(revised)
-        result.duplicates += len(batch) - int(written)
+        written = {(k, ts): bool(rev) for k, ts, rev in cur.fetchall()}
+        _statuses(rows, indices, written, result.statuses, result)
     return result
 
 
@@ -210,9 +237,12 @@ def store_telemetry(conn: PgConn, rows: Sequence[TelemetryRow]) -> StoreResult:
     conn.execute("TRUNCATE telemetry_staging")
     _copy(conn, "COPY telemetry_staging FROM STDIN (FORMAT BINARY)", _TELEMETRY_TYPES, rows)
     cur = conn.execute(_UPSERT_TELEMETRY)
-    inserted, updated = cur.fetchone() or (0, 0)
-    ins, upd = int(inserted), int(updated)
-    return StoreResult(inserted=ins, revisions=upd, duplicates=len(rows) - ins - upd)
+    # DISTINCT ON keeps one sample per key: every row of a key shares that key's status
+    written = {(k, ts): not inserted for k, ts, inserted in cur.fetchall()}
+    result = StoreResult(statuses=[DUPLICATE] * len(rows))
+    assert result.statuses is not None
+    _statuses(rows, range(len(rows)), written, result.statuses, result)
+    return result
 
 
 HeatRow = tuple[int, datetime, float | None, float | None, float | None, float | None]

@@ -49,6 +49,11 @@ def conversion_factor(from_unit: Unit, to_unit: Unit) -> float:
     raise UnitMismatch(f"{from_unit.value!r} cannot be converted to the meter's unit {to_unit.value!r}")
 
 
+def base_factor(unit: Unit) -> float:
+    """`unit` in its dimension's base unit: kWh for energy, m3 for volume."""
+    return _ENERGY_KWH.get(unit) or _VOLUME_M3[unit]
+
+
 def to_kwh(value: float, unit: Unit, kwh_per_unit: float | None = None) -> float:
     """Energy in kWh of `value` in `unit`; volumes need the meter's kWh-per-unit factor."""
     if unit in _ENERGY_KWH:

@@ -314,7 +314,14 @@ def replay_quarantined(engine: Engine, kind: str, device_id: str) -> int | None:
         from services.ingestion.service import replay_quarantine
     except ImportError:
         return None
-    return int(replay_quarantine(engine, kind, device_id))
+    try:
+        return int(replay_quarantine(engine, kind, device_id))
+    except Exception:
+        # The registration is committed; its quarantined messages wait for the ingest worker's sweep instead of
+        # failing the request (each replayed message is handled behind the ingest failure boundary anyway).
+        log.exception("replaying quarantined messages failed; the ingest worker's sweep will replay them",
+                      extra={"kind": kind, "device_id": device_id})
+        return None
 
 
 def after_commit(

@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.consumption import repository as consumption_repo
+from services.consumption.query import computed_through, overlapping
 from services.db import PgConn
 from services.errors import NotFoundError, ValidationFailed
 from services.targets import reference as ref
@@ -145,7 +147,43 @@ def progress(conn: PgConn, *, year: int, target_id: str, building_ids: Sequence[
     out["normal_year"] = {"degree_days": sum(normal.degree_days), "source": normal.source,
                           "default": normal.is_default}
     out["adjustments"] = adjustments(conn, building_ids, date(base, 1, 1), date(year, 12, 31))
+    _freshness(conn, out, [b.id for b in buildings], years=[base, year - 1, year], tz=tz)
     return out
+
+
+def pending_counted(conn: PgConn, building_ids: Sequence[str], keep: set[str] | None = None
+                    ) -> tuple[dict[int, str], list[consumption_repo.PendingSpan]]:
+    """The pending spans (rollups not yet current) of the meters whose consumption the target figures count in these
+    buildings (only those of the carrier keys `keep`, when given), with each meter's building."""
+    meters: dict[int, str] = {}
+    for key, bid, carrier, is_sub in conn.execute(
+            "SELECT key, building_id, carrier, parent_meter_id IS NOT NULL FROM meters WHERE building_id = ANY(%s)",
+            [list(building_ids)]):
+        k = carrier_key(carrier, is_sub)
+        if k is not None and (keep is None or k in keep):
+            meters[key] = bid
+    return meters, consumption_repo.pending_spans(conn, list(meters))
+
+
+def _freshness(conn: PgConn, out: dict[str, Any], building_ids: Sequence[str], *, years: Sequence[int],
+               tz: ZoneInfo) -> None:
+    """Say whether the figures rest on rollups that do not yet count stored readings of the years compared: then
+    `computed_through` is set, the buildings concerned are marked `pending` and the verdict is uncertain."""
+    meters, all_spans = pending_counted(conn, building_ids)
+    spans = [sp for y in sorted(set(years))
+             for sp in overlapping(all_spans, datetime(y, 1, 1, tzinfo=tz), datetime(y + 1, 1, 1, tzinfo=tz))]
+    through = computed_through(spans)
+    pending = sorted({meters[sp.meter_key] for sp in spans})
+    out["computed_through"] = through.astimezone(tz) if through else None
+    out["pending_buildings"] = pending
+    for row in out["buildings"]:
+        row["pending"] = row["building_id"] in pending
+    if through is not None:
+        out["verdict"] = "uncertain"
+        out["uncertain_because"].append(
+            f"readings of {len({sp.meter_key for sp in spans})} meter(s) in {len(pending)} building(s) are stored but "
+            f"not yet computed (figures computed through {through.astimezone(tz).isoformat(timespec='seconds')}); "
+            "the figures will change when the rollups catch up")
 
 
 def adjustments(conn: PgConn, building_ids: Sequence[str] | None, first: date, last: date) -> list[dict[str, Any]]:

@@ -268,3 +268,32 @@ def test_keyboard_sign_in(page: Any, world: dict[str, str]) -> None:
     assert page.evaluate("document.activeElement.dataset.res") == "day"
     page.keyboard.press("Enter")
     page.wait_for_function("document.querySelector('button[data-res=day]').getAttribute('aria-pressed') === 'true'")
+
+
+def test_pending_figures_are_said_and_never_drawn_as_zero(page: Any, engine: Engine, world: dict[str, str]) -> None:
+    """Readings stored but not yet in the rollups (a dirty range, as ingest records it): the building chart leaves the
+    month out and says how far the figures are computed; the portfolio says the same beside the progress."""
+    from services.consumption import repository as repo
+
+    with engine.begin() as c:
+        key, last = c.execute(text("SELECT m.key, max(r.ts) FROM meters m JOIN readings r ON r.meter_key = m.key "
+                                   "WHERE m.id = 'skole-el' GROUP BY m.key")).one()
+        repo.mark_dirty(c.connection.driver_connection, [(key, last, last)])
+    try:
+        sign_in(page, world["fm"])  # the building's year view, by month
+        page.wait_for_selector("#chart-notes .notice.pending:has-text('Tallene er beregnet til og med')")
+        page.wait_for_function("Chart.getChart('consumption-chart') !== undefined")
+        month = int(page.evaluate("new Intl.DateTimeFormat('en-CA', {timeZone: 'Europe/Copenhagen', month: "
+                                  "'numeric'}).format(new Date())"))
+        this_year = page.evaluate("Chart.getChart('consumption-chart').data.datasets[0].data")
+        assert this_year[month - 1] is None  # not 0
+        assert all(v is not None and v > 0 for v in this_year[:month - 1])
+        shot(page, "pending-building")
+        page.click("#signout")
+        sign_in(page, world["team"])
+        page.wait_for_selector("#progress-pending:has-text('Tallene er beregnet til og med')")
+        assert page.locator("#progress-verdict").inner_text() == "Usikker"
+        shot(page, "pending-portfolio")
+    finally:
+        with engine.begin() as c:
+            c.execute(text("DELETE FROM rollup_dirty"))

@@ -129,8 +129,8 @@ def test_csv_export_and_declared_meter_exchange(api: Api, admin: httpx.Client, s
     assert [d["kind"] for d in admin.get("/api/v1/meters/EL/decisions").json()] == ["exchange"]
     csv_text = admin.get("/api/v1/consumption", params={**params, "format": "csv"})
     assert csv_text.headers["content-type"].startswith("text/csv")
-    assert csv_text.text.splitlines() == ["start,end,kwh,coverage,estimated_share",
-                                          "2026-02-02T00:00:00+01:00,2026-02-03T00:00:00+01:00,29.0,0.125,0.0"]
+    assert csv_text.text.splitlines() == ["start,end,kwh,coverage,estimated_share,pending",
+                                          "2026-02-02T00:00:00+01:00,2026-02-03T00:00:00+01:00,29.0,0.125,0.0,false"]
     # 3 of 24 hours measured: with both register values the hour across the exchange counts as measured
     bad = admin.post("/api/v1/meters/EL/exchanges", json={"ts": "2026-02-02T01:30:00"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "ts"

@@ -50,7 +50,7 @@ def test_any_order_and_batching_give_the_register_difference(stack: Stack, db: E
             msgs = [RawMessage(TOPIC, orjson.dumps(arrivals[j:j + 3]), datetime.now(UTC))
                     for j in range(i, min(i + n, len(arrivals)), 3)]
             with conn.transaction():
-                stats = pipeline.process_safely(conn, msgs)
+                stats = pipeline.handle_batch(conn, msgs)
                 assert stats.dead_lettered == 0
                 process_dirty(conn, CPH)
             i += n

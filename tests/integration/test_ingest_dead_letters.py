@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from sqlalchemy import Engine, text
 
+from tests.corpus import corpus
 from tests.integration.harness import (
     PREFIX,
     Workers,
@@ -37,13 +38,13 @@ def malformed_kinds() -> list[tuple[str, str, str, object, str]]:
     return [
         ("not json", "B1", M1, lambda i: b"garbage {" + str(i).encode(), "invalid JSON"),
         ("empty", "B1", M1, lambda i: b"", "invalid JSON"),
-        ("missing ts", "B1", M1, lambda i: orjson.dumps({"value": i}), "ts: Field required"),
-        ("naive ts", "B1", M1, lambda i: orjson.dumps({"ts": "2026-02-01T10:00:00", "value": i}), "timezone"),
+        ("missing ts", "B1", M1, lambda i: orjson.dumps({"value": i}), "ts: field required"),
+        ("naive ts", "B1", M1, lambda i: orjson.dumps({"ts": "2026-02-01T10:00:00", "value": i}), "RFC 3339"),
         ("ts number", "B1", M1, lambda i: orjson.dumps({"ts": 1700000000 + i, "value": i}), "ts:"),
         ("value string", "B1", M1, lambda i: orjson.dumps({"ts": _ts(i), "value": str(i)}), "value:"),
         ("value bool", "B1", M1, lambda i: orjson.dumps({"ts": _ts(i), "value": True}), "value:"),
-        ("value NaN", "B1", M1, lambda i: b'{"ts":"%s","value":NaN}' % _ts(i).encode(), "value"),
-        ("value missing", "B1", M1, lambda i: orjson.dumps({"ts": _ts(i)}), "value: Field required"),
+        ("value NaN", "B1", M1, lambda i: b'{"ts":"%s","value":NaN}' % _ts(i).encode(), "invalid JSON"),
+        ("value missing", "B1", M1, lambda i: orjson.dumps({"ts": _ts(i)}), "value: field required"),
         ("unit volume", "B1", M1, lambda i: orjson.dumps({"ts": _ts(i), "value": 1, "unit": "m3"}),
          "cannot be converted"),
         ("unit unknown", "B1", M1, lambda i: orjson.dumps({"ts": _ts(i), "value": 1, "unit": "furlong"}),
@@ -57,7 +58,7 @@ def malformed_kinds() -> list[tuple[str, str, str, object, str]]:
         ("topic shape", "B1", f"{PREFIX}/buildings/B1/meters/M1/values",
          lambda i: orjson.dumps({"ts": _ts(i), "value": 1}), "topic"),
         ("array of numbers", "B1", M1, lambda i: orjson.dumps([i, i + 1]), "item"),
-        ("json null", "B1", M1, lambda i: b"null", "should be an object"),
+        ("json null", "B1", M1, lambda i: b"null", "must be an object"),
         ("future ts", "B1", M1, lambda i: orjson.dumps({"ts": future, "value": i}), "future"),
         ("wmbus no id", "B1", WMBUS, lambda i: orjson.dumps({"_": "telegram", "timestamp": _ts(i),
                                                              "total_energy_consumption_kwh": i}), "id"),
@@ -67,6 +68,9 @@ def malformed_kinds() -> list[tuple[str, str, str, object, str]]:
         ("mixed batch", "B1", M1,
          lambda i: orjson.dumps([{"ts": _ts(10_000 + 2 * i), "value": 5.0}, {"ts": _ts(10_001 + 2 * i)}]),
          "item 1: value"),
+        # and every payload of the nasty corpus (tests/corpus.py)
+        *[(name, "B1", {"meter": M1, "luminaire": LUM, "wmbus": WMBUS}[kind], lambda i, p=payload: p, expect)
+          for name, kind, payload, expect in corpus()],
     ]
 
 

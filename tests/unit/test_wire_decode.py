@@ -45,9 +45,9 @@ def test_single_and_batched_readings() -> None:
                b'[{"ts":"2026-03-29T02:30:00+02:00","value":5,"extra":"ignored"},'
                b'{"ts":"2026-03-29T00:30:00Z","value":6.5,"quality":"estimated"}]')
     assert isinstance(d, _Decoded)
-    assert [i.value for i in d.items] == [5.0, 6.5]
-    assert d.items[0].ts == datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
-    assert d.items[1].quality == "estimated"
+    assert [i[1] for i in d.items] == [5.0, 6.5]
+    assert d.items[0][0] == datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
+    assert d.items[1][3] == "estimated"
     assert d.errors == []
 
 
@@ -64,8 +64,10 @@ def test_partly_bad_batch_keeps_good_items() -> None:
                b'[{"ts":"2026-01-01T00:00:00Z","value":1},{"ts":"2026-01-01T00:15:00","value":2},'
                b'{"ts":"2026-01-01T00:30:00Z","value":"3"}]')
     assert isinstance(d, _Decoded)
-    assert [i.value for i in d.items] == [1.0]
-    assert d.errors == ["item 1: ts: Input should have timezone info", "item 2: value: Input should be a valid number"]
+    assert [i[1] for i in d.items] == [1.0]
+    assert d.errors == ["item 1: ts: '2026-01-01T00:15:00' is not an RFC 3339 timestamp with an offset, "
+                        "e.g. 2026-11-26T10:15:00+01:00",
+                        "item 2: value: must be a number (got a string)"]
 
 
 def test_mosquitto_hash_format_is_pbkdf2_sha512() -> None:
@@ -92,23 +94,23 @@ def test_non_object_element_is_an_item_error_and_the_rest_is_kept() -> None:
     d = decode("energiblik/v1/buildings/B/meters/M/readings",
                b'[{"ts":"2026-01-01T00:00:00Z","value":1}, 5, {"ts":"2026-01-01T00:30:00Z","value":3}]')
     assert isinstance(d, _Decoded)
-    assert [i.value for i in d.items] == [1.0, 3.0]
-    assert d.errors == ["item 1: Input should be an object"]
+    assert [i[1] for i in d.items] == [1.0, 3.0]
+    assert d.errors == ["item 1: must be an object (got a number)"]
 
 
 def test_later_errors_name_the_item_by_its_position_in_the_message() -> None:
-    from services.ingestion.service import MeterInfo
+    from services.ingestion.service import MeterInfo, _Built
     from services.readings.units import Unit
 
     d = decode("energiblik/v1/buildings/B/meters/M/readings",
                b'[{"ts":"2026-01-01T00:00:00Z","value":1},{"ts":"2026-01-01T00:15:00Z","value":true},'
                b'{"ts":"2026-01-01T00:30:00Z","value":3,"unit":"l"}]')
     assert isinstance(d, _Decoded)
-    rows: list = []
-    IngestPipeline._reading_rows(d, MeterInfo("M", 1, "B", Unit.KWH, None), NOW, rows)
-    assert len(rows) == 1
-    assert d.errors[0].startswith("item 1: value:")
-    assert d.errors[1].startswith("item 2: unit:")
+    out = _Built(errors=d.errors)
+    IngestPipeline("energiblik/v1")._reading_rows(d, MeterInfo("M", 1, "B", Unit.KWH, None, 1.0), NOW, out)
+    assert len(out.rows) == 1
+    assert out.errors[0].startswith("item 1: value:")
+    assert out.errors[1].startswith("item 2: unit:")
 
 
 def test_wmbus_id_must_be_printable() -> None:

@@ -141,18 +141,22 @@ async function renderChartCard(card, b, meters) {
   const factors = {};
   for (const y of monthly?.years || []) for (const m of y.months) factors[m.month] = m.factor;
 
+  // A pending period (readings stored, not yet computed) has no amount: drawn as a gap and said in a note, never 0.
+  const through = [monthly?.computed_through];
   const series = await Promise.all(years.map(async (y) => {
     const py = period(view.res, sameDateIn(d, y));
     if (view.res === "year") {
       const my = monthly.years.find((x) => x.year === y);
       return my.months.map((m) => ({ start: `${m.month}-01T00:00:00+01:00`, kwh: view.weather ? m.normalised_kwh : m.kwh,
-                                     coverage: m.coverage, estimated_share: 0, has: m.kwh !== null }));
+                                     coverage: m.coverage, estimated_share: 0, has: m.kwh !== null, pending: !!m.pending }));
     }
     const c = await get("/consumption", { building_id: b.id, carrier, start: ymd(py.start), end: ymd(py.end), resolution: py.bucket });
+    through.push(c.computed_through);
     return c.series.map((x) => {
-      const has = x.coverage > 0 || x.kwh > 0;
+      const pending = !!x.pending || x.kwh === null;
+      const has = !pending && (x.coverage > 0 || x.kwh > 0);
       const f = view.weather ? (factors[x.start.slice(0, 7)] ?? 1) : 1;
-      return { start: x.start, kwh: has ? x.kwh * f : null, coverage: x.coverage, estimated_share: x.estimated_share, has };
+      return { start: x.start, kwh: has ? x.kwh * f : null, coverage: x.coverage, estimated_share: x.estimated_share, has, pending };
     });
   }));
   const now = Date.now();
@@ -162,7 +166,10 @@ async function renderChartCard(card, b, meters) {
   const hasData = (s) => s.some((x) => x.has && x.kwh !== null);
   const name = periodName(view.res, p);
   const msgs = [];
-  if (!hasData(series[0])) msgs.push(["empty", t("c.empty", name)]);
+  const pendingNow = series.some((s) => s.some((x) => x.pending));
+  const earliest = through.filter(Boolean).sort((a, b) => new Date(a) - new Date(b))[0];
+  if (pendingNow) msgs.push(["pending", t("c.pending", earliest ? dateTime(earliest) : "–")]);
+  if (!hasData(series[0]) && !series[0].some((x) => x.pending)) msgs.push(["empty", t("c.empty", name)]);
   else {
     const cov = started.length ? started.reduce((a, x) => a + x.coverage, 0) / started.length : 0;
     if (cov < 0.995) msgs.push(["", t("c.partial", pct(cov))]);

@@ -3,7 +3,7 @@
 // CSV exports.
 import { fetchFile, get } from "./api.js";
 import { chartAvailable, COLOURS, draw } from "./charts.js";
-import { num, pct, t } from "./i18n.js";
+import { dateTime, num, pct, t } from "./i18n.js";
 import { el } from "./dom.js";
 
 const view = { year: null };
@@ -58,6 +58,10 @@ function renderProgress(p, now) {
       ` · ${t("p.coverage")}: ${pct(p.coverage)} · ${t("p.lfl")}: ${signedPct(p.like_for_like?.reduction_pct)}`
       + ` · ${t("p.intensity")}: ${num(p.intensity_kwh_per_m2?.year, 1)}`),
   ];
+  if (p.computed_through) {  // rollups behind the stored readings: the figures will still change
+    kids.push(el("p", { class: "notice pending", id: "progress-pending" },
+      t("p.pending", dateTime(p.computed_through), (p.pending_buildings || []).length)));
+  }
   if (p.uncertain_because?.length) {
     kids.push(el("div", { class: "notice" }, el("strong", {}, t("p.because")),
       el("ul", { class: "plain" }, ...p.uncertain_because.map((r) => el("li", {}, r)))));
@@ -105,7 +109,8 @@ function renderRanking(p) {
   if (!rows.length) return card("ranking", t("r.title"), el("p", { class: "notice empty", text: t("r.none") }));
   return card("ranking", t("r.title"), table(null,
     ["#", t("r.building"), t("r.reduction"), t("r.saving"), t("r.gap"), t("r.coverage")],
-    rows.map((b, i) => [String(i + 1), b.name, signedPct(b.reduction_pct), num(b.saving_kwh), num(b.gap_kwh),
+    rows.map((b, i) => [String(i + 1), b.pending ? `${b.name} ${t("r.pending")}` : b.name, signedPct(b.reduction_pct),
+      num(b.saving_kwh), num(b.gap_kwh),
       pct(Math.min(b.coverage.baseline, b.coverage.year))]), [0, 2, 3, 4, 5]));
 }
 
