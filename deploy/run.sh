@@ -2,14 +2,16 @@
 # Run the whole system locally: private TimescaleDB + Mosquitto (deploy/stack.sh), migrations, broker credentials,
 # a simulated municipality (ENERGIBLIK_FLEET_SIZE buildings, default 100) with its history since 2015 written once,
 # two ingest workers on a shared subscription, the rollup and alert processes, the API with its docs and dashboard,
-# and the live simulation publishing over MQTT. Idempotent: running it again restarts the processes on the same
-# stack (the history is kept). Stop everything with: bash deploy/stack.sh down
+# and the live simulation publishing over MQTT, all kept alive by supervisord (deploy/supervise.py). Idempotent:
+# running it again restarts the processes on the same stack (the history is kept). Status: bash deploy/stack.sh
+# status. Stop everything with: bash deploy/stack.sh down
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export ENERGIBLIK_PROFILE="${ENERGIBLIK_PROFILE:-dev}"
 WORKERS="${ENERGIBLIK_WORKERS:-2}"
 FLEET="${ENERGIBLIK_FLEET_SIZE:-100}"
 SEED="${ENERGIBLIK_FLEET_SEED:-2015}"
+METRICS_BASE="${ENERGIBLIK_METRICS_PORT_BASE:-9107}"  # worker i serves /metrics on METRICS_BASE + i
 
 bash "$REPO/deploy/stack.sh" up
 set -a
@@ -20,17 +22,6 @@ RUN="$ENERGIBLIK_STATE/run"
 mkdir -p "$RUN"
 PY="$REPO/.venv/bin/python"
 
-start() {  # name, log, command...
-  local name="$1"; shift
-  local pidf="$RUN/$name.pid"
-  if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
-    kill -TERM "$(cat "$pidf")"
-    for _ in $(seq 100); do kill -0 "$(cat "$pidf")" 2>/dev/null || break; sleep 0.1; done
-  fi
-  nohup "$@" >>"$RUN/$name.log" 2>&1 &
-  echo $! >"$pidf"
-}
-
 cd "$REPO"
 
 # The estate's history (2015 until yesterday, 2015 baseline, degree days) through the product's own ingest code;
@@ -38,32 +29,34 @@ cd "$REPO"
 "$PY" -m simulators.history --buildings "$FLEET" --seed "$SEED"
 "$PY" -m services.cli broker-sync >/dev/null
 
-for i in $(seq 1 "$WORKERS"); do
-  ENERGIBLIK_MQTT__CLIENT_ID="energiblik-ingest-$i" ENERGIBLIK_INGEST__METRICS_PORT=$((9107 + i)) \
-    start "ingest-$i" "$PY" -m ingest
+# Processes started by an earlier run.sh without supervisord (pid files) would run twice: stop them.
+for f in "$RUN"/*.pid; do
+  [ -e "$f" ] && [ "$(basename "$f")" != supervisord.pid ] || continue
+  kill -TERM "$(cat "$f")" 2>/dev/null && for _ in $(seq 600); do kill -0 "$(cat "$f")" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$f"
 done
+# Every process under supervisord (deploy/supervise.py writes $RUN/supervisord.conf): a program that crashes is
+# started again, with a growing pause when it keeps failing at start; $RUN/supervisord.log has a line for each.
+# Live meters and luminaires: catch up from where the history ends, then real time; a few realistic faults.
 ROLLUP_METRICS_PORT="${ENERGIBLIK_ROLLUPS__METRICS_PORT:-9118}"
-ENERGIBLIK_ROLLUPS__METRICS_PORT="$ROLLUP_METRICS_PORT" start rollups "$PY" -m ingest.rollups
-start alerts "$PY" -m ingest.alerts
-# live meters and luminaires: catch up from where the history ends, then real time; a few realistic faults
-start sim-1 "$PY" -m simulators.live --buildings "$FLEET" --seed "$SEED" --faults gaps,duplicates,late,garbage \
-  --fault-rate 0.005
-ENERGIBLIK_API_HOST=127.0.0.1 start api "$PY" -m api
+"$PY" deploy/supervise.py start --workers "$WORKERS" --metrics-port-base "$METRICS_BASE" \
+  --rollups-metrics-port "$ROLLUP_METRICS_PORT" \
+  --sim-args "--buildings $FLEET --seed $SEED --faults gaps,duplicates,late,garbage --fault-rate 0.005"
 
 for _ in $(seq 100); do
   curl -fsS "http://127.0.0.1:${ENERGIBLIK_API_PORT}/health" >/dev/null 2>&1 && break
   sleep 0.2
 done
-if ! curl -fsS "http://127.0.0.1:${ENERGIBLIK_API_PORT}/health" >/dev/null || ! kill -0 "$(cat "$RUN/api.pid")" 2>/dev/null; then
+if ! curl -fsS "http://127.0.0.1:${ENERGIBLIK_API_PORT}/health" >/dev/null; then
   echo "the API did not start (port ${ENERGIBLIK_API_PORT} taken by another program?); see $RUN/api.log" >&2
   exit 1
 fi
-for i in $(seq 1 "$WORKERS"); do
-  kill -0 "$(cat "$RUN/ingest-$i.pid")" 2>/dev/null || { echo "ingest worker $i exited; see $RUN/ingest-$i.log" >&2; exit 1; }
-done
-for p in rollups alerts sim-1; do
-  kill -0 "$(cat "$RUN/$p.pid")" 2>/dev/null || { echo "$p process exited; see $RUN/$p.log" >&2; exit 1; }
-done
+# A program that exited at once is in BACKOFF (or FATAL) instead of STARTING/RUNNING.
+if "$PY" deploy/supervise.py status | grep -Ev ' (STARTING|RUNNING) ' | grep -q .; then
+  "$PY" deploy/supervise.py status >&2
+  echo "a process did not start; see $RUN/<name>.log and $RUN/supervisord.log" >&2
+  exit 1
+fi
 
 # a facility manager's token for the demo: the estate's first school and first daycare
 FM_BUILDINGS="$("$PY" -c "from simulators.model import fleet; f = fleet($FLEET, $SEED)
@@ -80,12 +73,12 @@ Energiblik is running (profile $ENERGIBLIK_PROFILE), with a simulated estate of 
   API docs       http://127.0.0.1:${ENERGIBLIK_API_PORT}/docs
   OpenAPI        http://127.0.0.1:${ENERGIBLIK_API_PORT}/api/v1/openapi.json
   MQTT broker    127.0.0.1:${ENERGIBLIK_MQTT__PORT}  (topics under energiblik/v1/buildings/{building_id}/...)
-  Ingest metrics $(for i in $(seq 1 "$WORKERS"); do printf 'http://127.0.0.1:%s/metrics ' $((9107 + i)); done)
+  Ingest metrics $(for i in $(seq 1 "$WORKERS"); do printf 'http://127.0.0.1:%s/metrics ' $((METRICS_BASE + i)); done)
   Rollup metrics http://127.0.0.1:${ROLLUP_METRICS_PORT}/metrics  (energiblik_rollup_lag_seconds; /health)
   Database       ${ENERGIBLIK_DB__URL}
   Admin token    ${ENERGIBLIK_ADMIN_TOKEN}
   Facility mgr   $FM_TOKEN  (buildings: $FM_BUILDINGS)
-  Logs           $RUN/*.log
+  Logs           $RUN/*.log  (restarts: $RUN/supervisord.log; processes: bash deploy/stack.sh status)
 Broker credentials of a building: .venv/bin/energiblik broker-credentials <building_id>  (after sourcing
   <(bash deploy/stack.sh env)). Stop everything: bash deploy/stack.sh down
 MSG

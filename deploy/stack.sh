@@ -5,8 +5,10 @@
 #   deploy/stack.sh setup        install what is missing (Debian packages, TimescaleDB, the Python venv, the
 #                                dashboard's npm packages, chromium for the browser tests)
 #   deploy/stack.sh up           setup, start PostgreSQL, migrate, write broker credentials, start Mosquitto
-#   deploy/stack.sh down         stop everything this stack started (worker, API, broker, database)
-#   deploy/stack.sh status       what runs
+#   deploy/stack.sh down         stop everything this stack started (supervisord and the processes under it, broker,
+#                                database)
+#   deploy/stack.sh status       what runs (with the state of each supervised process)
+#   deploy/stack.sh pg-stop|pg-start, mqtt-stop|mqtt-start   stop or start only PostgreSQL or Mosquitto
 #   deploy/stack.sh env          print the environment (ENERGIBLIK_*) that points programs at this stack
 #
 # ENERGIBLIK_PROFILE selects an independent stack (dev: the default, test: the one the test suite uses, bench: the
@@ -212,13 +214,13 @@ EOF
   fi
 }
 
-stop_pidfile() {
+stop_pidfile() {  # pid file, seconds to wait after SIGTERM before SIGKILL (default 10)
   local f="$1" pid
   [ -f "$f" ] || return 0
   pid="$(cat "$f")"
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq $(( ${2:-10} * 10 ))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$f"
@@ -247,6 +249,9 @@ cmd_up() {
 
 cmd_down() {
   load_env
+  # supervisord stops its programs (SIGTERM, then SIGKILL after each one's stopwaitsecs, at most 90 s) and exits
+  stop_pidfile "$RUN/supervisord.pid" 120
+  # processes started by run.sh before it used supervisord
   stop_pidfile "$RUN/api.pid"
   for f in "$RUN"/ingest*.pid; do [ -e "$f" ] && stop_pidfile "$f"; done
   for f in "$RUN"/sim*.pid; do [ -e "$f" ] && stop_pidfile "$f"; done
@@ -263,8 +268,14 @@ cmd_status() {
   load_env
   pg_running && log "PostgreSQL: running on ${PG_PORT}" || log "PostgreSQL: stopped"
   mosquitto_running && log "Mosquitto: running on ${MQTT_PORT}" || log "Mosquitto: stopped"
+  if [ -f "$RUN/supervisord.pid" ] && kill -0 "$(cat "$RUN/supervisord.pid")" 2>/dev/null; then
+    log "supervisord: running (pid $(cat "$RUN/supervisord.pid"), log $RUN/supervisord.log)"
+    "$VENV/bin/supervisorctl" -c "$RUN/supervisord.conf" status | sed "s/^/[stack:$PROFILE]   /" || true
+  elif [ -f "$RUN/supervisord.conf" ]; then
+    log "supervisord: stopped"
+  fi
   for f in "$RUN"/*.pid; do
-    [ -e "$f" ] || continue
+    [ -e "$f" ] && [ "$(basename "$f")" != supervisord.pid ] || continue
     kill -0 "$(cat "$f")" 2>/dev/null && log "$(basename "$f" .pid): running" || log "$(basename "$f" .pid): stopped"
   done
 }
@@ -277,5 +288,7 @@ case "${1:-}" in
   env) print_env;;
   pg-start) load_env; pg_up;;
   pg-stop) load_env; as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null;;
-  *) echo "usage: deploy/stack.sh setup|up|down|status|env" >&2; exit 2;;
+  mqtt-start) load_env; mosquitto_up;;
+  mqtt-stop) load_env; stop_pidfile "$MQ/mosquitto.pid" 60;;  # a clean stop: Mosquitto saves its sessions first
+  *) echo "usage: deploy/stack.sh setup|up|down|status|env|pg-stop|pg-start|mqtt-stop|mqtt-start" >&2; exit 2;;
 esac

@@ -7,7 +7,10 @@ temperatures), luminaires their power and on/off state. Faults can be switched o
 late (out-of-order) batches after a gateway outage, counter resets, declared meter exchanges, garbage payloads.
 
 The simulator knows what it simulated: with --truth FILE it writes the true kWh per building and local day of the
-energy meters that count in totals (what GET /api/v1/consumption should answer).
+energy meters that count in totals (what GET /api/v1/consumption should answer). With --published FILE it appends a
+line `meter_id,ts,value,acked_at` for every reading the broker acknowledged (PUBACK) to the publisher: what the
+pipeline must store. Like a gateway, each building's publisher reconnects when the broker goes away and re-sends
+what the broker had not acknowledged.
 
     python -m simulators.live --buildings 100 --speed 60 [--faults gaps,duplicates,late,reset,exchange,garbage]
 """
@@ -58,7 +61,7 @@ class Building:
     batched: bool
     pending: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     ev_hour: dict[str, float] = field(default_factory=dict)
-    held: list[tuple[str, bytes]] = field(default_factory=list)  # a gateway outage: published later, all at once
+    held: list[tuple[str, bytes, object]] = field(default_factory=list)  # a gateway outage: published later
     held_until: datetime | None = None
 
 
@@ -118,14 +121,15 @@ class Simulation:
         rate = self.opts.fault_rate / 10 if name in ("reset", "exchange") else self.opts.fault_rate
         return name in self.opts.faults and self.rng.random() < rate
 
-    def publish(self, b: Building, topic: str, payload: bytes) -> None:
+    def publish(self, b: Building, topic: str, payload: bytes, tag: object = None) -> None:
+        """`tag`: the readings in the message, [(meter_id, ts, value)], for the record of acknowledged readings."""
         if b.held_until is not None:
-            b.held.append((topic, payload))
+            b.held.append((topic, payload, tag))
             return
-        b.publisher.publish(topic, payload)
+        b.publisher.publish(topic, payload, tag)
         self.stats["messages"] += 1
         if self.fault("duplicates"):
-            b.publisher.publish(topic, payload)
+            b.publisher.publish(topic, payload, tag)
             self.stats["duplicates"] += 1
 
     def step(self, t: datetime) -> None:
@@ -133,8 +137,8 @@ class Simulation:
         hour_start = t - STEP
         for b in self.buildings:
             if b.held_until is not None and t >= b.held_until:
-                for topic, payload in b.held:  # the gateway is back: everything it kept, late and in one go
-                    b.publisher.publish(topic, payload)
+                for topic, payload, tag in b.held:  # the gateway is back: everything it kept, late and in one go
+                    b.publisher.publish(topic, payload, tag)
                     self.stats["messages"] += 1
                 self.stats["late"] += len(b.held)
                 b.held, b.held_until = [], None
@@ -218,12 +222,13 @@ class Simulation:
                     "total_energy_consumption_kwh": round(st.value * 1000, 3), "power_kw": round(heat_kw, 3),
                     "volume_flow_m3h": round(volume, 4), "t1_temperature_c": round(flow_c, 1),
                     "t2_temperature_c": round(ret, 1), "timestamp": t.astimezone(UTC).isoformat()}
-        self.publish(b, f"{self.prefix}/buildings/{b.spec.id}/wmbus/{m.id}", orjson.dumps(telegram))
+        self.publish(b, f"{self.prefix}/buildings/{b.spec.id}/wmbus/{m.id}", orjson.dumps(telegram),
+                     [(m.id, telegram["timestamp"], round(st.value, 6))])
 
     def _queue(self, b: Building, m: MeterSpec, item: dict[str, object]) -> None:
         topic = f"{self.prefix}/buildings/{b.spec.id}/meters/{m.id}/readings"
         if not b.batched:
-            self.publish(b, topic, orjson.dumps(item))
+            self.publish(b, topic, orjson.dumps(item), [(m.id, item["ts"], item["value"])])
             self.stats["readings"] += 1
             return
         b.pending.setdefault(topic, []).append(item)
@@ -231,7 +236,8 @@ class Simulation:
     def _flush(self, b: Building) -> None:
         for topic in list(b.pending):
             items = b.pending.pop(topic)
-            self.publish(b, topic, orjson.dumps(items))
+            meter_id = topic.rsplit("/", 2)[-2]
+            self.publish(b, topic, orjson.dumps(items), [(meter_id, i["ts"], i["value"]) for i in items])
             self.stats["readings"] += len(items)
 
     def _luminaires(self, b: Building, t: datetime) -> None:
@@ -275,8 +281,8 @@ class Simulation:
             t += STEP
         for b in self.buildings:
             self._flush(b)
-            for topic, payload in b.held:
-                b.publisher.publish(topic, payload)
+            for topic, payload, tag in b.held:
+                b.publisher.publish(topic, payload, tag)
             b.held = []
             b.publisher.flush()
 
@@ -291,13 +297,31 @@ def start_values(buildings: list[BuildingSpec]) -> dict[str, tuple[datetime, flo
     return {r[0]: (r[1], float(r[2])) for r in rows}
 
 
-def connector() -> Callable[[BuildingSpec], WindowedPublisher]:
+class PublishedLog:
+    """Appends `meter_id,ts,value,acked_at` (Unix seconds) for each reading of each message the broker acknowledged."""
+
+    def __init__(self, path: str) -> None:
+        self.file = open(path, "a", encoding="utf-8", buffering=1 << 20)  # noqa: SIM115 - closed in close()
+        self.count = 0
+
+    def ack(self, tag: object) -> None:
+        acked_at = f"{time.time():.3f}"
+        for meter_id, ts, value in tag:  # type: ignore[attr-defined]
+            self.file.write(f"{meter_id},{ts},{value},{acked_at}\n")
+        self.count += 1
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def connector(on_ack: Callable[[object], None] | None = None) -> Callable[[BuildingSpec], WindowedPublisher]:
     s = get_settings()
     secret = s.broker.secret.get_secret_value() if s.broker.secret else ""
 
     def connect(b: BuildingSpec) -> WindowedPublisher:
         ident = building_identity(secret, b.id)
-        return WindowedPublisher(s.mqtt.host, s.mqtt.port, ident.username, ident.password, client_id=f"sim-{b.id}")
+        return WindowedPublisher(s.mqtt.host, s.mqtt.port, ident.username, ident.password, client_id=f"sim-{b.id}",
+                                 reconnect=True, on_ack=on_ack)
 
     return connect
 
@@ -314,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="simulate from this instant (default: where each meter's stored readings end)")
     ap.add_argument("--until", type=datetime.fromisoformat, default=None, help="stop at this instant")
     ap.add_argument("--truth", default=None, help="write the true kWh per building and day here (JSON)")
+    ap.add_argument("--published", default=None,
+                    help="append meter_id,ts,value,acked_at here for every reading the broker acknowledged")
     ap.add_argument("--api-url", default=None, help="for declared meter exchanges (with ENERGIBLIK_ADMIN_TOKEN)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -328,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     values = start_values(buildings)
     if args.start is not None:
         values = {k: v for k, v in values.items() if v[0] <= args.start}
-    sim = Simulation(buildings, opts, values, connector(), args.start or datetime.now(UTC))
+    published = PublishedLog(args.published) if args.published else None
+    sim = Simulation(buildings, opts, values, connector(published.ack if published else None),
+                     args.start or datetime.now(UTC))
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -339,8 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     log.info("simulating %d buildings from %s at speed %g, faults: %s", len(buildings), sim.clock.isoformat(),
              args.speed, ", ".join(sorted(faults)) or "none")
-    sim.run(lambda: stopping)
-    log.info("stopped: %s", sim.stats)
+    try:
+        sim.run(lambda: stopping)
+    finally:
+        if published is not None:
+            published.close()
+    log.info("stopped: %s (reconnects: %d)", sim.stats, sum(b.publisher.reconnects for b in sim.buildings))
     if args.truth:
         with open(args.truth, "w", encoding="utf-8") as f:
             json.dump({"truth_kwh": sim.truth.kwh, "stats": sim.stats}, f)
