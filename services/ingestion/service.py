@@ -142,9 +142,13 @@ class _Decoded:
     items: list[Any]
     errors: list[str]
     positions: list[int] | None  # each item's position in the message, when some were dropped (None: all kept)
+    array: bool = False  # the payload was an array: errors name the item
 
-    def pos(self, i: int) -> int:
-        return i if self.positions is None else self.positions[i]
+    def where(self, i: int) -> str:
+        """How an error names item i: "item 3: " in an array, nothing for a single object."""
+        if not self.array:
+            return ""
+        return f"item {i if self.positions is None else self.positions[i]}: "
 
 
 @dataclass(slots=True)
@@ -354,7 +358,7 @@ class IngestPipeline:
             return str(exc)
         if not items:
             return "; ".join(errors)
-        return _Decoded(msg, kind, building, device, items, errors, positions)
+        return _Decoded(msg, kind, building, device, items, errors, positions, type(doc) is list)
 
     # -- building rows ----------------------------------------------------------------------------------------------
 
@@ -398,7 +402,7 @@ class IngestPipeline:
         for i, t in enumerate(d.items):
             err = self._ts_error(t.ts, latest)
             if err:
-                out.errors.append(f"item {d.pos(i)}: {err}")
+                out.errors.append(f"{d.where(i)}{err}")
                 continue
             out.telemetry.append((lum.key, t.ts, t.power_w, t.energy_wh, t.dim_pct, t.on, t.burn_hours, t.failure))
 
@@ -415,19 +419,23 @@ class IngestPipeline:
                     try:
                         f = conversion_factor(parse_unit(u), unit)
                     except UnitMismatch as exc:
-                        out.errors.append(f"item {d.pos(i)}: unit: {exc}")
+                        out.errors.append(f"{d.where(i)}unit: {exc}")
                         continue
                     factors[u] = f
                 value *= f
             if ts <= latest and -bound <= value <= bound and (ts.year > surely_late_enough or ts >= self.earliest):
                 rows.append((key, ts, value, quality, "mqtt"))  # the common case, kept tight
                 continue
-            err = self._ts_error(ts, latest) or self._value_error(value, unit, bound)
-            out.errors.append(f"item {d.pos(i)}: {err}")
+            err = self._ts_error(ts, latest) or self._value_error(value, unit, bound, given=(given, u or unit.value))
+            out.errors.append(f"{d.where(i)}{err}")
 
-    def _value_error(self, value: float, unit: Unit, bound: float, name: str = "value") -> str:
-        return (f"{name}: {value:g} {unit.value} is outside the plausible range ±{bound:g} {unit.value} "
-                f"(±{self.max_abs_value:g} {'kWh' if is_energy(unit) else 'm3'})")
+    def _value_error(self, value: float, unit: Unit, bound: float, name: str = "value",
+                     given: tuple[float, str] | None = None) -> str:
+        """`value` is in the meter's `unit`; `given` is what the payload said, when it was another unit."""
+        base = "kWh" if is_energy(unit) else "m3"
+        said = f"{given[0]:g} {given[1]} = " if given is not None and given[1] != unit.value else ""
+        limit = f"±{bound:g} {unit.value}" + (f" (±{self.max_abs_value:g} {base})" if unit.value != base else "")
+        return f"{name}: {said}{value:g} {unit.value} is outside the plausible range {limit}"
 
     def _wmbus_rows(self, d: _Decoded, meter: MeterInfo, latest: datetime, out: _Built) -> None:
         telegram: wire.WmbusTelegram = d.items[0]
@@ -441,15 +449,15 @@ class IngestPipeline:
             if raw is None:
                 continue
             try:
-                value = wire.number(raw, name)
+                given = wire.number(raw, name)
                 f = conversion_factor(unit, meter.unit)
             except (wire.WireError, UnitMismatch) as exc:
                 out.errors.append(f"{name}: {exc}" if isinstance(exc, UnitMismatch) else str(exc))
                 return
-            value *= f
+            value = given * f
             bound = self.max_abs_value / meter.base_factor
             if not -bound <= value <= bound:
-                out.errors.append(self._value_error(value, meter.unit, bound, name))
+                out.errors.append(self._value_error(value, meter.unit, bound, name, given=(given, unit.value)))
                 return
             out.rows.append((meter.key, telegram.timestamp, value, "measured", "wmbus"))
             heat = _heat_row(meter, telegram)
