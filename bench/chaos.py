@@ -82,6 +82,7 @@ class Result:
     acked_readings: int = 0
     lost: int = 0
     lost_to_broker_kill: int = 0
+    lost_examples: list[str] = field(default_factory=list)  # lost outside a broker kill: meter, ts, sent/acked
     lost_interval_kwh: float = 0.0
     building_days: int = 0
     days_over: list[str] = field(default_factory=list)  # API above truth beyond the tolerance: counted twice
@@ -169,7 +170,7 @@ class Soak:
         self.run_dir = Path(os.environ["ENERGIBLIK_STATE"]) / "run"
         self.work = Path(os.environ["ENERGIBLIK_STATE"]) / "chaos"
         self.api = f"http://127.0.0.1:{os.environ['ENERGIBLIK_API_PORT']}"
-        self.metrics_base = 20000 + int(os.environ["ENERGIBLIK_API_PORT"]) % 1000 * 10
+        self.metrics_base = args.metrics_port_base or 20000 + int(os.environ["ENERGIBLIK_API_PORT"]) % 1000 * 10
         self.stop_flag = threading.Event()
         self.lags: list[float] = []
         self.malformed_sent = 0
@@ -368,6 +369,13 @@ class Soak:
         rows = self.try_sql("SELECT max(received_at) FROM readings WHERE received_at > now() - interval '10 minutes'")
         return rows[0][0] if rows else None
 
+    def fault_window(self, f: Fault) -> tuple[float, float]:
+        """Wall-clock window in which an acknowledged reading can be lost to the fault: for a broker kill -9 from
+        the broker's last possible autosave before it, for the others from just before it; until the affected
+        processes were healthy again (+2 s)."""
+        before = self.args.autosave + 5 if f.kind == "broker-kill" else 5.0
+        return f.started_at - before, f.back_at + 2
+
     def wait_back(self, f: Fault, healthy: Any, timeout: float = 180.0) -> None:
         """Fill back_s and storing_s: time from the fault's end until `healthy()` and until a reading is stored."""
         end_wall = datetime.now(UTC)
@@ -465,7 +473,7 @@ class Soak:
         return self.result
 
     def quiesce(self, timeout: float = 600.0) -> None:
-        """Until no reading has been stored for 15 s and no rollup range is waiting (or `timeout`)."""
+        """Until no reading has been stored for --settle seconds and no rollup range is waiting (or `timeout`)."""
         start = self.now()
         stable_since, last_count = self.now(), -1
         while self.now() - start < timeout:
@@ -474,7 +482,7 @@ class Soak:
                 count, dirty = rows[0]
                 if count != last_count:
                     stable_since, last_count = self.now(), count
-                elif dirty == 0 and self.now() - stable_since >= 15:
+                elif dirty == 0 and self.now() - stable_since >= self.args.settle:
                     break
             time.sleep(1)
         self.result.quiescent_after_s = round(self.now() - start, 1)
@@ -501,25 +509,33 @@ class Soak:
         r.sim_stats = truth["stats"]
         interval_meters = {m.id for b in self.buildings for m in b.meters if m.carrier == "ev_charging"}
         building_of = {m.id: b.id for b in self.buildings for m in b.meters}
-        acked: dict[tuple[str, datetime], tuple[float, float]] = {}
+        # (meter, ts) -> value and, per acknowledged copy (a duplicate is published twice), when it was first
+        # published and when its acknowledgement was read: the broker took that copy somewhere in between
+        acked: dict[tuple[str, datetime], tuple[float, list[tuple[float, float]]]] = {}
         with open(self.work / "published.csv", encoding="utf-8") as fh:
             for line in fh:
-                meter, ts, value, at = line.rstrip("\n").split(",")
+                meter, ts, value, sent_at, acked_at = line.rstrip("\n").split(",")
                 key = (meter, datetime.fromisoformat(ts))
-                if key not in acked:
-                    acked[key] = (float(value), float(at))
+                copies = acked.setdefault(key, (float(value), []))[1]
+                copies.append((float(sent_at), float(acked_at)))
         r.acked_readings = len(acked)
         stored = {(m, ts) for m, ts in self.sql(
             "SELECT m.id, r.ts FROM readings r JOIN meters m ON m.key = r.meter_key WHERE m.id = ANY(%s)",
             list(building_of))}
         lost_interval: dict[tuple[str, str], float] = defaultdict(float)  # (building, day) -> kWh
-        for key, (value, at) in acked.items():
+
+        def overlaps(copy: tuple[float, float], window: tuple[float, float]) -> bool:
+            return copy[0] <= window[1] and copy[1] >= window[0]
+
+        for key, (value, copies) in acked.items():
             if key in stored:
                 continue
             for f in r.faults:
-                if f.started_at - self.args.autosave - 5 <= at <= f.back_at + 2:
+                if any(overlaps(c, self.fault_window(f)) for c in copies):
                     f.lost += 1
-            if any(lo <= at <= hi for lo, hi in self.broker_kills):
+            # a broker kill -9 loses what it acknowledged since its last save: a reading counts as lost to it when
+            # every acknowledged copy of it was in the broker's hands during that window
+            if all(any(overlaps(c, w) for w in self.broker_kills) for c in copies):
                 r.lost_to_broker_kill += 1
                 if key[0] in interval_meters:
                     day = (key[1] - timedelta(minutes=1)).astimezone(TZ).date().isoformat()
@@ -527,8 +543,12 @@ class Soak:
                     r.lost_interval_kwh += value
             else:
                 r.lost += 1
-                if r.lost <= 3:
-                    self.log(f"lost: {key[0]} {key[1].isoformat()} acked at {datetime.fromtimestamp(at, UTC)}")
+                if len(r.lost_examples) < 20:
+                    when = "; ".join(f"sent {datetime.fromtimestamp(c[0], UTC).time()} acked "
+                                     f"{datetime.fromtimestamp(c[1], UTC).time()}" for c in copies)
+                    r.lost_examples.append(f"{key[0]} {key[1].isoformat()}: {when}")
+        for example in r.lost_examples:
+            self.log(f"lost outside a broker kill: {example}")
         last_day = max(d for days in truth["truth_kwh"].values() for d in days)
         headers = {"Authorization": f"Bearer {os.environ['ENERGIBLIK_ADMIN_TOKEN']}"}
         worst = 0.0
@@ -610,6 +630,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pg-outage", type=float, default=30.0, help="seconds PostgreSQL stays stopped")
     ap.add_argument("--broker-down", type=float, default=2.0, help="seconds the broker stays dead after kill -9")
     ap.add_argument("--autosave", type=float, default=30.0, help="the broker's autosave_interval (loss window)")
+    ap.add_argument("--metrics-port-base", type=int, default=None,
+                    help="workers' /health on BASE+1.., the rollups' metrics on BASE+9 (default: from the API port)")
+    ap.add_argument("--settle", type=float, default=15.0,
+                    help="at the end: seconds without a new stored reading (and no rollup waiting) before comparing")
     ap.add_argument("--json", default=None, help="write the result here too")
     args = ap.parse_args(argv)
     os.environ["ENERGIBLIK_PROFILE"] = args.profile

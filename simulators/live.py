@@ -8,9 +8,14 @@ late (out-of-order) batches after a gateway outage, counter resets, declared met
 
 The simulator knows what it simulated: with --truth FILE it writes the true kWh per building and local day of the
 energy meters that count in totals (what GET /api/v1/consumption should answer). With --published FILE it appends a
-line `meter_id,ts,value,acked_at` for every reading the broker acknowledged (PUBACK) to the publisher: what the
-pipeline must store. Like a gateway, each building's publisher reconnects when the broker goes away and re-sends
-what the broker had not acknowledged.
+line `meter_id,ts,value,sent_at,acked_at` for every reading the broker acknowledged (PUBACK) to the publisher and
+routed to a subscriber: what the pipeline must store. `sent_at` is when the building's gateway first published the
+message, `acked_at` when it read the broker's acknowledgement (Unix seconds): the broker took the message somewhere in
+between. Like a store-and-forward gateway, each building's publisher (simulators/publisher.py, gateway mode)
+reconnects when the broker goes away, re-sends what the broker had not acknowledged, and publishes again what the
+broker acknowledged with "no matching subscribers" (0x10: after a broker restart, before the ingest workers have
+subscribed again). All buildings' connections are driven from one loop that never waits on one of them, so a
+building waiting for the broker does not delay another's acknowledgements.
 
     python -m simulators.live --buildings 100 --speed 60 [--faults gaps,duplicates,late,reset,exchange,garbage]
 """
@@ -38,7 +43,7 @@ from services.broker.service import building_identity
 from services.config import get_settings
 from services.db import libpq_dsn
 from simulators.model import FLUORESCENT_W, LED_W, TZ, BuildingSpec, MeterSpec, day_use, fleet, lit_watts, meter_amount
-from simulators.publisher import WindowedPublisher
+from simulators.publisher import WindowedPublisher, drive, flush_all
 
 log = logging.getLogger("energiblik.simulator.live")
 STEP = timedelta(minutes=15)
@@ -275,16 +280,21 @@ class Simulation:
             target = now if self.opts.speed <= 0 else min(
                 now, sim0 + (time.monotonic() - wall0) * self.opts.speed * timedelta(seconds=1))
             if self.opts.until is None and t > target:
-                time.sleep(min(1.0, (t - target).total_seconds() / max(self.opts.speed, 1e-9)))
+                drive(self.publishers, min(1.0, (t - target).total_seconds() / max(self.opts.speed, 1e-9)))
                 continue
             self.step(t)
             t += STEP
+            drive(self.publishers, 0)  # read every building's acknowledgements as they come, not at its next publish
         for b in self.buildings:
             self._flush(b)
             for topic, payload, tag in b.held:
                 b.publisher.publish(topic, payload, tag)
             b.held = []
-            b.publisher.flush()
+        flush_all(self.publishers, timeout=170)
+
+    @property
+    def publishers(self) -> list[WindowedPublisher]:
+        return [b.publisher for b in self.buildings]
 
 
 def start_values(buildings: list[BuildingSpec]) -> dict[str, tuple[datetime, float]]:
@@ -298,23 +308,24 @@ def start_values(buildings: list[BuildingSpec]) -> dict[str, tuple[datetime, flo
 
 
 class PublishedLog:
-    """Appends `meter_id,ts,value,acked_at` (Unix seconds) for each reading of each message the broker acknowledged."""
+    """Appends `meter_id,ts,value,sent_at,acked_at` (Unix seconds) for each reading of each message the broker
+    acknowledged and routed."""
 
     def __init__(self, path: str) -> None:
         self.file = open(path, "a", encoding="utf-8", buffering=1 << 20)  # noqa: SIM115 - closed in close()
         self.count = 0
 
-    def ack(self, tag: object) -> None:
-        acked_at = f"{time.time():.3f}"
+    def ack(self, tag: object, sent_at: float) -> None:
+        times = f"{sent_at:.3f},{time.time():.3f}"
         for meter_id, ts, value in tag:  # type: ignore[attr-defined]
-            self.file.write(f"{meter_id},{ts},{value},{acked_at}\n")
+            self.file.write(f"{meter_id},{ts},{value},{times}\n")
         self.count += 1
 
     def close(self) -> None:
         self.file.close()
 
 
-def connector(on_ack: Callable[[object], None] | None = None) -> Callable[[BuildingSpec], WindowedPublisher]:
+def connector(on_ack: Callable[[object, float], None] | None = None) -> Callable[[BuildingSpec], WindowedPublisher]:
     s = get_settings()
     secret = s.broker.secret.get_secret_value() if s.broker.secret else ""
 
@@ -339,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--until", type=datetime.fromisoformat, default=None, help="stop at this instant")
     ap.add_argument("--truth", default=None, help="write the true kWh per building and day here (JSON)")
     ap.add_argument("--published", default=None,
-                    help="append meter_id,ts,value,acked_at here for every reading the broker acknowledged")
+                    help="append meter_id,ts,value,sent_at,acked_at here for every reading the broker acknowledged")
     ap.add_argument("--api-url", default=None, help="for declared meter exchanges (with ENERGIBLIK_ADMIN_TOKEN)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -372,7 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if published is not None:
             published.close()
-    log.info("stopped: %s (reconnects: %d)", sim.stats, sum(b.publisher.reconnects for b in sim.buildings))
+    pubs = sim.publishers
+    sim.stats.update(reconnects=sum(p.reconnects for p in pubs), unrouted=sum(p.unrouted for p in pubs),
+                     resent=sum(p.resent for p in pubs))
+    log.info("stopped: %s (unrouted: PUBACKs 'no matching subscribers'; resent: published again after one)", sim.stats)
     if args.truth:
         with open(args.truth, "w", encoding="utf-8") as f:
             json.dump({"truth_kwh": sim.truth.kwh, "stats": sim.stats}, f)
