@@ -23,6 +23,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -37,7 +38,13 @@ from services.consumption.service import process_dirty
 from services.db import libpq_dsn
 from services.ingestion import schemas as wire
 from services.ingestion.schemas import RawMessage
-from services.ingestion.service import WMBUS_HEAT_FIELDS, WMBUS_REGISTER_FIELDS, IngestPipeline
+from services.ingestion.service import (
+    WMBUS_HEAT_FIELDS,
+    WMBUS_REGISTER_FIELDS,
+    BatchStats,
+    IngestPipeline,
+    sweep_quarantine,
+)
 from services.readings.units import Unit, base_factor
 from tests.integration.harness import PREFIX, Workers, building_publisher, scalar, sync_broker, wait_for
 from tests.stack import Stack
@@ -497,6 +504,9 @@ def revised(payload: bytes) -> bytes:
         return payload
 
 
+CLOCK_CHANGES = [datetime(2026, 3, 29, 1, tzinfo=UTC), datetime(2026, 10, 25, 1, tzinfo=UTC)]  # in Copenhagen
+
+
 @st.composite
 def extreme_series(draw: st.DrawFn) -> list[list[tuple[str, bytes]]]:
     """Valid readings at the edges of what is accepted: values up to the plausibility bound of the meter's unit (and
@@ -512,6 +522,9 @@ def extreme_series(draw: st.DrawFn) -> list[list[tuple[str, bytes]]]:
             values = st.one_of(st.floats(-bound, bound), st.sampled_from([bound, -bound, 0.0, 5e-324, -5e-324]),
                                st.floats(0, 1e6))
             when = _near(timedelta(days=-3), timedelta(hours=23))
+            dst = st.sampled_from(CLOCK_CHANGES).flatmap(
+                lambda t: st.integers(-180, 180).map(lambda m: t + timedelta(minutes=m)))
+            when = st.one_of(when, when, dst)
             if old:
                 when = st.one_of(
                     when, when,
@@ -568,33 +581,54 @@ def check_rollups(conn: psycopg.Connection) -> None:
             assert _finite(*row[1:]), f"{table}: non-finite rollup {row}"
 
 
-def handle_and_check(conn: psycopg.Connection, pipeline: IngestPipeline, batch: list[tuple[str, bytes]],
-                     received_at: datetime) -> None:
-    """One batch through the failure boundary and then the rollups, with every invariant checked."""
-    msgs = [RawMessage(t, p, received_at) for t, p in batch]
+def checked(conn: psycopg.Connection, n_messages: int, handle: Callable[[], BatchStats], latest: datetime) -> None:
+    """Run one batch through the failure boundary (`handle`), then the rollups, with every invariant checked."""
     dead0, quarantine0, readings0 = _counts(conn)
-    stats = pipeline.handle_batch(conn, msgs)  # raises nothing: an exception fails the test
+    stats = handle()  # raises nothing: an exception fails the test
     dead1, quarantine1, readings1 = _counts(conn)
     note(f"outcomes {stats.outcomes}, reasons {stats.reasons}")
     if stats.internal_errors or "database" in stats.reasons:
         bad = conn.execute("SELECT topic, payload, reason FROM dead_letters WHERE reason LIKE 'internal error%%' "
                            "OR reason LIKE 'database%%'").fetchall()
         pytest.fail(f"payloads the parser should have refused with a reason: {bad}")
-    assert sum(stats.outcomes.values()) == len(msgs) == stats.messages
+    assert sum(stats.outcomes.values()) == n_messages == stats.messages
     assert set(stats.outcomes) <= {"stored", "duplicate", "revised", "dead_lettered", "quarantined"}
     assert dead1 - dead0 == stats.outcomes.get("dead_lettered", 0) == stats.dead_lettered
     assert quarantine1 - quarantine0 == stats.outcomes.get("quarantined", 0) == stats.quarantined
     assert readings1 - readings0 == stats.readings_stored
-    check_stored(conn, received_at + timedelta(days=1))
+    check_stored(conn, latest)
     process_dirty(conn, CPH)  # raises nothing
     check_rollups(conn)
+    assert conn.execute("SELECT count(*) FROM rollup_dirty").fetchone() == (0,)
     for name in stats.outcomes:  # what the examples covered (pytest --hypothesis-show-statistics)
         event(f"outcome {name}")
     if stats.revisions:
         event("readings revised")
     if conn.execute("SELECT EXISTS (SELECT 1 FROM consumption_daily)").fetchone() == (True,):
         event("daily rollups computed")
-    assert conn.execute("SELECT count(*) FROM rollup_dirty").fetchone() == (0,)
+
+
+def register_quarantined(conn: psycopg.Connection) -> int:
+    """Register, in building B1, every device something was quarantined for (meters in kWh, MWh or litres of water,
+    wmbus telegrams' ids as a GJ heat meter's external id); returns the messages now waiting to be replayed."""
+    pending = conn.execute("SELECT DISTINCT kind, device_id FROM quarantine WHERE replayed_at IS NULL "
+                           "ORDER BY kind, device_id").fetchall()
+    units = [("electricity", "kWh"), ("district_heating", "MWh"), ("water", "l")]
+    for i, (kind, device) in enumerate(pending):
+        if kind == "luminaire":
+            conn.execute("INSERT INTO luminaires (id, building_id, technology, rated_power_w) "
+                         "VALUES (%s, 'B1', 'led', 10) ON CONFLICT DO NOTHING", [device])
+        elif kind == "meter":
+            carrier, unit = units[i % len(units)]
+            conn.execute("INSERT INTO meters (id, building_id, carrier, unit, mode) VALUES (%s, 'B1', %s, %s, "
+                         "'register') ON CONFLICT DO NOTHING", [device, carrier, unit])
+        else:
+            conn.execute("INSERT INTO meters (id, building_id, carrier, unit, mode, external_id) VALUES "
+                         "(%s, 'B1', 'district_heating', 'GJ', 'register', %s) ON CONFLICT DO NOTHING",
+                         [f"wmbus-external-{i}", device])  # longer than any generated device id
+    row = conn.execute("SELECT count(*) FROM quarantine WHERE replayed_at IS NULL").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 @pytest.fixture
@@ -606,10 +640,19 @@ def estate(stack: Stack, db: Engine) -> Iterator[tuple[psycopg.Connection, Inges
 
 
 def run_example(estate: tuple[psycopg.Connection, IngestPipeline], example: list[list[tuple[str, bytes]]]) -> None:
+    """Each batch through the failure boundary; then the quarantined devices are registered and the quarantine sweep
+    replays their messages through it too (the rows it refuses: another building's topic, units, bounds)."""
     conn, pipeline = estate
     with conn.transaction(force_rollback=True):
         for batch in example:
-            handle_and_check(conn, pipeline, batch, NOW)
+            msgs = [RawMessage(t, p, NOW) for t, p in batch]
+            checked(conn, len(msgs), partial(pipeline.handle_batch, conn, msgs), NOW + timedelta(days=1))
+        waiting = register_quarantined(conn)
+        if waiting:
+            # replayed with their original receipt time, NOW: the same window applies
+            checked(conn, waiting, partial(sweep_quarantine, conn, pipeline), NOW + timedelta(days=1))
+            assert conn.execute("SELECT count(*) FROM quarantine WHERE replayed_at IS NULL").fetchone() == (0,)
+            event("quarantine replayed")
 
 
 # -- the properties -------------------------------------------------------------------------------------------------
