@@ -17,6 +17,7 @@ Every payload it ever finds goes into tests/corpus.py with the reason it must ge
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -622,10 +623,10 @@ def register_quarantined(conn: psycopg.Connection) -> int:
             carrier, unit = units[i % len(units)]
             conn.execute("INSERT INTO meters (id, building_id, carrier, unit, mode) VALUES (%s, 'B1', %s, %s, "
                          "'register') ON CONFLICT DO NOTHING", [device, carrier, unit])
-        else:
+        else:  # an id longer than any generated device id, one per telegram id
             conn.execute("INSERT INTO meters (id, building_id, carrier, unit, mode, external_id) VALUES "
                          "(%s, 'B1', 'district_heating', 'GJ', 'register', %s) ON CONFLICT DO NOTHING",
-                         [f"wmbus-external-{i}", device])  # longer than any generated device id
+                         ["wmbus-" + hashlib.sha1(device.encode()).hexdigest()[:16], device])
     row = conn.execute("SELECT count(*) FROM quarantine WHERE replayed_at IS NULL").fetchone()
     assert row is not None
     return int(row[0])
@@ -791,3 +792,17 @@ def test_a_worker_process_survives_hypothesis_payloads_and_valid_traffic_after_t
             process_dirty(conn, CPH)
         check_rollups(conn)
         check_stored(conn, datetime.now(UTC) + timedelta(days=1))
+
+        # The devices get registered: the worker's quarantine sweep replays their messages through the same boundary.
+        dead0 = e.last_id("dead_letters")
+        with conn.transaction():
+            waiting = register_quarantined(conn)
+    if waiting:
+        wait_for(lambda: scalar(e.db, "SELECT count(*) FROM quarantine WHERE replayed_at IS NULL") == 0,
+                 timeout=60, what="the worker's quarantine sweep")
+        assert w.proc is not None and w.proc.poll() is None, "the worker died"
+        assert w.metric("energiblik_ingest_internal_errors") == 0
+        with e.db.connect() as c:
+            reasons = c.execute(text("SELECT reason FROM dead_letters WHERE id > :i"), {"i": dead0}).scalars().all()
+        assert not [r for r in reasons if r.startswith(("internal error", "database"))], reasons
+        event("quarantine replayed by the worker")
