@@ -35,6 +35,7 @@ from hypothesis import HealthCheck, Phase, event, given, note, seed, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
+from services.config import IngestSettings
 from services.consumption.service import process_dirty
 from services.db import libpq_dsn
 from services.ingestion import schemas as wire
@@ -52,8 +53,9 @@ from tests.stack import Stack
 
 CPH = ZoneInfo("Europe/Copenhagen")
 NOW = datetime.now(UTC).replace(microsecond=0)
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_ABS_KWH_OR_M3 = 1e11  # IngestSettings.max_abs_value
+# The worker's defaults (IngestSettings), given to the in-process pipeline too: the window and the plausibility bound.
+EARLIEST = IngestSettings().earliest_ts
+MAX_ABS_KWH_OR_M3 = IngestSettings().max_abs_value
 
 # -- reproducibility and budget -------------------------------------------------------------------------------------
 
@@ -134,15 +136,17 @@ def obj(pairs: list[tuple[str, str]]) -> str:
 
 json_scalars = (st.none() | st.booleans() | st.floats() | st.integers()
                 | st.integers(min_value=-(10**400), max_value=10**400) | st.text(max_size=20))
-json_values = st.recursive(json_scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c,
-                                                                                              max_size=4),
-                           max_leaves=12)
+def containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+
+
+json_values = st.recursive(json_scalars, containers, max_leaves=12)
 
 
 json_values_finite = st.recursive(
     st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**63), 2**63)
     | st.text(max_size=20),
-    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=12)
+    containers, max_leaves=12)
 
 
 @st.composite
@@ -637,7 +641,7 @@ def estate(stack: Stack, db: Engine) -> Iterator[tuple[psycopg.Connection, Inges
     """The registered estate and a connection on which each example runs in a transaction that is rolled back."""
     register_estate(db)
     with psycopg.connect(libpq_dsn(stack.db_url), autocommit=True) as conn:
-        yield conn, IngestPipeline(PREFIX)
+        yield conn, IngestPipeline(PREFIX, earliest=EARLIEST, max_abs_value=MAX_ABS_KWH_OR_M3)
 
 
 def run_example(estate: tuple[psycopg.Connection, IngestPipeline], example: list[list[tuple[str, bytes]]]) -> None:
