@@ -112,4 +112,17 @@ def corpus() -> list[tuple[str, str, bytes, str]]:
         ("wmbus array", WMBUS, b"[" + _wmbus("5") + b"]", "must be an object"),
         ("wmbus timestamp offset-less", WMBUS, _wmbus("5").replace(TS.encode(), b"2026-02-01 10:00:00"),
          "RFC 3339"),
+        # edge forms the property tests (tests/integration/test_ingest_properties.py) generate; none broke ingest
+        ("lone surrogate escape", METER, _reading("5", extra=',"note":"\\ud800"'), "invalid JSON"),
+        ("non-ASCII digits in ts", METER, _reading("5", ts="\uff12\uff10\uff12\uff16-02-01T10:00:00Z"),
+         "not a valid time"),
+        ("ts with 12 fraction digits", METER, _reading("5", ts="2026-02-01T10:00:00.123456789012Z"), "RFC 3339"),
+        ("ts with a space", METER, _reading("5", ts="2026-02-01 10:00:00Z"), "RFC 3339"),
+        ("offset +24:00", METER, _reading("5", ts="2026-02-01T10:00:00+24:00"), "not a valid time"),
+        ("year 1 at +23:59", METER, _reading("5", ts="0001-01-01T00:00:00+23:59"), "earliest accepted"),
+        ("year 9999 at -23:59", METER, _reading("5", ts="9999-12-31T23:59:59-23:59"), "future"),
+        ("10,001 readings", METER, b"[" + b",".join([b"{}"] * 10_001) + b"]", "exceed the limit"),
+        ("2**64 + 1 as a register", METER, _reading(str(2**64 + 1)), "plausible range"),
+        ("escaped key duplicating unit", METER, _reading("5", extra=',"unit":"kWh","\\u0075nit":"MWh"'),
+         "duplicate key"),
     ]
