@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from services.boundary import one_item
 from services.consumption import repository as repo
-from services.consumption.engine import apportion, interval_segments, register_segments
+from services.consumption.engine import Segment, apportion, interval_segments, register_segments
 from services.consumption.periods import local_midnight, period_edges
 from services.db import PgConn
 from services.readings.units import Unit
@@ -50,15 +50,31 @@ def _recompute_days(conn: PgConn, facts: repo.MeterFacts, first: date, last: dat
         segments, decisions = result.segments, [d for d in result.decisions if start <= d.ts < end]
     # Hours only from segments short enough to say something about hours: a step of a day or a month between
     # readings (old meters read daily, a long outage) is spread over its days, not invented hour by hour.
-    hours = apportion([sg for sg in segments if sg.end - sg.start <= HOURLY_MAX_SEGMENT],
-                      period_edges(start, end, "hour", tz))
-    hourly = [(b.start, b.kwh, b.measured_s, b.estimated_kwh) for b in hours if b.covered_s > 0]
+    short = [sg for sg in segments if sg.end - sg.start <= HOURLY_MAX_SEGMENT]
+    hourly = [(b.start, b.kwh, b.measured_s, b.estimated_kwh)
+              for lo, hi in _clusters(short, start, end)
+              for b in apportion(short, period_edges(lo, hi, "hour", tz)) if b.covered_s > 0]
     days = apportion(segments, period_edges(start, end, "day", tz))
     daily = [(b.start.astimezone(tz).date(), b.kwh, b.measured_s, b.estimated_kwh) for b in days
              if b.covered_s > 0]
     repo.replace_rollups(conn, facts.key, start=start, end=end, day_from=first, day_to=last, hourly=hourly,
                         daily=daily)
     repo.replace_decisions(conn, facts.key, start, end, decisions)
+
+
+def _clusters(segments: list[Segment], start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The spans of [start, end) that short segments cover, merged when less than an hour apart: the hours worth
+    computing. (A reading after years of silence must not make a recompute walk every hour in between.)"""
+    spans: list[tuple[datetime, datetime]] = []
+    for sg in sorted(segments, key=lambda x: x.start):
+        lo, hi = max(sg.start, start), min(sg.end, end)
+        if hi <= lo:
+            continue
+        if spans and lo < spans[-1][1] + timedelta(hours=1):
+            spans[-1] = (spans[-1][0], max(spans[-1][1], hi))
+        else:
+            spans.append((lo, hi))
+    return spans
 
 
 def _recompute_range(conn: PgConn, f: repo.MeterFacts, a: datetime, b: datetime, tz: ZoneInfo) -> None:

@@ -123,7 +123,7 @@ def parse_json(payload: bytes) -> Any:
 
 # -- fields ----------------------------------------------------------------------------------------------------------
 
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 _MATCH = _RFC3339.fullmatch
 TS_HINT = "an RFC 3339 timestamp with an offset, e.g. 2026-11-26T10:15:00+01:00"
 

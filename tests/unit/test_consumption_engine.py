@@ -194,3 +194,24 @@ def test_daily_reads_measure_days_exactly_but_not_hours() -> None:
     gap = apportion([Segment(day0, day0 + timedelta(days=3), 72.0, interpolated=True)],
                     period_edges(day0, day0 + timedelta(days=3), "day", cph))
     assert all(b.measured_s == 0 for b in gap) and sum(b.estimated_kwh for b in gap) == pytest.approx(72.0)
+
+
+def test_hours_are_computed_only_where_short_steps_are() -> None:
+    """A reading after years of silence: the hourly rollups walk the hours around the short steps, not the years."""
+    from services.consumption.engine import Segment
+    from services.consumption.service import _clusters
+
+    t = datetime(2026, 2, 1, 10, tzinfo=UTC)
+    segs = [Segment(t, t + timedelta(minutes=15), 1.0), Segment(t + timedelta(minutes=15), t + timedelta(minutes=30),
+                                                                  1.0),
+            Segment(t + timedelta(hours=2), t + timedelta(hours=2, minutes=15), 1.0),  # >= 1 h later: its own span
+            Segment(t - timedelta(days=9000), t - timedelta(days=8999, hours=20), 1.0)]  # 4 h, 25 years earlier
+    day0, day1 = t - timedelta(days=9001), t + timedelta(days=1)
+    assert _clusters(segs, day0, day1) == [
+        (t - timedelta(days=9000), t - timedelta(days=8999, hours=20)),
+        (t, t + timedelta(minutes=30)),
+        (t + timedelta(hours=2), t + timedelta(hours=2, minutes=15))]
+    # clipped to the recomputed range
+    assert _clusters(segs, t + timedelta(minutes=20), day1) == [
+        (t + timedelta(minutes=20), t + timedelta(minutes=30)),
+        (t + timedelta(hours=2), t + timedelta(hours=2, minutes=15))]
