@@ -41,6 +41,7 @@ from services.db import libpq_dsn
 from services.ingestion import schemas as wire
 from services.ingestion.schemas import RawMessage
 from services.ingestion.service import (
+    OUTCOMES,
     WMBUS_HEAT_FIELDS,
     WMBUS_REGISTER_FIELDS,
     BatchStats,
@@ -597,7 +598,7 @@ def checked(conn: psycopg.Connection, n_messages: int, handle: Callable[[], Batc
                            "OR reason LIKE 'database%%'").fetchall()
         pytest.fail(f"payloads the parser should have refused with a reason: {bad}")
     assert sum(stats.outcomes.values()) == n_messages == stats.messages
-    assert set(stats.outcomes) <= {"stored", "duplicate", "revised", "dead_lettered", "quarantined"}
+    assert set(stats.outcomes) <= set(OUTCOMES)
     assert dead1 - dead0 == stats.outcomes.get("dead_lettered", 0) == stats.dead_lettered
     assert quarantine1 - quarantine0 == stats.outcomes.get("quarantined", 0) == stats.quarantined
     assert readings1 - readings0 == stats.readings_stored
