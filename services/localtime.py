@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 from services.errors import ValidationFailed
 
 MIN_YEAR, MAX_YEAR = 1900, 2200
+# RFC 3339 date-time with an offset (the wire contract's `ts` and the API's instants): `T`/`t`, `Z`/`z` or ±HH:MM.
+RFC3339_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # In a query string an unencoded "+" arrives as a space: "2026-03-29T00:00:00 01:00" meant "+01:00".
 _SPACE_OFFSET_RE = re.compile(r"^(.*T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
@@ -31,7 +33,12 @@ def parse_instant(value: str, field: str, tz: ZoneInfo) -> datetime:
     if m:
         value = f"{m.group(1)}+{m.group(2)}"
     try:
-        ts = datetime.fromisoformat(value)
+        if RFC3339_RE.fullmatch(value) is None:
+            if RFC3339_RE.fullmatch(value + "Z") is not None:
+                raise ValidationFailed(
+                    field, f"{value!r} has no UTC offset; write e.g. 2026-03-29T00:00:00+01:00 or ...Z")
+            raise ValueError(value)
+        ts = datetime.fromisoformat(value.replace("t", "T").replace("z", "Z"))
     except ValueError:
         raise ValidationFailed(
             field, f"{value!r} is neither an RFC 3339 timestamp (2026-03-29T00:00:00+01:00) nor a date (2026-03-29)"

@@ -13,12 +13,13 @@ about twice as fast (shared/reference/ingest-measurements.md); they are unit-tes
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
 import orjson
+
+from services.localtime import RFC3339_RE
 
 
 class WireError(ValueError):
@@ -123,8 +124,7 @@ def parse_json(payload: bytes) -> Any:
 
 # -- fields ----------------------------------------------------------------------------------------------------------
 
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
-_MATCH = _RFC3339.fullmatch
+_MATCH = RFC3339_RE.fullmatch
 TS_HINT = "an RFC 3339 timestamp with an offset, e.g. 2026-11-26T10:15:00+01:00"
 
 
@@ -135,6 +135,8 @@ def parse_ts(value: object, name: str = "ts") -> datetime:
         raise WireError(f"{name}: {value[:40]!r} is not {TS_HINT}")
     if value[10] == "t" or value[-1] == "z":  # fromisoformat takes 'T' and 'Z', not their lower case
         value = value.replace("t", "T").replace("z", "Z")
+    if value[-6] in "+-" and (value[-5:-3] > "23" or value[-2:] > "59"):
+        raise WireError(f"{name}: {value[:40]!r} has an offset outside ±23:59")
     try:
         return datetime.fromisoformat(value)  # fractions beyond microseconds are truncated
     except ValueError as exc:

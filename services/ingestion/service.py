@@ -44,6 +44,7 @@ class MeterInfo:
     unit: Unit
     external_id: str | None
     base_factor: float  # the register's unit in kWh (energy) or m3 (volume): plausibility bounds are in those
+    interval: bool = False  # an interval meter: each value is what was used in the interval, never negative
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +63,9 @@ class RegistryCache:
         self.by_external: dict[str, MeterInfo] = {}
         self.luminaires: dict[str, LuminaireInfo] = {}
 
-    def _add_meters(self, rows: Sequence[tuple[str, int, str, str, str | None]]) -> None:
-        for mid, key, bid, unit, ext in rows:
-            info = MeterInfo(mid, key, bid, Unit(unit), ext, base_factor(Unit(unit)))
+    def _add_meters(self, rows: Sequence[tuple[str, int, str, str, str | None, str]]) -> None:
+        for mid, key, bid, unit, ext, mode in rows:
+            info = MeterInfo(mid, key, bid, Unit(unit), ext, base_factor(Unit(unit)), mode == "interval")
             self.meters[mid] = info
             if ext:
                 self.by_external[ext] = info
@@ -408,6 +409,7 @@ class IngestPipeline:
 
     def _reading_rows(self, d: _Decoded, meter: MeterInfo, latest: datetime, out: _Built) -> None:
         key, unit, bound = meter.key, meter.unit, self.max_abs_value / meter.base_factor
+        low = 0.0 if meter.interval else -bound
         surely_late_enough = self.earliest.year + 1  # a reading of a later year is after `earliest` whatever its offset
         rows = out.rows
         factors: dict[str, float] = {}
@@ -423,10 +425,13 @@ class IngestPipeline:
                         continue
                     factors[u] = f
                 value *= f
-            if ts <= latest and -bound <= value <= bound and (ts.year > surely_late_enough or ts >= self.earliest):
+            if ts <= latest and low <= value <= bound and (ts.year > surely_late_enough or ts >= self.earliest):
                 rows.append((key, ts, value, quality, "mqtt"))  # the common case, kept tight
                 continue
-            err = self._ts_error(ts, latest) or self._value_error(value, unit, bound, given=(given, u or unit.value))
+            err = self._ts_error(ts, latest) or (
+                f"value: {value:g} {unit.value} is negative; an interval meter reports what was used in the interval"
+                if meter.interval and -bound <= value < 0 else
+                self._value_error(value, unit, bound, given=(given, u or unit.value)))
             out.errors.append(f"{d.where(i)}{err}")
 
     def _value_error(self, value: float, unit: Unit, bound: float, name: str = "value",

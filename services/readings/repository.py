@@ -294,9 +294,9 @@ def registry_version(conn: PgConn) -> int:
 def load_meters(
     conn: PgConn, ids: Sequence[str] | None = None,
     external_ids: Sequence[str] | None = None,
-) -> list[tuple[str, int, str, str, str | None]]:
-    """(id, key, building_id, unit, external_id) of all meters, or of those with the given ids/external ids."""
-    query = "SELECT id, key, building_id, unit, external_id FROM meters"
+) -> list[tuple[str, int, str, str, str | None, str]]:
+    """(id, key, building_id, unit, external_id, mode) of all meters, or of those with the given ids/external ids."""
+    query = "SELECT id, key, building_id, unit, external_id, mode FROM meters"
     if ids is None and external_ids is None:
         return list(conn.execute(query).fetchall())
     cur = conn.execute(

@@ -100,6 +100,14 @@ def test_consumption_days_hours_months_scope_and_what_adds_up(
         assert [p["kwh"] for p in mine] == [24.0, 23.0, 24.0]
     bad = admin.get("/api/v1/consumption", params={"resolution": "fortnight"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "resolution"
+    # instants are RFC 3339, as on the wire: no +0100, no basic or week forms; naive ones say what is missing
+    for start in ("2026-03-28T00:00:00+0100", "20260328T000000Z", "2026-W13-6T00:00:00Z", "2026-03-28T00:00+01:00"):
+        r = admin.get("/api/v1/consumption", params={"start": start, "end": "2026-03-31"})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "start", (start, r.text)
+    r = admin.get("/api/v1/consumption", params={"start": "2026-03-28T00:00:00", "end": "2026-03-31"})
+    assert r.status_code == 422 and "no UTC offset" in r.text
+    assert admin.get("/api/v1/consumption", params={"start": "2026-03-28t00:00:00z", "end": "2026-03-31"}
+                     ).status_code == 200
     assert admin.get("/api/v1/meters/EL/decisions").json() == []
     w.stop()
 

@@ -31,7 +31,8 @@ def pipeline() -> IngestPipeline:
     p = IngestPipeline("energiblik/v1")
     m1 = MeterInfo("M1", 1, "B1", Unit.KWH, None, 1.0)
     h1 = MeterInfo("H1", 2, "B1", Unit.MWH, "67676767", 1000.0)
-    p.registry.meters = {"M1": m1, "H1": h1}
+    ev = MeterInfo("EV1", 4, "B1", Unit.KWH, None, 1.0, interval=True)
+    p.registry.meters = {"M1": m1, "H1": h1, "EV1": ev}
     p.registry.by_external = {"67676767": h1}
     p.registry.luminaires = {"L1": LuminaireInfo("L1", 3, "B1")}
     return p
@@ -114,6 +115,22 @@ def test_heat_fields_outside_their_range_are_left_out_but_the_register_is_kept()
     assert isinstance(built, _Built)
     assert [r[2] for r in built.rows] == [5.0]  # 5000 kWh in the meter's MWh
     assert built.heat == [(2, datetime(2026, 2, 1, 10, tzinfo=UTC), None, 40.5, None, None)]
+
+
+def test_an_interval_meter_never_reports_a_negative_quantity() -> None:
+    p = pipeline()
+    msg = RawMessage("energiblik/v1/buildings/B1/meters/EV1/readings",
+                     b'[{"ts":"2026-02-01T10:00:00Z","value":-500},{"ts":"2026-02-01T11:00:00Z","value":0},'
+                     b'{"ts":"2026-02-01T12:00:00Z","value":7.5}]', NOW)
+    d = p._decode(msg, "meter", "B1", "EV1")
+    assert not isinstance(d, str)
+    built = p._build(d)
+    assert isinstance(built, _Built)
+    assert [r[2] for r in built.rows] == [0.0, 7.5]
+    assert built.errors == ["item 0: value: -500 kWh is negative; an interval meter reports what was used in the "
+                            "interval"]
+    # a register may stand below zero (a decrease is the consumption engine's to judge)
+    assert isinstance(outcome(p, "meter", b'{"ts":"2026-02-01T10:00:00Z","value":-500}'), _Built)
 
 
 def test_the_registered_building_is_checked() -> None:
