@@ -104,7 +104,16 @@ def register_segments(
     ex_iter = sorted(exchanges, key=lambda e: e.ts)
     ex_i = 0
     prev: Reading | None = None
-    for r in sorted(readings, key=lambda x: x.ts):
+    ordered = sorted(readings, key=lambda x: x.ts)
+    outliers = _single_outliers(ordered, ex_iter, glitch_ratio)
+    for i, r in enumerate(ordered):
+        if i in outliers:
+            p, n = ordered[i - 1], ordered[i + 1]
+            kind: DecisionKind = "glitch" if r.value < p.value else "spike"
+            out.decisions.append(Decision(r.ts, kind, r.value, p.value,
+                                          f"reading {r.value:g} breaks the register between {p.value:g} and "
+                                          f"{n.value:g}, which agree; reading ignored"))
+            continue
         if prev is None:
             prev = r
             continue
@@ -142,6 +151,25 @@ def register_segments(
         out.segments.append(Segment(prev.ts, r.ts, kwh, interpolated=r.ts - prev.ts > gap,
                                     estimated=_estimated(prev, r)))
         prev = r
+    return out
+
+
+def _single_outliers(ordered: Sequence[Reading], exchanges: Sequence[Exchange], ratio: float) -> set[int]:
+    """Positions of single readings that would make a reset of a register whose neighbours agree: the reading before
+    and the one after form a rising register, and this one lies far below the first (a drop a reset is made of) or so
+    far above the second that the second would look like a reset (a telegram in the wrong unit, a bit flip). Counted,
+    such a reading would start a new series or make a spike and put the whole register into one day; it is excluded
+    instead and the step runs from its predecessor to its successor. Small dips stay the glitches they were.
+
+    Judged on the raw neighbours only, so any window holding a reading's two neighbours judges it the same (the
+    rollups load two readings beyond each end). The first and last readings, and readings next to a declared
+    exchange, are not judged."""
+    out: set[int] = set()
+    for i in range(1, len(ordered) - 1):
+        p, r, n = ordered[i - 1].value, ordered[i].value, ordered[i + 1].value
+        if n >= p and (r < ratio * p or n < ratio * r) \
+                and not any(ordered[i - 1].ts < e.ts <= ordered[i + 1].ts for e in exchanges):
+            out.add(i)
     return out
 
 

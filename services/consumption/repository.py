@@ -97,23 +97,36 @@ def last_reading_ts(conn: PgConn, key: int, at: datetime) -> datetime | None:
 
 
 def neighbours(conn: PgConn, key: int, ts_from: datetime, ts_to: datetime) -> tuple[datetime | None, datetime | None]:
-    """The timestamps of the readings just before ts_from and just after ts_to."""
+    """The timestamps of the second reading before ts_from and the second after ts_to (or the nearest, when there is
+    only one): a reading changes the judgement of its neighbours (engine._single_outliers), and so the steps out to
+    theirs."""
     prev = _nearest(conn, key, ts_from, before=True)
+    if prev is not None:
+        prev = _nearest(conn, key, prev[0], before=True) or prev
     nxt = _nearest(conn, key, ts_to, before=False)
+    if nxt is not None:
+        nxt = _nearest(conn, key, nxt[0], before=False) or nxt
     return (prev[0] if prev else None), (nxt[0] if nxt else None)
 
 
 def readings_around(conn: PgConn, key: int, start: datetime, end: datetime) -> list[Reading]:
-    """Readings in [start, end) plus the one before start and the one at or after end, oldest first."""
+    """Readings in [start, end) plus two before start and two at or after end, oldest first: every reading whose
+    step reaches into the window is then judged with both of its neighbours."""
     cur = conn.execute("SELECT ts, value, quality::text FROM readings WHERE meter_key = %s AND ts >= %s AND ts < %s "
                        "ORDER BY ts", [key, start, end])
     out = [Reading(ts, value, quality) for ts, value, quality in cur.fetchall()]
     prev = _nearest(conn, key, start, before=True)
-    nxt = _nearest(conn, key, end, before=False, inclusive=True)
     if prev is not None:
         out.insert(0, Reading(*prev))
+        prev2 = _nearest(conn, key, prev[0], before=True)
+        if prev2 is not None:
+            out.insert(0, Reading(*prev2))
+    nxt = _nearest(conn, key, end, before=False, inclusive=True)
     if nxt is not None:
         out.append(Reading(*nxt))
+        nxt2 = _nearest(conn, key, nxt[0], before=False)
+        if nxt2 is not None:
+            out.append(Reading(*nxt2))
     return out
 
 

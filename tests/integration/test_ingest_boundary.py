@@ -210,3 +210,44 @@ def test_a_worker_whose_every_message_fails_stops_without_acknowledging(
     wait_for(lambda: scalar(db, "SELECT count(*) FROM readings") == 100, what="all 100 redelivered and stored")
     assert fixed.metric("energiblik_ingest_internal_errors") == 0
     assert fixed.stop() == 0
+
+
+def test_a_plausible_reading_in_the_wrong_unit_cannot_put_the_whole_register_into_a_day(
+    stack: Stack, db: Engine
+) -> None:
+    """Found from outside: a wmbus telegram saying 5 kWh for a meter registered in MWh replaced a reading of 12,884 MWh
+    (a revision) and the rollups made a reset of it, so the next reading counted the whole register: the estate's
+    day went from 155,703 to 13,029,239 kWh. Incrementally, whichever order the readings come in, and rebuilt."""
+    from services.consumption.service import process_dirty, rebuild
+
+    add_building(db, "B1")
+    add_meter(db, "H1", "B1", unit="MWh", carrier="district_heating", external_id="37851662")
+    topic = "energiblik/v1/buildings/B1/wmbus/kamheat"
+
+    def telegram(i: int, kwh: float) -> RawMessage:
+        ts = (T0 + timedelta(minutes=15 * i)).isoformat()
+        return RawMessage(topic, orjson.dumps({"id": "37851662", "timestamp": ts,
+                                               "total_energy_consumption_kwh": kwh}), datetime.now(UTC))
+
+    p = IngestPipeline("energiblik/v1")
+    register = [12_884_000.0 + 25.0 * i for i in range(12)]  # kWh: 25 kWh a quarter, 275 kWh in all
+    with psycopg.connect(libpq_dsn(stack.db_url)) as conn:
+        for i in (0, 1, 2, 3, 4, 5):
+            with conn.transaction():
+                p.handle_batch(conn, [telegram(i, register[i])])
+                process_dirty(conn, CPH)
+        with conn.transaction():  # the bad telegram, as a revision of reading 5, then the rest
+            assert p.handle_batch(conn, [telegram(5, 5.0)]).outcomes == {"revised": 1}
+            process_dirty(conn, CPH)
+        for i in range(6, 12):
+            with conn.transaction():
+                p.handle_batch(conn, [telegram(i, register[i])])
+                process_dirty(conn, CPH)
+        daily = conn.execute("SELECT day, amount FROM consumption_daily ORDER BY day").fetchall()
+        assert sum(a for _, a in daily) == pytest.approx(register[-1] - register[0] - 0.0)
+        kinds = [r[0] for r in conn.execute("SELECT kind FROM consumption_decisions").fetchall()]
+        assert kinds == ["glitch"]
+        key = conn.execute("SELECT key FROM meters WHERE id = 'H1'").fetchone()[0]  # type: ignore[index]
+        with conn.transaction():
+            rebuild(conn, CPH, [key])
+        assert conn.execute("SELECT day, amount FROM consumption_daily ORDER BY day").fetchall() == daily

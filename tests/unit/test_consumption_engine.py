@@ -215,3 +215,37 @@ def test_hours_are_computed_only_where_short_steps_are() -> None:
     assert _clusters(segs, t + timedelta(minutes=20), day1) == [
         (t + timedelta(minutes=20), t + timedelta(minutes=30)),
         (t + timedelta(hours=2), t + timedelta(hours=2, minutes=15))]
+
+
+def test_a_single_reading_far_below_agreeing_neighbours_is_ignored_not_a_reset() -> None:
+    """A telegram in kWh for a meter registered in MWh (found from outside): 12,884.47 -> 0.005 -> 12,884.5. As a reset
+    it made the next reading's whole register one day's consumption; it is a glitch, and the step runs across it."""
+    t = local(2026, 11, 29).astimezone(UTC)
+    rs = [Reading(t, 12884.40), Reading(t + Q, 12884.47), Reading(t + 2 * Q, 0.005), Reading(t + 3 * Q, 12884.50)]
+    res = register_segments(rs, kwh_per_unit=1000.0, expected_interval=Q)
+    assert [(s.start, s.end) for s in res.segments] == [(t, t + Q), (t + Q, t + 3 * Q)]
+    assert sum(s.kwh for s in res.segments) == pytest.approx((12884.50 - 12884.40) * 1000)
+    assert [(d.kind, d.ts) for d in res.decisions] == [("glitch", t + 2 * Q)]
+
+
+def test_a_single_spike_above_agreeing_neighbours_is_ignored() -> None:
+    t = local(2026, 11, 29).astimezone(UTC)
+    rs = [Reading(t, 1000.0), Reading(t + Q, 1001.0), Reading(t + 2 * Q, 1e9), Reading(t + 3 * Q, 1002.5),
+          Reading(t + 4 * Q, 1003.0)]
+    res = register_segments(rs, kwh_per_unit=1.0, expected_interval=Q)
+    assert sum(s.kwh for s in res.segments) == pytest.approx(3.0)
+    assert [(d.kind, d.ts) for d in res.decisions] == [("spike", t + 2 * Q)]
+
+
+def test_a_real_reset_and_a_declared_exchange_are_still_what_they_were() -> None:
+    t = local(2026, 11, 29).astimezone(UTC)
+    # the register restarts and keeps counting from there: a reset, not an outlier (the next does not come back)
+    reset = [Reading(t, 5000.0), Reading(t + Q, 5001.0), Reading(t + 2 * Q, 0.5), Reading(t + 3 * Q, 1.5)]
+    res = register_segments(reset, kwh_per_unit=1.0, expected_interval=Q)
+    assert [d.kind for d in res.decisions] == ["reset"]
+    assert sum(s.kwh for s in res.segments) == pytest.approx(2.0)
+    # a declared exchange between the neighbours: the low reading is the new meter's, not an outlier
+    ex = [Exchange(t + Q + Q / 2, 5001.5, 0.0)]
+    swap = [Reading(t, 5000.0), Reading(t + Q, 5001.0), Reading(t + 2 * Q, 0.5), Reading(t + 3 * Q, 5002.0)]
+    res = register_segments(swap, kwh_per_unit=1.0, expected_interval=Q, exchanges=ex)
+    assert "exchange" in [d.kind for d in res.decisions] and "glitch" not in [d.kind for d in res.decisions]
