@@ -124,6 +124,7 @@ def reclaim(settings: Settings, client_id: str, *, force: bool = False) -> int:
         repository.leave(conn, client_id, retired_by=RETIRED_BY, drained_messages=worker.received_count)
     print(f"reclaimed {client_id}: session {'resumed' if worker.session_present else 'was not on the broker'}; "
           f"{worker.received_count} messages stored through the pipeline ({total('readings_stored')} new "
-          f"readings, {total('readings_duplicate')} duplicates, {total('dead_lettered')} dead letters, "
+          f"readings, {total('readings_duplicate')} duplicates, {total('telemetry_stored')} luminaire samples, "
+          f"{total('dead_lettered')} dead letters, "
           f"{total('quarantined')} quarantined); unsubscribed, session ended, member retired")
     return 0
