@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -35,7 +35,6 @@ class Quality(StrEnum):
 
 
 # Plain strings, not the Quality enum: reading an enum member's .value per reading cost ~1 µs on the ingest hot path.
-QualityName = Literal["measured", "estimated", "revised", "calculated", "missing"]
 QUALITIES = frozenset(q.value for q in Quality)
 
 
