@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.consumption import repository as repo
-from services.consumption.periods import Resolution, period_edges
+from services.consumption.coverage import Sums, active_seconds_per_period, coverage, estimated_share, roll_up
+from services.consumption.periods import Resolution, local_midnight, period_edges
 from services.db import PgConn
 from services.errors import ValidationFailed
 
@@ -75,10 +76,10 @@ def pending_flags(edges: Sequence[datetime], spans: Sequence[repo.PendingSpan]) 
 
 def series(conn: PgConn, keys: Sequence[int], *, start: datetime, end: datetime, resolution: Resolution,
            tz: ZoneInfo) -> Series:
-    """Amount per whole local period covering [start, end) for the meters `keys`; coverage is the share of the
-    period the meters' data measured (averaged over the meters), estimated_share the part interpolated or
-    estimated. A period that a pending span overlaps has no amount (None) and `pending`; its coverage and
-    estimated share are those of what is computed so far."""
+    """Amount per whole local period covering [start, end) for the meters `keys`; coverage is the measured share
+    of the meters' active time in the period, estimated_share the part interpolated or estimated
+    (services/consumption/coverage.py). A period that a pending span overlaps has no amount (None) and `pending`;
+    its coverage and estimated share are those of what is computed so far."""
     edges = period_edges(start, end, resolution, tz)
     if len(edges) - 1 > MAX_BUCKETS:
         raise ValidationFailed("resolution", f"{len(edges) - 1} periods; at most {MAX_BUCKETS} per request")
@@ -90,34 +91,27 @@ def series(conn: PgConn, keys: Sequence[int], *, start: datetime, end: datetime,
     # never present stale rollups as current.
     spans = overlapping(repo.pending_spans(conn, keys), edges[0], edges[-1])
     pending = pending_flags(edges, spans)
-    amount, measured, estimated = [0.0] * n, [0.0] * n, [0.0] * n
+    sums = [Sums() for _ in range(n)]
     if keys:
-        rows: Sequence[tuple[object, float, float, float]]
-        starts: list[object]
+        rows: Sequence[tuple[datetime, float, float, float]]
         if resolution == "hour":
             rows = repo.hourly_sums(conn, keys, edges[0], edges[-1])
-            starts = list(edges)
-        elif resolution in ("month", "year"):  # whole local months: the monthly rollup
-            d0, d1 = edges[0].astimezone(tz).date(), edges[-1].astimezone(tz).date()
-            rows = repo.monthly_sums(conn, keys, d0, d1)
-            starts = [e.astimezone(tz).date() for e in edges]
         else:
             d0, d1 = edges[0].astimezone(tz).date(), edges[-1].astimezone(tz).date()
-            rows = repo.daily_sums(conn, keys, d0, d1)
-            starts = [e.astimezone(tz).date() for e in edges]
-        for at, a, m, e in rows:
-            i = bisect_right(starts, at) - 1  # type: ignore[type-var]
-            if 0 <= i < n:
-                amount[i] += a
-                measured[i] += m
-                estimated[i] += e
+            by_day = repo.monthly_sums if resolution in ("month", "year") else repo.daily_sums
+            rows = [(local_midnight(d, tz), a, m, e) for d, a, m, e in by_day(conn, keys, d0, d1)]
+        # Weeks are summed from days and years from months: a gap step lying inside the week or year but crossing
+        # the rows' edges was counted as estimated by the rows; inside this period it is measured.
+        rows_of: Resolution | None = "day" if resolution == "week" else "month" if resolution == "year" else None
+        gaps = repo.gap_steps_within(conn, keys, edges[0], edges[-1]) if rows_of else []
+        sums = roll_up(rows, edges, gaps, rows_of, tz)
+    active = active_seconds_per_period(repo.active_spans(conn, keys).values(), edges) if keys else [0.0] * n
     out = []
     for i in range(n):
-        seconds = (edges[i + 1] - edges[i]).total_seconds() * max(len(keys), 1)
         out.append(Point(
             start=edges[i].astimezone(tz), end=edges[i + 1].astimezone(tz),
-            amount=None if pending[i] else round(amount[i], 6),
-            coverage=round(min(1.0, measured[i] / seconds), 6) if keys else 0.0,
-            estimated_share=round(estimated[i] / amount[i], 6) if amount[i] > 0 else 0.0, pending=pending[i],
+            amount=None if pending[i] else round(sums[i].amount, 6),
+            coverage=round(coverage(sums[i].measured_s, active[i]), 6),
+            estimated_share=round(estimated_share(sums[i].estimated, sums[i].amount), 6), pending=pending[i],
         ))
     return Series(out, computed_through(spans))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from services.consumption.coverage import ActiveSpan, GapStep
 from services.consumption.engine import Decision, Exchange, Reading
 from services.db import PgConn
 
@@ -20,6 +21,8 @@ class MeterFacts:
     interval_minutes: int | None
     kwh_per_unit: float | None
     max_power_kw: float | None
+    active_from: datetime | None = None  # the meter counts in [active_from, active_to); None: open on that side
+    active_to: datetime | None = None
 
 
 def mark_dirty(conn: PgConn, ranges: Sequence[tuple[int, datetime, datetime]]) -> None:
@@ -58,7 +61,8 @@ def requeue_dirty(conn: PgConn, key: int, ts_from: datetime, ts_to: datetime, *,
 
 def meter_facts(conn: PgConn, keys: Sequence[int]) -> dict[int, MeterFacts]:
     cur = conn.execute(
-        "SELECT key, carrier, unit, mode, interval_minutes, kwh_per_unit, max_power_kw FROM meters "
+        "SELECT key, carrier, unit, mode, interval_minutes, kwh_per_unit, max_power_kw, active_from, active_to "
+        "FROM meters "
         "WHERE key = ANY(%s)", [list(keys)])
     return {r[0]: MeterFacts(*r) for r in cur.fetchall()}
 
@@ -145,10 +149,13 @@ def replace_rollups(
     day_to: date,
     hourly: Sequence[tuple[datetime, float, float, float]],
     daily: Sequence[tuple[date, float, float, float]],
+    gaps: Sequence[GapStep] = (),
 ) -> None:
-    """Replace the meter's hourly rows in [start, end) and daily rows in [day_from, day_to], then sum the months
-    those days fall in again from the daily rows."""
+    """Replace the meter's hourly rows in [start, end), daily rows in [day_from, day_to] and gap steps starting in
+    [start, end). The caller refreshes the months (service._refresh_months)."""
     conn.execute("DELETE FROM consumption_hourly WHERE meter_key = %s AND hour >= %s AND hour < %s",
+                 [key, start, end])
+    conn.execute("DELETE FROM consumption_gap_steps WHERE meter_key = %s AND step_start >= %s AND step_start < %s",
                  [key, start, end])
     conn.execute("DELETE FROM consumption_daily WHERE meter_key = %s AND day >= %s AND day <= %s",
                  [key, day_from, day_to])
@@ -161,23 +168,45 @@ def replace_rollups(
             with cur.copy("COPY consumption_daily (meter_key, day, amount, measured_s, estimated) FROM STDIN") as cp:
                 for d in daily:
                     cp.write_row((key, *d))
-    refresh_months(conn, key, day_from, day_to)
+        if gaps:
+            cur.executemany("INSERT INTO consumption_gap_steps (meter_key, step_start, step_end, amount) "
+                            "VALUES (%s, %s, %s, %s)", [(key, g.start, g.end, g.amount) for g in gaps])
 
 
-def refresh_months(conn: PgConn, key: int, day_from: date, day_to: date) -> None:
-    """Recompute the meter's monthly rows for the months of [day_from, day_to] from its daily rows."""
-    m0 = day_from.replace(day=1)
-    m1 = date(day_to.year + (day_to.month == 12), day_to.month % 12 + 1, 1)  # the month after day_to's
+def daily_rows(conn: PgConn, key: int, day_from: date, day_to: date) -> list[tuple[date, float, float, float]]:
+    """The meter's daily rows (day, amount, measured_s, estimated) for days in [day_from, day_to)."""
+    cur = conn.execute("SELECT day, amount, measured_s, estimated FROM consumption_daily "
+                       "WHERE meter_key = %s AND day >= %s AND day < %s ORDER BY day", [key, day_from, day_to])
+    return list(cur.fetchall())
+
+
+def replace_months(conn: PgConn, key: int, m0: date, m1: date,
+                   months: Sequence[tuple[date, float, float, float]]) -> None:
+    """Replace the meter's monthly rows for months in [m0, m1) (first days of months)."""
     conn.execute("DELETE FROM consumption_monthly WHERE meter_key = %s AND month >= %s AND month < %s", [key, m0, m1])
-    conn.execute(
-        "INSERT INTO consumption_monthly (meter_key, month, amount, measured_s, estimated) "
-        "SELECT meter_key, date_trunc('month', day)::date, sum(amount), sum(measured_s), sum(estimated) "
-        "FROM consumption_daily WHERE meter_key = %s AND day >= %s AND day < %s GROUP BY 1, 2",
-        [key, m0, m1])
+    if months:
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO consumption_monthly (meter_key, month, amount, measured_s, estimated) "
+                            "VALUES (%s, %s, %s, %s, %s)", [(key, *m) for m in months])
+
+
+def gap_steps_within(conn: PgConn, keys: Sequence[int], start: datetime, end: datetime) -> list[GapStep]:
+    """The meters' stored gap steps lying wholly inside [start, end)."""
+    cur = conn.execute(
+        "SELECT meter_key, step_start, step_end, amount FROM consumption_gap_steps "
+        "WHERE meter_key = ANY(%s) AND step_start >= %s AND step_end <= %s ORDER BY step_start",
+        [list(keys), start, end])
+    return [GapStep(*r) for r in cur.fetchall()]
+
+
+def active_spans(conn: PgConn, keys: Sequence[int]) -> dict[int, ActiveSpan]:
+    """Each meter's active span [active_from, active_to) (None: open on that side)."""
+    cur = conn.execute("SELECT key, active_from, active_to FROM meters WHERE key = ANY(%s)", [list(keys)])
+    return {r[0]: (r[1], r[2]) for r in cur.fetchall()}
 
 
 def delete_rollups(conn: PgConn, key: int) -> None:
-    for table in ("consumption_hourly", "consumption_daily", "consumption_monthly"):
+    for table in ("consumption_hourly", "consumption_daily", "consumption_monthly", "consumption_gap_steps"):
         conn.execute(f"DELETE FROM {table} WHERE meter_key = %s", [key])
 
 

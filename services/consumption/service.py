@@ -8,14 +8,23 @@ its neighbours. `rebuild` recomputes everything from the readings; both run the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
 from services.boundary import one_item
 from services.consumption import repository as repo
-from services.consumption.engine import Segment, apportion, interval_segments, register_segments
+from services.consumption.coverage import GapStep, clip_to_active, gap_steps, roll_up
+from services.consumption.engine import (
+    Decision,
+    Exchange,
+    Reading,
+    Segment,
+    apportion,
+    interval_segments,
+    register_segments,
+)
 from services.consumption.periods import local_midnight, period_edges
 from services.db import PgConn
 from services.readings.units import Unit
@@ -35,19 +44,30 @@ def amount_factor(facts: repo.MeterFacts) -> float:
     return factor
 
 
-def _recompute_days(conn: PgConn, facts: repo.MeterFacts, first: date, last: date, tz: ZoneInfo) -> None:
-    start, end = local_midnight(first, tz), local_midnight(last + timedelta(days=1), tz)
-    readings = repo.readings_around(conn, facts.key, start, end)
+HourRow = tuple[datetime, float, float, float]  # (hour, amount, measured_s, estimated)
+DayRow = tuple[date, float, float, float]  # (local day, amount, measured_s, estimated)
+
+
+def meter_segments(facts: repo.MeterFacts, readings: Sequence[Reading], exchanges: Sequence[Exchange] = ()
+                   ) -> tuple[list[Segment], list[Decision]]:
+    """The meter's consumption segments from its readings (sorted by ts), clipped to its active span (outside it a
+    meter counts neither way: services/consumption/coverage.py), and the counter decisions."""
     factor = amount_factor(facts)
+    decisions: list[Decision] = []
     if facts.mode == "interval":
         interval = timedelta(minutes=facts.interval_minutes or 60)
         segments = interval_segments(readings, kwh_per_unit=factor, interval=interval)
-        decisions = []
     else:
         interval = timedelta(minutes=facts.interval_minutes) if facts.interval_minutes else DEFAULT_REGISTER_INTERVAL
         result = register_segments(readings, kwh_per_unit=factor, expected_interval=interval,
-                                   max_power_kw=facts.max_power_kw, exchanges=repo.exchanges(conn, facts.key))
-        segments, decisions = result.segments, [d for d in result.decisions if start <= d.ts < end]
+                                   max_power_kw=facts.max_power_kw, exchanges=exchanges)
+        segments, decisions = result.segments, result.decisions
+    return clip_to_active(segments, (facts.active_from, facts.active_to)), decisions
+
+
+def rollup_rows(key: int, segments: Sequence[Segment], start: datetime, end: datetime, tz: ZoneInfo
+                ) -> tuple[list[HourRow], list[DayRow], list[GapStep]]:
+    """The hourly and daily rows of [start, end) (local midnights) and the gap steps starting in it."""
     # Hours only from segments short enough to say something about hours: a step of a day or a month between
     # readings (old meters read daily, a long outage) is spread over its days, not invented hour by hour.
     short = [sg for sg in segments if sg.end - sg.start <= HOURLY_MAX_SEGMENT]
@@ -57,9 +77,34 @@ def _recompute_days(conn: PgConn, facts: repo.MeterFacts, first: date, last: dat
     days = apportion(segments, period_edges(start, end, "day", tz))
     daily = [(b.start.astimezone(tz).date(), b.kwh, b.measured_s, b.estimated_kwh) for b in days
              if b.covered_s > 0]
+    # A window owns the gap steps that start in it (readings_around holds each such step whole): a rebuild in chunks
+    # and an incremental recompute store the same rows.
+    gaps = [g for g in gap_steps(key, segments, tz) if start <= g.start < end]
+    return hourly, daily, gaps
+
+
+def _recompute_days(conn: PgConn, facts: repo.MeterFacts, first: date, last: date, tz: ZoneInfo) -> None:
+    start, end = local_midnight(first, tz), local_midnight(last + timedelta(days=1), tz)
+    readings = repo.readings_around(conn, facts.key, start, end)
+    exchanges = repo.exchanges(conn, facts.key) if facts.mode != "interval" else []
+    segments, decisions = meter_segments(facts, readings, exchanges)
+    hourly, daily, gaps = rollup_rows(facts.key, segments, start, end, tz)
     repo.replace_rollups(conn, facts.key, start=start, end=end, day_from=first, day_to=last, hourly=hourly,
-                        daily=daily)
-    repo.replace_decisions(conn, facts.key, start, end, decisions)
+                        daily=daily, gaps=gaps)
+    _refresh_months(conn, facts.key, first, last, tz)
+    repo.replace_decisions(conn, facts.key, start, end, [d for d in decisions if start <= d.ts < end])
+
+
+def _refresh_months(conn: PgConn, key: int, first: date, last: date, tz: ZoneInfo) -> None:
+    """Build the months of the days [first, last] again from the meter's daily rows, the gap steps lying wholly
+    inside a month counted as measured there (coverage.roll_up)."""
+    m0 = first.replace(day=1)
+    m1 = date(last.year + (last.month == 12), last.month % 12 + 1, 1)  # the month after last's
+    edges = period_edges(local_midnight(m0, tz), local_midnight(m1, tz), "month", tz)
+    days = [(local_midnight(d, tz), a, m, e) for d, a, m, e in repo.daily_rows(conn, key, m0, m1)]
+    months = roll_up(days, edges, repo.gap_steps_within(conn, [key], edges[0], edges[-1]), "day", tz)
+    repo.replace_months(conn, key, m0, m1, [(edges[i].astimezone(tz).date(), o.amount, o.measured_s, o.estimated)
+                                            for i, o in enumerate(months) if o.rows])
 
 
 def _clusters(segments: list[Segment], start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:

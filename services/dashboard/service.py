@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.consumption.coverage import active_seconds, coverage
 from services.consumption.query import computed_through, overlapping
 from services.consumption.repository import PendingSpan
 from services.db import PgConn
@@ -101,18 +102,20 @@ def meter_status(conn: PgConn, building_ids: Sequence[str] | None, *, today: dat
     """Every meter with its last reading time and the share of the last `days` whole local days backed by measured
     data (from the daily rollup)."""
     first = today - timedelta(days=days)
-    window_s = (datetime(today.year, today.month, today.day, tzinfo=tz).astimezone(UTC)
-                - datetime(first.year, first.month, first.day, tzinfo=tz).astimezone(UTC)).total_seconds()
+    w0 = datetime(first.year, first.month, first.day, tzinfo=tz).astimezone(UTC)
+    w1 = datetime(today.year, today.month, today.day, tzinfo=tz).astimezone(UTC)
     rows = conn.execute(
         """
         SELECT m.id, m.building_id, m.carrier, m.unit, m.parent_meter_id, r.ts,
                (SELECT coalesce(sum(d.measured_s), 0) FROM consumption_daily d
-                WHERE d.meter_key = m.key AND d.day >= %s AND d.day < %s)
+                WHERE d.meter_key = m.key AND d.day >= %s AND d.day < %s),
+               m.active_from, m.active_to
         FROM meters m
         LEFT JOIN LATERAL (SELECT ts FROM readings WHERE meter_key = m.key ORDER BY ts DESC LIMIT 1) r ON TRUE
         WHERE (%s::text[] IS NULL OR m.building_id = ANY(%s))
         ORDER BY m.building_id, m.id
         """, [first, today, building_ids, building_ids]).fetchall()
     return [{"meter_id": r[0], "building_id": r[1], "carrier": r[2], "unit": r[3], "parent_meter_id": r[4],
-             "last_reading": r[5], "completeness": round(min(1.0, float(r[6]) / window_s), 4),
+             "last_reading": r[5],
+             "completeness": round(coverage(float(r[6]), active_seconds((r[7], r[8]), w0, w1)), 4),
              "completeness_days": days} for r in rows]

@@ -201,6 +201,9 @@ class BuildingIn(_PutBody):
     )
 
 
+MAX_INTERVAL_MINUTES = 366 * 24 * 60  # a yearly read; quarterly billing reads fit
+
+
 class MeterIn(_PutBody):
     building_id: EntityId
     carrier: Carrier
@@ -210,9 +213,12 @@ class MeterIn(_PutBody):
     interval_minutes: WholeNumber | None = Field(
         default=None,
         gt=0,
-        le=31 * 24 * 60,
+        le=MAX_INTERVAL_MINUTES,
         validate_default=True,
-        description="length of the interval each reading covers; required when mode is interval",
+        description="interval meters: length of the interval each reading covers (required); register meters: the "
+        "expected time between readings (default 60), e.g. 1440 for daily reads, 131760 (91.5 days) for quarterly "
+        "billing reads: a step longer than 1.5 x this is a gap, estimated where it crosses a period's edge; at "
+        "most 366 days",
     )
     external_id: ShortText | None = Field(
         default=None, description="the meter's own id, e.g. the wM-Bus id that wmbusmeters reports"
@@ -248,8 +254,6 @@ class MeterIn(_PutBody):
         mode = info.data.get("mode")
         if mode == MeterMode.interval and minutes is None:
             raise ValueError("required when mode is 'interval'")
-        if mode == MeterMode.register and minutes is not None:
-            raise ValueError("only interval meters have an interval length")
         return minutes
 
     @field_validator("kwh_per_unit")

@@ -20,12 +20,20 @@ from services.targets.progress import (
     BuildingData,
     Weather,
     YearFigures,
+    carrier_year_coverage,
     share_for,
     year_figures,
 )
 from services.targets.service import load_buildings, weather
 
 FOSSIL = ("natural_gas", "oil")
+
+
+def only_carrier(b: BuildingData, year: int, carrier: str) -> BuildingData:
+    """The building with one carrier's months (and coverage credit) of one year."""
+    return BuildingData(b.id, b.name, b.hot_water_share, b.area,
+                        data={year: {carrier: b.data.get(year, {}).get(carrier, {})}},
+                        year_credit={year: {carrier: b.year_credit.get(year, {}).get(carrier, [])}})
 
 
 # ---- CO2 ---------------------------------------------------------------------------------------------------------
@@ -48,7 +56,7 @@ def co2_rows(buildings: Sequence[BuildingData], years: Sequence[int], table: dic
                             "kg_co2": kwh * f.kg_per_kwh if f else None,
                             "kg_per_kwh": round(f.kg_per_kwh, 5) if f else None,
                             "method": f.method if f else "no factor for this carrier",
-                            "months": len(months)})
+                            "months": len(months), "coverage": carrier_year_coverage(b, y, carrier)})
     return out
 
 
@@ -68,8 +76,8 @@ def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: in
         "year": year, "baseline_year": baseline_year,
         "kg_co2": round(now, 1), "baseline_kg_co2": round(base, 1),
         "change_pct": round((now / base - 1) * 100, 2) if base and now else None,
-        # months with data over the months the year's meters could have had: < 1 for the current year too
-        "coverage": round(sum(r["months"] for r in year_rows) / (12 * len(year_rows)), 4) if year_rows else 0.0,
+        # the rows' coverage (measured share of the year, coverage.py) averaged: < 1 for the current year too
+        "coverage": round(sum(r["coverage"] for r in year_rows) / len(year_rows), 4) if year_rows else 0.0,
         "by_carrier": [{"carrier": c, "kg_co2": round(total(year, c), 1),
                         "baseline_kg_co2": round(total(baseline_year, c), 1)} for c in carriers],
         "method": "kg CO2 = kWh x factor(carrier, year, DK2); factors from the versioned table (GET /co2-factors), "
@@ -80,8 +88,8 @@ def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: in
 
 
 def rounded(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**r, "kwh": round(r["kwh"], 1), "kg_co2": None if r["kg_co2"] is None else round(r["kg_co2"], 1)}
-            for r in rows]
+    return [{**r, "kwh": round(r["kwh"], 1), "kg_co2": None if r["kg_co2"] is None else round(r["kg_co2"], 1),
+             "coverage": round(r["coverage"], 4)} for r in rows]
 
 
 # ---- LED rollout (T2) --------------------------------------------------------------------------------------------
@@ -268,8 +276,7 @@ def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseli
                 if not b.in_portfolio(y):
                     figs[y] = None
                     continue
-                one = BuildingData(b.id, b.name, b.hot_water_share, b.area,
-                                   data={y: {carrier: b.data.get(y, {}).get(carrier, {})}})
+                one = only_carrier(b, y, carrier)
                 f = year_figures(one, y, share, w)
                 fac = factor_for_carrier(table, carrier, y)
                 figs[y] = (f, fac)

@@ -47,6 +47,9 @@ class BuildingData:
     # year -> carrier -> months. The baseline year's data is imported or derived from readings (see sources).
     data: dict[int, dict[str, Months]] = field(default_factory=dict)
     sources: dict[int, dict[str, str]] = field(default_factory=dict)  # year -> carrier -> "import" | "readings"
+    # year -> carrier -> one {month: share of the month's active time} per gap step that crosses month edges inside
+    # the year: estimated in each month, measured in any span of months it lies inside (coverage.py's definition).
+    year_credit: dict[int, dict[str, list[dict[int, float]]]] = field(default_factory=dict)
 
     def in_portfolio(self, year: int) -> bool:
         if self.sold is not None and self.sold <= date(year, 1, 1):
@@ -78,7 +81,7 @@ class YearFigures:
 
     @property
     def coverage(self) -> float:
-        return self.covered / self.cells if self.cells else 0.0
+        return min(1.0, self.covered / self.cells) if self.cells else 0.0
 
     def add(self, o: YearFigures) -> None:
         self.kwh += o.kwh
@@ -134,7 +137,20 @@ def year_figures(b: BuildingData, year: int, share: Share, w: Weather, months: S
                 out.normalised_kwh += normalised
             elif carrier == HEAT_PUMP_SUB:  # parent - sub + corrected sub
                 out.normalised_kwh += normalised - cell.kwh
+    # A gap step lying inside the months judged together is measured there, though estimated in each month it
+    # crosses: its share of each month's active time moves to covered (a single month never gets any).
+    for carrier, credits in b.year_credit.get(year, {}).items():
+        if carrier in TOTAL_CARRIERS and carrier in b.data.get(year, {}):
+            out.covered += sum(sum(shares.values()) for shares in credits if shares and set(shares) <= set(months))
     return out
+
+
+def carrier_year_coverage(b: BuildingData, year: int, carrier: str) -> float:
+    """Coverage of one carrier's year of a building, as year_figures computes it: the mean of the months' measured
+    shares, with the gap steps lying inside the year measured."""
+    months = b.data.get(year, {}).get(carrier, {})
+    credit = sum(sum(shares.values()) for shares in b.year_credit.get(year, {}).get(carrier, []))
+    return min(1.0, (sum(c.coverage for c in months.values()) + credit) / len(MONTHS))
 
 
 def reduction_pct(baseline: float, actual: float) -> float | None:

@@ -4,11 +4,20 @@ per carrier from the monthly rollup, the imported baseline, degree days and the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.consumption import repository as consumption_repo
+from services.consumption.coverage import (
+    ALWAYS,
+    ActiveSpan,
+    active_seconds,
+    active_seconds_per_period,
+    coverage,
+    crosses_edge,
+)
+from services.consumption.periods import local_midnight
 from services.consumption.query import computed_through, overlapping
 from services.db import PgConn
 from services.errors import NotFoundError, ValidationFailed
@@ -16,10 +25,9 @@ from services.targets import reference as ref
 from services.targets.progress import EV_SUB, HEAT_PUMP_SUB, BuildingData, Cell, Weather, compute
 
 
-def month_seconds(year: int, month: int, tz: ZoneInfo) -> float:
-    a = datetime(year, month, 1, tzinfo=tz)
-    b = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
-    return (b.astimezone(UTC) - a.astimezone(UTC)).total_seconds()
+def month_edges(year: int, tz: ZoneInfo) -> list[datetime]:
+    """The 13 edges (UTC) of the local months of a year."""
+    return [local_midnight(date(year + (m == 13), (m - 1) % 12 + 1, 1), tz) for m in range(1, 14)]
 
 
 def carrier_key(carrier: str, is_sub: bool) -> str | None:
@@ -76,13 +84,17 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
         area={y: yearly_area(history.get(r[0], []), float(r[3]), y) for y in all_years},
         added=events.get(r[0], {}).get("added"), sold=events.get(r[0], {}).get("sold"),
     ) for r in rows}
-    meters: dict[tuple[str, str], int] = {}
-    for bid, carrier, is_sub, n in conn.execute(
-            "SELECT building_id, carrier, parent_meter_id IS NOT NULL, count(*) FROM meters "
-            "WHERE building_id = ANY(%s) GROUP BY 1, 2, 3", [ids]):
+    # The meters each (building, carrier key) counts, with their active spans: the coverage denominator is their
+    # active time in the month (services/consumption/coverage.py), not the month times the number of meters.
+    spans: dict[tuple[str, str], list[ActiveSpan]] = {}
+    key_of: dict[int, tuple[str, str]] = {}
+    for mkey, bid, carrier, is_sub, active_from, active_to in conn.execute(
+            "SELECT key, building_id, carrier, parent_meter_id IS NOT NULL, active_from, active_to FROM meters "
+            "WHERE building_id = ANY(%s)", [ids]):
         k = carrier_key(carrier, is_sub)
         if k:
-            meters[(bid, k)] = meters.get((bid, k), 0) + n
+            spans.setdefault((bid, k), []).append((active_from, active_to))
+            key_of[mkey] = (bid, k)
     readings: dict[tuple[str, int, str, int], tuple[float, float]] = {}
     for bid, carrier, is_sub, month, amount, measured in conn.execute(
             "SELECT m.building_id, m.carrier, m.parent_meter_id IS NOT NULL, c.month, sum(c.amount), "
@@ -95,11 +107,28 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
         key = (bid, month.year, k, month.month)
         a, m = readings.get(key, (0.0, 0.0))
         readings[key] = (a + float(amount), m + float(measured))
+    active: dict[tuple[str, str, int], list[float]] = {}  # (building, carrier key, year) -> 12 months' active s
+
+    def active_months(bid: str, k: str, year: int) -> list[float]:
+        if (bid, k, year) not in active:
+            active[(bid, k, year)] = active_seconds_per_period(spans.get((bid, k), [ALWAYS]), month_edges(year, tz))
+        return active[(bid, k, year)]
+
     for (bid, year, k, month), (amount, measured) in readings.items():
-        n = meters.get((bid, k), 1)
-        cov = min(1.0, measured / (month_seconds(year, month, tz) * n))
+        cov = coverage(measured, active_months(bid, k, year)[month - 1])
         out[bid].data.setdefault(year, {}).setdefault(k, {})[month] = Cell(amount, cov)
         out[bid].sources.setdefault(year, {})[k] = "readings"
+    # Gap steps lying inside a year but crossing month edges: estimated in each month, measured in the year.
+    for y in all_years:
+        edges = month_edges(y, tz)
+        for g in consumption_repo.gap_steps_within(conn, list(key_of), edges[0], edges[-1]):
+            if not crosses_edge(g.start, g.end, "month", tz):
+                continue  # inside one month: the monthly rollup counts it measured already
+            bid, k = key_of[g.meter_key]
+            act = active_months(bid, k, y)
+            shares = {i + 1: active_seconds((g.start, g.end), edges[i], edges[i + 1]) / act[i]
+                      for i in range(12) if act[i] > 0 and g.start < edges[i + 1] and edges[i] < g.end}
+            out[bid].year_credit.setdefault(y, {}).setdefault(k, []).append(shares)
     # An imported baseline replaces what readings give for that building and carrier in the baseline year.
     imported: dict[tuple[str, str], dict[int, Cell]] = {}
     for bid, carrier, month, kwh in conn.execute(

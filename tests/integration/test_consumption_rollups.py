@@ -32,7 +32,7 @@ def daily(db: Engine) -> dict[date, tuple[float, float]]:
 
 
 def snapshot(db: Engine) -> dict[str, list[tuple[object, ...]]]:
-    """Every rollup row, rounded: hourly, daily and monthly."""
+    """Every rollup row, rounded: hourly, daily and monthly, and the gap steps."""
     out = {}
     with db.connect() as c:
         for table, at in (("consumption_hourly", "hour"), ("consumption_daily", "day"),
@@ -40,6 +40,9 @@ def snapshot(db: Engine) -> dict[str, list[tuple[object, ...]]]:
             rows = c.execute(text(f"SELECT meter_key, {at}, amount, measured_s, estimated FROM {table} "
                                   f"ORDER BY meter_key, {at}")).all()
             out[table] = [(r[0], r[1], round(r[2], 9), round(r[3], 3), round(r[4], 9)) for r in rows]
+        gaps = c.execute(text("SELECT meter_key, step_start, step_end, amount FROM consumption_gap_steps "
+                              "ORDER BY meter_key, step_start")).all()
+        out["consumption_gap_steps"] = [(r[0], r[1], r[2], round(r[3], 9)) for r in gaps]
     return out
 
 

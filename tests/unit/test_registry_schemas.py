@@ -97,7 +97,7 @@ def test_ids_are_exactly_1_to_64_safe_characters(ident: str) -> None:
     ("overrides", "field"),
     [
         ({"mode": "interval"}, "interval_minutes"),
-        ({"mode": "register", "interval_minutes": 15}, "interval_minutes"),
+        ({"mode": "register", "interval_minutes": 366 * 24 * 60 + 1}, "interval_minutes"),  # over a year
         ({"mode": "interval", "interval_minutes": -15}, "interval_minutes"),
         ({"carrier": "water", "unit": "kWh"}, "unit"),
         ({"carrier": "water", "unit": "m3", "kwh_per_unit": 1}, "kwh_per_unit"),
@@ -116,6 +116,10 @@ def test_meter_rules_name_the_field(overrides: dict[str, Any], field: str) -> No
 
 def test_valid_meters() -> None:
     assert MeterIn.model_validate({**METER, "mode": "interval", "interval_minutes": 15}).interval_minutes == 15
+    # a register meter may state its expected time between readings (issue 12): daily, quarterly billing reads
+    assert MeterIn.model_validate({**METER, "mode": "register", "interval_minutes": 1440}).interval_minutes == 1440
+    quarterly = MeterIn.model_validate({**METER, "mode": "register", "interval_minutes": 131_760})
+    assert quarterly.interval_minutes == 131_760
     assert MeterIn.model_validate({**METER, "carrier": "natural_gas", "unit": "m3"}).kwh_per_unit is None
     assert MeterIn.model_validate({**METER, "carrier": "oil", "unit": "l", "kwh_per_unit": 9.9}).kwh_per_unit == 9.9
     assert MeterIn.model_validate({**METER, "carrier": "water", "unit": "l"}).unit == Unit.L
