@@ -33,7 +33,8 @@ def only_carrier(b: BuildingData, year: int, carrier: str) -> BuildingData:
     """The building with one carrier's months (and coverage credit) of one year."""
     return BuildingData(b.id, b.name, b.hot_water_share, b.area,
                         data={year: {carrier: b.data.get(year, {}).get(carrier, {})}},
-                        year_credit={year: {carrier: b.year_credit.get(year, {}).get(carrier, [])}})
+                        year_credit={year: {carrier: b.year_credit.get(year, {}).get(carrier, [])}},
+                        month_weights={year: {carrier: b.month_weights.get(year, {}).get(carrier, [])}})
 
 
 # ---- CO2 ---------------------------------------------------------------------------------------------------------

@@ -50,6 +50,14 @@ class BuildingData:
     # year -> carrier -> one {month: share of the month's active time} per gap step that crosses month edges inside
     # the year: estimated in each month, measured in any span of months it lies inside (coverage.py's definition).
     year_credit: dict[int, dict[str, list[dict[int, float]]]] = field(default_factory=dict)
+    # year -> carrier -> the 12 months' weights in coverage: the carrier's meters' active seconds in each month
+    # (services/consumption/coverage.py), so a year's coverage is the measured share of its time. Without weights
+    # (none loaded) every month weighs the same.
+    month_weights: dict[int, dict[str, Sequence[float]]] = field(default_factory=dict)
+
+    def weight(self, year: int, carrier: str, month: int) -> float:
+        ws = self.month_weights.get(year, {}).get(carrier)
+        return ws[month - 1] if ws else 1.0
 
     def in_portfolio(self, year: int) -> bool:
         if self.sold is not None and self.sold <= date(year, 1, 1):
@@ -72,8 +80,8 @@ class Weather:
 class YearFigures:
     kwh: float = 0.0
     normalised_kwh: float = 0.0
-    covered: float = 0.0  # sum of cell coverages
-    cells: int = 0  # cells expected
+    covered: float = 0.0  # measured time: Σ cell coverage x the month's weight (its meters' active seconds)
+    cells: float = 0.0  # the months' weights summed (months without a cell included)
     heat_pump_kwh: float = 0.0
     ev_charging_kwh: float = 0.0
     corrected_months: int = 0
@@ -114,12 +122,13 @@ def year_figures(b: BuildingData, year: int, share: Share, w: Weather, months: S
         heat = carrier in HEAT_CARRIERS or carrier == HEAT_PUMP_SUB
         for m in months:
             cell = ms.get(m)
+            weight = b.weight(year, carrier, m)
             if counts:
-                out.cells += 1
+                out.cells += weight
             if cell is None:
                 continue
             if counts:
-                out.covered += cell.coverage
+                out.covered += cell.coverage * weight
                 out.kwh += cell.kwh
             if carrier in ("heat_pump", HEAT_PUMP_SUB):
                 out.heat_pump_kwh += cell.kwh
@@ -141,16 +150,20 @@ def year_figures(b: BuildingData, year: int, share: Share, w: Weather, months: S
     # crosses: its share of each month's active time moves to covered (a single month never gets any).
     for carrier, credits in b.year_credit.get(year, {}).items():
         if carrier in TOTAL_CARRIERS and carrier in b.data.get(year, {}):
-            out.covered += sum(sum(shares.values()) for shares in credits if shares and set(shares) <= set(months))
+            out.covered += sum(share * b.weight(year, carrier, m) for shares in credits
+                               if shares and set(shares) <= set(months) for m, share in shares.items())
     return out
 
 
 def carrier_year_coverage(b: BuildingData, year: int, carrier: str) -> float:
-    """Coverage of one carrier's year of a building, as year_figures computes it: the mean of the months' measured
-    shares, with the gap steps lying inside the year measured."""
+    """Coverage of one carrier's year of a building, as year_figures computes it: the measured share of the year's
+    active time, with the gap steps lying inside the year measured."""
     months = b.data.get(year, {}).get(carrier, {})
-    credit = sum(sum(shares.values()) for shares in b.year_credit.get(year, {}).get(carrier, []))
-    return min(1.0, (sum(c.coverage for c in months.values()) + credit) / len(MONTHS))
+    weights = [b.weight(year, carrier, m) for m in MONTHS]
+    covered = sum(c.coverage * weights[m - 1] for m, c in months.items())
+    covered += sum(share * weights[m - 1] for shares in b.year_credit.get(year, {}).get(carrier, [])
+                   for m, share in shares.items())
+    return min(1.0, covered / sum(weights)) if sum(weights) > 0 else 0.0
 
 
 def reduction_pct(baseline: float, actual: float) -> float | None:

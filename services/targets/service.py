@@ -114,6 +114,9 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
             active[(bid, k, year)] = active_seconds_per_period(spans.get((bid, k), [ALWAYS]), month_edges(year, tz))
         return active[(bid, k, year)]
 
+    for (bid, k) in spans:
+        for y in all_years:
+            out[bid].month_weights.setdefault(y, {})[k] = active_months(bid, k, y)
     for (bid, year, k, month), (amount, measured) in readings.items():
         cov = coverage(measured, active_months(bid, k, year)[month - 1])
         out[bid].data.setdefault(year, {}).setdefault(k, {})[month] = Cell(amount, cov)
@@ -135,8 +138,11 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
             "SELECT building_id, carrier, month, kwh FROM baseline_current WHERE building_id = ANY(%s) "
             "AND month >= %s AND month < %s", [ids, date(baseline_year, 1, 1), date(baseline_year + 1, 1, 1)]):
         imported.setdefault((bid, carrier), {})[month.month] = Cell(float(kwh), 1.0)
+    whole_months = active_seconds_per_period([ALWAYS], month_edges(baseline_year, tz))
     for (bid, carrier), months in imported.items():
         out[bid].data.setdefault(baseline_year, {})[carrier] = months
+        out[bid].month_weights.setdefault(baseline_year, {})[carrier] = whole_months
+        out[bid].year_credit.get(baseline_year, {}).pop(carrier, None)  # the import replaces the readings
         out[bid].sources.setdefault(baseline_year, {})[carrier] = "import"
     return [out[i] for i in ids]
 
