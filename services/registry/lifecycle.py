@@ -103,17 +103,17 @@ def _pair_problem(old: _Meter, new: _Meter) -> tuple[str, str] | None:
         return "time", (f"meter {new.id!r} has no active_from (active since always): give it the time it was installed")
     if old.span.active_from is not None and start <= old.span.active_from:
         return "time", (
-            f"meter {new.id!r} becomes active at {_local(start)}, not after {old.id!r}'s active_from "
+            f"meter {new.id!r} becomes active at {_local(start)}, not after the active_from of {old.id!r}, "
             f"{_local(old.span.active_from)}"
         )
     if start > end:
         return "time", (
-            f"meter {new.id!r} becomes active at {_local(start)}, after {old.id!r}'s active_to "
+            f"meter {new.id!r} becomes active at {_local(start)}, after the active_to of {old.id!r}, "
             f"{_local(end)}: the time between would be counted by neither meter"
         )
     if start < end and new.carrier == old.carrier:
         return "time", (
-            f"meter {new.id!r} becomes active at {_local(start)}, before {old.id!r}'s active_to "
+            f"meter {new.id!r} becomes active at {_local(start)}, before the active_to of {old.id!r}, "
             f"{_local(end)}: both would count the same {old.carrier} supply; a meter of the same carrier "
             f"takes over exactly at active_to"
         )

@@ -263,3 +263,35 @@ def test_meter_silent_only_within_the_active_span(admin: httpx.Client, stack: St
     put_ok(admin, "/api/v1/meters/gone", {**body, "active_to": iso(now - timedelta(hours=1))})
     assert run_evaluation(stack, now + timedelta(hours=1)) == (0, 0, 0)
     assert silent_alerts(admin)["gone"] == "open"
+
+
+# --- dashboard -------------------------------------------------------------------------------------------------------
+
+
+def test_meter_status_shows_the_span_and_judges_completeness_within_it(admin: httpx.Client, db: Engine) -> None:
+    put_ok(admin, "/api/v1/buildings/b1", building_body())
+    today = datetime.now(CPH).date()
+    installed = today - timedelta(days=10)
+    put_ok(admin, "/api/v1/meters/new", meter_body("b1", active_from=installed.isoformat()))
+    put_ok(admin, "/api/v1/meters/old", meter_body("b1", replaced_by="new"))  # removed when `new` was installed
+    put_ok(admin, "/api/v1/meters/ancient", meter_body("b1", active_to=(today - timedelta(days=60)).isoformat()))
+    # the new meter's 10 installed days fully measured (each local day's own length: 23, 24 or 25 hours)
+    with db.begin() as c:
+        for k in range(1, 11):
+            d = today - timedelta(days=k)
+            start = datetime(d.year, d.month, d.day, tzinfo=CPH)
+            length = ((start + timedelta(days=1)).astimezone(UTC) - start.astimezone(UTC)).total_seconds()
+            c.execute(text("INSERT INTO consumption_daily (meter_key, day, amount, measured_s, estimated) "
+                           "SELECT key, :d, 1, :s, 0 FROM meters WHERE id = 'new'"), {"d": d, "s": length})
+    status = {m["meter_id"]: m for m in admin.get("/api/v1/meter-status", params={"building_id": "b1"}).json()}
+    # 10 of the last 30 days, all measured: 100 %, not 10/30
+    assert status["new"]["completeness"] == 1.0
+    assert status["new"]["active_from"] == datetime(installed.year, installed.month, installed.day,
+                                                    tzinfo=CPH).isoformat()
+    # installed for the first 20 of the 30 days, none of them measured
+    assert status["old"]["completeness"] == 0.0 and status["old"]["replaced_by"] == "new"
+    assert status["old"]["active_to"] == status["new"]["active_from"]
+    # removed before the 30 days began: nothing to judge
+    removed = today - timedelta(days=60)
+    assert status["ancient"]["completeness"] is None
+    assert status["ancient"]["active_to"] == datetime(removed.year, removed.month, removed.day, tzinfo=CPH).isoformat()
