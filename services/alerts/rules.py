@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.calendar import closed_reason, hour_open, open_at
@@ -64,7 +64,7 @@ def meter_silent_verdict(last_ts: datetime | None, now: datetime, interval_minut
     A meter that never reported is not judged. However long a meter without an active_to is silent, it stays judged:
     only its declared removal ends the alert (it also still counts against coverage until then)."""
     if active_from is not None and now < active_from:
-        return SilentVerdict(clear_why=f"not installed until {active_from:%Y-%m-%d %H:%M} UTC")
+        return SilentVerdict(clear_why=f"not installed until {active_from.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
     if last_ts is None:
         return SilentVerdict()
     interval = timedelta(minutes=interval_minutes or params["default_interval_minutes"])
@@ -74,7 +74,7 @@ def meter_silent_verdict(last_ts: datetime | None, now: datetime, interval_minut
     silent_for = judged_until - last_ts
     if silent_for <= allowed:
         return SilentVerdict(clear_why=(
-            f"removed at {judged_until:%Y-%m-%d %H:%M} UTC, before it fell silent" if removed
+            f"removed at {judged_until.astimezone(UTC):%Y-%m-%d %H:%M} UTC, before it fell silent" if removed
             else f"readings again from {last_ts:%Y-%m-%d %H:%M} UTC"))
     if removed:
         return SilentVerdict()
