@@ -293,7 +293,9 @@ class MeterIn(_PutBody):
     def _span_not_empty(cls, to: datetime | None, info: ValidationInfo) -> datetime | None:
         start = info.data.get("active_from")
         if to is not None and start is not None and to <= start:
-            raise ValueError(f"must be after active_from ({start.isoformat()}); the span is [active_from, active_to)")
+            raise ValueError(
+                f"must be after active_from ({start.astimezone(local_zone()).isoformat()}); the span is "
+                "[active_from, active_to)")
         return to
 
     def lifecycle_given(self) -> frozenset[str]:
