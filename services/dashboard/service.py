@@ -99,23 +99,36 @@ def weather_corrected(conn: PgConn, building_ids: Sequence[str] | None, *, years
 
 def meter_status(conn: PgConn, building_ids: Sequence[str] | None, *, today: date, tz: ZoneInfo,
                  days: int = COMPLETENESS_DAYS) -> list[dict[str, Any]]:
-    """Every meter with its last reading time and the share of the last `days` whole local days backed by measured
-    data (from the daily rollup)."""
+    """Every meter with its last reading time, its lifecycle (active span in local time, replacement) and the share
+    of the last `days` whole local days backed by measured data (from the daily rollup). Completeness counts only the
+    time the meter was installed; it is null for a meter not installed at all in those days."""
     first = today - timedelta(days=days)
     w0 = datetime(first.year, first.month, first.day, tzinfo=tz).astimezone(UTC)
     w1 = datetime(today.year, today.month, today.day, tzinfo=tz).astimezone(UTC)
     rows = conn.execute(
         """
-        SELECT m.id, m.building_id, m.carrier, m.unit, m.parent_meter_id, r.ts,
+        SELECT m.id, m.building_id, m.carrier, m.unit, m.parent_meter_id, r.ts, m.active_from, m.active_to,
+               m.replaced_by,
                (SELECT coalesce(sum(d.measured_s), 0) FROM consumption_daily d
-                WHERE d.meter_key = m.key AND d.day >= %s AND d.day < %s),
-               m.active_from, m.active_to
+                WHERE d.meter_key = m.key AND d.day >= %s AND d.day < %s
+                  AND (m.active_from IS NULL OR d.day >= (m.active_from AT TIME ZONE %s)::date)
+                  AND (m.active_to IS NULL
+                       OR d.day <= ((m.active_to - interval '1 microsecond') AT TIME ZONE %s)::date))
         FROM meters m
         LEFT JOIN LATERAL (SELECT ts FROM readings WHERE meter_key = m.key ORDER BY ts DESC LIMIT 1) r ON TRUE
         WHERE (%s::text[] IS NULL OR m.building_id = ANY(%s))
         ORDER BY m.building_id, m.id
-        """, [first, today, building_ids, building_ids]).fetchall()
-    return [{"meter_id": r[0], "building_id": r[1], "carrier": r[2], "unit": r[3], "parent_meter_id": r[4],
-             "last_reading": r[5],
-             "completeness": round(coverage(float(r[6]), active_seconds((r[7], r[8]), w0, w1)), 4),
-             "completeness_days": days} for r in rows]
+        """, [first, today, tz.key, tz.key, building_ids, building_ids]).fetchall()
+    out = []
+    for mid, bid, carrier, unit, parent, last, active_from, active_to, replaced_by, measured_s in rows:
+        active_s = active_seconds((active_from, active_to), w0, w1)
+        out.append({
+            "meter_id": mid, "building_id": bid, "carrier": carrier, "unit": unit, "parent_meter_id": parent,
+            "last_reading": last,
+            "completeness": round(coverage(float(measured_s), active_s), 4) if active_s > 0 else None,
+            "completeness_days": days,
+            "active_from": None if active_from is None else active_from.astimezone(tz),
+            "active_to": None if active_to is None else active_to.astimezone(tz),
+            "replaced_by": replaced_by,
+        })
+    return out
