@@ -24,7 +24,6 @@ import psycopg
 from sqlalchemy import Engine, text
 
 from services.config import get_settings
-from services.consumption import repository as consumption_repo
 from services.consumption.service import process_dirty
 from services.db import libpq_dsn
 from services.ingestion.schemas import RawMessage
@@ -169,17 +168,13 @@ def test_replaced_meter_counts_in_its_active_span(admin: httpx.Client, stack: St
     # without a lifecycle June counts G1 whole and G2 from the 15th against two meters' time: (30 + 16) / 60 days
     assert series(admin, "RG", "2025-06-01", "2025-07-01", "month") == [(300.0 + 16 * 24, round(46 / 60, 6), 0.0)]
 
-    # the replacement, as the registry will record it (active_to / active_from), and the rollups marked dirty over
-    # the span whose counting changed (repository.mark_dirty), then the rollup process
-    cut = local(2025, 6, 15)
-    with db.begin() as c:
-        c.execute(text("UPDATE meters SET active_to = :t, replaced_by = 'G2' WHERE id = 'G1'"), {"t": cut})
-        c.execute(text("UPDATE meters SET active_from = :t WHERE id = 'G2'"), {"t": cut})
-        keys = dict(c.execute(text("SELECT id, key FROM meters")).all())
-    end = local(2026, 1, 1)
+    # the replacement through the registry API (docs/meter-lifecycle.md): G2 installed at local midnight 15 June,
+    # G1 replaced by it (its active_to taken from G2's active_from); the registry marks the rollups dirty over the
+    # time whose counting changed, and the rollup process recomputes them
+    put_ok(admin, "/api/v1/meters/G2", meter_body("RG", carrier="natural_gas", active_from="2025-06-15"))
+    g1_now = put_ok(admin, "/api/v1/meters/G1", meter_body("RG", carrier="natural_gas", replaced_by="G2"))
+    assert g1_now["active_to"] == "2025-06-15T00:00:00+02:00"
     with psycopg.connect(libpq_dsn(stack.db_url)) as conn:
-        with conn.transaction():
-            consumption_repo.mark_dirty(conn, [(keys["G1"], cut, end), (keys["G2"], local(2025, 1, 1), cut)])
         settle(conn)
     # June: G1's 14 days (140 kWh) and G2's 16 (384 kWh), each measured over its own active time: coverage 1
     assert series(admin, "RG", "2025-06-01", "2025-07-01", "month") == [(140.0 + 16 * 24, 1.0, 0.0)]
