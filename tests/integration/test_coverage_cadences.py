@@ -138,6 +138,14 @@ def test_monthly_daily_and_mid_month_cadences(admin: httpx.Client, stack: Stack,
     p = admin.get("/api/v1/progress", params={"year": 2025, "building_id": "MM"}).json()
     assert p["coverage_detail"] == {"baseline": 1.0, "year": round(334 / 365, 4)}
     assert p["verdict"] == "uncertain" and p["uncertain_because"] == ["coverage 92% is below 95%"]
+    # every other figure of the year says the same (it used to count months with any data: 12 of 12)
+    q = {"year": 2025, "building_id": "MM"}
+    assert admin.get("/api/v1/co2", params=q).json()["coverage"] == round(334 / 365, 4)
+    assert admin.get("/api/v1/labels", params=q).json()["buildings"][0]["coverage"] == round(334 / 365, 4)
+    assert admin.get("/api/v1/green-accounts", params=q).json()["totals"]["coverage"] == round(334 / 365, 4)
+    # and a month alone is estimated on the dashboard's monthly view as on /consumption
+    wc = admin.get("/api/v1/weather-corrected", params={"building_id": "MM", "year": 2025}).json()
+    assert [m["coverage"] for m in wc["years"][0]["months"]] == [0.0] * 12
 
     # daily at 06:00: measured with the interval registered; without it each day is two estimated parts
     assert series(admin, "D6", "2025-11-10", "2025-11-12", "day") == [(24.0, 1.0, 0.0)] * 2
