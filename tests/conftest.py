@@ -12,7 +12,7 @@ from tests.stack import Stack, start_stack
 # Every table holding data; truncated before each test that asks for a clean database.
 DATA_TABLES = [
     "rollup_dirty", "consumption_decisions", "consumption_daily", "consumption_monthly", "consumption_hourly",
-    "consumption_gap_steps", "meter_exchanges",
+    "consumption_gap_steps", "consumption_long_steps", "meter_exchanges",
     "api_tokens", "quarantine", "dead_letters", "luminaire_telemetry", "reading_revisions", "readings",
     "luminaire_history", "luminaires", "meters", "building_area_history", "buildings",
     "alert_events", "webhook_deliveries", "alerts", "heat_telemetry",

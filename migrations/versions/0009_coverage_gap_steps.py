@@ -1,10 +1,15 @@
-"""Coverage at every resolution: the register steps that are gaps and cross a local-day edge.
+"""Coverage at every resolution: the register steps that are gaps and cross a local-day edge, and the steps too
+long for the hourly rollup.
 
 PRODUCT.md (Quality): a step lying wholly inside a period is measured however long it is; where a step crosses the
 period's edge, the part apportioned to the period is estimated when the step is a gap. The daily rollup marks the
 parts of a gap step that crosses midnight as estimated, which is right for those days but wrong for a month, week
 or year the step lies inside (monthly reads on month boundaries measure each month exactly). These rows let the
 monthly rollup and the week and year answers count such steps as measured (services/consumption/coverage.py).
+
+The hourly rollup holds only steps of at most 6 hours (a daily or monthly read is not turned into stored hourly rows
+for years of history); the longer steps are kept whole so that an hour inside one is apportioned when asked for,
+with the same rule, instead of showing no consumption.
 
 Existing rollups know nothing of these steps: every meter with readings is marked dirty over its whole span, so the
 rollup process recomputes it once (the same as `energiblik rollups rebuild`).
@@ -23,8 +28,8 @@ depends_on = None
 
 UPGRADE = """
 -- A register step [step_start, step_end) longer than 1.5 x the meter's expected interval, of measured quality, that
--- crosses a local (Europe/Copenhagen) midnight, clipped to nothing (a step cut by the meter's active span is
--- estimated and never stored). `amount` is the step's kWh (m3 for water), all of it in the daily rows' `estimated`.
+-- crosses a local (Europe/Copenhagen) midnight, inside the meter's active span (a gap cut by the span is estimated
+-- and not kept here). `amount` is the step's kWh (m3 for water), all of it in the daily rows' `estimated`.
 -- Derived data like the rollups: replaced together with them.
 CREATE TABLE consumption_gap_steps (
     meter_key  integer NOT NULL,
@@ -35,12 +40,28 @@ CREATE TABLE consumption_gap_steps (
     CHECK (step_end > step_start)
 );
 
+-- Every segment longer than the hourly rollup takes (services/consumption/service.py HOURLY_MAX_SEGMENT), after
+-- clipping to the meter's active span: the hour answers apportion them (engine.apportion). interpolated: a gap;
+-- estimated: from estimated readings, or a gap cut by the active span.
+CREATE TABLE consumption_long_steps (
+    meter_key    integer NOT NULL,
+    step_start   timestamptz NOT NULL,
+    step_end     timestamptz NOT NULL,
+    amount       double precision NOT NULL CHECK (amount >= 0 AND amount < 'Infinity'::float8),
+    interpolated boolean NOT NULL,
+    estimated    boolean NOT NULL,
+    PRIMARY KEY (meter_key, step_start),
+    CHECK (step_end > step_start)
+);
+-- the steps reaching into an hour window, whatever their length
+CREATE INDEX consumption_long_steps_span_idx ON consumption_long_steps USING gist (tstzrange(step_start, step_end));
+
 INSERT INTO rollup_dirty (meter_key, ts_from, ts_to)
 SELECT meter_key, min(ts), max(ts) FROM readings GROUP BY meter_key;
 """
 
 DOWNGRADE = """
-DROP TABLE IF EXISTS consumption_gap_steps;
+DROP TABLE IF EXISTS consumption_long_steps, consumption_gap_steps;
 """
 
 

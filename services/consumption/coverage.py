@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.consumption.engine import Segment
+from services.consumption.engine import Segment, apportion
 from services.consumption.periods import Resolution, period_edges
 
 ActiveSpan = tuple[datetime | None, datetime | None]  # [active_from, active_to); None: open on that side
@@ -148,6 +148,12 @@ def roll_up(rows: Iterable[tuple[datetime, float, float, float]], edges: Sequenc
             o.measured_s += sec
             o.estimated = max(0.0, o.estimated - amount)
     return out
+
+
+def step_rows(steps: Iterable[Segment], edges: Sequence[datetime]) -> list[tuple[datetime, float, float, float]]:
+    """Rows (start, amount, measured_s, estimated) of the periods [edges[i], edges[i+1]) that the steps reach into,
+    by the rule (engine.apportion): how the hour answers count the steps too long for the hourly rollup."""
+    return [(b.start, b.kwh, b.measured_s, b.estimated_kwh) for b in apportion(list(steps), edges) if b.covered_s > 0]
 
 
 def gap_credit(gaps: Iterable[GapStep], edges: Sequence[datetime], rows: Resolution, tz: ZoneInfo

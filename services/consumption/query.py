@@ -10,7 +10,14 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.consumption import repository as repo
-from services.consumption.coverage import Sums, active_seconds_per_period, coverage, estimated_share, roll_up
+from services.consumption.coverage import (
+    Sums,
+    active_seconds_per_period,
+    coverage,
+    estimated_share,
+    roll_up,
+    step_rows,
+)
 from services.consumption.periods import Resolution, local_midnight, period_edges
 from services.db import PgConn
 from services.errors import ValidationFailed
@@ -94,8 +101,9 @@ def series(conn: PgConn, keys: Sequence[int], *, start: datetime, end: datetime,
     sums = [Sums() for _ in range(n)]
     if keys:
         rows: Sequence[tuple[datetime, float, float, float]]
-        if resolution == "hour":
-            rows = repo.hourly_sums(conn, keys, edges[0], edges[-1])
+        if resolution == "hour":  # the hourly rollup, and the steps too long for it apportioned to the hours
+            rows = [*repo.hourly_sums(conn, keys, edges[0], edges[-1]),
+                    *step_rows(repo.long_steps_reaching(conn, keys, edges[0], edges[-1]), edges)]
         else:
             d0, d1 = edges[0].astimezone(tz).date(), edges[-1].astimezone(tz).date()
             by_day = repo.monthly_sums if resolution in ("month", "year") else repo.daily_sums

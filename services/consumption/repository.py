@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from services.consumption.coverage import ActiveSpan, GapStep
-from services.consumption.engine import Decision, Exchange, Reading
+from services.consumption.engine import Decision, Exchange, Reading, Segment
 from services.db import PgConn
 
 
@@ -150,13 +150,15 @@ def replace_rollups(
     hourly: Sequence[tuple[datetime, float, float, float]],
     daily: Sequence[tuple[date, float, float, float]],
     gaps: Sequence[GapStep] = (),
+    long: Sequence[Segment] = (),
 ) -> None:
-    """Replace the meter's hourly rows in [start, end), daily rows in [day_from, day_to] and gap steps starting in
-    [start, end). The caller refreshes the months (service._refresh_months)."""
+    """Replace the meter's hourly rows in [start, end), daily rows in [day_from, day_to] and gap and long steps
+    starting in [start, end). The caller refreshes the months (service._refresh_months)."""
     conn.execute("DELETE FROM consumption_hourly WHERE meter_key = %s AND hour >= %s AND hour < %s",
                  [key, start, end])
-    conn.execute("DELETE FROM consumption_gap_steps WHERE meter_key = %s AND step_start >= %s AND step_start < %s",
-                 [key, start, end])
+    for table in ("consumption_gap_steps", "consumption_long_steps"):
+        conn.execute(f"DELETE FROM {table} WHERE meter_key = %s AND step_start >= %s AND step_start < %s",
+                     [key, start, end])
     conn.execute("DELETE FROM consumption_daily WHERE meter_key = %s AND day >= %s AND day <= %s",
                  [key, day_from, day_to])
     with conn.cursor() as cur:
@@ -171,6 +173,11 @@ def replace_rollups(
         if gaps:
             cur.executemany("INSERT INTO consumption_gap_steps (meter_key, step_start, step_end, amount) "
                             "VALUES (%s, %s, %s, %s)", [(key, g.start, g.end, g.amount) for g in gaps])
+        if long:
+            with cur.copy("COPY consumption_long_steps (meter_key, step_start, step_end, amount, interpolated, "
+                          "estimated) FROM STDIN") as cp:
+                for sg in long:
+                    cp.write_row((key, sg.start, sg.end, sg.kwh, sg.interpolated, sg.estimated))
 
 
 def daily_rows(conn: PgConn, key: int, day_from: date, day_to: date) -> list[tuple[date, float, float, float]]:
@@ -199,6 +206,16 @@ def gap_steps_within(conn: PgConn, keys: Sequence[int], start: datetime, end: da
     return [GapStep(*r) for r in cur.fetchall()]
 
 
+def long_steps_reaching(conn: PgConn, keys: Sequence[int], start: datetime, end: datetime) -> list[Segment]:
+    """The meters' steps too long for the hourly rollup that reach into [start, end), summed over the meters by
+    the caller."""
+    cur = conn.execute(
+        "SELECT step_start, step_end, amount, interpolated, estimated FROM consumption_long_steps "
+        "WHERE tstzrange(step_start, step_end) && tstzrange(%s, %s) AND meter_key = ANY(%s)",
+        [start, end, list(keys)])
+    return [Segment(*r) for r in cur.fetchall()]
+
+
 def active_spans(conn: PgConn, keys: Sequence[int]) -> dict[int, ActiveSpan]:
     """Each meter's active span [active_from, active_to) (None: open on that side)."""
     cur = conn.execute("SELECT key, active_from, active_to FROM meters WHERE key = ANY(%s)", [list(keys)])
@@ -206,7 +223,8 @@ def active_spans(conn: PgConn, keys: Sequence[int]) -> dict[int, ActiveSpan]:
 
 
 def delete_rollups(conn: PgConn, key: int) -> None:
-    for table in ("consumption_hourly", "consumption_daily", "consumption_monthly", "consumption_gap_steps"):
+    for table in ("consumption_hourly", "consumption_daily", "consumption_monthly", "consumption_gap_steps",
+                  "consumption_long_steps"):
         conn.execute(f"DELETE FROM {table} WHERE meter_key = %s", [key])
 
 

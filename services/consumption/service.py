@@ -9,6 +9,7 @@ its neighbours. `rebuild` recomputes everything from the readings; both run the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -65,11 +66,21 @@ def meter_segments(facts: repo.MeterFacts, readings: Sequence[Reading], exchange
     return clip_to_active(segments, (facts.active_from, facts.active_to)), decisions
 
 
-def rollup_rows(key: int, segments: Sequence[Segment], start: datetime, end: datetime, tz: ZoneInfo
-                ) -> tuple[list[HourRow], list[DayRow], list[GapStep]]:
-    """The hourly and daily rows of [start, end) (local midnights) and the gap steps starting in it."""
-    # Hours only from segments short enough to say something about hours: a step of a day or a month between
-    # readings (old meters read daily, a long outage) is spread over its days, not invented hour by hour.
+@dataclass(frozen=True)
+class Rows:
+    """What a recompute of [start, end) stores for a meter."""
+
+    hourly: list[HourRow]
+    daily: list[DayRow]
+    gaps: list[GapStep]  # gap steps crossing a local midnight, starting in the window (coverage.py)
+    long: list[Segment]  # segments too long for the hourly rows, starting in the window
+
+
+def rollup_rows(key: int, segments: Sequence[Segment], start: datetime, end: datetime, tz: ZoneInfo) -> Rows:
+    """The hourly and daily rows of [start, end) (local midnights), and the gap and long steps starting in it."""
+    # Hourly rows only from segments of at most HOURLY_MAX_SEGMENT: a step of a day or a month between readings (old
+    # meters read daily, a long outage) would make years of stored hours; such steps are kept whole instead and
+    # apportioned to the hours an answer asks for (query.series).
     short = [sg for sg in segments if sg.end - sg.start <= HOURLY_MAX_SEGMENT]
     hourly = [(b.start, b.kwh, b.measured_s, b.estimated_kwh)
               for lo, hi in _clusters(short, start, end)
@@ -80,7 +91,8 @@ def rollup_rows(key: int, segments: Sequence[Segment], start: datetime, end: dat
     # A window owns the gap steps that start in it (readings_around holds each such step whole): a rebuild in chunks
     # and an incremental recompute store the same rows.
     gaps = [g for g in gap_steps(key, segments, tz) if start <= g.start < end]
-    return hourly, daily, gaps
+    long = [sg for sg in segments if sg.end - sg.start > HOURLY_MAX_SEGMENT and start <= sg.start < end]
+    return Rows(hourly, daily, gaps, long)
 
 
 def _recompute_days(conn: PgConn, facts: repo.MeterFacts, first: date, last: date, tz: ZoneInfo) -> None:
@@ -88,9 +100,9 @@ def _recompute_days(conn: PgConn, facts: repo.MeterFacts, first: date, last: dat
     readings = repo.readings_around(conn, facts.key, start, end)
     exchanges = repo.exchanges(conn, facts.key) if facts.mode != "interval" else []
     segments, decisions = meter_segments(facts, readings, exchanges)
-    hourly, daily, gaps = rollup_rows(facts.key, segments, start, end, tz)
-    repo.replace_rollups(conn, facts.key, start=start, end=end, day_from=first, day_to=last, hourly=hourly,
-                        daily=daily, gaps=gaps)
+    rows = rollup_rows(facts.key, segments, start, end, tz)
+    repo.replace_rollups(conn, facts.key, start=start, end=end, day_from=first, day_to=last, hourly=rows.hourly,
+                        daily=rows.daily, gaps=rows.gaps, long=rows.long)
     _refresh_months(conn, facts.key, first, last, tz)
     repo.replace_decisions(conn, facts.key, start, end, [d for d in decisions if start <= d.ts < end])
 

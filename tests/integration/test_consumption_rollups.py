@@ -32,7 +32,7 @@ def daily(db: Engine) -> dict[date, tuple[float, float]]:
 
 
 def snapshot(db: Engine) -> dict[str, list[tuple[object, ...]]]:
-    """Every rollup row, rounded: hourly, daily and monthly, and the gap steps."""
+    """Every rollup row, rounded: hourly, daily and monthly, and the gap and long steps."""
     out = {}
     with db.connect() as c:
         for table, at in (("consumption_hourly", "hour"), ("consumption_daily", "day"),
@@ -43,6 +43,9 @@ def snapshot(db: Engine) -> dict[str, list[tuple[object, ...]]]:
         gaps = c.execute(text("SELECT meter_key, step_start, step_end, amount FROM consumption_gap_steps "
                               "ORDER BY meter_key, step_start")).all()
         out["consumption_gap_steps"] = [(r[0], r[1], r[2], round(r[3], 9)) for r in gaps]
+        long = c.execute(text("SELECT meter_key, step_start, step_end, amount, interpolated, estimated "
+                              "FROM consumption_long_steps ORDER BY meter_key, step_start")).all()
+        out["consumption_long_steps"] = [(r[0], r[1], r[2], round(r[3], 9), r[4], r[5]) for r in long]
     return out
 
 

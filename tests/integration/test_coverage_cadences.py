@@ -122,6 +122,9 @@ def test_monthly_daily_and_mid_month_cadences(admin: httpx.Client, stack: Stack,
     assert series(admin, "MB", "2025-01-01", "2026-01-01", "month") == [(100.0 * m, 1.0, 0.0) for m in range(1, 13)]
     assert series(admin, "MB", "2025-01-01", "2026-01-01", "year") == [(7800.0, 1.0, 0.0)]
     assert series(admin, "MB", "2025-01-10", "2025-01-11", "day") == [(round(100 * 24 / 744, 6), 0.0, 1.0)]
+    # an hour too: the month-long step is kept whole and apportioned to the hours asked for
+    assert series(admin, "MB", "2025-01-10T12:00:00+01:00", "2025-01-10T14:00:00+01:00", "hour") == [
+        (round(100 / 744, 6), 0.0, 1.0)] * 2
     baseline(admin, "MB", "electricity")
     p = admin.get("/api/v1/progress", params={"year": 2025, "building_id": "MB"}).json()
     assert p["coverage"] == 1.0 and p["coverage_detail"] == {"baseline": 1.0, "year": 1.0}
@@ -150,6 +153,10 @@ def test_monthly_daily_and_mid_month_cadences(admin: httpx.Client, stack: Stack,
     # daily at 06:00: measured with the interval registered; without it each day is two estimated parts
     assert series(admin, "D6", "2025-11-10", "2025-11-12", "day") == [(24.0, 1.0, 0.0)] * 2
     assert series(admin, "D6", "2025-11-01", "2025-12-01", "month") == [(720.0, 1.0, 0.0)]
+    assert series(admin, "D6", "2025-11-10T05:00:00+01:00", "2025-11-10T07:00:00+01:00", "hour") == [
+        (1.0, 1.0, 0.0)] * 2  # 05-06 from the step ending 06:00, 06-07 from the one starting then: both normal
+    assert series(admin, "DX", "2025-11-10T05:00:00+01:00", "2025-11-10T07:00:00+01:00", "hour") == [
+        (1.0, 0.0, 1.0)] * 2
     assert series(admin, "DX", "2025-11-10", "2025-11-12", "day") == [(24.0, 0.0, 1.0)] * 2
     # November: the 29 steps 1 Nov 06:00 .. 30 Nov 06:00 inside it, 6 h + 18 h of the two steps across its edges not
     assert series(admin, "DX", "2025-11-01", "2025-12-01", "month") == [(720.0, round(696 / 720, 6),

@@ -3,8 +3,8 @@
 Each case runs the rollups' own code without I/O: service.meter_segments (counter rules, active span),
 service.rollup_rows (hourly and daily rows, gap steps) and coverage.roll_up (months from days, weeks from days,
 years from months, as the monthly rollup and the consumption series build them), then coverage.coverage and
-coverage.estimated_share over the meters' active time. Every non-hour figure is also checked against the definition
-applied directly (engine.apportion over the period's own edges). Europe/Copenhagen; 2026: summer time from 29 March
+coverage.estimated_share over the meters' active time. Every figure is also checked against the definition applied
+directly (engine.apportion over the period's own edges). Europe/Copenhagen; 2026: summer time from 29 March
 (a 23-hour day) to 25 October (a 25-hour day). A "1 kW" meter uses 1 kWh per real hour.
 """
 
@@ -24,6 +24,7 @@ from services.consumption.coverage import (
     crosses_edge,
     estimated_share,
     roll_up,
+    step_rows,
 )
 from services.consumption.engine import Reading, apportion
 from services.consumption.periods import Resolution, local_midnight, period_edges
@@ -75,13 +76,14 @@ def figures(facts: MeterFacts | Sequence[tuple[MeterFacts, Sequence[Reading]]], 
         lo = min(*(r.ts for r in rs), start).astimezone(CPH).date() - timedelta(days=1)
         hi = max(*(r.ts for r in rs), end).astimezone(CPH).date() + timedelta(days=1)
         w0, w1 = local_midnight(lo, CPH), local_midnight(hi, CPH)
-        hourly, daily, gaps = rollup_rows(f.key, segments, w0, w1, CPH)
-        days = [(local_midnight(d, CPH), a, m, e) for d, a, m, e in daily]
+        rows = rollup_rows(f.key, segments, w0, w1, CPH)
+        gaps = rows.gaps
+        days = [(local_midnight(d, CPH), a, m, e) for d, a, m, e in rows.daily]
         month_edges = period_edges(w0, w1, "month", CPH)
         months = [(month_edges[i], o.amount, o.measured_s, o.estimated)
                   for i, o in enumerate(roll_up(days, month_edges, gaps, "day", CPH)) if o.rows]
-        if resolution == "hour":  # the hourly rollup
-            got = roll_up(hourly, edges)
+        if resolution == "hour":  # the hourly rollup, and the long steps apportioned to the hours (the series)
+            got = roll_up([*rows.hourly, *step_rows(rows.long, edges)], edges)
         elif resolution == "day":  # the daily rollup
             got = roll_up(days, edges)
         elif resolution == "week":  # the series: days, with the gap steps inside the week
@@ -97,10 +99,10 @@ def figures(facts: MeterFacts | Sequence[tuple[MeterFacts, Sequence[Reading]]], 
                 s.amount += g.amount
                 s.measured_s += g.measured_s
                 s.estimated += g.estimated
-        if resolution != "hour":  # the definition applied directly gives the same
-            for s, b in zip(got, apportion(segments, edges), strict=True):
-                assert (s.amount, s.measured_s, s.estimated) == pytest.approx(
-                    (b.kwh, b.measured_s, b.estimated_kwh), rel=1e-9, abs=1e-6)
+        for s, b in zip(got, apportion(segments, edges), strict=True):
+            # the definition applied directly gives the same
+            assert (s.amount, s.measured_s, s.estimated) == pytest.approx(
+                (b.kwh, b.measured_s, b.estimated_kwh), rel=1e-9, abs=1e-6)
     assert sums is not None
     active = active_seconds_per_period([(f.active_from, f.active_to) for f, _ in meters], edges)
     return [(round(s.amount, 6), round(coverage(s.measured_s, a), 6), round(estimated_share(s.estimated, s.amount), 6))
@@ -159,8 +161,9 @@ def test_daily_at_local_midnight_with_a_missing_read_and_the_25_hour_day() -> No
     assert one(m, rs, day=at(2026, 10, 25, 12), resolution="day") == (10.0, 1.0, 0.0)
     assert figures(m, rs, start=at(2026, 10, 10), end=at(2026, 10, 12), resolution="day") == [
         (10.0, 0.0, 1.0), (10.0, 0.0, 1.0)]
-    # hours: a 24 h step says nothing about hours (only steps up to 6 h make hourly rows)
-    assert one(m, rs, day=at(2026, 10, 5, 12), resolution="hour") == (0.0, 0.0, 0.0)
+    # an hour is a part of a 24 h gap crossing its edges: 10 / 24 kWh, estimated; on 25 October 10 / 25
+    assert one(m, rs, day=at(2026, 10, 5, 12), resolution="hour") == (round(10 / 24, 6), 0.0, 1.0)
+    assert one(m, rs, day=at(2026, 10, 25, 12), resolution="hour") == (round(10 / 25, 6), 0.0, 1.0)
     # week Mon 5 - Mon 12 October: the 48 h step lies inside it: 70 kWh, measured
     assert one(m, rs, day=at(2026, 10, 7), resolution="week") == (70.0, 1.0, 0.0)
     # October: 310 kWh, every step inside the month: coverage 1 (745 of 745 h)
@@ -174,11 +177,13 @@ def test_daily_at_06_with_and_without_a_registered_interval() -> None:
     with_interval, without = meter(interval_minutes=1440), meter()
     # interval 1440 registered: 24 h steps are the meter's normal cadence (gap only above 36 h): every part measured
     assert one(with_interval, rs, day=at(2026, 11, 10, 12), resolution="day") == (24.0, 1.0, 0.0)
+    assert one(with_interval, rs, day=at(2026, 11, 10, 12), resolution="hour") == (1.0, 1.0, 0.0)  # a normal step
     assert one(with_interval, rs, day=at(2026, 11, 10), resolution="month") == (720.0, 1.0, 0.0)
     assert one(with_interval, rs, day=at(2026, 11, 10), resolution="week") == (168.0, 1.0, 0.0)
     # without: each 24 h step is a gap (> 1.5 x 60 min) crossing midnight, so each day is two estimated parts
     # (00-06 from the step before, 06-24 from its own step)
     assert one(without, rs, day=at(2026, 11, 10, 12), resolution="day") == (24.0, 0.0, 1.0)
+    assert one(without, rs, day=at(2026, 11, 10, 12), resolution="hour") == (1.0, 0.0, 1.0)  # a part of a gap
     # November: the 29 steps 1 Nov 06:00 .. 30 Nov 06:00 lie inside it (696 h measured); 31 Oct 06 -> 1 Nov 06 puts
     # 6 h, 30 Nov 06 -> 1 Dec 06 puts 18 h into November, estimated: coverage 696/720, estimated 24/720
     assert one(without, rs, day=at(2026, 11, 10), resolution="month") == (720.0, round(696 / 720, 6),
@@ -201,6 +206,7 @@ def test_weekly_reads_on_mondays() -> None:
     assert one(m, rs, day=at(2026, 3, 10), resolution="month") == (743.0, round(671 / 743, 6), round(72 / 743, 6))
     assert one(m, rs, day=at(2026, 3, 25), resolution="week") == (167.0, 1.0, 0.0)  # the step is the week
     assert one(m, rs, day=at(2026, 3, 10, 12), resolution="day") == (24.0, 0.0, 1.0)  # a part of a 7-day gap
+    assert one(m, rs, day=at(2026, 3, 10, 12), resolution="hour") == (1.0, 0.0, 1.0)
     weekly = meter(interval_minutes=7 * 24 * 60)  # registered weekly cadence: no gaps, every part measured
     assert one(weekly, rs, day=at(2026, 3, 10), resolution="month") == (743.0, 1.0, 0.0)
     assert one(weekly, rs, day=at(2026, 3, 10, 12), resolution="day") == (24.0, 1.0, 0.0)
@@ -222,6 +228,7 @@ def test_monthly_reads_on_month_boundaries_measure_months_and_the_year() -> None
     assert one(m, rs, day=at(2026, 1, 10, 12), resolution="day") == (round(100 * 24 / 744, 6), 0.0, 1.0)
     assert one(m, rs, day=at(2026, 3, 29, 12), resolution="day") == (round(300 * 23 / 743, 6), 0.0, 1.0)
     assert one(m, rs, day=at(2026, 1, 7), resolution="week") == (round(100 * 168 / 744, 6), 0.0, 1.0)
+    assert one(m, rs, day=at(2026, 1, 7, 12), resolution="hour") == (round(100 / 744, 6), 0.0, 1.0)
 
 
 def test_an_estimated_monthly_read_stays_estimated() -> None:
@@ -257,6 +264,8 @@ def test_quarterly_billing_reads() -> None:
     # with the quarterly interval registered the steps are the meter's normal cadence: every part measured
     assert one(quarterly, rs, day=at(2026, 2, 10), resolution="month") == (round(1000 * 672 / 2159, 6), 1.0, 0.0)
     assert one(quarterly, rs, day=at(2026, 2, 10, 12), resolution="day") == (round(1000 * 24 / 2159, 6), 1.0, 0.0)
+    assert one(quarterly, rs, day=at(2026, 2, 10, 12), resolution="hour") == (round(1000 / 2159, 6), 1.0, 0.0)
+    assert one(without, rs, day=at(2026, 2, 10, 12), resolution="hour") == (round(1000 / 2159, 6), 0.0, 1.0)
     assert one(quarterly, rs, day=at(2026, 2, 10), resolution="year") == (10_000.0, 1.0, 0.0)
 
 
@@ -291,6 +300,9 @@ def test_replaced_meter_counts_only_in_its_active_span() -> None:
     assert one(both, day=at(2026, 6, 10), resolution="month") == (300.0, 1.0, 0.0)
     assert one(both, day=at(2026, 6, 10, 12), resolution="day") == (10.0, 1.0, 0.0)
     assert one(both, day=at(2026, 6, 20, 12), resolution="day") == (10.0, 1.0, 0.0)
+    # an hour of 20 June: G1's (still read) step is outside its span; G2's 24 h step crosses the hour: a gap
+    # part (no interval registered), so estimated; G1 counts neither way: active time is G2's hour alone
+    assert one(both, day=at(2026, 6, 20, 12), resolution="hour") == (round(10 / 24, 6), 0.0, 1.0)
     assert one(both, day=at(2026, 5, 10), resolution="month") == (310.0, 1.0, 0.0)  # G2 not active in May
     # year 2026: G1 active 1 Jan .. 15 Jun (165 days less March's summer-time hour), 45 days of it with data; G2
     # active 15 Jun .. 1 Jan (200 days plus October's hour), 16 with data: (45 + 16) x 24 h measured of 8,760 h
