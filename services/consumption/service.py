@@ -4,6 +4,10 @@ The ingest path records, in the transaction that stores readings, the time range
 (`rollup_dirty`). `process_dirty` then recomputes exactly the affected local days: from the day of the reading before
 the range to the day of the reading after it, because a new, late or revised reading changes the segments to both of
 its neighbours. `rebuild` recomputes everything from the readings; both run the same code, so they agree.
+
+With the rows go the steps larger periods need (services/consumption/coverage.py): the gap steps crossing a local
+midnight (measured in a week, month or year they lie inside) and the steps too long for the hourly rows. Months are
+built from the days with those gap steps; a meter counts only inside its active span.
 """
 
 from __future__ import annotations
