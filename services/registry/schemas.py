@@ -10,6 +10,7 @@ import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from services.errors import ValidationFailed
+from services.localtime import parse_instant
 from services.readings.units import Unit, is_energy, to_kwh
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -165,11 +168,34 @@ _READ_ONLY = frozenset(
 )
 
 
+_UTC = ZoneInfo("UTC")
+
+
+def _valid_from_shape(value: str) -> str:
+    # The shape only: a date becomes local midnight in the service, which knows the time zone.
+    try:
+        parse_instant(value, "valid_from", _UTC)
+    except ValidationFailed as e:
+        raise ValueError(e.message) from None
+    return value.strip()
+
+
+ValidFrom = Annotated[str, AfterValidator(_valid_from_shape)]
+VALID_FROM_DOC = (
+    "when the facts this request changes took (or take) effect: a local date (2020-03-01 = local midnight) or an "
+    "RFC 3339 instant with offset; default now. History-kept facts (heated area, heating, building group, meter "
+    "parent, luminaire technology and rated W) are recorded as of this date; a future date does not change the "
+    "current value until it comes (docs/registry.md)"
+)
+
+
 class _PutBody(BaseModel):
     # Unknown fields are an error, so a misspelt optional field is not silently lost.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: EntityId | None = Field(default=None, description="optional; must equal the id in the path when given")
+    valid_from: ValidFrom | None = Field(default=None, description=VALID_FROM_DOC,
+                                         examples=["2020-03-01", "2021-06-01T00:00:00+02:00"])
 
     @model_validator(mode="before")
     @classmethod
@@ -295,7 +321,7 @@ class BuildingOut(BaseModel):
 
 
 class AreaHistoryEntry(BaseModel):
-    valid_from: datetime
+    valid_from: datetime | None = Field(description="null: since always (the area the building was registered with)")
     heated_area_m2: float
     reason: str | None
 

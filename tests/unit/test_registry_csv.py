@@ -18,6 +18,7 @@ def test_columns_are_id_plus_the_put_fields() -> None:
         "kwh_per_unit",
         "parent_meter_id",
         "max_power_kw",
+        "valid_from",
     ]
     assert required == ["id", "building_id", "carrier", "unit", "mode"]
     assert columns(Kind.luminaires)[1] == ["id", "building_id", "technology", "rated_power_w"]
