@@ -89,10 +89,11 @@ def get_building(building_id: BuildingId, caller: Caller, engine: EngineDep) -> 
 
 
 @router.get("/buildings/{building_id}/area-history")
-def get_area_history(building_id: BuildingId, caller: Caller, engine: EngineDep) -> list[AreaHistoryEntry]:
-    """Every heated area the building has had, oldest first."""
+def get_area_history(building_id: BuildingId, caller: Caller, engine: EngineDep, tz: TimezoneDep
+                     ) -> list[AreaHistoryEntry]:
+    """Every heated area the building has had, oldest first (`valid_from` null: since always)."""
     with engine.connect() as conn:
-        return service.area_history(conn, building_id, caller.scope)
+        return service.area_history(conn, building_id, caller.scope, tz)
 
 
 @router.get("/buildings/{building_id}/history")

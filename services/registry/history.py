@@ -103,3 +103,22 @@ def plan_change(rows: Sequence[Row], valid_from: datetime, value: Value, now: da
 def shown_valid_from(valid_from: datetime) -> datetime | None:
     """None for "since always" rows, else the instant."""
     return None if valid_from <= SINCE_ALWAYS else valid_from
+
+
+def values_during(rows: Sequence[Row], start: datetime, end: datetime, *, extends_back: bool) -> list[Value]:
+    """Every value a fact had at some instant of [start, end), in order (rows sorted by valid_from)."""
+    out: list[Value] = []
+    first = value_as_of(rows, start, extends_back=extends_back)
+    if first is not None:
+        out.append(first)
+    out += [r.value for r in rows if start < r.valid_from < end and (not out or out[-1] != r.value)]
+    return out
+
+
+def periods(rows: Sequence[Row]) -> list[tuple[datetime | None, datetime | None, Value]]:
+    """A fact's history as (from, to, value) periods, half-open; from None = since always, to None = still."""
+    out: list[tuple[datetime | None, datetime | None, Value]] = []
+    for i, r in enumerate(rows):
+        nxt = rows[i + 1].valid_from if i + 1 < len(rows) else None
+        out.append((shown_valid_from(r.valid_from), nxt, r.value))
+    return out

@@ -210,10 +210,13 @@ def list_buildings(conn: Connection, scope: BuildingScope) -> list[BuildingOut]:
     return repository.list_buildings(conn, scope)
 
 
-def area_history(conn: Connection, building_id: str, scope: BuildingScope) -> list[AreaHistoryEntry]:
-    """The heated areas a building has had, oldest first."""
+def area_history(conn: Connection, building_id: str, scope: BuildingScope, tz: ZoneInfo | None = None
+                 ) -> list[AreaHistoryEntry]:
+    """The heated areas a building has had, oldest first (`valid_from` in local time; null: since always)."""
     get_building(conn, building_id, scope)
-    return repository.area_history(conn, building_id)
+    tz = _tz(tz)
+    return [e.model_copy(update={"valid_from": e.valid_from and e.valid_from.astimezone(tz)})
+            for e in repository.area_history(conn, building_id)]
 
 
 def _history_out(conn: Connection, fact: Fact, entity_id: str, tz: ZoneInfo) -> list[dict[str, Any]]:
