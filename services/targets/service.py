@@ -48,6 +48,15 @@ def yearly_area(history: Sequence[tuple[date, float]], current: float, year: int
     return total / (y1 - y0).days
 
 
+# Whether meter m is a sub-meter as of the local start of month c.month (its first parent row also holds before it;
+# the current column where a meter has no history). Parameters: the time zone twice.
+_SUB_AS_OF_MONTH = (
+    "COALESCE((SELECT h.parent_meter_id IS NOT NULL FROM meter_parent_history h WHERE h.meter_id = m.id "
+    "ORDER BY h.valid_from <= (CAST(c.month AS timestamp) AT TIME ZONE %s) DESC, "
+    "CASE WHEN h.valid_from <= (CAST(c.month AS timestamp) AT TIME ZONE %s) THEN h.valid_from END DESC, "
+    "h.valid_from LIMIT 1), m.parent_meter_id IS NOT NULL)")
+
+
 def fact_rows(conn: PgConn, fact: Fact, ids: Sequence[str]) -> dict[str, list[Row]]:
     """Dated registry history of a fact per entity, oldest first (services.registry.history)."""
     out: dict[str, list[Row]] = {}
@@ -117,11 +126,13 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
         if k:
             meters[(bid, k)] = meters.get((bid, k), 0) + n
     readings: dict[tuple[str, int, str, int], tuple[float, float]] = {}
+    # A meter is a sub-meter in a month when its parent as of the month's first instant is set (meter parent
+    # history): a meter re-parented on 2022-01-01 adds to totals through 2021 and splits its parent from then on.
     for bid, carrier, is_sub, month, amount, measured in conn.execute(
-            "SELECT m.building_id, m.carrier, m.parent_meter_id IS NOT NULL, c.month, sum(c.amount), "
+            f"SELECT m.building_id, m.carrier, {_SUB_AS_OF_MONTH}, c.month, sum(c.amount), "
             "sum(c.measured_s) FROM consumption_monthly c JOIN meters m ON m.key = c.meter_key "
             "WHERE m.building_id = ANY(%s) AND c.month >= %s AND c.month < %s GROUP BY 1, 2, 3, 4",
-            [ids, date(all_years[0], 1, 1), date(all_years[-1] + 1, 1, 1)]):
+            [tz.key, tz.key, ids, date(all_years[0], 1, 1), date(all_years[-1] + 1, 1, 1)]):
         k = carrier_key(carrier, is_sub)
         if k is None or month.year not in all_years:
             continue

@@ -178,6 +178,35 @@ def test_back_dated_area_change_moves_intensity_only_from_valid_from(admin: http
     assert areas == [(None, 1000.0), ("2025-07-02T00:00:00+02:00", 2000.0)]
 
 
+def steady_2025(db: Engine, meter_id: str) -> None:
+    """1 kW through local 2025 on a register meter: 8,760 kWh."""
+    with db.begin() as c:
+        c.execute(text("INSERT INTO readings (meter_key, ts, value) SELECT m.key, g, "
+                       "extract(epoch FROM g - CAST(:s AS timestamptz)) / 3600 FROM meters m, "
+                       "generate_series(CAST(:s AS timestamptz), CAST(:e AS timestamptz), interval '1 hour') g "
+                       "WHERE m.id = :id"), {"s": "2024-12-31T23:00Z", "e": "2025-12-31T23:00Z", "id": meter_id})
+
+
+def test_back_dated_meter_parent_counts_from_its_month(admin: httpx.Client, db: Engine, stack: Stack) -> None:
+    put_ok(admin, "/api/v1/buildings/B", building_body())
+    put_ok(admin, "/api/v1/meters/E1", meter_body("B"))
+    put_ok(admin, "/api/v1/meters/E2", meter_body("B"))
+    steady_2025(db, "E1")
+    steady_2025(db, "E2")
+    rebuild(stack)
+
+    def actual() -> float:
+        return float(admin.get("/api/v1/progress", params={"year": 2025}).json()["actual_kwh"])
+
+    assert actual() == pytest.approx(17_520, abs=0.01)  # two main meters
+    # E2 re-wired behind E1 today: all of 2025 was before, both still count
+    put_ok(admin, "/api/v1/meters/E2", meter_body("B", parent_meter_id="E1"))
+    assert actual() == pytest.approx(17_520, abs=0.01)
+    # ... behind E1 since 1 July 2025: E2 adds January to June only, 181 days less the spring-forward hour
+    put_ok(admin, "/api/v1/meters/E2", meter_body("B", parent_meter_id="E1", valid_from="2025-07-01"))
+    assert actual() == pytest.approx(8760 + 181 * 24 - 1, abs=0.01)
+
+
 def test_building_group_counts_as_of_each_year(admin: httpx.Client) -> None:
     put_ok(admin, "/api/v1/buildings/M1", building_body())
     put_ok(admin, "/api/v1/buildings/C1", building_body(building_group="citizens_businesses"))
