@@ -136,11 +136,14 @@ def _record(
         rows = repository.fact_rows(conn, fact, entity_id)
         value = values[fact]
         plan = plan_change(rows, d, value, now, extends_back=fact.extends_back)
+        if plan is not None:
+            repository.apply_plan(conn, fact, entity_id, valid_from=d, value=value, plan=plan, actor=actor.name,
+                                  reason=area_reason)
+        # the row was written with the body's values: the current columns hold the value as of now (a future-dated
+        # value is not current yet, whether this request or an earlier one scheduled it)
+        repository.refresh_current(conn, fact, entity_id)
         if plan is None:
             continue
-        repository.apply_plan(conn, fact, entity_id, valid_from=d, value=value, plan=plan, actor=actor.name,
-                              reason=area_reason)
-        repository.refresh_current(conn, fact, entity_id)
         history[fact.name] = {
             "valid_from": _shown(d, tz),
             "value_before_at_valid_from": _fact_value(fact, plan.before),
@@ -156,8 +159,10 @@ def _record(
         detail["values"] = {k: _plain(v) for k, v in new.items()}
     else:
         action = "update"
+        # a history fact's columns count as changed when its history changed (`after`: its value from valid_from)
+        untouched = {c for f in facts if f.name not in history for c in f.columns}
         detail["changes"] = {k: {"before": _plain(old.get(k)), "after": _plain(v)}
-                             for k, v in new.items() if _plain(old.get(k)) != _plain(v)}
+                             for k, v in new.items() if k not in untouched and _plain(old.get(k)) != _plain(v)}
         if not detail["changes"] and not history:
             return  # the same entity PUT again: nothing changed, nothing to log
     if history:

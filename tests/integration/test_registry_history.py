@@ -120,6 +120,16 @@ def test_back_dated_boiler_replacement_is_a_fossil_lifecycle(api: Api, admin: ht
     r = admin.put("/api/v1/buildings/G", json=building_body(heating="heat_pump", valid_from=f"{nxt}-05-01"))
     assert r.status_code == 200 and r.json()["heating"] == "district_heating"
     put_ok(admin, "/api/v1/buildings/G", building_body(heating="district_heating", name="renamed"))
+    # the same plan sent again: nothing changes, and the current value stays
+    again = admin.put("/api/v1/buildings/G", json=building_body(heating="heat_pump", name="renamed",
+                                                               valid_from=f"{nxt}-05-01"))
+    assert again.status_code == 200 and again.json()["heating"] == "district_heating"
+    logged = audit(admin, "buildings/G")
+    assert [e["action"] for e in logged] == ["update", "update", "update", "create"]  # the repeat logged nothing
+    assert logged[0]["detail"]["changes"] == {"name": {"before": "Skovvejens Skole", "after": "renamed"}}
+    assert logged[1]["detail"]["valid_from"] == f"{nxt}-05-01T00:00:00+02:00"
+    assert logged[1]["detail"]["changes"] == {"heating": {"before": "district_heating", "after": "heat_pump"}}
+    assert logged[2]["detail"]["history"]["heating"]["value_before_at_valid_from"] == "natural_gas"
     hist = admin.get("/api/v1/buildings/G/history").json()["heating"]
     assert [h["heating"] for h in hist] == ["natural_gas", "district_heating", "heat_pump"]
     assert admin.get("/api/v1/buildings/G").json()["heating"] == "district_heating"
