@@ -23,7 +23,7 @@ from services.auth.schemas import BuildingScope
 from services.config import Settings, get_settings
 from services.errors import NotFoundError, ValidationFailed
 from services.localtime import parse_instant
-from services.registry import repository
+from services.registry import lifecycle, repository
 from services.registry.history import (
     BUILDING_FACTS,
     BUILDING_GROUP,
@@ -87,9 +87,9 @@ def _tz(tz: ZoneInfo | None) -> ZoneInfo:
     return tz if tz is not None else ZoneInfo(get_settings().timezone)
 
 
-def resolve_valid_from(raw: str | None, tz: ZoneInfo) -> datetime | None:
-    """A request's `valid_from` as an instant (a date: its local midnight), or None when not given."""
-    return None if raw is None else parse_instant(raw, "valid_from", tz)
+def resolve_valid_from(given: datetime | str | None, tz: ZoneInfo) -> datetime | None:
+    """A request's `valid_from` as an instant (a date: its local midnight in `tz`), or None when not given."""
+    return parse_instant(given, "valid_from", tz) if isinstance(given, str) else given
 
 
 def _plain(v: Any) -> Any:
@@ -151,7 +151,14 @@ def _record(
             "superseded": [{"valid_from": _shown(r.valid_from, tz), "value": _fact_value(fact, r.value)}
                            for r in plan.superseded],
         }
-    new = body.model_dump(exclude={"id", "valid_from"})
+    # What the request left stored (a field a body leaves out may keep its stored value, e.g. a meter's lifecycle);
+    # a history fact shows the value from valid_from, which for a future date is not the stored (current) one yet.
+    stored = repository.lock_entity(conn, kind, entity_id) or {}
+    fields = [k for k in type(body).model_fields if k not in ("id", "valid_from")]
+    new = {k: stored.get(k) for k in fields}
+    for fact in facts:
+        if fact.name in history:
+            new.update(zip(fact.columns, values[fact], strict=True))
     detail: dict[str, Any] = {"via": actor.via, "role": actor.role,
                               "valid_from": None if given is None else given.astimezone(tz).isoformat()}
     if old is None:
@@ -159,7 +166,7 @@ def _record(
         detail["values"] = {k: _plain(v) for k, v in new.items()}
     else:
         action = "update"
-        # a history fact's columns count as changed when its history changed (`after`: its value from valid_from)
+        # a history fact's columns count as changed only when its history changed
         untouched = {c for f in facts if f.name not in history for c in f.columns}
         detail["changes"] = {k: {"before": _plain(old.get(k)), "after": _plain(v)}
                              for k, v in new.items() if k not in untouched and _plain(old.get(k)) != _plain(v)}
@@ -192,7 +199,6 @@ def put_building(conn: Connection, building_id: str, body: BuildingIn, *, actor:
     the body's `valid_from` (default now; a registration without one: since always); the change is audit-logged."""
     _check_body_id(building_id, body.id)
     tz = _tz(tz)
-    resolve_valid_from(body.valid_from, tz)  # a bad value fails before anything is written
     old = repository.lock_entity(conn, "buildings", building_id)
     _, created = repository.upsert_building(conn, building_id, body)
     _record(conn, kind="buildings", entity_id=building_id, old=old, body=body, facts=BUILDING_FACTS,
@@ -336,7 +342,8 @@ def check_meters(
         unchecked_ids=unchecked_ids,
         ext_owner_batch={},
     )
-    return [(i, e) for i, (mid, m) in enumerate(items) for e in _meter_errors(mid, m, facts)]
+    errors = [(i, e) for i, (mid, m) in enumerate(items) for e in _meter_errors(mid, m, facts)]
+    return errors + lifecycle.check(conn, items, unchecked_ids=unchecked_ids)
 
 
 def _meter_errors(mid: str, m: MeterIn, f: _BatchFacts) -> list[FieldError]:
@@ -418,20 +425,27 @@ def put_meter(conn: Connection, meter_id: str, body: MeterIn, *, actor: Actor = 
     """Create or replace a meter after checking its building, parent, external id and stored readings."""
     _check_body_id(meter_id, body.id)
     tz = _tz(tz)
-    resolve_valid_from(body.valid_from, tz)
     errors = check_meters(conn, [(meter_id, body)])
     if errors:
         raise FieldErrors([e for _, e in errors])
-    return store_meter(conn, meter_id, body, actor=actor, tz=tz)
+    return store_meters(conn, [(meter_id, body)], actor=actor, tz=tz)[0]
 
 
-def store_meter(conn: Connection, meter_id: str, body: MeterIn, *, actor: Actor, tz: ZoneInfo) -> Put[MeterOut]:
-    """Write a checked meter (`check_meters`): the row, its parent history as of `valid_from`, the audit log."""
-    old = repository.lock_entity(conn, "meters", meter_id)
-    _, created = repository.upsert_meter(conn, meter_id, body)
-    _record(conn, kind="meters", entity_id=meter_id, old=old, body=body, facts=METER_FACTS,
-            values={PARENT_METER: (body.parent_meter_id,)}, tz=tz, actor=actor)
-    return Put(get_meter(conn, meter_id, BuildingScope.everything()), created)
+def store_meters(conn: Connection, items: Sequence[tuple[str, MeterIn]], *, actor: Actor, tz: ZoneInfo
+                 ) -> list[Put[MeterOut]]:
+    """Write a checked batch of meters (`check_meters`; parents first): the rows, their lifecycle, their parent
+    history as of `valid_from`, and one audit-log row each once everything of the batch is written."""
+    old = {}
+    for mid, body in items:
+        old[mid] = repository.lock_entity(conn, "meters", mid)
+        repository.upsert_meter(conn, mid, body)
+    lifecycle.store(conn, items)
+    out = []
+    for mid, body in items:
+        _record(conn, kind="meters", entity_id=mid, old=old[mid], body=body, facts=METER_FACTS,
+                values={PARENT_METER: (body.parent_meter_id,)}, tz=tz, actor=actor)
+        out.append(Put(get_meter(conn, mid, BuildingScope.everything()), old[mid] is None))
+    return out
 
 
 def get_meter(conn: Connection, meter_id: str, scope: BuildingScope) -> MeterOut:
@@ -463,7 +477,6 @@ def put_luminaire(conn: Connection, luminaire_id: str, body: LuminaireIn, *, act
     (default now: a luminaire counts in LED shares from its first history row); audit-logged."""
     _check_body_id(luminaire_id, body.id)
     tz = _tz(tz)
-    resolve_valid_from(body.valid_from, tz)
     if not repository.existing_building_ids(conn, [body.building_id]):
         raise ValidationFailed("building_id", f"building {body.building_id!r} does not exist")
     old = repository.lock_entity(conn, "luminaires", luminaire_id)
