@@ -197,10 +197,18 @@ def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], bas
         registered[b.id] = v[0] if v else current.get(b.id)
     still = sorted({r["building_id"] for r in rows if r["year"] == last}
                    | {b.id for b in buildings if b.in_portfolio(last) and registered[b.id] in FOSSIL})
+    fossil_meters: dict[str, list[dict[str, Any]]] = {}
+    for mid, bid, carrier, a, z, by in conn.execute(
+            "SELECT id, building_id, carrier, active_from, active_to, replaced_by FROM meters "
+            "WHERE carrier IN ('natural_gas', 'oil') AND building_id = ANY(%s) ORDER BY id",
+            [[b.id for b in buildings]]):
+        fossil_meters.setdefault(bid, []).append({
+            "meter_id": mid, "carrier": carrier, "active_from": a.astimezone(tz) if a else None,
+            "active_to": z.astimezone(tz) if z else None, "replaced_by": by})
     lifecycles = []
     for b in buildings:
         hist = heating.get(b.id, [])
-        if not any(r.value[0] in FOSSIL for r in hist):
+        if not any(r.value[0] in FOSSIL for r in hist) and b.id not in fossil_meters:
             continue
         ps = periods(hist)
         fossil_until = next((p[1] for p in reversed(ps) if p[2][0] in FOSSIL), None)
@@ -209,7 +217,9 @@ def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], bas
             "heating": [{"heating": v[0], "from": a.astimezone(tz) if a else None,
                          "to": z.astimezone(tz) if z else None} for a, z, v in ps],
             "fossil_until": fossil_until.astimezone(tz) if fossil_until else None,
-            "converted_to": ps[-1][2][0] if ps[-1][2][0] not in FOSSIL else None})
+            "converted_to": ps[-1][2][0] if ps and ps[-1][2][0] not in FOSSIL else None,
+            # the oil and gas meters with their active spans (meter lifecycle): removed at the replacement
+            "meters": fossil_meters.get(b.id, [])})
     return {"years": list(years), "trend": trend,
             "buildings_still_fossil": [{"building_id": b, "registered_heating": registered.get(b),
                                         "heating_now": current.get(b),
@@ -221,8 +231,9 @@ def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], bas
             "method": "trend: `buildings` with natural gas or oil consumption in the year (meters or imported "
                       "baseline), `buildings_heated_fossil` whose registered heating was oil or gas at some time in "
                       "the year (heating history), `buildings_fossil` either; still fossil: consumption in the last "
-                      "year or registered heating oil or gas as of `heating_as_of`; lifecycles: each fossil-heated "
-                      "building's heating periods (a replaced boiler ends its fossil period)"}
+                      "year or registered heating oil or gas as of `heating_as_of`; lifecycles: each building with "
+                      "fossil heating or an oil/gas meter: its heating periods (a replaced boiler ends its fossil "
+                      "period) and its oil/gas meters' active spans"}
 
 
 # ---- Energy labels (T4) ------------------------------------------------------------------------------------------

@@ -90,6 +90,7 @@ def test_back_dated_retrofit_moves_the_led_share_of_exactly_the_years_after_it(a
 def test_back_dated_boiler_replacement_is_a_fossil_lifecycle(api: Api, admin: httpx.Client, db: Engine) -> None:
     put_ok(admin, "/api/v1/buildings/G", building_body(heating="natural_gas"))
     put_ok(admin, "/api/v1/buildings/D", building_body(heating="district_heating"))
+    put_ok(admin, "/api/v1/meters/G-gas", meter_body("G", carrier="natural_gas", unit="m3"))
     f = admin.get("/api/v1/fossil", params={"baseline_year": 2019}).json()
     last = datetime.now(UTC).year - 1
     assert [t["year"] for t in f["trend"]] == list(range(2019, last + 1))
@@ -98,6 +99,9 @@ def test_back_dated_boiler_replacement_is_a_fossil_lifecycle(api: Api, admin: ht
 
     r = admin.put("/api/v1/buildings/G", json=building_body(heating="district_heating", valid_from="2021-06-01"))
     assert r.status_code == 200 and r.json()["heating"] == "district_heating"
+    # the boiler's gas meter removed and replaced by the district-heating meter (meter lifecycle)
+    put_ok(admin, "/api/v1/meters/G-fv", meter_body("G", carrier="district_heating", active_from="2021-06-01"))
+    put_ok(admin, "/api/v1/meters/G-gas", meter_body("G", carrier="natural_gas", unit="m3", replaced_by="G-fv"))
     f = admin.get("/api/v1/fossil", params={"baseline_year": 2019}).json()
     # gas until 1 June 2021: fossil-heated in 2019, 2020 and 2021 (part of it), not from 2022
     assert {t["year"]: t["buildings_heated_fossil"] for t in f["trend"]} == {
@@ -108,7 +112,9 @@ def test_back_dated_boiler_replacement_is_a_fossil_lifecycle(api: Api, admin: ht
         "building_id": "G",
         "heating": [{"heating": "natural_gas", "from": None, "to": "2021-06-01T00:00:00+02:00"},
                     {"heating": "district_heating", "from": "2021-06-01T00:00:00+02:00", "to": None}],
-        "fossil_until": "2021-06-01T00:00:00+02:00", "converted_to": "district_heating"}]
+        "fossil_until": "2021-06-01T00:00:00+02:00", "converted_to": "district_heating",
+        "meters": [{"meter_id": "G-gas", "carrier": "natural_gas", "active_from": None,
+                    "active_to": "2021-06-01T00:00:00+02:00", "replaced_by": "G-fv"}]}]
     hist = admin.get("/api/v1/buildings/G/history").json()
     assert [(h["valid_from"], h["heating"]) for h in hist["heating"]] == [
         (None, "natural_gas"), ("2021-06-01T00:00:00+02:00", "district_heating")]
