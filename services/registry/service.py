@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
@@ -92,8 +92,9 @@ def resolve_valid_from(given: datetime | str | None, tz: ZoneInfo) -> datetime |
     return parse_instant(given, "valid_from", tz) if isinstance(given, str) else given
 
 
-def _plain(v: Any) -> Any:
-    """A value as it compares and shows in the audit log: enums by value, numbers as floats, instants in UTC."""
+def _plain(v: Any, tz: ZoneInfo) -> Any:
+    """A value as it compares and shows in the audit log: enums by value, numbers as floats, instants in local time
+    with their offset."""
     if isinstance(v, Enum):
         return v.value
     if isinstance(v, bool) or v is None:
@@ -101,11 +102,11 @@ def _plain(v: Any) -> Any:
     if isinstance(v, int | float):
         return float(v)
     if isinstance(v, datetime):
-        return v.astimezone(UTC).isoformat()
+        return v.astimezone(tz).isoformat()
     if isinstance(v, Mapping):
-        return {str(k): _plain(x) for k, x in v.items()}
+        return {str(k): _plain(x, tz) for k, x in v.items()}
     if isinstance(v, list | tuple):
-        return [_plain(x) for x in v]
+        return [_plain(x, tz) for x in v]
     return v
 
 
@@ -146,9 +147,9 @@ def _record(
             continue
         history[fact.name] = {
             "valid_from": _shown(d, tz),
-            "value_before_at_valid_from": _fact_value(fact, plan.before),
-            "value": _fact_value(fact, value),
-            "superseded": [{"valid_from": _shown(r.valid_from, tz), "value": _fact_value(fact, r.value)}
+            "value_before_at_valid_from": _fact_value(fact, plan.before, tz),
+            "value": _fact_value(fact, value, tz),
+            "superseded": [{"valid_from": _shown(r.valid_from, tz), "value": _fact_value(fact, r.value, tz)}
                            for r in plan.superseded],
         }
     # What the request left stored (a field a body leaves out may keep its stored value, e.g. a meter's lifecycle);
@@ -163,13 +164,13 @@ def _record(
                               "valid_from": None if given is None else given.astimezone(tz).isoformat()}
     if old is None:
         action = "create"
-        detail["values"] = {k: _plain(v) for k, v in new.items()}
+        detail["values"] = {k: _plain(v, tz) for k, v in new.items()}
     else:
         action = "update"
         # a history fact's columns count as changed only when its history changed
         untouched = {c for f in facts if f.name not in history for c in f.columns}
-        detail["changes"] = {k: {"before": _plain(old.get(k)), "after": _plain(v)}
-                             for k, v in new.items() if k not in untouched and _plain(old.get(k)) != _plain(v)}
+        detail["changes"] = {k: {"before": _plain(old.get(k), tz), "after": _plain(v, tz)}
+                             for k, v in new.items() if k not in untouched and _plain(old.get(k), tz) != _plain(v, tz)}
         if not detail["changes"] and not history:
             return  # the same entity PUT again: nothing changed, nothing to log
     if history:
@@ -182,12 +183,12 @@ def _shown(d: datetime, tz: ZoneInfo) -> str | None:
     return None if v is None else v.astimezone(tz).isoformat()
 
 
-def _fact_value(fact: Fact, value: Value | None) -> Any:
+def _fact_value(fact: Fact, value: Value | None, tz: ZoneInfo) -> Any:
     if value is None:
         return None
     if len(fact.columns) == 1:
-        return _plain(value[0])
-    return {c: _plain(v) for c, v in zip(fact.columns, value, strict=True)}
+        return _plain(value[0], tz)
+    return {c: _plain(v, tz) for c, v in zip(fact.columns, value, strict=True)}
 
 
 # --- buildings -------------------------------------------------------------------------------------------------------
@@ -234,7 +235,7 @@ def _history_out(conn: Connection, fact: Fact, entity_id: str, tz: ZoneInfo) -> 
     out = []
     for r in repository.fact_history(conn, fact, entity_id):
         row = {"valid_from": _shown(r["valid_from"], tz)}
-        row.update({c: _plain(r[c]) for c in fact.columns})
+        row.update({c: _plain(r[c], tz) for c in fact.columns})
         if "reason" in r:
             row["reason"] = r["reason"]
         row["recorded_at"] = r["recorded_at"].astimezone(tz).isoformat()

@@ -254,7 +254,7 @@ def test_meter_parent_history_and_audit(admin: httpx.Client) -> None:
     # out keeps it, and logs no change of it
     put_ok(admin, "/api/v1/meters/E2", meter_body("B", parent_meter_id="E1", active_to="2026-01-01"))
     assert audit(admin, "meters/E2")[0]["detail"]["changes"] == {
-        "active_to": {"before": None, "after": "2025-12-31T23:00:00+00:00"}}
+        "active_to": {"before": None, "after": "2026-01-01T00:00:00+01:00"}}
     put_ok(admin, "/api/v1/meters/E2", meter_body("B", parent_meter_id="E1", external_id="x-2"))
     assert audit(admin, "meters/E2")[0]["detail"]["changes"] == {"external_id": {"before": None, "after": "x-2"}}
     # "meters/E1" names E1 only, not every id that starts with it
