@@ -291,6 +291,20 @@ def test_csv_valid_from_and_bad_valid_from_name_the_field(api: Api, admin: httpx
     assert admin.get("/api/v1/luminaires/L1").json()["technology"] == "led"  # nothing stored
 
 
+def test_cli_import_is_audit_logged_with_the_user(admin: httpx.Client, stack: Stack, tmp_path: Any) -> None:
+    import getpass
+
+    put_ok(admin, "/api/v1/buildings/B1", building_body())
+    f = tmp_path / "luminaires.csv"
+    f.write_text("id,building_id,technology,rated_power_w,valid_from\nL1,B1,hid,250,2016-01-01\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "services.cli", "import", "luminaires", str(f)], check=False,
+                         cwd=REPO, env=stack.env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    (entry,) = audit(admin, "luminaires/L1")
+    assert (entry["actor"], entry["detail"]["via"]) == (f"cli:{getpass.getuser()}", "CSV import")
+    assert entry["detail"]["valid_from"] == "2016-01-01T00:00:00+01:00"
+
+
 def test_histories_are_scoped_and_the_audit_log_is_for_the_energy_team(api: Api, admin: httpx.Client) -> None:
     for b in ("mine", "theirs"):
         put_ok(admin, f"/api/v1/buildings/{b}", building_body())
