@@ -58,8 +58,12 @@ class BuildingData:
     def weight(self, year: int, carrier: str, month: int) -> float:
         ws = self.month_weights.get(year, {}).get(carrier)
         return ws[month - 1] if ws else 1.0
+    # years in which the building never belonged to the target's building group (group history)
+    outside_group: frozenset[int] = frozenset()
 
     def in_portfolio(self, year: int) -> bool:
+        if year in self.outside_group:
+            return False
         if self.sold is not None and self.sold <= date(year, 1, 1):
             return False
         return not (self.added is not None and self.added > date(year, 12, 31))

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 from services.consumption import repository as consumption_repo
 from services.consumption.coverage import (
     ALWAYS,
-    ActiveSpan,
     active_seconds,
     active_seconds_per_period,
     coverage,
@@ -21,6 +20,7 @@ from services.consumption.periods import local_midnight
 from services.consumption.query import computed_through, overlapping
 from services.db import PgConn
 from services.errors import NotFoundError, ValidationFailed
+from services.registry.history import BUILDING_GROUP, PARENT_METER, Fact, Row, value_as_of, values_during
 from services.targets import reference as ref
 from services.targets.progress import EV_SUB, HEAT_PUMP_SUB, BuildingData, Cell, Weather, compute
 
@@ -55,13 +55,50 @@ def yearly_area(history: Sequence[tuple[date, float]], current: float, year: int
     return total / (y1 - y0).days
 
 
+# Whether meter m is a sub-meter as of the local start of month c.month (its first parent row also holds before it;
+# the current column where a meter has no history). Parameters: the time zone twice.
+_SUB_AS_OF_MONTH = (
+    "COALESCE((SELECT h.parent_meter_id IS NOT NULL FROM meter_parent_history h WHERE h.meter_id = m.id "
+    "ORDER BY h.valid_from <= (CAST(c.month AS timestamp) AT TIME ZONE %s) DESC, "
+    "CASE WHEN h.valid_from <= (CAST(c.month AS timestamp) AT TIME ZONE %s) THEN h.valid_from END DESC, "
+    "h.valid_from LIMIT 1), m.parent_meter_id IS NOT NULL)")
+
+
+def fact_rows(conn: PgConn, fact: Fact, ids: Sequence[str]) -> dict[str, list[Row]]:
+    """Dated registry history of a fact per entity, oldest first (services.registry.history)."""
+    out: dict[str, list[Row]] = {}
+    for r in conn.execute(f"SELECT {fact.key}, valid_from, {', '.join(fact.columns)} FROM {fact.table} "
+                          f"WHERE {fact.key} = ANY(%s) ORDER BY {fact.key}, valid_from", [list(ids)]):
+        out.setdefault(r[0], []).append(Row(r[1], tuple(r[2:])))
+    return out
+
+
+def outside_group_years(conn: PgConn, ids: Sequence[str], group: str, years: Sequence[int], tz: ZoneInfo
+                        ) -> dict[str, frozenset[int]]:
+    """Per building, the years in which it never belonged to `group`: a building counts in a group's figures for
+    every year it was in the group at some time (as added/sold buildings count in the years they were held)."""
+    hist = fact_rows(conn, BUILDING_GROUP, ids)
+    out: dict[str, frozenset[int]] = {}
+    for bid in ids:
+        rows = hist.get(bid, [])
+        if not rows:
+            continue  # no history (cannot happen after migration 0010): the current group, selected by, holds
+        out[bid] = frozenset(
+            y for y in years
+            if (group,) not in values_during(rows, datetime(y, 1, 1, tzinfo=tz), datetime(y + 1, 1, 1, tzinfo=tz),
+                                             extends_back=True))
+    return out
+
+
 def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str | None, *, years: Sequence[int],
                    baseline_year: int, tz: ZoneInfo) -> list[BuildingData]:
     where: list[str] = ["TRUE"]
     params: list[Any] = []
     if group is not None:
-        where.append("building_group = %s")
-        params.append(group)
+        # the group as of each year decides (group_years below); fetch every building that was ever in it
+        where.append("(building_group = %s OR EXISTS (SELECT 1 FROM building_group_history g "
+                     "WHERE g.building_id = buildings.id AND g.building_group = %s))")
+        params += [group, group]
     if building_ids is not None:
         where.append("id = ANY(%s)")
         params.append(list(building_ids))
@@ -79,58 +116,69 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
             "AND kind IN ('added', 'sold') ORDER BY id", [ids]):
         events.setdefault(bid, {})[kind] = effective
     all_years = sorted({*years, baseline_year})
+    outside = outside_group_years(conn, ids, group, all_years, tz) if group is not None else {}
     out = {r[0]: BuildingData(
         id=r[0], name=r[1], hot_water_share=r[2],
         area={y: yearly_area(history.get(r[0], []), float(r[3]), y) for y in all_years},
         added=events.get(r[0], {}).get("added"), sold=events.get(r[0], {}).get("sold"),
+        outside_group=outside.get(r[0], frozenset()),
     ) for r in rows}
-    # The meters each (building, carrier key) counts, with their active spans: the coverage denominator is their
-    # active time in the month (services/consumption/coverage.py), not the month times the number of meters.
-    spans: dict[tuple[str, str], list[ActiveSpan]] = {}
-    key_of: dict[int, tuple[str, str]] = {}
-    for mkey, bid, carrier, is_sub, active_from, active_to in conn.execute(
-            "SELECT key, building_id, carrier, parent_meter_id IS NOT NULL, active_from, active_to FROM meters "
-            "WHERE building_id = ANY(%s)", [ids]):
-        k = carrier_key(carrier, is_sub)
-        if k:
-            spans.setdefault((bid, k), []).append((active_from, active_to))
-            key_of[mkey] = (bid, k)
+    # a building that was in the group in none of the years compared is not part of these figures
+    ids = [i for i in ids if len(out[i].outside_group) < len(all_years)]
+    # Each meter counts under the carrier key it has as of each month (its parent then: meter parent history), and
+    # a month's coverage is measured over the active time of the meters counted under its key in that month
+    # (services/consumption/coverage.py), not over the month times the number of meters.
+    meter_rows = conn.execute(
+        "SELECT key, id, building_id, carrier, parent_meter_id IS NOT NULL, active_from, active_to FROM meters "
+        "WHERE building_id = ANY(%s)", [ids]).fetchall()
+    parents = fact_rows(conn, PARENT_METER, [r[1] for r in meter_rows])
+    edges_of = {y: month_edges(y, tz) for y in all_years}
+    active: dict[tuple[str, str, int], list[float]] = {}  # (building, carrier key, year) -> 12 months' active s
+    key_in: dict[tuple[int, int], tuple[str, list[str | None]]] = {}  # (meter, year) -> building, key per month
+    for mkey, mid, bid, carrier, is_sub_now, active_from, active_to in meter_rows:
+        for y, edges in edges_of.items():
+            keys: list[str | None] = []
+            for i in range(12):
+                parent = value_as_of(parents.get(mid, []), edges[i], extends_back=True)
+                k = carrier_key(carrier, is_sub_now if parent is None else parent[0] is not None)
+                keys.append(k)
+                if k:
+                    active.setdefault((bid, k, y), [0.0] * 12)[i] += active_seconds(
+                        (active_from, active_to), edges[i], edges[i + 1])
+            key_in[(mkey, y)] = (bid, keys)
+    for (bid, k, y), seconds in active.items():
+        out[bid].month_weights.setdefault(y, {})[k] = seconds
     readings: dict[tuple[str, int, str, int], tuple[float, float]] = {}
+    # A meter is a sub-meter in a month when its parent as of the month's first instant is set (meter parent
+    # history): a meter re-parented on 2022-01-01 adds to totals through 2021 and splits its parent from then on.
     for bid, carrier, is_sub, month, amount, measured in conn.execute(
-            "SELECT m.building_id, m.carrier, m.parent_meter_id IS NOT NULL, c.month, sum(c.amount), "
+            f"SELECT m.building_id, m.carrier, {_SUB_AS_OF_MONTH}, c.month, sum(c.amount), "
             "sum(c.measured_s) FROM consumption_monthly c JOIN meters m ON m.key = c.meter_key "
             "WHERE m.building_id = ANY(%s) AND c.month >= %s AND c.month < %s GROUP BY 1, 2, 3, 4",
-            [ids, date(all_years[0], 1, 1), date(all_years[-1] + 1, 1, 1)]):
+            [tz.key, tz.key, ids, date(all_years[0], 1, 1), date(all_years[-1] + 1, 1, 1)]):
         k = carrier_key(carrier, is_sub)
         if k is None or month.year not in all_years:
             continue
         key = (bid, month.year, k, month.month)
         a, m = readings.get(key, (0.0, 0.0))
         readings[key] = (a + float(amount), m + float(measured))
-    active: dict[tuple[str, str, int], list[float]] = {}  # (building, carrier key, year) -> 12 months' active s
-
-    def active_months(bid: str, k: str, year: int) -> list[float]:
-        if (bid, k, year) not in active:
-            active[(bid, k, year)] = active_seconds_per_period(spans.get((bid, k), [ALWAYS]), month_edges(year, tz))
-        return active[(bid, k, year)]
-
-    for (bid, k) in spans:
-        for y in all_years:
-            out[bid].month_weights.setdefault(y, {})[k] = active_months(bid, k, y)
     for (bid, year, k, month), (amount, measured) in readings.items():
-        cov = coverage(measured, active_months(bid, k, year)[month - 1])
+        cov = coverage(measured, active.get((bid, k, year), [0.0] * 12)[month - 1])
         out[bid].data.setdefault(year, {}).setdefault(k, {})[month] = Cell(amount, cov)
         out[bid].sources.setdefault(year, {})[k] = "readings"
     # Gap steps lying inside a year but crossing month edges: estimated in each month, measured in the year.
-    for y in all_years:
-        edges = month_edges(y, tz)
-        for g in consumption_repo.gap_steps_within(conn, list(key_of), edges[0], edges[-1]):
+    for y, edges in edges_of.items():
+        for g in consumption_repo.gap_steps_within(conn, [r[0] for r in meter_rows], edges[0], edges[-1]):
             if not crosses_edge(g.start, g.end, "month", tz):
                 continue  # inside one month: the monthly rollup counts it measured already
-            bid, k = key_of[g.meter_key]
-            act = active_months(bid, k, y)
+            bid, keys = key_in[(g.meter_key, y)]
+            touched = [i for i in range(12) if g.start < edges[i + 1] and edges[i] < g.end]
+            k = keys[touched[0]]
+            if k is None or any(keys[i] != k for i in touched):
+                continue  # not counted, or re-parented within the step: its parts stay estimated
+            act = active[(bid, k, y)]
             shares = {i + 1: active_seconds((g.start, g.end), edges[i], edges[i + 1]) / act[i]
-                      for i in range(12) if act[i] > 0 and g.start < edges[i + 1] and edges[i] < g.end}
+                      for i in touched if act[i] > 0}
             out[bid].year_credit.setdefault(y, {}).setdefault(k, []).append(shares)
     # An imported baseline replaces what readings give for that building and carrier in the baseline year.
     imported: dict[tuple[str, str], dict[int, Cell]] = {}
@@ -240,15 +288,17 @@ def add_adjustment(conn: PgConn, building_id: str, *, kind: str, effective: date
     if kind == "area_changed" and heated_area_m2 is not None:
         valid_from = datetime(effective.year, effective.month, effective.day, tzinfo=tz)
         conn.execute(
-            "INSERT INTO building_area_history (building_id, valid_from, heated_area_m2, reason) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (building_id, valid_from) DO UPDATE "
-            "SET heated_area_m2 = EXCLUDED.heated_area_m2, reason = EXCLUDED.reason",
-            [building_id, valid_from, heated_area_m2, reason])
-        # the registry's current area follows when the change is the latest one
+            "INSERT INTO building_area_history (building_id, valid_from, heated_area_m2, reason, recorded_by) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (building_id, valid_from) DO UPDATE "
+            "SET heated_area_m2 = EXCLUDED.heated_area_m2, reason = EXCLUDED.reason, "
+            "recorded_by = EXCLUDED.recorded_by, recorded_at = now()",
+            [building_id, valid_from, heated_area_m2, reason, actor])
+        # the registry's current area follows when the change is the latest one dated today or earlier
         conn.execute(
             "UPDATE buildings b SET heated_area_m2 = h.heated_area_m2, updated_at = now() FROM ("
             "  SELECT heated_area_m2 FROM building_area_history WHERE building_id = %s "
-            "  ORDER BY valid_from DESC LIMIT 1) h WHERE b.id = %s", [building_id, building_id])
+            "  ORDER BY valid_from <= now() DESC, CASE WHEN valid_from <= now() THEN valid_from END DESC, valid_from "
+            "  LIMIT 1) h WHERE b.id = %s", [building_id, building_id])
     ref.audit(conn, actor, "add", f"buildings/{building_id}/adjustments",
               {"id": row[0], "kind": kind, "effective": effective.isoformat(), "heated_area_m2": heated_area_m2,
                "reason": reason})
