@@ -128,7 +128,7 @@ def test_15_minute_register_with_a_gap_on_the_23_hour_day() -> None:
     # hours of 29 March: 23 of them; 09:00 measured; 10:00 and 11:00 are parts of the gap crossing 11:00: estimated
     hours = figures(m, rs, start=at(2026, 3, 29), end=at(2026, 3, 30), resolution="hour")
     assert len(hours) == 23
-    assert hours[8:11] == [(1.0, 1.0, 0.0), (1.0, 0.0, 1.0), (1.0, 0.0, 1.0)]  # 09, 10, 11 local (08 UTC ..)
+    assert hours[8:11] == [(1.0, 1.0, 0.0), (1.0, 0.0, 1.0), (1.0, 0.0, 1.0)]  # 09, 10, 11 local (02:00 is skipped)
     # week Mon 23 - Mon 30 March: 7 x 24 - 1 = 167 h, of which 28-29 March hold data: 24 + 23 = 47 h measured
     assert one(m, rs, day=at(2026, 3, 25), resolution="week") == (47.0, round(47 / 167, 6), 0.0)
     # month March: 71 kWh, 71 of 743 h (31 x 24 - 1)
