@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from pydantic import Field
 from sqlalchemy import text
 
 from api.deps import BuildingFilter, BuildingId, Caller, EngineDep, LuminaireId, MeterId, RegistryWriter, SettingsDep
+from api.routing import v1_router
 from services.registry import service
 from services.registry.schemas import (
     AreaHistoryEntry,
@@ -20,7 +21,7 @@ from services.registry.schemas import (
     MeterPutOut,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["registry"])
+router = v1_router(tags=["registry"])
 
 _PUT_RESPONSES: dict[int | str, dict[str, str]] = {
     200: {"description": "replaced an existing entity"},
