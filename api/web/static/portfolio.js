@@ -72,7 +72,8 @@ function renderProgress(p, now) {
       t("p.pending", dateTime(p.computed_through), (p.pending_buildings || []).length)));
   }
   const because = [...(p.uncertain_because || []),
-    ...(current ? p.forecast.uncertain_because.map((r) => `${t("p.forecast")}: ${r}`) : [])];
+    ...(current ? p.forecast.uncertain_because.filter((r) => !(p.uncertain_because || []).includes(r))
+      .map((r) => `${t("p.forecast")}: ${r}`) : [])];
   if (because.length) {
     kids.push(el("div", { class: "notice" }, el("strong", {}, t("p.because")),
       el("ul", { class: "plain" }, ...because.map((r) => el("li", {}, r)))));
