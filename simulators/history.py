@@ -66,7 +66,8 @@ def register(engine: Engine, buildings: list[BuildingSpec]) -> None:
                 "hot_water_share": b.archetype.hot_water_share if b.id.endswith(("1", "2")) else None})
             registry.put_building(conn, b.id, body, via="simulator")
         for b in buildings:
-            for m in sorted(b.meters, key=lambda m: m.parent is not None):
+            # parents before their sub-meters, replacements before the meters they replace
+            for m in sorted(b.meters, key=lambda m: (m.active_until is not None, m.parent is not None)):
                 registry.put_meter(conn, m.id, _meter_in(b, m))
             for i in range(1, b.luminaires + 1):
                 tech = "led" if b.led_year else "fluorescent"
@@ -89,10 +90,17 @@ def register(engine: Engine, buildings: list[BuildingSpec]) -> None:
 
 def _meter_in(b: BuildingSpec, m: MeterSpec) -> MeterIn:
     interval = m.carrier == "ev_charging"  # EV chargers report energy per hour (interval meters)
+    # The lifecycle as the fleet model has it: meters there since the history began are "since always"; a boiler's
+    # meter is removed at the conversion and replaced by the heat meter installed then.
+    replaced_by = None if m.active_until is None else next(
+        (o.id for o in b.meters if o.active_from == m.active_until and o.carrier in ("district_heating", "heat_pump")),
+        None)
     return MeterIn.model_validate({
         "building_id": b.id, "carrier": m.carrier, "unit": m.unit, "mode": "interval" if interval else "register",
         "interval_minutes": 60 if interval else None, "external_id": m.wmbus_id, "kwh_per_unit": m.kwh_per_unit,
-        "parent_meter_id": m.parent})
+        "parent_meter_id": m.parent,
+        "active_from": m.active_from.isoformat() if m.active_from > HISTORY_START else None,
+        "active_to": m.active_until.isoformat() if m.active_until else None, "replaced_by": replaced_by})
 
 
 def readings(b: BuildingSpec, until: date, seed: int) -> Iterator[tuple[MeterSpec, list[dict[str, object]]]]:

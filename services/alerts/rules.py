@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.calendar import closed_reason, hour_open, open_at
@@ -17,9 +17,9 @@ from services.calendar import closed_reason, hour_open, open_at
 RULES = ("meter_silent", "counter_anomaly", "night_baseload", "lights_out_of_hours", "above_baseline", "dh_cooling")
 
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
-    # a meter silent for longer than ignore_after_days counts as taken out of use (a boiler replaced, a meter
-    # removed): no alert for it
-    "meter_silent": {"intervals": 3, "default_interval_minutes": 60, "ignore_after_days": 90},
+    # a meter is judged while installed (its lifecycle, active_from/active_to); the former "ignore_after_days" (90)
+    # heuristic is gone: a stored rule row that still names it is not read (docs/meter-lifecycle.md)
+    "meter_silent": {"intervals": 3, "default_interval_minutes": 60},
     "counter_anomaly": {"kinds": ["glitch", "reset", "exchange", "spike"]},
     # closed-hour mean power above the building's own median of the previous `window_days` by `margin_pct`
     # public holidays are closed days unless open_on_public_holidays (a nursing home, a sports hall with events);
@@ -44,21 +44,52 @@ class Finding:
     severity: str = "warning"
 
 
-def meter_silent(last_ts: datetime | None, now: datetime, interval_minutes: int | None,
-                 params: Mapping[str, Any]) -> Finding | None:
-    """No reading for `intervals` x the meter's interval. A meter that never reported, or not for more than
-    `ignore_after_days` (out of use), is not judged."""
-    if last_ts is None or now - last_ts > timedelta(days=params.get("ignore_after_days", 90)):
-        return None
+@dataclass(frozen=True)
+class SilentVerdict:
+    """What meter_silent decides for one meter: fire `finding`; or resolve an active alert, saying `clear_why`; or,
+    with neither, leave an active alert as it is and raise none."""
+
+    finding: Finding | None = None
+    clear_why: str | None = None
+
+
+def meter_silent_verdict(last_ts: datetime | None, now: datetime, interval_minutes: int | None,
+                         params: Mapping[str, Any], *, active_from: datetime | None = None,
+                         active_to: datetime | None = None) -> SilentVerdict:
+    """No reading for `intervals` x the meter's interval while the meter is installed ([active_from, active_to)).
+
+    A meter not yet installed is not judged. A removed meter raises nothing after its active_to: its silence is
+    judged up to active_to, so an alert whose silence began only after the removal resolves, while one for a meter
+    that fell silent while installed stays open (its readings are missing from its active span) without repeating.
+    A meter that never reported is not judged. However long a meter without an active_to is silent, it stays judged:
+    only its declared removal ends the alert (it also still counts against coverage until then)."""
+    if active_from is not None and now < active_from:
+        return SilentVerdict(clear_why=f"not installed until {active_from.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+    if last_ts is None:
+        return SilentVerdict()
     interval = timedelta(minutes=interval_minutes or params["default_interval_minutes"])
     allowed = interval * params["intervals"]
-    silent_for = now - last_ts
+    removed = active_to is not None and now >= active_to
+    judged_until = active_to if removed and active_to is not None else now
+    silent_for = judged_until - last_ts
     if silent_for <= allowed:
-        return None
-    return Finding(period=last_ts.isoformat(), title=f"meter silent since {last_ts:%Y-%m-%d %H:%M} UTC",
-                   detail={"last_reading": last_ts.isoformat(),
-                           "silent_hours": round(silent_for / timedelta(hours=1), 2),
-                           "allowed_hours": round(allowed / timedelta(hours=1), 2)})
+        return SilentVerdict(clear_why=(
+            f"removed at {judged_until.astimezone(UTC):%Y-%m-%d %H:%M} UTC, before it fell silent" if removed
+            else f"readings again from {last_ts:%Y-%m-%d %H:%M} UTC"))
+    if removed:
+        return SilentVerdict()
+    return SilentVerdict(finding=Finding(
+        period=last_ts.isoformat(), title=f"meter silent since {last_ts:%Y-%m-%d %H:%M} UTC",
+        detail={"last_reading": last_ts.isoformat(), "silent_hours": round(silent_for / timedelta(hours=1), 2),
+                "allowed_hours": round(allowed / timedelta(hours=1), 2)}))
+
+
+def meter_silent(last_ts: datetime | None, now: datetime, interval_minutes: int | None,
+                 params: Mapping[str, Any], *, active_from: datetime | None = None,
+                 active_to: datetime | None = None) -> Finding | None:
+    """The finding of `meter_silent_verdict`, or None when it raises nothing."""
+    return meter_silent_verdict(last_ts, now, interval_minutes, params, active_from=active_from,
+                                active_to=active_to).finding
 
 
 def night_baseload(hourly: Mapping[datetime, float], day: date, opening_hours: dict[str, Any] | None,

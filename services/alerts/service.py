@@ -80,20 +80,16 @@ def evaluate(conn: PgConn, now: datetime, tz: ZoneInfo, *, days_back: int = 3) -
 
 def _silent(c: Ctx, b: Building, p: dict[str, Any]) -> None:
     conn, now, out = c.conn, c.now, c.out
-    meters = conn.execute("SELECT id, key, interval_minutes FROM meters WHERE building_id = %s", [b.id]).fetchall()
-    for meter_id, key, interval in meters:
+    meters = conn.execute("SELECT id, key, interval_minutes, active_from, active_to FROM meters "
+                          "WHERE building_id = %s", [b.id]).fetchall()
+    for meter_id, key, interval, active_from, active_to in meters:
         last = consumption_repo.last_reading_ts(conn, key, now)
-        f = rules.meter_silent(last, now, interval, p)
-        if f is None:
-            if last is None:
-                continue
-            out_of_use = now - last > timedelta(days=p["ignore_after_days"])
-            why = (f"no reading since {last:%Y-%m-%d}: taken out of use" if out_of_use
-                   else f"readings again from {last:%Y-%m-%d %H:%M} UTC")
-            if store.clear(conn, store.Key("meter_silent", b.id, meter_id), why, now):
-                out.resolved += 1
-            continue
-        out.count(store.fire(conn, store.Key("meter_silent", b.id, meter_id), f, now)[1])
+        v = rules.meter_silent_verdict(last, now, interval, p, active_from=active_from, active_to=active_to)
+        if v.finding is not None:
+            out.count(store.fire(conn, store.Key("meter_silent", b.id, meter_id), v.finding, now)[1])
+        elif v.clear_why is not None and store.clear(conn, store.Key("meter_silent", b.id, meter_id), v.clear_why,
+                                                     now):
+            out.resolved += 1
 
 
 def _counter(c: Ctx, b: Building, p: dict[str, Any]) -> None:

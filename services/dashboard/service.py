@@ -98,21 +98,38 @@ def weather_corrected(conn: PgConn, building_ids: Sequence[str] | None, *, years
 
 def meter_status(conn: PgConn, building_ids: Sequence[str] | None, *, today: date, tz: ZoneInfo,
                  days: int = COMPLETENESS_DAYS) -> list[dict[str, Any]]:
-    """Every meter with its last reading time and the share of the last `days` whole local days backed by measured
-    data (from the daily rollup)."""
+    """Every meter with its last reading time, its lifecycle (active span in local time, replacement) and the share
+    of the last `days` whole local days backed by measured data (from the daily rollup). Completeness counts only the
+    time the meter was installed; it is null for a meter not installed at all in those days."""
     first = today - timedelta(days=days)
-    window_s = (datetime(today.year, today.month, today.day, tzinfo=tz).astimezone(UTC)
-                - datetime(first.year, first.month, first.day, tzinfo=tz).astimezone(UTC)).total_seconds()
+    w0 = datetime(first.year, first.month, first.day, tzinfo=tz).astimezone(UTC)
+    w1 = datetime(today.year, today.month, today.day, tzinfo=tz).astimezone(UTC)
     rows = conn.execute(
         """
-        SELECT m.id, m.building_id, m.carrier, m.unit, m.parent_meter_id, r.ts,
+        SELECT m.id, m.building_id, m.carrier, m.unit, m.parent_meter_id, r.ts, m.active_from, m.active_to,
+               m.replaced_by,
                (SELECT coalesce(sum(d.measured_s), 0) FROM consumption_daily d
-                WHERE d.meter_key = m.key AND d.day >= %s AND d.day < %s)
+                WHERE d.meter_key = m.key AND d.day >= %s AND d.day < %s
+                  AND (m.active_from IS NULL OR d.day >= (m.active_from AT TIME ZONE %s)::date)
+                  AND (m.active_to IS NULL
+                       OR d.day <= ((m.active_to - interval '1 microsecond') AT TIME ZONE %s)::date))
         FROM meters m
         LEFT JOIN LATERAL (SELECT ts FROM readings WHERE meter_key = m.key ORDER BY ts DESC LIMIT 1) r ON TRUE
         WHERE (%s::text[] IS NULL OR m.building_id = ANY(%s))
         ORDER BY m.building_id, m.id
-        """, [first, today, building_ids, building_ids]).fetchall()
-    return [{"meter_id": r[0], "building_id": r[1], "carrier": r[2], "unit": r[3], "parent_meter_id": r[4],
-             "last_reading": r[5], "completeness": round(min(1.0, float(r[6]) / window_s), 4),
-             "completeness_days": days} for r in rows]
+        """, [first, today, tz.key, tz.key, building_ids, building_ids]).fetchall()
+    out = []
+    for mid, bid, carrier, unit, parent, last, active_from, active_to, replaced_by, measured_s in rows:
+        lo = w0 if active_from is None else max(w0, active_from)
+        hi = w1 if active_to is None else min(w1, active_to)
+        active_s = (hi - lo).total_seconds()
+        out.append({
+            "meter_id": mid, "building_id": bid, "carrier": carrier, "unit": unit, "parent_meter_id": parent,
+            "last_reading": last,
+            "completeness": round(min(1.0, float(measured_s) / active_s), 4) if active_s > 0 else None,
+            "completeness_days": days,
+            "active_from": None if active_from is None else active_from.astimezone(tz),
+            "active_to": None if active_to is None else active_to.astimezone(tz),
+            "replaced_by": replaced_by,
+        })
+    return out

@@ -1,6 +1,8 @@
 """Bulk registry import from CSV: buildings, meters or luminaires, all or nothing per file.
 
-The header names the PUT body's fields plus `id`; an empty cell is null; `opening_hours` holds its JSON object.
+The header names the PUT body's fields plus `id`; an empty cell is null; `opening_hours` holds its JSON object. A
+meter's lifecycle columns (`active_from`, `active_to`, `replaced_by`) are optional: a file without them keeps the
+stored lifecycle, an empty cell under them clears it.
 Every row is validated first, including the rules that need the database or other rows (a sub-meter may come before
 its parent); errors are reported as (line, field, message) and nothing is stored if there is any. Otherwise every row
 is created or replaced in the caller's transaction.
@@ -19,8 +21,8 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine
 
 from services.config import Settings
-from services.registry import repository, service
-from services.registry.schemas import FROM_TEXT, BuildingIn, LuminaireIn, MeterIn
+from services.registry import lifecycle, repository, service
+from services.registry.schemas import FROM_TEXT, LIFECYCLE_FIELDS, BuildingIn, LuminaireIn, MeterIn
 from services.validation import field_errors
 
 if TYPE_CHECKING:
@@ -123,6 +125,8 @@ def parse(kind: Kind, text: str) -> tuple[list[_Row], list[RowError], set[str]]:
         data: dict[str, Any] = {k: v.strip() for k, v in zip(header, cells, strict=False) if v.strip() != ""}
         if not data:
             continue  # a blank line
+        if kind == Kind.meters:
+            data = _lifecycle_cells(header, data)
         row_errors: list[RowError] = []
         for col in JSON_COLUMNS & data.keys():
             try:
@@ -151,6 +155,11 @@ def parse(kind: Kind, text: str) -> tuple[list[_Row], list[RowError], set[str]]:
     return rows, errors, bad_ids
 
 
+def _lifecycle_cells(header: list[str], data: dict[str, Any]) -> dict[str, Any]:
+    # A lifecycle column left out of the file keeps what is stored; an empty cell in it clears it (null in JSON).
+    return {**{c: None for c in LIFECYCLE_FIELDS if c in header}, **data}
+
+
 def import_csv(conn: Connection, kind: Kind, text: str) -> ImportResult:
     """Validate a whole file, then store every row in the caller's transaction, or nothing if any row is wrong."""
     rows, errors, bad_ids = parse(kind, text)
@@ -174,6 +183,7 @@ def import_csv(conn: Connection, kind: Kind, text: str) -> ImportResult:
         for mid, body in service.parents_first([(r.id, r.body) for r in rows]):
             _, created = repository.upsert_meter(conn, mid, body)
             (result.created if created else result.updated).append(by_id[mid].id)
+        lifecycle.store(conn, [(r.id, r.body) for r in rows])
     else:
         for r in rows:
             put = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -227,6 +228,73 @@ def list_meters(conn: Connection, scope: BuildingScope, building_id: str | None)
         {"bid": building_id, **_scope_params(scope)},
     ).mappings()
     return [MeterOut.model_validate(dict(r)) for r in rows]
+
+
+# --- meter lifecycle -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LifecycleFacts:
+    """What the lifecycle rules need to know about a stored meter."""
+
+    id: str
+    key: int
+    building_id: str
+    carrier: str
+    mode: str
+    interval_minutes: int | None
+    active_from: datetime | None
+    active_to: datetime | None
+    replaced_by: str | None
+
+
+_LIFECYCLE_FACTS = (
+    "SELECT id, key, building_id, carrier, mode, interval_minutes, active_from, active_to, replaced_by FROM meters"
+)
+
+
+def lifecycle_facts(conn: Connection, meter_ids: list[str], *, for_update: bool = False) -> dict[str, LifecycleFacts]:
+    """Stored lifecycle of the given meters (locking their rows until commit when `for_update`)."""
+    lock = " ORDER BY id FOR UPDATE" if for_update else ""
+    rows = conn.execute(
+        text(f"{_LIFECYCLE_FACTS} WHERE id = ANY(CAST(:ids AS text[])){lock}"), {"ids": sorted(set(meter_ids))}
+    ).mappings()
+    return {r["id"]: LifecycleFacts(**r) for r in rows}
+
+
+def replaced_meters(conn: Connection, replacement_ids: list[str]) -> list[LifecycleFacts]:
+    """Stored meters whose `replaced_by` is one of the given meters."""
+    rows = conn.execute(
+        text(f"{_LIFECYCLE_FACTS} WHERE replaced_by = ANY(CAST(:ids AS text[])) ORDER BY id"),
+        {"ids": sorted(set(replacement_ids))},
+    ).mappings()
+    return [LifecycleFacts(**r) for r in rows]
+
+
+def set_lifecycle(
+    conn: Connection, meter_id: str, active_from: datetime | None, active_to: datetime | None, replaced_by: str | None
+) -> None:
+    """Store a meter's active span [active_from, active_to) and its replacement."""
+    conn.execute(
+        text("""
+            UPDATE meters SET active_from = :active_from, active_to = :active_to, replaced_by = :replaced_by,
+                              updated_at = now()
+            WHERE id = :id
+        """),
+        {"id": meter_id, "active_from": active_from, "active_to": active_to, "replaced_by": replaced_by},
+    )
+
+
+def reading_bounds(conn: Connection, meter_key: int) -> tuple[datetime, datetime] | None:
+    """(first, last) reading time of a meter, or None without readings; two index probes, not a scan."""
+    row = conn.execute(
+        text("""
+            SELECT (SELECT ts FROM readings WHERE meter_key = :k ORDER BY ts LIMIT 1),
+                   (SELECT ts FROM readings WHERE meter_key = :k ORDER BY ts DESC LIMIT 1)
+        """),
+        {"k": meter_key},
+    ).first()
+    return None if row is None or row[0] is None else (row[0], row[1])
 
 
 # --- luminaires ------------------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Registry input and output shapes: buildings, meters, luminaires (API contract v1 PUT bodies).
 
-A PUT replaces the whole entity: optional fields left out are stored as NULL. Output shapes carry the id, the
-timestamps and, for meters, the kWh factor actually used for the meter's unit.
+A PUT replaces the whole entity: optional fields left out are stored as NULL — except a meter's lifecycle
+(`active_from`, `active_to`, `replaced_by`), which a PUT that leaves them out keeps (explicit null clears it), so that
+a script written before the lifecycle existed cannot un-remove a meter (docs/meter-lifecycle.md). Output shapes carry
+the id, the timestamps and, for meters, the kWh factor actually used for the meter's unit.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +27,9 @@ from pydantic import (
     model_validator,
 )
 
+from services.config import get_settings
+from services.errors import ValidationFailed
+from services.localtime import parse_instant
 from services.readings.units import Unit, is_energy, to_kwh
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -159,6 +165,38 @@ def _check_time_range(value: str) -> str:
 TimeRange = Annotated[str, AfterValidator(_check_time_range)]
 OpeningHours = dict[Weekday, list[TimeRange]]
 
+
+def local_zone() -> ZoneInfo:
+    """The zone of local dates and of instants shown to people (settings `timezone`, Europe/Copenhagen)."""
+    return ZoneInfo(get_settings().timezone)
+
+
+def _instant_input(value: Any, info: ValidationInfo) -> Any:
+    # The same forms as /consumption's start and end: RFC 3339 with an offset, or a local date meaning local midnight.
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("has no UTC offset")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 timestamp with an offset (2024-07-01T00:00:00+02:00) or a local date "
+                         "(2024-07-01)")
+    try:
+        return parse_instant(value, info.field_name or "value", local_zone())
+    except ValidationFailed as e:
+        raise ValueError(e.message) from None
+
+
+def _to_local(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(local_zone())
+
+
+# An instant given as RFC 3339 or a local date; stored in UTC, shown in local time with its ±HH:MM offset.
+LocalInstant = Annotated[datetime, BeforeValidator(_instant_input)]
+LocalOut = Annotated[datetime | None, AfterValidator(_to_local)]
+
+# A meter's lifecycle fields: a PUT or CSV row that leaves them out keeps what is stored.
+LIFECYCLE_FIELDS = ("active_from", "active_to", "replaced_by")
+
 # Fields a client may send back from a GET when it PUTs an entity; they are not input and are dropped.
 _READ_ONLY = frozenset(
     {"created_at", "updated_at", "effective_kwh_per_unit", "kwh_per_unit_source", "replayed_quarantined"}
@@ -234,6 +272,35 @@ class MeterIn(_PutBody):
         description="physical maximum (kW): a register step whose average power exceeds it is a spike, flagged and "
         "excluded from consumption",
     )
+    active_from: LocalInstant | None = Field(
+        default=None,
+        description="when the meter was installed (RFC 3339 with offset, or a local date = local midnight); null: "
+        "since always. Left out of a PUT: the stored value is kept",
+    )
+    active_to: LocalInstant | None = Field(
+        default=None,
+        description="when the meter was removed, exclusive; null: still installed. Left out of a PUT: kept. With "
+        "replaced_by and no active_to, the replacement's active_from is taken",
+    )
+    replaced_by: EntityId | None = Field(
+        default=None,
+        description="the meter that took over from this one (same building; same carrier, or heat supply replaced by "
+        "heat supply). Left out of a PUT: kept",
+    )
+
+    @field_validator("active_to")
+    @classmethod
+    def _span_not_empty(cls, to: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("active_from")
+        if to is not None and start is not None and to <= start:
+            raise ValueError(
+                f"must be after active_from ({start.astimezone(local_zone()).isoformat()}); the span is "
+                "[active_from, active_to)")
+        return to
+
+    def lifecycle_given(self) -> frozenset[str]:
+        """The lifecycle fields this body sets (explicit null included); the others keep what is stored."""
+        return frozenset(self.model_fields_set & set(LIFECYCLE_FIELDS))
 
     @field_validator("unit")
     @classmethod
@@ -311,6 +378,9 @@ class MeterOut(BaseModel):
     kwh_per_unit: float | None = Field(description="the factor registered for this meter, or null")
     parent_meter_id: str | None
     max_power_kw: float | None = None
+    active_from: LocalOut = Field(default=None, description="installed at (local time); null: since always")
+    active_to: LocalOut = Field(default=None, description="removed at, exclusive (local time); null: still installed")
+    replaced_by: str | None = Field(default=None, description="the meter that took over from this one")
     created_at: datetime
     updated_at: datetime
 

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from services.auth.schemas import BuildingScope
 from services.config import Settings
 from services.errors import NotFoundError, ValidationFailed
-from services.registry import repository
+from services.registry import lifecycle, repository
 from services.registry.repository import MeterFacts
 from services.registry.schemas import (
     AreaHistoryEntry,
@@ -159,7 +159,8 @@ def check_meters(
         unchecked_ids=unchecked_ids,
         ext_owner_batch={},
     )
-    return [(i, e) for i, (mid, m) in enumerate(items) for e in _meter_errors(mid, m, facts)]
+    errors = [(i, e) for i, (mid, m) in enumerate(items) for e in _meter_errors(mid, m, facts)]
+    return errors + lifecycle.check(conn, items, unchecked_ids=unchecked_ids)
 
 
 def _meter_errors(mid: str, m: MeterIn, f: _BatchFacts) -> list[FieldError]:
@@ -243,6 +244,8 @@ def put_meter(conn: Connection, meter_id: str, body: MeterIn) -> Put[MeterOut]:
     if errors:
         raise FieldErrors([e for _, e in errors])
     meter, created = repository.upsert_meter(conn, meter_id, body)
+    if lifecycle.store(conn, [(meter_id, body)]):
+        meter = get_meter(conn, meter_id, BuildingScope.everything())
     return Put(meter, created)
 
 

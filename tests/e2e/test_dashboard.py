@@ -60,7 +60,8 @@ def world(api: Api, engine: Engine, stack: Stack) -> Iterator[dict[str, str]]:
         put_ok(admin, "/api/v1/buildings/skole", building_body(name="Skovlunde Skole", energy_label="C"))
         put_ok(admin, "/api/v1/buildings/raadhus", building_body(name="Ballerup Rådhus", heating="natural_gas",
                                                                   heated_area_m2=8000.0))
-        put_ok(admin, "/api/v1/meters/skole-el", meter_body("skole"))
+        # installed when its readings begin (2025-01-01 local midnight); the district-heating meter since always
+        put_ok(admin, "/api/v1/meters/skole-el", meter_body("skole", active_from="2025-01-01"))
         put_ok(admin, "/api/v1/meters/skole-fv", meter_body("skole", carrier="district_heating"))
         put_ok(admin, "/api/v1/meters/raadhus-el", meter_body("raadhus"))
         for i in range(10):
@@ -156,6 +157,8 @@ def test_facility_manager_signs_in_and_sees_only_their_building(page: Any, world
     meters = page.locator("tr[data-meter]").all_inner_texts()
     assert [m.split("\t")[0] for m in meters] == ["skole-el", "skole-fv"]
     assert all(m.endswith("100\xa0%") for m in meters), meters  # Intl puts a no-break space before %
+    assert page.locator("tr[data-meter=skole-el] td[data-span]").inner_text() == "fra 1. jan. 2025"
+    assert page.locator("tr[data-meter=skole-fv] td[data-span]").inner_text() == "altid"
     assert page.locator("#led-share").inner_text() == "60\xa0%"
     shot(page, "facility-manager-building")
     # the open alert: acknowledge, then resolve

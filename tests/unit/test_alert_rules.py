@@ -11,10 +11,12 @@ from services.alerts.rules import (
     DEFAULT_PARAMS,
     HeatSample,
     LightSample,
+    SilentVerdict,
     above,
     dh_cooling,
     lights_out_of_hours,
     meter_silent,
+    meter_silent_verdict,
     night_baseload,
 )
 from services.calendar import public_holiday, school_holiday
@@ -31,7 +33,31 @@ def test_meter_silent_after_three_intervals_and_not_before() -> None:
     assert f is not None and f.detail["allowed_hours"] == 0.75
     assert meter_silent(None, now, 15, p) is None  # never reported: nothing to judge
     assert meter_silent(now - timedelta(hours=2), now, None, p) is None  # default hourly: 3 h allowed
-    assert meter_silent(now - timedelta(days=91), now, 15, p) is None  # out of use (a replaced gas boiler's meter)
+    # no more 90-day guess that a long-silent meter was taken out of use: only its declared removal says so
+    assert meter_silent(now - timedelta(days=91), now, 15, p) is not None
+
+
+def test_meter_silent_is_judged_only_within_the_active_span() -> None:
+    now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    p = DEFAULT_PARAMS["meter_silent"]  # 15-minute meter: 3 x 15 = 45 minutes allowed
+    last = now - timedelta(hours=5)
+    assert meter_silent_verdict(last, now, 15, p).finding is not None  # installed, silent 5 h
+    # not yet installed: nothing raised, an active alert resolves
+    v = meter_silent_verdict(last, now, 15, p, active_from=now + timedelta(days=1))
+    assert v.finding is None and v.clear_why is not None and "not installed" in v.clear_why
+    # removed 10 minutes after its last reading (10 min <= 45 min: never overdue while installed): resolves
+    v = meter_silent_verdict(last, now, 15, p, active_to=last + timedelta(minutes=10))
+    assert v.finding is None and v.clear_why is not None and "removed" in v.clear_why
+    # removed exactly at the last reading (a replaced meter's final reading): resolves
+    assert meter_silent_verdict(last, now, 15, p, active_to=last).clear_why is not None
+    # silent 2 h while installed (2 h > 45 min), removed since: nothing raised after active_to, an open alert stays
+    v = meter_silent_verdict(last, now, 15, p, active_to=last + timedelta(hours=2))
+    assert v == SilentVerdict(finding=None, clear_why=None)
+    # removal declared for later: judged as today (silent 5 h)
+    assert meter_silent_verdict(last, now, 15, p, active_to=now + timedelta(days=3)).finding is not None
+    # readings back: resolves as before
+    assert meter_silent_verdict(now - timedelta(minutes=5), now, 15, p).clear_why == "readings again from " \
+        f"{now - timedelta(minutes=5):%Y-%m-%d %H:%M} UTC"
 
 
 def _hours(days: list[date], closed_kwh: float, open_kwh: float) -> dict[datetime, float]:

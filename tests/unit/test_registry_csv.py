@@ -18,9 +18,30 @@ def test_columns_are_id_plus_the_put_fields() -> None:
         "kwh_per_unit",
         "parent_meter_id",
         "max_power_kw",
+        "active_from",
+        "active_to",
+        "replaced_by",
     ]
     assert required == ["id", "building_id", "carrier", "unit", "mode"]
     assert columns(Kind.luminaires)[1] == ["id", "building_id", "technology", "rated_power_w"]
+
+
+def test_lifecycle_columns_left_out_keep_and_empty_cells_clear() -> None:
+    head = "id,building_id,carrier,unit,mode"
+    rows, errors, _ = parse(Kind.meters, f"{head}\ne1,b1,electricity,kWh,register\n")
+    assert errors == [] and rows[0].body.lifecycle_given() == frozenset()
+    rows, errors, _ = parse(
+        Kind.meters,
+        f"{head},active_from,active_to,replaced_by\n"
+        "e1,b1,electricity,kWh,register,,2024-07-01,e2\n"
+        "e2,b1,electricity,kWh,register,2024-07-01,,\n",
+    )
+    assert errors == []
+    assert rows[0].body.lifecycle_given() == {"active_from", "active_to", "replaced_by"}
+    assert rows[0].body.active_from is None and rows[0].body.replaced_by == "e2"
+    assert rows[1].body.active_from == rows[0].body.active_to and rows[1].body.active_to is None
+    _, errors, bad = parse(Kind.meters, f"{head},active_to\ne1,b1,electricity,kWh,register,1.7.2024\n")
+    assert [(e.line, e.field) for e in errors] == [(2, "active_to")] and bad == {"e1"}
 
 
 def test_empty_cells_are_null_and_json_cells_are_parsed() -> None:

@@ -205,19 +205,34 @@ async function renderChartCard(card, b, meters) {
   } });
 }
 
+// The meter's active span [active_from, active_to) as local dates, and what replaced it.
+function span(m) {
+  const day = (iso) => new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeZone: "Europe/Copenhagen" })
+    .format(new Date(iso));
+  const text = m.active_from ? (m.active_to ? t("m.fromto", day(m.active_from), day(m.active_to)) : t("m.since", day(m.active_from)))
+    : (m.active_to ? t("m.until", day(m.active_to)) : t("m.always"));
+  return m.replaced_by ? `${text} ${t("m.replacedby", m.replaced_by)}` : text;
+}
+
 async function renderMeters(card, meters) {
   const head = el("h2", { id: "meters-title", text: t("m.title") });
   if (!meters.length) { card.replaceChildren(head, el("p", { class: "notice empty", text: t("m.none") })); return; }
   const now = Date.now();
   const rows = meters.map((m) => {
-    const stale = !m.last_reading || now - new Date(m.last_reading).getTime() > 86_400_000;
-    return el("tr", { "data-meter": m.meter_id },
+    // a removed or not yet installed meter is not expected to report
+    const installed = (!m.active_from || new Date(m.active_from).getTime() <= now)
+      && (!m.active_to || now < new Date(m.active_to).getTime());
+    const stale = installed && (!m.last_reading || now - new Date(m.last_reading).getTime() > 86_400_000);
+    const incomplete = m.completeness !== null && m.completeness < 0.95;
+    return el("tr", { "data-meter": m.meter_id, class: installed ? "" : "muted" },
       el("td", {}, m.meter_id), el("td", {}, t(`carrier.${m.carrier}`)),
+      el("td", { "data-span": "" }, span(m)),
       el("td", { class: stale ? "bad" : "", title: stale ? t("m.stale") : null }, dateTime(m.last_reading)),
-      el("td", { class: `num ${m.completeness < 0.95 ? "bad" : ""}` }, pct(m.completeness)));
+      el("td", { class: `num ${incomplete ? "bad" : ""}` }, pct(m.completeness)));
   });
   card.replaceChildren(head, el("div", { class: "table-wrap" }, el("table", {},
     el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("m.meter")), el("th", { scope: "col" }, t("m.carrier")),
+      el("th", { scope: "col" }, t("m.span")),
       el("th", { scope: "col" }, t("m.last")), el("th", { scope: "col", class: "num" }, t("m.complete")))),
     el("tbody", {}, ...rows))));
 }
