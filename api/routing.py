@@ -20,6 +20,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from api.deps import Caller
 from services.config import get_settings
 from services.localtime import to_local
 from services.validation import FieldError, FieldErrors
@@ -105,10 +106,13 @@ def declared_query(route: APIRoute) -> frozenset[str]:
     return names
 
 
-async def known_query_only(request: Request) -> None:
+async def known_query_only(request: Request, _: Caller) -> None:
     """Refuse a query parameter the route does not declare: `?buildng_id=x` must not silently answer for the whole
-    portfolio. 422 with one error per unknown parameter, in the API's error shape. (async: no I/O, so it runs on
-    the event loop instead of taking a thread.)"""
+    portfolio. 422 with one error per unknown parameter, in the API's error shape.
+
+    It depends on the caller (every v1 route authenticates; FastAPI computes the caller once per request), so that
+    a request without a valid token is a 401 first, as with any other invalid parameter. (async: no I/O of its own,
+    so it runs on the event loop instead of taking a thread.)"""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return

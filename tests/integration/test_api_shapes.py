@@ -206,6 +206,7 @@ def test_unknown_parameter_hints_and_what_stays_open(api: Api, team: httpx.Clien
     assert team.get("/api/v1/weather-corrected", params=[("year", "2025"), ("year", "2026")]).status_code == 200
     # documentation, health and the dashboard's files are not API routes: a cache buster does no harm there
     with httpx.Client(base_url=api.base_url) as anon:
+        assert anon.get("/api/v1/progress", params={"buildng_id": "A"}).status_code == 401  # a token first
         for path in ("/api/v1/openapi.json", "/docs", "/health", "/dashboard/", "/dashboard/app.js"):
             assert anon.get(path, params={"v": "1"}).status_code == 200, path
 
