@@ -74,11 +74,11 @@ class DecisionOut(BaseModel):
     detail: str
 
 
-def _answer(found: Series, window: Window, water: bool, resolution: str, tz: ZoneInfo) -> ConsumptionOut:
+def _answer(found: Series, w: Window, water: bool, resolution: str, tz: ZoneInfo) -> ConsumptionOut:
     answer = ConsumptionOut(
         unit="m3" if water else "kWh", resolution=resolution, timezone=tz.key,
-        requested_start=window.requested_start, requested_end=window.requested_end, start=window.start,
-        end=window.end, widened=window.widened, computed_through=found.computed_through,
+        requested_start=w.requested_start, requested_end=w.requested_end, start=w.start, end=w.end,
+        widened=w.widened, computed_through=found.computed_through,
         series=[PointOut(start=p.start, end=p.end, kwh=None if water else p.amount, m3=p.amount if water else None,
                          coverage=p.coverage, estimated_share=p.estimated_share, pending=p.pending)
                 for p in found.points],
