@@ -104,7 +104,12 @@ def _csv(answer: ConsumptionOut) -> Response:
     for p in answer.series:
         out.writerow([p.start.isoformat(), p.end.isoformat(), p.m3 if amount == "m3" else p.kwh, p.coverage,
                       p.estimated_share, "true" if p.pending else "false"])
-    headers = {"X-Energiblik-Computed-Through": answer.computed_through.isoformat()} if answer.computed_through else {}
+    # the window asked for (the rows are the whole periods answering it, from `start` of the first to `end` of the
+    # last)
+    headers = {"X-Energiblik-Requested-Start": answer.requested_start.isoformat(),
+               "X-Energiblik-Requested-End": answer.requested_end.isoformat()}
+    if answer.computed_through:
+        headers["X-Energiblik-Computed-Through"] = answer.computed_through.isoformat()
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 

@@ -150,6 +150,13 @@ def test_consumption_says_what_was_asked_and_what_answers_it(team: httpx.Client,
     c = get(building_id="A", start="2025-02-15", end="2025-04-10", resolution="month")
     assert (c["start"], c["end"], c["widened"]) == ("2025-02-01T00:00:00+01:00", "2025-05-01T00:00:00+02:00", True)
     assert [p["kwh"] for p in c["series"]] == [900.0, 900.0, 900.0]
+    # CSV: the rows are the whole periods, the headers say what was asked
+    r = team.get("/api/v1/consumption", params={"building_id": "A", "start": "2025-02-15", "end": "2025-04-10",
+                                                "resolution": "month", "format": "csv"})
+    rows = r.text.splitlines()
+    assert rows[1].startswith("2025-02-01T00:00:00+01:00,") and rows[-1].split(",")[1] == "2025-05-01T00:00:00+02:00"
+    assert r.headers["X-Energiblik-Requested-Start"] == "2025-02-15T00:00:00+01:00"
+    assert r.headers["X-Energiblik-Requested-End"] == "2025-04-10T00:00:00+02:00"
     # the same on one meter
     m = get("/api/v1/meters/A-EL/consumption", start="2025-02-15", end="2025-04-10", resolution="month")
     assert (m["requested_start"], m["start"], m["end"]) == ("2025-02-15T00:00:00+01:00", c["start"], c["end"])
