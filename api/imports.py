@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Path, Request
 from fastapi.concurrency import run_in_threadpool
@@ -12,8 +13,10 @@ from sqlalchemy import Engine
 from api.deps import EngineDep, RegistryWriter, SettingsDep
 from api.errors import error_body
 from api.routing import v1_router
+from services.auth.schemas import Principal
 from services.config import Settings
-from services.registry.csv_import import ImportResult, Kind, after_import, columns, import_csv
+from services.registry.csv_import import VIA, ImportResult, Kind, after_import, columns, import_csv
+from services.registry.service import Actor
 from services.validation import FieldError
 
 router = v1_router(prefix="/api/v1/imports", tags=["imports"])
@@ -41,9 +44,11 @@ def _reject(detail: str, field: str, **extra: Any) -> JSONResponse:
     return JSONResponse(error_body(detail, [FieldError(field, detail)], **extra), status_code=422)
 
 
-def _run(engine: Engine, settings: Settings, kind: Kind, text: str) -> tuple[ImportResult, int | None]:
+def _run(engine: Engine, settings: Settings, kind: Kind, text: str, caller: Principal
+         ) -> tuple[ImportResult, int | None]:
     with engine.begin() as conn:
-        result = import_csv(conn, kind, text)
+        result = import_csv(conn, kind, text, actor=Actor(caller.name, caller.role.value, VIA),
+                            tz=ZoneInfo(settings.timezone))
     return result, after_import(engine, settings, result)
 
 
@@ -71,15 +76,16 @@ async def read_csv_text(request: Request) -> str | JSONResponse:
 async def import_registry(
     kind: Annotated[Kind, Path(description="what the file holds")],
     request: Request,
-    _: RegistryWriter,
+    caller: RegistryWriter,
     engine: EngineDep,
     settings: SettingsDep,
 ) -> JSONResponse:
-    """Import buildings, meters or luminaires from CSV: every row, or none if any row is wrong."""
+    """Import buildings, meters or luminaires from CSV: every row, or none if any row is wrong. A `valid_from`
+    column dates each row's changes (as the PUT body's field); every row is audit-logged with the caller."""
     text = await read_csv_text(request)
     if isinstance(text, JSONResponse):
         return text
-    result, replayed = await run_in_threadpool(_run, engine, settings, kind, text)
+    result, replayed = await run_in_threadpool(_run, engine, settings, kind, text, caller)
     rejected = [{"line": e.line, "field": e.field, "message": e.message} for e in result.rejected]
     if rejected:
         detail = f"nothing imported: {len(rejected)} problem(s) in the file"

@@ -94,12 +94,14 @@ def get_led(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneD
 @router.get("/fossil")
 def get_fossil(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
                baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None) -> dict[str, Any]:
-    """Buildings still heated with oil or natural gas: count, kWh and CO2 per year since the baseline year."""
+    """Buildings still heated with oil or natural gas: count, kWh and CO2 per year since the baseline year, by
+    consumption and by the heating history; each fossil-heated building's heating lifecycle."""
     last = _last_year(clock, tz)
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
         return portfolio.fossil(_driver(sa), ids, years=list(range(baseline_year, last + 1)),
-                                baseline_year=baseline_year, tz=tz, group=None if building_id else "municipal")
+                                baseline_year=baseline_year, tz=tz, group=None if building_id else "municipal",
+                                now=clock.now())
 
 
 @router.get("/labels")

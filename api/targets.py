@@ -317,10 +317,12 @@ def get_adjustments(building_id: BuildingId, caller: Caller, engine: EngineDep) 
 
 @router.get("/audit")
 def get_audit(_: RegistryWriter, engine: EngineDep,
-              subject: Annotated[str, Query(max_length=200, description="prefix, e.g. baseline, "
-                                                                        "settings/, targets/T1")] = "",
+              subject: Annotated[str, Query(max_length=200, description="a subject and what lies under it, "
+                                            "e.g. baseline, settings/, targets/T1, buildings/rh-01 (with its "
+                                            "adjustments), meters/el-1, luminaires/l-7, or buildings/ for all")] = "",
               ) -> list[dict[str, Any]]:
-    """Who changed reference data, when and how (newest first, at most 500)."""
+    """Who changed reference data and the registry, when and how (newest first, at most 500): registry changes
+    carry `valid_from`, before/after of every field changed and the dated history rows they replaced."""
     with engine.connect() as sa:
         return ref.audit_entries(_driver(sa), subject)
 

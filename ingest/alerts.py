@@ -1,4 +1,5 @@
-"""`python -m ingest.alerts`: evaluate the alert rules every minute and deliver webhook notifications.
+"""`python -m ingest.alerts`: evaluate the alert rules every minute and deliver webhook notifications; make
+future-dated registry changes current when their date comes.
 
 Each evaluation judges the data as stored (readings, rollups, decisions, telemetry) for the last few complete days,
 so late data is judged too; alerts are deduplicated per period, so running it again (or two of it) changes nothing.
@@ -32,6 +33,19 @@ def run_once(conn: Conn, tz: ZoneInfo, days_back: int) -> None:
                                                     "resolved": out.resolved})
     with conn.transaction():
         deliver_due(conn, s.alerts, datetime.now(UTC))
+    apply_due_registry_changes()
+
+
+def apply_due_registry_changes() -> None:
+    """Future-dated registry changes (heating, group, area, meter parent, luminaire) become the current values when
+    their date comes; the histories are already right, this keeps the "as of now" columns in step."""
+    from services.db import get_engine
+    from services.registry.service import apply_due_changes
+
+    with get_engine().begin() as c:
+        n = apply_due_changes(c)
+    if n:
+        log.info("scheduled registry changes became current", extra={"entities": n})
 
 
 def main() -> int:

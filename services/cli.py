@@ -35,7 +35,10 @@ def _broker_credentials(args: argparse.Namespace, s: Settings) -> int:
 
 
 def _import(args: argparse.Namespace, s: Settings) -> int:
-    from services.registry.csv_import import Kind, after_import, import_csv
+    import getpass
+
+    from services.registry.csv_import import VIA, Kind, after_import, import_csv
+    from services.registry.service import Actor
 
     try:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
@@ -44,7 +47,8 @@ def _import(args: argparse.Namespace, s: Settings) -> int:
         return 2
     engine = get_engine()
     with engine.begin() as conn:
-        result = import_csv(conn, Kind(args.kind), text)
+        # the audit log's who: the operating-system user running the command
+        result = import_csv(conn, Kind(args.kind), text, actor=Actor(f"cli:{getpass.getuser()}", None, VIA))
     if result.rejected:
         for err in result.rejected:
             print(f"{args.file}:{err.line}: {err.field}: {err.message}", file=sys.stderr)

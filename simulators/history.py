@@ -53,6 +53,7 @@ MARKER = "simulator_history"
 HOURLY_DAYS = 62  # hourly readings for the last two months (alerts judge against 30 days of hours)
 PER_MESSAGE = 2000  # readings per MQTT-style message (wire contract: at most 10,000)
 SOURCE = "Energiblik simulator"
+SIMULATOR = registry.Actor("simulator", via="simulator")
 
 
 def register(engine: Engine, buildings: list[BuildingSpec]) -> None:
@@ -60,21 +61,25 @@ def register(engine: Engine, buildings: list[BuildingSpec]) -> None:
     retrofits dated in their technology history."""
     with engine.begin() as conn:
         for b in buildings:
-            body = BuildingIn.model_validate({
-                "name": b.name, "type": b.archetype.type, "heated_area_m2": b.area_m2, "heating": b.heating_now,
+            fields = {
+                "name": b.name, "type": b.archetype.type, "heated_area_m2": b.area_m2, "heating": b.heating_2015,
                 "opening_hours": b.archetype.hours, "energy_label": b.energy_label,
-                "hot_water_share": b.archetype.hot_water_share if b.id.endswith(("1", "2")) else None})
-            registry.put_building(conn, b.id, body, via="simulator")
+                "hot_water_share": b.archetype.hot_water_share if b.id.endswith(("1", "2")) else None}
+            registry.put_building(conn, b.id, BuildingIn.model_validate(fields), actor=SIMULATOR)
+            if b.conversion_year is not None and b.heating_now != b.heating_2015:
+                # the boiler's replacement, dated in the heating history (the fossil tracker's lifecycle)
+                registry.put_building(conn, b.id, BuildingIn.model_validate({
+                    **fields, "heating": b.heating_now, "valid_from": f"{b.conversion_year}-07-01"}), actor=SIMULATOR)
         for b in buildings:
             # parents before their sub-meters, replacements before the meters they replace
             for m in sorted(b.meters, key=lambda m: (m.active_until is not None, m.parent is not None)):
-                registry.put_meter(conn, m.id, _meter_in(b, m))
+                registry.put_meter(conn, m.id, _meter_in(b, m), actor=SIMULATOR)
             for i in range(1, b.luminaires + 1):
                 tech = "led" if b.led_year else "fluorescent"
                 registry.put_luminaire(conn, f"{b.id}-l{i:03d}", LuminaireIn.model_validate({
                     "building_id": b.id, "technology": tech,
                     "rated_power_w": LED_W if b.led_year else FLUORESCENT_W,
-                    "zone": f"zone {1 + (i - 1) // 10}"}))
+                    "zone": f"zone {1 + (i - 1) // 10}"}), actor=SIMULATOR)
         ids = [f"{b.id}-l{i:03d}" for b in buildings for i in range(1, b.luminaires + 1)]
         conn.exec_driver_sql("DELETE FROM luminaire_history WHERE luminaire_id = ANY(%s)", (ids,))
         for b in buildings:

@@ -16,12 +16,13 @@ import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine
 
-from services.config import Settings
-from services.registry import lifecycle, repository, service
+from services.config import Settings, get_settings
+from services.registry import repository, service
 from services.registry.schemas import FROM_TEXT, LIFECYCLE_FIELDS, BuildingIn, LuminaireIn, MeterIn
 from services.validation import field_errors
 
@@ -71,7 +72,8 @@ class _Row:
 def columns(kind: Kind) -> tuple[list[str], list[str]]:
     """(every column the header may name, the columns it must name) for a kind."""
     fields = MODELS[kind].model_fields
-    allowed = ["id", *[n for n in fields if n != "id"]]
+    # valid_from last: it dates the row rather than describing the entity
+    allowed = ["id", *[n for n in fields if n not in ("id", "valid_from")], "valid_from"]
     required = ["id", *[n for n, f in fields.items() if f.is_required()]]
     return allowed, required
 
@@ -160,8 +162,14 @@ def _lifecycle_cells(header: list[str], data: dict[str, Any]) -> dict[str, Any]:
     return {**{c: None for c in LIFECYCLE_FIELDS if c in header}, **data}
 
 
-def import_csv(conn: Connection, kind: Kind, text: str) -> ImportResult:
-    """Validate a whole file, then store every row in the caller's transaction, or nothing if any row is wrong."""
+def import_csv(conn: Connection, kind: Kind, text: str, *, actor: service.Actor | None = None,
+               tz: ZoneInfo | None = None) -> ImportResult:
+    """Validate a whole file, then store every row in the caller's transaction, or nothing if any row is wrong.
+
+    A `valid_from` column dates each row's changes like the PUT body's field; every row is audit-logged as `actor`.
+    """
+    actor = actor or service.Actor("unknown", via=VIA)
+    tz = tz or ZoneInfo(get_settings().timezone)
     rows, errors, bad_ids = parse(kind, text)
     if kind == Kind.meters:
         checked = service.check_meters(conn, [(r.id, r.body) for r in rows], unchecked_ids=frozenset(bad_ids))
@@ -179,17 +187,15 @@ def import_csv(conn: Connection, kind: Kind, text: str) -> ImportResult:
         return result
 
     if kind == Kind.meters:
-        by_id = {r.id: r for r in rows}
-        for mid, body in service.parents_first([(r.id, r.body) for r in rows]):
-            _, created = repository.upsert_meter(conn, mid, body)
-            (result.created if created else result.updated).append(by_id[mid].id)
-        lifecycle.store(conn, [(r.id, r.body) for r in rows])
+        for put_meter in service.store_meters(conn, service.parents_first([(r.id, r.body) for r in rows]),
+                                              actor=actor, tz=tz):
+            (result.created if put_meter.created else result.updated).append(put_meter.entity.id)
     else:
         for r in rows:
             put = (
-                service.put_building(conn, r.id, r.body, via=VIA)
+                service.put_building(conn, r.id, r.body, actor=actor, tz=tz)
                 if kind == Kind.buildings
-                else service.put_luminaire(conn, r.id, r.body)
+                else service.put_luminaire(conn, r.id, r.body, actor=actor, tz=tz)
             )
             (result.created if put.created else result.updated).append(r.id)
     result.accepted = len(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from services.auth.schemas import BuildingScope
+from services.registry.history import Fact, Plan, Row, Value, shown_valid_from
 from services.registry.schemas import (
     AreaHistoryEntry,
     BuildingIn,
@@ -48,17 +50,9 @@ class MeterFacts:
 # --- buildings -------------------------------------------------------------------------------------------------------
 
 
-def building_area_for_update(conn: Connection, building_id: str) -> float | None:
-    """The stored heated area (locking the row until commit), or None when the building does not exist."""
-    row = conn.execute(
-        text("SELECT heated_area_m2 FROM buildings WHERE id = :id FOR UPDATE"), {"id": building_id}
-    ).first()
-    return None if row is None else float(row[0])
-
-
 def upsert_building(conn: Connection, building_id: str, body: BuildingIn) -> tuple[BuildingOut, bool]:
     """Insert or replace a building; returns it and whether it was created."""
-    data = body.model_dump(mode="json", exclude={"id"})
+    data = body.model_dump(mode="json", exclude={"id", "valid_from"})
     data["opening_hours"] = None if body.opening_hours is None else json.dumps(data["opening_hours"])
     row = (
         conn.execute(
@@ -81,19 +75,6 @@ def upsert_building(conn: Connection, building_id: str, body: BuildingIn) -> tup
         .one()
     )
     return BuildingOut.model_validate(dict(row)), bool(row["created"])
-
-
-def append_area_history(conn: Connection, building_id: str, heated_area_m2: float, reason: str) -> None:
-    """Record the heated area valid from now (the transaction's time)."""
-    conn.execute(
-        text("""
-            INSERT INTO building_area_history (building_id, valid_from, heated_area_m2, reason)
-            VALUES (:id, now(), :area, :reason)
-            ON CONFLICT (building_id, valid_from) DO UPDATE
-                SET heated_area_m2 = EXCLUDED.heated_area_m2, reason = EXCLUDED.reason
-        """),
-        {"id": building_id, "area": heated_area_m2, "reason": reason},
-    )
 
 
 def get_building(conn: Connection, building_id: str, scope: BuildingScope) -> BuildingOut | None:
@@ -130,7 +111,7 @@ def area_history(conn: Connection, building_id: str) -> list[AreaHistoryEntry]:
         """),
         {"id": building_id},
     ).mappings()
-    return [AreaHistoryEntry.model_validate(dict(r)) for r in rows]
+    return [AreaHistoryEntry.model_validate({**r, "valid_from": shown_valid_from(r["valid_from"])}) for r in rows]
 
 
 # --- meters ----------------------------------------------------------------------------------------------------------
@@ -197,7 +178,7 @@ def upsert_meter(conn: Connection, meter_id: str, body: MeterIn) -> tuple[MeterO
                 updated_at = now()
             RETURNING *, {_CREATED}
         """),
-            {"id": meter_id, **body.model_dump(mode="json", exclude={"id"})},
+            {"id": meter_id, **body.model_dump(mode="json", exclude={"id", "valid_from"})},
         )
         .mappings()
         .one()
@@ -300,14 +281,6 @@ def reading_bounds(conn: Connection, meter_key: int) -> tuple[datetime, datetime
 # --- luminaires ------------------------------------------------------------------------------------------------------
 
 
-def luminaire_spec_for_update(conn: Connection, luminaire_id: str) -> tuple[str, float] | None:
-    """Stored (technology, rated_power_w), locking the row until commit; None when not registered."""
-    row = conn.execute(
-        text("SELECT technology, rated_power_w FROM luminaires WHERE id = :id FOR UPDATE"), {"id": luminaire_id}
-    ).first()
-    return None if row is None else (str(row[0]), float(row[1]))
-
-
 def upsert_luminaire(conn: Connection, luminaire_id: str, body: LuminaireIn) -> tuple[LuminaireOut, bool]:
     """Insert or replace a luminaire; returns it and whether it was created."""
     row = (
@@ -320,25 +293,12 @@ def upsert_luminaire(conn: Connection, luminaire_id: str, body: LuminaireIn) -> 
                 rated_power_w = EXCLUDED.rated_power_w, zone = EXCLUDED.zone, updated_at = now()
             RETURNING *, {_CREATED}
         """),
-            {"id": luminaire_id, **body.model_dump(mode="json", exclude={"id"})},
+            {"id": luminaire_id, **body.model_dump(mode="json", exclude={"id", "valid_from"})},
         )
         .mappings()
         .one()
     )
     return LuminaireOut.model_validate(dict(row)), bool(row["created"])
-
-
-def append_luminaire_history(conn: Connection, luminaire_id: str, technology: str, rated_power_w: float) -> None:
-    """Record technology and power valid from now (the transaction's time)."""
-    conn.execute(
-        text("""
-            INSERT INTO luminaire_history (luminaire_id, valid_from, technology, rated_power_w)
-            VALUES (:id, now(), :technology, :power)
-            ON CONFLICT (luminaire_id, valid_from) DO UPDATE
-                SET technology = EXCLUDED.technology, rated_power_w = EXCLUDED.rated_power_w
-        """),
-        {"id": luminaire_id, "technology": technology, "power": rated_power_w},
-    )
 
 
 def get_luminaire(conn: Connection, luminaire_id: str, scope: BuildingScope) -> tuple[LuminaireOut, int] | None:
@@ -364,3 +324,113 @@ def list_luminaires(conn: Connection, scope: BuildingScope, building_id: str | N
         {"bid": building_id, **_scope_params(scope)},
     ).mappings()
     return [LuminaireOut.model_validate(dict(r)) for r in rows]
+
+
+# --- dated history of facts (services.registry.history) --------------------------------------------------------------
+
+
+def fact_rows(conn: Connection, fact: Fact, entity_id: str) -> list[Row]:
+    """A fact's history rows of one entity, oldest first."""
+    cols = ", ".join(fact.columns)
+    rows = conn.execute(
+        text(f"SELECT valid_from, {cols} FROM {fact.table} WHERE {fact.key} = :id ORDER BY valid_from"),
+        {"id": entity_id},
+    ).all()
+    return [Row(r[0], _value(fact, r[1:])) for r in rows]
+
+
+def _value(fact: Fact, raw: Sequence[Any]) -> Value:
+    # Numbers come back as floats; compare like with like.
+    return tuple(float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in raw)
+
+
+def fact_history(conn: Connection, fact: Fact, entity_id: str) -> list[dict[str, Any]]:
+    """Every row of a fact's history with when and by whom it was recorded, oldest first."""
+    extra = ", reason" if fact.table == "building_area_history" else ""
+    rows = conn.execute(
+        text(f"""SELECT valid_from, {", ".join(fact.columns)}, recorded_at, recorded_by{extra}
+                 FROM {fact.table} WHERE {fact.key} = :id ORDER BY valid_from"""),
+        {"id": entity_id},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def apply_plan(conn: Connection, fact: Fact, entity_id: str, *, valid_from: datetime, value: Value, plan: Plan,
+               actor: str, reason: str | None = None) -> None:
+    """Remove the superseded rows and the row at valid_from, then record (valid_from, value) if the plan says so."""
+    conn.execute(
+        text(f"""DELETE FROM {fact.table} WHERE {fact.key} = :id
+                 AND (valid_from = :d OR valid_from = ANY(CAST(:gone AS timestamptz[])))"""),
+        {"id": entity_id, "d": valid_from, "gone": [r.valid_from for r in plan.superseded]},
+    )
+    if not plan.insert:
+        return
+    names = [fact.key, "valid_from", *fact.columns, "recorded_by"]
+    params: dict[str, Any] = {"id": entity_id, "d": valid_from, "actor": actor}
+    params.update({f"v{i}": v for i, v in enumerate(value)})
+    values = [":id", ":d", *[f":v{i}" for i in range(len(value))], ":actor"]
+    if fact.table == "building_area_history":
+        names.append("reason")
+        values.append(":reason")
+        params["reason"] = reason
+    conn.execute(text(f"INSERT INTO {fact.table} ({', '.join(names)}) VALUES ({', '.join(values)})"), params)
+
+
+def _current_sql(fact: Fact) -> str:
+    """UPDATE the entity's current columns to the fact's value as of now (for an entity whose history starts in the
+    future: its first value), where they differ."""
+    cols = fact.columns
+    sets = ", ".join(f"{c} = h.{c}" for c in cols)
+    differs = " OR ".join(f"e.{c} IS DISTINCT FROM h.{c}" for c in cols)
+    return f"""
+        UPDATE {fact.entity_table} e SET {sets}, updated_at = now()
+        FROM (SELECT DISTINCT ON ({fact.key}) {fact.key} AS entity_id, {", ".join(cols)} FROM {fact.table}
+              WHERE {{where}}
+              ORDER BY {fact.key}, valid_from <= now() DESC,
+                       CASE WHEN valid_from <= now() THEN valid_from END DESC, valid_from) h
+        WHERE e.id = h.entity_id AND ({differs})"""
+
+
+def refresh_current(conn: Connection, fact: Fact, entity_id: str) -> None:
+    """Set the entity's current columns of a fact to its value as of now."""
+    conn.execute(text(_current_sql(fact).format(where=f"{fact.key} = :id")), {"id": entity_id})
+
+
+def due_entities(conn: Connection, fact: Fact) -> int:
+    """How many entities' current columns of a fact differ from the value as of now (a scheduled change has come)."""
+    cols = fact.columns
+    differs = " OR ".join(f"e.{c} IS DISTINCT FROM h.{c}" for c in cols)
+    n = conn.execute(text(f"""
+        SELECT count(*) FROM {fact.entity_table} e JOIN (
+            SELECT DISTINCT ON ({fact.key}) {fact.key} AS entity_id, {", ".join(cols)} FROM {fact.table}
+            ORDER BY {fact.key}, valid_from <= now() DESC,
+                     CASE WHEN valid_from <= now() THEN valid_from END DESC, valid_from) h
+        ON e.id = h.entity_id WHERE {differs}""")).scalar_one()
+    return int(n)
+
+
+def refresh_all_current(conn: Connection, fact: Fact) -> int:
+    """Bring every entity's current columns of a fact to its value as of now; returns the entities changed."""
+    if not due_entities(conn, fact):
+        return 0  # no UPDATE: a statement on meters or luminaires would bump the ingest registry version
+    return int(conn.execute(text(_current_sql(fact).format(where="TRUE"))).rowcount)
+
+
+def lock_entity(conn: Connection, table: str, entity_id: str) -> dict[str, Any] | None:
+    """The stored row (locked until commit), or None when it does not exist."""
+    row = conn.execute(text(f"SELECT * FROM {table} WHERE id = :id FOR UPDATE"), {"id": entity_id}).mappings().first()
+    return None if row is None else dict(row)
+
+
+def audit(conn: Connection, actor: str, action: str, subject: str, detail: dict[str, Any]) -> None:
+    """One audit_log row (who, what, when: the transaction's time)."""
+    conn.execute(
+        text("INSERT INTO audit_log (actor, action, subject, detail) VALUES (:actor, :action, :subject, "
+             "CAST(:detail AS jsonb))"),
+        {"actor": actor, "action": action, "subject": subject, "detail": json.dumps(detail, default=str)},
+    )
+
+
+def now(conn: Connection) -> datetime:
+    """The transaction's time (what now() gives every statement of it)."""
+    return conn.execute(text("SELECT now()")).scalar_one()  # type: ignore[no-any-return]

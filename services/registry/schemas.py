@@ -203,11 +203,21 @@ _READ_ONLY = frozenset(
 )
 
 
+VALID_FROM_DOC = (
+    "when the facts this request changes took (or take) effect: a local date (2020-03-01 = local midnight) or an "
+    "RFC 3339 instant with offset; default now. History-kept facts (heated area, heating, building group, meter "
+    "parent, luminaire technology and rated W) are recorded as of this date; a future date does not change the "
+    "current value until it comes (docs/registry.md)"
+)
+
+
 class _PutBody(BaseModel):
     # Unknown fields are an error, so a misspelt optional field is not silently lost.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: EntityId | None = Field(default=None, description="optional; must equal the id in the path when given")
+    valid_from: LocalInstant | None = Field(default=None, description=VALID_FROM_DOC,
+                                         examples=["2020-03-01", "2021-06-01T00:00:00+02:00"])
 
     @model_validator(mode="before")
     @classmethod
@@ -362,7 +372,7 @@ class BuildingOut(BaseModel):
 
 
 class AreaHistoryEntry(BaseModel):
-    valid_from: datetime
+    valid_from: datetime | None = Field(description="null: since always (the area the building was registered with)")
     heated_area_m2: float
     reason: str | None
 

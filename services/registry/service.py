@@ -9,16 +9,36 @@ is all-or-nothing. After committing a meter or luminaire, the caller replays its
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from datetime import datetime
+from enum import Enum
+from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel
 from sqlalchemy import Connection, Engine
 
 from services.auth.schemas import BuildingScope
-from services.config import Settings
+from services.config import Settings, get_settings
 from services.errors import NotFoundError, ValidationFailed
+from services.localtime import parse_instant
 from services.registry import lifecycle, repository
+from services.registry.history import (
+    BUILDING_FACTS,
+    BUILDING_GROUP,
+    HEATED_AREA,
+    HEATING,
+    LUMINAIRE_FACTS,
+    LUMINAIRE_SPEC,
+    METER_FACTS,
+    PARENT_METER,
+    SINCE_ALWAYS,
+    Fact,
+    Value,
+    plan_change,
+    shown_valid_from,
+)
 from services.registry.repository import MeterFacts
 from services.registry.schemas import (
     AreaHistoryEntry,
@@ -46,24 +66,147 @@ class Put(Generic[T]):
     created: bool
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a registry change (an API token's name and role, a CLI user, the simulator) and through what."""
+
+    name: str
+    role: str | None = None
+    via: str = "API"
+
+
+SYSTEM = Actor("system", via="internal")
+
+
 def _check_body_id(path_id: str, body_id: str | None) -> None:
     if body_id is not None and body_id != path_id:
         raise ValidationFailed("id", f"{body_id!r} differs from the id in the path ({path_id!r})")
 
 
+def _tz(tz: ZoneInfo | None) -> ZoneInfo:
+    return tz if tz is not None else ZoneInfo(get_settings().timezone)
+
+
+def resolve_valid_from(given: datetime | str | None, tz: ZoneInfo) -> datetime | None:
+    """A request's `valid_from` as an instant (a date: its local midnight in `tz`), or None when not given."""
+    return parse_instant(given, "valid_from", tz) if isinstance(given, str) else given
+
+
+def _plain(v: Any, tz: ZoneInfo) -> Any:
+    """A value as it compares and shows in the audit log: enums by value, numbers as floats, instants in local time
+    with their offset."""
+    if isinstance(v, Enum):
+        return v.value
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int | float):
+        return float(v)
+    if isinstance(v, datetime):
+        return v.astimezone(tz).isoformat()
+    if isinstance(v, Mapping):
+        return {str(k): _plain(x, tz) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x, tz) for x in v]
+    return v
+
+
+def _record(
+    conn: Connection,
+    *,
+    kind: str,
+    entity_id: str,
+    old: dict[str, Any] | None,
+    body: BaseModel,
+    facts: Sequence[Fact],
+    values: Mapping[Fact, Value],
+    tz: ZoneInfo,
+    actor: Actor,
+    area_reason: str | None = None,
+) -> None:
+    """After the entity row is written: record the dated facts in their histories, bring the current columns to
+    the value as of now, and write the audit log row (create, or update with before/after of every field changed).
+
+    Every field of the body is compared generically, so fields added to a PUT body later are audited too.
+    """
+    given = resolve_valid_from(getattr(body, "valid_from", None), tz)
+    now = repository.now(conn)
+    history: dict[str, Any] = {}
+    for fact in facts:
+        # A registration without a date: building and meter facts hold since always; a luminaire exists from now.
+        d = given if given is not None else (SINCE_ALWAYS if old is None and fact.extends_back else now)
+        rows = repository.fact_rows(conn, fact, entity_id)
+        value = values[fact]
+        plan = plan_change(rows, d, value, now, extends_back=fact.extends_back)
+        if plan is not None:
+            repository.apply_plan(conn, fact, entity_id, valid_from=d, value=value, plan=plan, actor=actor.name,
+                                  reason=area_reason)
+        # the row was written with the body's values: the current columns hold the value as of now (a future-dated
+        # value is not current yet, whether this request or an earlier one scheduled it)
+        repository.refresh_current(conn, fact, entity_id)
+        if plan is None:
+            continue
+        history[fact.name] = {
+            "valid_from": _shown(d, tz),
+            "value_before_at_valid_from": _fact_value(fact, plan.before, tz),
+            "value": _fact_value(fact, value, tz),
+            "superseded": [{"valid_from": _shown(r.valid_from, tz), "value": _fact_value(fact, r.value, tz)}
+                           for r in plan.superseded],
+        }
+    # What the request left stored (a field a body leaves out may keep its stored value, e.g. a meter's lifecycle);
+    # a history fact shows the value from valid_from, which for a future date is not the stored (current) one yet.
+    stored = repository.lock_entity(conn, kind, entity_id) or {}
+    fields = [k for k in type(body).model_fields if k not in ("id", "valid_from")]
+    new = {k: stored.get(k) for k in fields}
+    for fact in facts:
+        if fact.name in history:
+            new.update(zip(fact.columns, values[fact], strict=True))
+    detail: dict[str, Any] = {"via": actor.via, "role": actor.role,
+                              "valid_from": None if given is None else given.astimezone(tz).isoformat()}
+    if old is None:
+        action = "create"
+        detail["values"] = {k: _plain(v, tz) for k, v in new.items()}
+    else:
+        action = "update"
+        # a history fact's columns count as changed only when its history changed
+        untouched = {c for f in facts if f.name not in history for c in f.columns}
+        detail["changes"] = {k: {"before": _plain(old.get(k), tz), "after": _plain(v, tz)}
+                             for k, v in new.items() if k not in untouched and _plain(old.get(k), tz) != _plain(v, tz)}
+        if not detail["changes"] and not history:
+            return  # the same entity PUT again: nothing changed, nothing to log
+    if history:
+        detail["history"] = history
+    repository.audit(conn, actor.name, action, f"{kind}/{entity_id}", detail)
+
+
+def _shown(d: datetime, tz: ZoneInfo) -> str | None:
+    v = shown_valid_from(d)
+    return None if v is None else v.astimezone(tz).isoformat()
+
+
+def _fact_value(fact: Fact, value: Value | None, tz: ZoneInfo) -> Any:
+    if value is None:
+        return None
+    if len(fact.columns) == 1:
+        return _plain(value[0], tz)
+    return {c: _plain(v, tz) for c, v in zip(fact.columns, value, strict=True)}
+
+
 # --- buildings -------------------------------------------------------------------------------------------------------
 
 
-def put_building(conn: Connection, building_id: str, body: BuildingIn, *, via: str = "API") -> Put[BuildingOut]:
-    """Create or replace a building; a new or changed heated area is appended to the area history."""
+def put_building(conn: Connection, building_id: str, body: BuildingIn, *, actor: Actor = SYSTEM,
+                 tz: ZoneInfo | None = None) -> Put[BuildingOut]:
+    """Create or replace a building. Heated area, heating and building group are recorded in their histories as of
+    the body's `valid_from` (default now; a registration without one: since always); the change is audit-logged."""
     _check_body_id(building_id, body.id)
-    old_area = repository.building_area_for_update(conn, building_id)
-    building, created = repository.upsert_building(conn, building_id, body)
-    if old_area is None:
-        repository.append_area_history(conn, building_id, body.heated_area_m2, REASON_REGISTERED)
-    elif old_area != body.heated_area_m2:
-        repository.append_area_history(conn, building_id, body.heated_area_m2, f"updated via {via}")
-    return Put(building, created)
+    tz = _tz(tz)
+    old = repository.lock_entity(conn, "buildings", building_id)
+    _, created = repository.upsert_building(conn, building_id, body)
+    _record(conn, kind="buildings", entity_id=building_id, old=old, body=body, facts=BUILDING_FACTS,
+            values={HEATED_AREA: (float(body.heated_area_m2),), HEATING: (body.heating.value,),
+                    BUILDING_GROUP: (body.building_group,)},
+            tz=tz, actor=actor, area_reason=REASON_REGISTERED if old is None else f"updated via {actor.via}")
+    return Put(get_building(conn, building_id, BuildingScope.everything()), created)
 
 
 def get_building(conn: Connection, building_id: str, scope: BuildingScope) -> BuildingOut:
@@ -79,10 +222,51 @@ def list_buildings(conn: Connection, scope: BuildingScope) -> list[BuildingOut]:
     return repository.list_buildings(conn, scope)
 
 
-def area_history(conn: Connection, building_id: str, scope: BuildingScope) -> list[AreaHistoryEntry]:
-    """The heated areas a building has had, oldest first."""
+def area_history(conn: Connection, building_id: str, scope: BuildingScope, tz: ZoneInfo | None = None
+                 ) -> list[AreaHistoryEntry]:
+    """The heated areas a building has had, oldest first (`valid_from` in local time; null: since always)."""
     get_building(conn, building_id, scope)
-    return repository.area_history(conn, building_id)
+    tz = _tz(tz)
+    return [e.model_copy(update={"valid_from": e.valid_from and e.valid_from.astimezone(tz)})
+            for e in repository.area_history(conn, building_id)]
+
+
+def _history_out(conn: Connection, fact: Fact, entity_id: str, tz: ZoneInfo) -> list[dict[str, Any]]:
+    out = []
+    for r in repository.fact_history(conn, fact, entity_id):
+        row = {"valid_from": _shown(r["valid_from"], tz)}
+        row.update({c: _plain(r[c], tz) for c in fact.columns})
+        if "reason" in r:
+            row["reason"] = r["reason"]
+        row["recorded_at"] = r["recorded_at"].astimezone(tz).isoformat()
+        row["recorded_by"] = r["recorded_by"]
+        out.append(row)
+    return out
+
+
+def building_history(conn: Connection, building_id: str, scope: BuildingScope, tz: ZoneInfo) -> dict[str, Any]:
+    """Every dated fact of a building (area, heating, group: `valid_from` null = since always), oldest first."""
+    get_building(conn, building_id, scope)
+    return {"building_id": building_id,
+            **{f.name: _history_out(conn, f, building_id, tz) for f in BUILDING_FACTS}}
+
+
+def meter_history(conn: Connection, meter_id: str, scope: BuildingScope, tz: ZoneInfo) -> dict[str, Any]:
+    """A meter's parent over time (`parent_meter_id` null: a main meter that counts in totals)."""
+    get_meter(conn, meter_id, scope)
+    return {"meter_id": meter_id, "parent_meter_id": _history_out(conn, PARENT_METER, meter_id, tz)}
+
+
+def luminaire_history(conn: Connection, luminaire_id: str, scope: BuildingScope, tz: ZoneInfo) -> dict[str, Any]:
+    """A luminaire's technology and rated W over time; it counts in LED shares from its first row."""
+    get_luminaire(conn, luminaire_id, scope)
+    return {"luminaire_id": luminaire_id, "technology": _history_out(conn, LUMINAIRE_SPEC, luminaire_id, tz)}
+
+
+def apply_due_changes(conn: Connection) -> int:
+    """Bring every current column to its value as of now, so that a future-dated change becomes current when its
+    date comes (run periodically by the alert evaluator). Returns the entities changed."""
+    return sum(repository.refresh_all_current(conn, f) for f in (*BUILDING_FACTS, *METER_FACTS, *LUMINAIRE_FACTS))
 
 
 # --- meters ----------------------------------------------------------------------------------------------------------
@@ -237,16 +421,32 @@ def parents_first(items: Sequence[tuple[str, MeterIn]]) -> list[tuple[str, Meter
     return out
 
 
-def put_meter(conn: Connection, meter_id: str, body: MeterIn) -> Put[MeterOut]:
+def put_meter(conn: Connection, meter_id: str, body: MeterIn, *, actor: Actor = SYSTEM,
+              tz: ZoneInfo | None = None) -> Put[MeterOut]:
     """Create or replace a meter after checking its building, parent, external id and stored readings."""
     _check_body_id(meter_id, body.id)
+    tz = _tz(tz)
     errors = check_meters(conn, [(meter_id, body)])
     if errors:
         raise FieldErrors([e for _, e in errors])
-    meter, created = repository.upsert_meter(conn, meter_id, body)
-    if lifecycle.store(conn, [(meter_id, body)]):
-        meter = get_meter(conn, meter_id, BuildingScope.everything())
-    return Put(meter, created)
+    return store_meters(conn, [(meter_id, body)], actor=actor, tz=tz)[0]
+
+
+def store_meters(conn: Connection, items: Sequence[tuple[str, MeterIn]], *, actor: Actor, tz: ZoneInfo
+                 ) -> list[Put[MeterOut]]:
+    """Write a checked batch of meters (`check_meters`; parents first): the rows, their lifecycle, their parent
+    history as of `valid_from`, and one audit-log row each once everything of the batch is written."""
+    old = {}
+    for mid, body in items:
+        old[mid] = repository.lock_entity(conn, "meters", mid)
+        repository.upsert_meter(conn, mid, body)
+    lifecycle.store(conn, items)
+    out = []
+    for mid, body in items:
+        _record(conn, kind="meters", entity_id=mid, old=old[mid], body=body, facts=METER_FACTS,
+                values={PARENT_METER: (body.parent_meter_id,)}, tz=tz, actor=actor)
+        out.append(Put(get_meter(conn, mid, BuildingScope.everything()), old[mid] is None))
+    return out
 
 
 def get_meter(conn: Connection, meter_id: str, scope: BuildingScope) -> MeterOut:
@@ -272,16 +472,19 @@ def list_meters(conn: Connection, scope: BuildingScope, building_id: str | None 
 # --- luminaires ------------------------------------------------------------------------------------------------------
 
 
-def put_luminaire(conn: Connection, luminaire_id: str, body: LuminaireIn) -> Put[LuminaireOut]:
-    """Create or replace a luminaire; a new technology or rated power is appended to the luminaire history."""
+def put_luminaire(conn: Connection, luminaire_id: str, body: LuminaireIn, *, actor: Actor = SYSTEM,
+                  tz: ZoneInfo | None = None) -> Put[LuminaireOut]:
+    """Create or replace a luminaire; technology and rated power are recorded in its history as of `valid_from`
+    (default now: a luminaire counts in LED shares from its first history row); audit-logged."""
     _check_body_id(luminaire_id, body.id)
+    tz = _tz(tz)
     if not repository.existing_building_ids(conn, [body.building_id]):
         raise ValidationFailed("building_id", f"building {body.building_id!r} does not exist")
-    old = repository.luminaire_spec_for_update(conn, luminaire_id)
-    luminaire, created = repository.upsert_luminaire(conn, luminaire_id, body)
-    if old != (body.technology.value, body.rated_power_w):
-        repository.append_luminaire_history(conn, luminaire_id, body.technology.value, body.rated_power_w)
-    return Put(luminaire, created)
+    old = repository.lock_entity(conn, "luminaires", luminaire_id)
+    _, created = repository.upsert_luminaire(conn, luminaire_id, body)
+    _record(conn, kind="luminaires", entity_id=luminaire_id, old=old, body=body, facts=LUMINAIRE_FACTS,
+            values={LUMINAIRE_SPEC: (body.technology.value, float(body.rated_power_w))}, tz=tz, actor=actor)
+    return Put(get_luminaire(conn, luminaire_id, BuildingScope.everything()), created)
 
 
 def get_luminaire(conn: Connection, luminaire_id: str, scope: BuildingScope) -> LuminaireOut:

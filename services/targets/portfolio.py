@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.db import PgConn
+from services.registry.history import HEATING, periods, value_as_of, values_during
 from services.targets import reference as ref
 from services.targets.co2 import FactorUsed, factor_for_carrier
 from services.targets.progress import (
@@ -23,7 +24,7 @@ from services.targets.progress import (
     share_for,
     year_figures,
 )
-from services.targets.service import load_buildings, weather
+from services.targets.service import fact_rows, load_buildings, weather
 
 FOSSIL = ("natural_gas", "oil")
 
@@ -164,27 +165,75 @@ def lighting(conn: PgConn, ids: Sequence[str] | None, year: int, tz: ZoneInfo) -
 # ---- Fossil phase-out (T3) ---------------------------------------------------------------------------------------
 
 def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], baseline_year: int, tz: ZoneInfo,
-           group: str | None = "municipal") -> dict[str, Any]:
+           group: str | None = "municipal", now: datetime | None = None) -> dict[str, Any]:
+    """Buildings burning oil or gas per year: by their metered (or imported) oil and gas kWh, and by their heating
+    as of each year in the registry's heating history, so a replaced boiler shows as a lifecycle."""
     buildings = load_buildings(conn, ids, group, years=years, baseline_year=baseline_year, tz=tz)
     rows = [r for r in co2_rows(buildings, years, ref.co2_factors(conn)) if r["carrier"] in FOSSIL and r["kwh"] > 0]
-    registered = {r[0]: r[1] for r in conn.execute(
-        "SELECT id, heating FROM buildings WHERE heating IN ('oil', 'natural_gas') "
-        "AND (%s::text[] IS NULL OR id = ANY(%s))", [ids, ids])}
+    heating = fact_rows(conn, HEATING, [b.id for b in buildings])
+    current = {r[0]: r[1] for r in conn.execute("SELECT id, heating FROM buildings WHERE id = ANY(%s)",
+                                                [[b.id for b in buildings]])}
+
+    def heated_fossil(b: BuildingData, y: int) -> bool:
+        during = values_during(heating.get(b.id, []), datetime(y, 1, 1, tzinfo=tz), datetime(y + 1, 1, 1, tzinfo=tz),
+                               extends_back=True)
+        return b.in_portfolio(y) and any(v[0] in FOSSIL for v in during)
+
     trend = []
     for y in years:
         ry = [r for r in rows if r["year"] == y]
+        heated = sorted(b.id for b in buildings if heated_fossil(b, y))
         trend.append({"year": y, "buildings": len({r["building_id"] for r in ry}),
                       "kwh": round(sum(r["kwh"] for r in ry), 1),
-                      "kg_co2": round(sum(r["kg_co2"] or 0 for r in ry), 1)})
+                      "kg_co2": round(sum(r["kg_co2"] or 0 for r in ry), 1),
+                      "buildings_heated_fossil": len(heated),
+                      "buildings_fossil": len({r["building_id"] for r in ry} | set(heated))})
     last = years[-1]
-    still = sorted({r["building_id"] for r in rows if r["year"] == last} | set(registered))
+    # the heating the last year reported ended with (or today's, while that year runs)
+    edge = min(datetime(last + 1, 1, 1, tzinfo=tz), now or datetime.now(tz))
+    registered: dict[str, str | None] = {}
+    for b in buildings:
+        v = value_as_of(heating.get(b.id, []), edge, extends_back=True)
+        registered[b.id] = v[0] if v else current.get(b.id)
+    still = sorted({r["building_id"] for r in rows if r["year"] == last}
+                   | {b.id for b in buildings if b.in_portfolio(last) and registered[b.id] in FOSSIL})
+    fossil_meters: dict[str, list[dict[str, Any]]] = {}
+    for mid, bid, carrier, a, z, by in conn.execute(
+            "SELECT id, building_id, carrier, active_from, active_to, replaced_by FROM meters "
+            "WHERE carrier IN ('natural_gas', 'oil') AND building_id = ANY(%s) ORDER BY id",
+            [[b.id for b in buildings]]):
+        fossil_meters.setdefault(bid, []).append({
+            "meter_id": mid, "carrier": carrier, "active_from": a.astimezone(tz) if a else None,
+            "active_to": z.astimezone(tz) if z else None, "replaced_by": by})
+    lifecycles = []
+    for b in buildings:
+        hist = heating.get(b.id, [])
+        if not any(r.value[0] in FOSSIL for r in hist) and b.id not in fossil_meters:
+            continue
+        ps = periods(hist)
+        fossil_until = next((p[1] for p in reversed(ps) if p[2][0] in FOSSIL), None)
+        lifecycles.append({
+            "building_id": b.id,
+            "heating": [{"heating": v[0], "from": a.astimezone(tz) if a else None,
+                         "to": z.astimezone(tz) if z else None} for a, z, v in ps],
+            "fossil_until": fossil_until.astimezone(tz) if fossil_until else None,
+            "converted_to": ps[-1][2][0] if ps and ps[-1][2][0] not in FOSSIL else None,
+            # the oil and gas meters with their active spans (meter lifecycle): removed at the replacement
+            "meters": fossil_meters.get(b.id, [])})
     return {"years": list(years), "trend": trend,
             "buildings_still_fossil": [{"building_id": b, "registered_heating": registered.get(b),
+                                        "heating_now": current.get(b),
                                         "kwh": round(sum(r["kwh"] for r in rows if r["year"] == last
                                                          and r["building_id"] == b), 1)} for b in still],
+            "heating_as_of": edge.astimezone(tz),
+            "lifecycles": lifecycles,
             "rows": rounded(rows), "target_year": 2030,
-            "method": "buildings with natural gas or oil consumption in the year (meters or imported baseline), "
-                      "plus buildings whose registered heating is still oil or gas"}
+            "method": "trend: `buildings` with natural gas or oil consumption in the year (meters or imported "
+                      "baseline), `buildings_heated_fossil` whose registered heating was oil or gas at some time in "
+                      "the year (heating history), `buildings_fossil` either; still fossil: consumption in the last "
+                      "year or registered heating oil or gas as of `heating_as_of`; lifecycles: each building with "
+                      "fossil heating or an oil/gas meter: its heating periods (a replaced boiler ends its fossil "
+                      "period) and its oil/gas meters' active spans"}
 
 
 # ---- Energy labels (T4) ------------------------------------------------------------------------------------------

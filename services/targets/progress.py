@@ -48,8 +48,12 @@ class BuildingData:
     # year -> carrier -> months. The baseline year's data is imported or derived from readings (see sources).
     data: dict[int, dict[str, Months]] = field(default_factory=dict)
     sources: dict[int, dict[str, str]] = field(default_factory=dict)  # year -> carrier -> "import" | "readings"
+    # years in which the building never belonged to the target's building group (group history)
+    outside_group: frozenset[int] = frozenset()
 
     def in_portfolio(self, year: int) -> bool:
+        if year in self.outside_group:
+            return False
         if self.sold is not None and self.sold <= date(year, 1, 1):
             return False
         return not (self.added is not None and self.added > date(year, 12, 31))

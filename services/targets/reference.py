@@ -44,8 +44,13 @@ def audit(conn: PgConn, actor: str, action: str, subject: str, detail: dict[str,
 
 
 def audit_entries(conn: PgConn, subject_prefix: str, limit: int = 500) -> list[dict[str, Any]]:
-    cur = conn.execute("SELECT at, actor, action, subject, detail FROM audit_log WHERE subject LIKE %s "
-                       "ORDER BY id DESC LIMIT %s", [subject_prefix + "%", limit])
+    """Audit rows whose subject is `subject_prefix` or lies under it: "buildings/b1" gives buildings/b1 and
+    buildings/b1/adjustments but not buildings/b10; a prefix ending in "/" (or empty) gives everything under it."""
+    p = subject_prefix
+    cur = conn.execute("SELECT at, actor, action, subject, detail FROM audit_log WHERE left(subject, length(%s)) = %s "
+                       "AND (%s = '' OR right(%s, 1) = '/' OR length(subject) = length(%s) "
+                       "OR substr(subject, length(%s) + 1, 1) = '/') ORDER BY id DESC LIMIT %s",
+                       [p, p, p, p, p, p, limit])
     return [{"at": r[0], "actor": r[1], "action": r[2], "subject": r[3], "detail": r[4]} for r in cur]
 
 

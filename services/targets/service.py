@@ -13,6 +13,7 @@ from services.consumption.query import computed_through, overlapping
 from services.db import PgConn
 from services.errors import NotFoundError, ValidationFailed
 from services.localtime import iso_local
+from services.registry.history import BUILDING_GROUP, Fact, Row, values_during
 from services.targets import reference as ref
 from services.targets.progress import EV_SUB, HEAT_PUMP_SUB, BuildingData, Cell, Weather, compute
 
@@ -48,13 +49,50 @@ def yearly_area(history: Sequence[tuple[date, float]], current: float, year: int
     return total / (y1 - y0).days
 
 
+# Whether meter m is a sub-meter as of the local start of month c.month (its first parent row also holds before it;
+# the current column where a meter has no history). Parameters: the time zone twice.
+_SUB_AS_OF_MONTH = (
+    "COALESCE((SELECT h.parent_meter_id IS NOT NULL FROM meter_parent_history h WHERE h.meter_id = m.id "
+    "ORDER BY h.valid_from <= (CAST(c.month AS timestamp) AT TIME ZONE %s) DESC, "
+    "CASE WHEN h.valid_from <= (CAST(c.month AS timestamp) AT TIME ZONE %s) THEN h.valid_from END DESC, "
+    "h.valid_from LIMIT 1), m.parent_meter_id IS NOT NULL)")
+
+
+def fact_rows(conn: PgConn, fact: Fact, ids: Sequence[str]) -> dict[str, list[Row]]:
+    """Dated registry history of a fact per entity, oldest first (services.registry.history)."""
+    out: dict[str, list[Row]] = {}
+    for r in conn.execute(f"SELECT {fact.key}, valid_from, {', '.join(fact.columns)} FROM {fact.table} "
+                          f"WHERE {fact.key} = ANY(%s) ORDER BY {fact.key}, valid_from", [list(ids)]):
+        out.setdefault(r[0], []).append(Row(r[1], tuple(r[2:])))
+    return out
+
+
+def outside_group_years(conn: PgConn, ids: Sequence[str], group: str, years: Sequence[int], tz: ZoneInfo
+                        ) -> dict[str, frozenset[int]]:
+    """Per building, the years in which it never belonged to `group`: a building counts in a group's figures for
+    every year it was in the group at some time (as added/sold buildings count in the years they were held)."""
+    hist = fact_rows(conn, BUILDING_GROUP, ids)
+    out: dict[str, frozenset[int]] = {}
+    for bid in ids:
+        rows = hist.get(bid, [])
+        if not rows:
+            continue  # no history (cannot happen after migration 0010): the current group, selected by, holds
+        out[bid] = frozenset(
+            y for y in years
+            if (group,) not in values_during(rows, datetime(y, 1, 1, tzinfo=tz), datetime(y + 1, 1, 1, tzinfo=tz),
+                                             extends_back=True))
+    return out
+
+
 def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str | None, *, years: Sequence[int],
                    baseline_year: int, tz: ZoneInfo) -> list[BuildingData]:
     where: list[str] = ["TRUE"]
     params: list[Any] = []
     if group is not None:
-        where.append("building_group = %s")
-        params.append(group)
+        # the group as of each year decides (group_years below); fetch every building that was ever in it
+        where.append("(building_group = %s OR EXISTS (SELECT 1 FROM building_group_history g "
+                     "WHERE g.building_id = buildings.id AND g.building_group = %s))")
+        params += [group, group]
     if building_ids is not None:
         where.append("id = ANY(%s)")
         params.append(list(building_ids))
@@ -72,11 +110,15 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
             "AND kind IN ('added', 'sold') ORDER BY id", [ids]):
         events.setdefault(bid, {})[kind] = effective
     all_years = sorted({*years, baseline_year})
+    outside = outside_group_years(conn, ids, group, all_years, tz) if group is not None else {}
     out = {r[0]: BuildingData(
         id=r[0], name=r[1], hot_water_share=r[2],
         area={y: yearly_area(history.get(r[0], []), float(r[3]), y) for y in all_years},
         added=events.get(r[0], {}).get("added"), sold=events.get(r[0], {}).get("sold"),
+        outside_group=outside.get(r[0], frozenset()),
     ) for r in rows}
+    # a building that was in the group in none of the years compared is not part of these figures
+    ids = [i for i in ids if len(out[i].outside_group) < len(all_years)]
     meters: dict[tuple[str, str], int] = {}
     for bid, carrier, is_sub, n in conn.execute(
             "SELECT building_id, carrier, parent_meter_id IS NOT NULL, count(*) FROM meters "
@@ -85,11 +127,13 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
         if k:
             meters[(bid, k)] = meters.get((bid, k), 0) + n
     readings: dict[tuple[str, int, str, int], tuple[float, float]] = {}
+    # A meter is a sub-meter in a month when its parent as of the month's first instant is set (meter parent
+    # history): a meter re-parented on 2022-01-01 adds to totals through 2021 and splits its parent from then on.
     for bid, carrier, is_sub, month, amount, measured in conn.execute(
-            "SELECT m.building_id, m.carrier, m.parent_meter_id IS NOT NULL, c.month, sum(c.amount), "
+            f"SELECT m.building_id, m.carrier, {_SUB_AS_OF_MONTH}, c.month, sum(c.amount), "
             "sum(c.measured_s) FROM consumption_monthly c JOIN meters m ON m.key = c.meter_key "
             "WHERE m.building_id = ANY(%s) AND c.month >= %s AND c.month < %s GROUP BY 1, 2, 3, 4",
-            [ids, date(all_years[0], 1, 1), date(all_years[-1] + 1, 1, 1)]):
+            [tz.key, tz.key, ids, date(all_years[0], 1, 1), date(all_years[-1] + 1, 1, 1)]):
         k = carrier_key(carrier, is_sub)
         if k is None or month.year not in all_years:
             continue
@@ -219,15 +263,17 @@ def add_adjustment(conn: PgConn, building_id: str, *, kind: str, effective: date
     if kind == "area_changed" and heated_area_m2 is not None:
         valid_from = datetime(effective.year, effective.month, effective.day, tzinfo=tz)
         conn.execute(
-            "INSERT INTO building_area_history (building_id, valid_from, heated_area_m2, reason) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (building_id, valid_from) DO UPDATE "
-            "SET heated_area_m2 = EXCLUDED.heated_area_m2, reason = EXCLUDED.reason",
-            [building_id, valid_from, heated_area_m2, reason])
-        # the registry's current area follows when the change is the latest one
+            "INSERT INTO building_area_history (building_id, valid_from, heated_area_m2, reason, recorded_by) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (building_id, valid_from) DO UPDATE "
+            "SET heated_area_m2 = EXCLUDED.heated_area_m2, reason = EXCLUDED.reason, "
+            "recorded_by = EXCLUDED.recorded_by, recorded_at = now()",
+            [building_id, valid_from, heated_area_m2, reason, actor])
+        # the registry's current area follows when the change is the latest one dated today or earlier
         conn.execute(
             "UPDATE buildings b SET heated_area_m2 = h.heated_area_m2, updated_at = now() FROM ("
             "  SELECT heated_area_m2 FROM building_area_history WHERE building_id = %s "
-            "  ORDER BY valid_from DESC LIMIT 1) h WHERE b.id = %s", [building_id, building_id])
+            "  ORDER BY valid_from <= now() DESC, CASE WHEN valid_from <= now() THEN valid_from END DESC, valid_from "
+            "  LIMIT 1) h WHERE b.id = %s", [building_id, building_id])
     ref.audit(conn, actor, "add", f"buildings/{building_id}/adjustments",
               {"id": row[0], "kind": kind, "effective": effective.isoformat(), "heated_area_m2": heated_area_m2,
                "reason": reason})

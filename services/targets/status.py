@@ -51,7 +51,8 @@ def _status(conn: PgConn, t: dict[str, Any], ids: Sequence[str] | None, today: d
                 "coverage": 1.0 if s["luminaires"] else 0.0, "method": led["method"]}
     if metric == "fossil_heating":
         f = portfolio.fossil(conn, ids, years=[base, last_year], baseline_year=base, tz=tz, group=group)
-        n_base, n_now = f["trend"][0]["buildings"], len(f["buildings_still_fossil"])
+        # like the buildings still fossil: by consumption or by registered heating (as of that year)
+        n_base, n_now = f["trend"][0]["buildings_fossil"], len(f["buildings_still_fossil"])
         return {"year": last_year, "buildings_still_fossil": n_now, "baseline_buildings": n_base,
                 "kwh": f["trend"][-1]["kwh"], "kg_co2": f["trend"][-1]["kg_co2"],
                 "verdict": "reached" if n_now == 0 else "in_progress", "coverage": None, "method": f["method"]}

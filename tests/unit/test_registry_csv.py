@@ -21,6 +21,7 @@ def test_columns_are_id_plus_the_put_fields() -> None:
         "active_from",
         "active_to",
         "replaced_by",
+        "valid_from",
     ]
     assert required == ["id", "building_id", "carrier", "unit", "mode"]
     assert columns(Kind.luminaires)[1] == ["id", "building_id", "technology", "rated_power_w"]
