@@ -251,7 +251,8 @@ def test_every_instant_is_iso_with_a_local_offset(api: Api, team: httpx.Client, 
         "/settings/normal-year", "/dead-letters", "/quarantine", "/processing-errors", "/operations/ingest",
         "/tokens", "/alerts", f"/alerts/{world['alert_id']}", "/alerts-digest", "/alerts-digests", "/alert-rules",
         "/led", "/fossil", "/labels?year=2025", "/co2?year=2025", "/co2-factors", "/green-accounts?year=2025",
-        "/weather-corrected?building_id=A", "/meter-status", "/me",
+        "/weather-corrected?building_id=A", "/meter-status", "/me", "/buildings/A/history", "/meters/A-EL/history",
+        "/luminaires/L1/history", "/settings/default-hot-water-share",
     ]
     found: dict[str, list[str]] = {}
     for path in paths:
