@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 
 from api.deps import EngineDep, Operator, SettingsDep, TimezoneDep, TokenAdmin
+from api.routing import v1_router
 from services.auth import service as auth
 from services.auth.schemas import CreatedToken, TokenIn, TokenOut
 from services.db import PgConn
@@ -14,7 +15,7 @@ from services.localtime import parse_instant
 from services.operations import service as operations
 from services.operations.schemas import DeadLetter, IngestOverview, ProcessingError, QuarantinedMessage
 
-router = APIRouter(prefix="/api/v1", tags=["operations"])
+router = v1_router(tags=["operations"])
 
 
 @router.get("/dead-letters")

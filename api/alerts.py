@@ -7,29 +7,50 @@ import html
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, RegistryWriter, TimezoneDep
+from api.routing import v1_router
 from api.targets import _driver
 from services.alerts import store
 from services.alerts.rules import DEFAULT_PARAMS
 from services.auth.schemas import Principal, Role
 from services.auth.service import require
+from services.config import get_settings
 from services.db import PgConn
 from services.errors import NotFoundError, ValidationFailed
+from services.localtime import RFC3339_RE, iso_local
 from services.registry import service as registry
 from services.series.service import resolve_bounds
 from services.targets.reference import audit
 
-router = APIRouter(prefix="/api/v1", tags=["alerts"])
+router = v1_router(tags=["alerts"])
 
 RuleName = Literal["meter_silent", "counter_anomaly", "night_baseload", "lights_out_of_hours", "above_baseline",
                    "dh_cooling"]
 AlertId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+def _local_detail(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The instants the rules wrote into an alert's (and its events') `detail` as text, such as a silent meter's
+    `last_reading` or a counter decision's `ts`, in local time like every other instant of the API (the stored text
+    is left as it is: it is part of what dedupes a finding)."""
+    tz = ZoneInfo(get_settings().timezone)
+
+    def local(detail: Any) -> Any:
+        if not isinstance(detail, dict):
+            return detail
+        return {k: iso_local(datetime.fromisoformat(v), tz)
+                if isinstance(v, str) and RFC3339_RE.fullmatch(v) else v for k, v in detail.items()}
+
+    return [{**a, "detail": local(a.get("detail")),
+             **({"events": [{**e, "detail": local(e.get("detail"))} for e in a["events"]]} if "events" in a else {})}
+            for a in alerts]
 
 
 def _scoped(conn: PgConn, alert_id: int, caller: Principal) -> dict[str, Any]:
@@ -61,7 +82,7 @@ def list_alerts(
         else:
             found = store.search(conn, building_ids=None if ids is None else sorted(ids), building_id=building_id,
                                  rule=rule, state=state, since=s, until=u, limit=limit)
-    return found
+    return _local_detail(found)
 
 
 @router.get("/alerts/{alert_id}")
@@ -69,7 +90,7 @@ def get_alert(alert_id: AlertId, caller: Caller, engine: EngineDep) -> dict[str,
     """One alert with its history (opened, repeated, acknowledged, resolved)."""
     with engine.connect() as sa:
         conn = _driver(sa)
-        return {**_scoped(conn, alert_id, caller), "events": store.events(conn, alert_id)}
+        return _local_detail([{**_scoped(conn, alert_id, caller), "events": store.events(conn, alert_id)}])[0]
 
 
 class NoteIn(BaseModel):
@@ -84,7 +105,8 @@ def _handle(alert_id: int, to: str, caller: Principal, engine: Engine, *, now: d
     with engine.begin() as sa:
         conn = _driver(sa)
         _scoped(conn, alert_id, caller)
-        return store.change_state(conn, alert_id, to, actor=caller.name, note=body.note if body else None, now=now)
+        changed = store.change_state(conn, alert_id, to, actor=caller.name, note=body.note if body else None, now=now)
+        return _local_detail([changed])[0]
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
@@ -165,7 +187,7 @@ def _digest(conn: PgConn, ids: list[str] | None, day: date, tz: Any) -> dict[str
                                    until=end, limit=1000) if a["first_seen"] >= start]
     active = [a for a in store.search(conn, building_ids=ids, building_id=None, rule=None, state=None, since=None,
                                       until=end, limit=1000) if a["state"] != "resolved"]
-    return {"date": day.isoformat(), "new": new, "active": active,
+    return {"date": day.isoformat(), "new": _local_detail(new), "active": _local_detail(active),
             "wasted_kwh_active": round(sum(a["wasted_kwh"] or 0 for a in active), 1)}
 
 

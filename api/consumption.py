@@ -7,21 +7,23 @@ import csv
 import io
 from datetime import datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import BuildingFilter, Caller, ClockDep, End, EngineDep, MeterId, RegistryWriter, Start, TimezoneDep
+from api.routing import local_instants, v1_router
 from services.consumption import repository as repo
-from services.consumption.periods import Resolution
-from services.consumption.query import DEFAULT_SPAN, Series, series
+from services.consumption import window
+from services.consumption.query import Series, series
+from services.consumption.window import Window
 from services.db import PgConn
 from services.registry import service as registry
 from services.registry.schemas import Carrier
-from services.series.service import resolve_bounds
 
-router = APIRouter(prefix="/api/v1", tags=["consumption"])
+router = v1_router(tags=["consumption"])
 
 FormatQ = Annotated[Literal["json", "csv"], Query(description="csv: one row per period, for spreadsheets")]
 ResolutionQ = Annotated[Literal["hour", "day", "week", "month", "year"],
@@ -46,6 +48,18 @@ class ConsumptionOut(BaseModel):
     unit: str
     resolution: str
     timezone: str
+    requested_start: datetime = Field(
+        description="the start the caller asked for, in local time (without `start`: `end` minus the resolution's "
+                    "default span)")
+    requested_end: datetime = Field(
+        description="the end (exclusive) the caller asked for, in local time (without `end`: now)")
+    start: datetime = Field(
+        description="the start of the first whole local period answered: at or before requested_start")
+    end: datetime = Field(
+        description="the end (exclusive) of the last whole local period answered: at or after requested_end")
+    widened: bool = Field(
+        description="true when the whole periods reach beyond the requested window (start/end differ from "
+                    "requested_start/requested_end); the first and last periods then hold consumption outside it")
     computed_through: datetime | None = Field(
         default=None, description="null: every figure is current. Otherwise the instant up to which the rollups "
                                   "this answer reads are current; later periods may be pending")
@@ -60,13 +74,17 @@ class DecisionOut(BaseModel):
     detail: str
 
 
-def _answer(found: Series, water: bool, resolution: str, tz: str) -> ConsumptionOut:
-    return ConsumptionOut(
-        unit="m3" if water else "kWh", resolution=resolution, timezone=tz, computed_through=found.computed_through,
+def _answer(found: Series, w: Window, water: bool, resolution: str, tz: ZoneInfo) -> ConsumptionOut:
+    answer = ConsumptionOut(
+        unit="m3" if water else "kWh", resolution=resolution, timezone=tz.key,
+        requested_start=w.requested_start, requested_end=w.requested_end, start=w.start, end=w.end,
+        widened=w.widened, computed_through=found.computed_through,
         series=[PointOut(start=p.start, end=p.end, kwh=None if water else p.amount, m3=p.amount if water else None,
                          coverage=p.coverage, estimated_share=p.estimated_share, pending=p.pending)
                 for p in found.points],
     )
+    out: ConsumptionOut = local_instants(answer, tz)  # answered as a Response: the route does not convert it
+    return out
 
 
 def _json(answer: ConsumptionOut) -> JSONResponse:
@@ -86,15 +104,13 @@ def _csv(answer: ConsumptionOut) -> Response:
     for p in answer.series:
         out.writerow([p.start.isoformat(), p.end.isoformat(), p.m3 if amount == "m3" else p.kwh, p.coverage,
                       p.estimated_share, "true" if p.pending else "false"])
-    headers = {"X-Energiblik-Computed-Through": answer.computed_through.isoformat()} if answer.computed_through else {}
+    # the window asked for (the rows are the whole periods answering it, from `start` of the first to `end` of the
+    # last)
+    headers = {"X-Energiblik-Requested-Start": answer.requested_start.isoformat(),
+               "X-Energiblik-Requested-End": answer.requested_end.isoformat()}
+    if answer.computed_through:
+        headers["X-Energiblik-Computed-Through"] = answer.computed_through.isoformat()
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
-
-
-def _window(start: str | None, end: str | None, resolution: Resolution, now: datetime,
-            tz: TimezoneDep) -> tuple[datetime, datetime]:
-    s, e = resolve_bounds(start, end, tz)
-    e = e or now
-    return s or e - DEFAULT_SPAN[resolution], e
 
 
 @router.get("/consumption", response_model=ConsumptionOut)
@@ -104,7 +120,7 @@ def get_consumption(
     start: Start = None, end: End = None, resolution: ResolutionQ = "day", format: FormatQ = "json",
 ) -> ConsumptionOut | Response:
     """Consumption of one building, or of every building in the caller's scope, per carrier or all energy carriers."""
-    s, e = _window(start, end, resolution, clock.now(), tz)
+    w = window.resolve(start, end, resolution, clock.now(), tz)
     with engine.connect() as sa:
         if building_id is not None:
             registry.get_building(sa, building_id, caller.scope)  # 404 outside the scope
@@ -114,8 +130,8 @@ def get_consumption(
             buildings = None if ids is None else sorted(ids)
         conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
         keys = repo.meters_for_totals(conn, buildings, carrier.value if carrier else None)
-        found = series(conn, keys, start=s, end=e, resolution=resolution, tz=tz)
-    answer = _answer(found, carrier == Carrier.water, resolution, tz.key)
+        found = series(conn, keys, start=w.requested_start, end=w.requested_end, resolution=resolution, tz=tz)
+    answer = _answer(found, w, carrier == Carrier.water, resolution, tz)
     return _csv(answer) if format == "csv" else _json(answer)
 
 
@@ -125,12 +141,12 @@ def get_meter_consumption(
     start: Start = None, end: End = None, resolution: ResolutionQ = "day", format: FormatQ = "json",
 ) -> ConsumptionOut | Response:
     """One meter's consumption (sub-meters included), with the same periods and quality figures."""
-    s, e = _window(start, end, resolution, clock.now(), tz)
+    w = window.resolve(start, end, resolution, clock.now(), tz)
     with engine.connect() as sa:
         meter, key = registry.get_meter_and_key(sa, meter_id, caller.scope)
         conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
-        found = series(conn, [key], start=s, end=e, resolution=resolution, tz=tz)
-    answer = _answer(found, meter.carrier == Carrier.water, resolution, tz.key)
+        found = series(conn, [key], start=w.requested_start, end=w.requested_end, resolution=resolution, tz=tz)
+    answer = _answer(found, w, meter.carrier == Carrier.water, resolution, tz)
     return _csv(answer) if format == "csv" else _json(answer)
 
 

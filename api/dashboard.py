@@ -7,12 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import FastAPI, Query
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, TimezoneDep
+from api.routing import v1_router
 from api.targets import _driver, _scope_ids
 from services.auth.schemas import Role
 from services.dashboard import service
@@ -22,7 +23,7 @@ from services.registry.schemas import Carrier
 WEB = Path(__file__).resolve().parent / "web"
 CHART_JS = WEB / "node_modules" / "chart.js" / "dist"
 
-router = APIRouter(prefix="/api/v1", tags=["dashboard"])
+router = v1_router(tags=["dashboard"])
 
 
 @router.get("/me")

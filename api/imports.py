@@ -5,20 +5,21 @@ from __future__ import annotations
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from api.deps import EngineDep, RegistryWriter, SettingsDep
 from api.errors import error_body
+from api.routing import v1_router
 from services.auth.schemas import Principal
 from services.config import Settings
 from services.registry.csv_import import VIA, ImportResult, Kind, after_import, columns, import_csv
 from services.registry.service import Actor
 from services.validation import FieldError
 
-router = APIRouter(prefix="/api/v1/imports", tags=["imports"])
+router = v1_router(prefix="/api/v1/imports", tags=["imports"])
 
 MAX_CSV_BYTES = 20 * 1024 * 1024
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from api.deps import Caller, ClockDep, End, EngineDep, LuminaireId, MeterId, Start, TimezoneDep
+from api.routing import v1_router
 from services.series import service
 from services.series.schemas import DEFAULT_LIMIT, MAX_LIMIT, ReadingsPage, RevisionsPage, TelemetryPage
 
-router = APIRouter(prefix="/api/v1", tags=["readings"])
+router = v1_router(tags=["readings"])
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="most rows returned; see `truncated`/`next_start`")]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from pydantic import Field
 from sqlalchemy import text
 
@@ -20,6 +20,7 @@ from api.deps import (
     SettingsDep,
     TimezoneDep,
 )
+from api.routing import v1_router
 from services.auth.schemas import Principal
 from services.registry import service
 from services.registry.schemas import (
@@ -34,7 +35,7 @@ from services.registry.schemas import (
     MeterPutOut,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["registry"])
+router = v1_router(tags=["registry"])
 
 
 def actor(p: Principal, via: str = "API") -> service.Actor:

@@ -7,18 +7,19 @@ import html
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, RegistryWriter, TimezoneDep
+from api.routing import v1_router
 from api.targets import _driver, _scope_ids
 from services.errors import ValidationFailed
 from services.registry.schemas import Carrier
 from services.targets import portfolio
 from services.targets import reference as ref
 
-router = APIRouter(prefix="/api/v1", tags=["reports"])
+router = v1_router(tags=["reports"])
 
 Year = Annotated[int | None, Query(ge=1990, le=2100, description="default: last year")]
 BaselineYear = Annotated[int, Query(ge=1990, le=2100)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -15,15 +15,17 @@ from sqlalchemy import Engine
 from api.deps import BuildingFilter, BuildingId, Caller, ClockDep, EngineDep, RegistryWriter, TimezoneDep
 from api.errors import error_body
 from api.imports import read_csv_text
+from api.routing import v1_router
 from services.auth.schemas import Principal
 from services.db import PgConn
 from services.errors import ValidationFailed
 from services.registry import service as registry
 from services.targets import reference as ref
 from services.targets import service
+from services.targets.schemas import ProgressOut
 from services.validation import FieldError
 
-router = APIRouter(prefix="/api/v1", tags=["targets"])
+router = v1_router(tags=["targets"])
 
 
 def _csv_doc(example: str, columns: str) -> dict[str, Any]:
@@ -162,7 +164,7 @@ def _scope_ids(caller: Principal, building_id: str | None, sa: Any) -> list[str]
     return None if ids is None else sorted(ids)
 
 
-@router.get("/progress")
+@router.get("/progress", response_model=ProgressOut)
 def get_progress(
     *, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
     year: Annotated[int | None, Query(ge=1990, le=2100, description="reporting year; default: this year")] = None,
@@ -170,7 +172,9 @@ def get_progress(
     target: Annotated[str, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="an energy target")] = "T1",
 ) -> dict[str, Any]:
     """Progress of an energy target (T1 by default) for a year: total, like-for-like and intensity, weather-corrected,
-    with coverage, method, electrification, a forecast for the current year and a per-building ranking."""
+    with coverage, method, electrification and a per-building ranking. The top-level figures are what was measured:
+    a finished year whole, a running year's complete months against the same months of the baseline year; a running
+    year's whole-year forecast (with its own reduction, on_track and verdict) is in `forecast`."""
     today = clock.now().astimezone(tz).date()
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)

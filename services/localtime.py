@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from services.errors import ValidationFailed
@@ -28,7 +28,7 @@ def parse_instant(value: str, field: str, tz: ZoneInfo) -> datetime:
         except ValueError as e:
             raise ValidationFailed(field, f"{value!r} is not a date: {e}") from None
         # Midnight exists on every Copenhagen day (DST switches at 02:00/03:00), so it is never ambiguous.
-        return _in_range(datetime(day.year, day.month, day.day, tzinfo=tz), field)
+        return _in_range(datetime(day.year, day.month, day.day, tzinfo=tz), field, value)
     m = _SPACE_OFFSET_RE.match(value)
     if m:
         value = f"{m.group(1)}+{m.group(2)}"
@@ -45,11 +45,32 @@ def parse_instant(value: str, field: str, tz: ZoneInfo) -> datetime:
         ) from None
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise ValidationFailed(field, f"{value!r} has no UTC offset; write e.g. 2026-03-29T00:00:00+01:00 or ...Z")
-    return _in_range(ts, field)
+    return _in_range(ts, field, value)
 
 
-def _in_range(ts: datetime, field: str) -> datetime:
+def _in_range(ts: datetime, field: str, given: str) -> datetime:
     # Far-off years are typos, and near year 1 or 9999 window arithmetic would overflow Python's datetime.
+    # The message repeats what the caller wrote: a local date before 1894 would otherwise print Copenhagen's local
+    # mean time offset (+00:50:20), which is no ISO 8601 offset.
     if not MIN_YEAR <= ts.year <= MAX_YEAR:
-        raise ValidationFailed(field, f"{ts.isoformat()} is outside the years {MIN_YEAR}-{MAX_YEAR}")
+        raise ValidationFailed(field, f"{given} is outside the years {MIN_YEAR}-{MAX_YEAR}")
     return ts
+
+
+def to_local(ts: datetime, tz: ZoneInfo) -> datetime:
+    """An aware instant in local time (`tz`), the form every instant leaves the API in (ISO 8601 with ±HH:MM).
+
+    Before a zone's standard time (Copenhagen: 1894) its offset is local mean time (+00:50:20), which ISO 8601's
+    ±HH:MM cannot write: such instants are given in UTC instead. Naive datetimes are returned unchanged."""
+    if ts.tzinfo is None:
+        return ts
+    local = ts.astimezone(tz)
+    offset = local.utcoffset()
+    if offset is None or offset.seconds % 60 or offset.microseconds:
+        return ts.astimezone(UTC)
+    return local
+
+
+def iso_local(ts: datetime, tz: ZoneInfo, timespec: str = "auto") -> str:
+    """`to_local` as text: `2026-03-29T03:00:00+02:00` (UTC, before standard time, as `+00:00`, never `Z`)."""
+    return to_local(ts, tz).isoformat(timespec=timespec)

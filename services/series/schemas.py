@@ -1,4 +1,4 @@
-"""Shapes of stored series as the API returns them. Timestamps are UTC instants."""
+"""Shapes of stored series as the API returns them. Timestamps are instants (the API gives them in local time)."""
 
 from __future__ import annotations
 

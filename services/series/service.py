@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 
 from services.auth.schemas import BuildingScope
 from services.errors import ValidationFailed
-from services.localtime import parse_instant
+from services.localtime import iso_local, parse_instant
 from services.registry.service import get_luminaire_and_key, get_meter_and_key
 from services.series import repository
 from services.series.schemas import (
@@ -36,7 +36,7 @@ def resolve_bounds(start: str | None, end: str | None, tz: ZoneInfo, *, names: t
     start_ts = parse_instant(start, names[0], tz) if start else None
     end_ts = parse_instant(end, names[1], tz) if end else None
     if start_ts is not None and end_ts is not None and end_ts <= start_ts:
-        raise ValidationFailed(names[1], f"must be after {names[0]} ({start_ts.isoformat()})")
+        raise ValidationFailed(names[1], f"must be after {names[0]} ({iso_local(start_ts, tz)})")
     return start_ts, end_ts
 
 
@@ -46,7 +46,7 @@ def resolve_window(start: str | None, end: str | None, now: datetime, tz: ZoneIn
     end_ts = end_ts or now
     start_ts = start_ts or end_ts - DEFAULT_SPAN
     if end_ts <= start_ts:
-        raise ValidationFailed("end", f"must be after start ({start_ts.isoformat()}); without end it is now")
+        raise ValidationFailed("end", f"must be after start ({iso_local(start_ts, tz)}); without end it is now")
     return Window(start=start_ts, end=end_ts)
 
 

@@ -5,7 +5,8 @@ Reduction = 1 - (reporting-year normalised kWh / baseline-year normalised kWh), 
   - like-for-like: only buildings present in both years;
   - intensity: kWh per heated m2 (time-weighted area of each year).
 Heat is weather-corrected month by month (services.targets.weather). Electrification (heat pumps, EV charging) is
-reported beside the total. For the current year a forecast adds the rest of the year from last year's months.
+reported beside the total. A running year's figures are its complete months so far against the same months of the
+baseline year; its `forecast` adds the rest of the year from last year's months and compares the whole year.
 """
 
 from __future__ import annotations
@@ -199,16 +200,66 @@ def _sum(*figs: YearFigures) -> YearFigures:
     return out
 
 
+def _intensity(total: tuple[YearFigures, YearFigures], area: tuple[float, float],
+               lfl: tuple[YearFigures, YearFigures], lfl_area: tuple[float, float]) -> dict[str, Any]:
+    """kWh per heated m2 of (baseline, year), total and like-for-like."""
+    (base, act), (area_b, area_y), (lfl_b, lfl_y), (lfl_area_b, lfl_area_y) = total, area, lfl, lfl_area
+    return {
+        "baseline": round(base.normalised_kwh / area_b, 2) if area_b else None,
+        "year": round(act.normalised_kwh / area_y, 2) if area_y else None,
+        "reduction_pct": reduction_pct(base.normalised_kwh / area_b, act.normalised_kwh / area_y)
+        if area_b and area_y else None,
+        "like_for_like_reduction_pct": reduction_pct(lfl_b.normalised_kwh / lfl_area_b,
+                                                     lfl_y.normalised_kwh / lfl_area_y)
+        if lfl_area_b and lfl_area_y else None,
+        "heated_area_m2": {"baseline": round(area_b, 1), "year": round(area_y, 1)},
+    }
+
+
+def _electrification(base: YearFigures, act: YearFigures) -> dict[str, Any]:
+    return {
+        "heat_pump_kwh": {"baseline": round(base.heat_pump_kwh, 1), "year": round(act.heat_pump_kwh, 1)},
+        "ev_charging_kwh": {"baseline": round(base.ev_charging_kwh, 1), "year": round(act.ev_charging_kwh, 1)},
+        "reduction_pct_without_ev_charging": reduction_pct(base.normalised_kwh - base.ev_charging_kwh,
+                                                           act.normalised_kwh - act.ev_charging_kwh),
+        "note": "heat pumps and EV chargers move energy from gas, oil and petrol into the buildings' "
+                "electricity; shown here so that they neither mask nor fake the target",
+    }
+
+
+def _uncorrected_reasons(*figs: YearFigures) -> list[str]:
+    out = []
+    for fig in figs:
+        for reason, n in fig.uncorrected.items():
+            if reason != "actual degree days below 5 % of normal":
+                out.append(f"{n} building-month(s) of heat not weather-corrected: {reason}")
+    return out
+
+
+def _month_span(months: Sequence[int]) -> str:
+    return f"month {months[0]}" if len(months) == 1 else f"months {months[0]}-{months[-1]}"
+
+
 def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int, target_pct: float,
             target_year: int, w: Weather, today: date, share_source: str = "") -> dict[str, Any]:
     """The progress answer (API contract v1 fields plus detail). `today` decides whether `year` is complete.
 
-    For the current year, `actual_*` are the measured months so far; `reduction_pct`, like-for-like, intensity and
-    the buildings' figures are the forecast for the whole year (measured months plus the rest from last year)."""
-    complete_months = list(MONTHS) if year < today.year else [m for m in MONTHS if m < today.month]
-    forecast_months = [m for m in MONTHS if m not in complete_months]
-    current = bool(forecast_months)
-    total_b, total_y, ytd_b, lfl_b, lfl_y, fc_y = (YearFigures() for _ in range(6))
+    The top-level figures say what was measured, and judge it: for a finished year the whole year against the whole
+    baseline year; for a running year its complete months so far (`months_measured`, January up to the month before
+    `today`) against the same months of the baseline year. `reduction_pct`, `on_track`, `verdict`, like-for-like,
+    intensity, electrification and the buildings' figures all compare those same months.
+
+    For a running year `forecast` holds the whole-year forecast: the measured months plus the rest of the year from
+    last year's months, all normalised to the normal year, against the whole baseline year, with its own reduction,
+    `on_track` and verdict (the product's "is the target year on track"). For a finished year `forecast` is None."""
+    measured = list(MONTHS) if year < today.year else [m for m in MONTHS if m < today.month]
+    rest = [m for m in MONTHS if m not in measured]
+    current = bool(rest)
+    k = len(measured)
+    # m*: the measured months against the same months of the baseline year; f*: the whole-year forecast against the
+    # whole baseline year (for a finished year both are the whole year)
+    mb, my, m_lfl_b, m_lfl_y = (YearFigures() for _ in range(4))
+    fb, fy, f_lfl_b, f_lfl_y = (YearFigures() for _ in range(4))
     area_b = area_y = lfl_area_b = lfl_area_y = 0.0
     rows, shares = [], {"hot_water_share": 0, "regression": 0, "default": 0}
     no_baseline = []
@@ -216,113 +267,136 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
         share = share_for(b, baseline_year, w)
         shares[share.method] += 1
         in_b = b.in_portfolio(baseline_year) and b.has_data(baseline_year)
-        in_y = b.in_portfolio(year) and b.has_data(year, complete_months or MONTHS)
-        fb = year_figures(b, baseline_year, share, w)
-        fy = year_figures(b, year, share, w, complete_months)
-        # forecast: the rest of the year from last year's months, normalised the same way
-        ff = year_figures(b, year - 1, share, w, forecast_months) if current else YearFigures()
-        whole = _sum(fy, ff)
+        in_y = b.in_portfolio(year) and b.has_data(year, measured or MONTHS)
+        base_year = year_figures(b, baseline_year, share, w)
+        base = year_figures(b, baseline_year, share, w, measured) if current else base_year
+        act = year_figures(b, year, share, w, measured)
+        # the forecast: the rest of the year from last year's months, normalised the same way
+        whole = _sum(act, year_figures(b, year - 1, share, w, rest)) if current else act
         if in_b:
-            total_b.add(fb)
+            mb.add(base)
+            fb.add(base_year)
             area_b += b.area.get(baseline_year, 0.0)
         if in_y:
-            total_y.add(fy)
-            fc_y.add(whole)
+            my.add(act)
+            fy.add(whole)
             area_y += b.area.get(year, 0.0)
-            if current and in_b:
-                ytd_b.add(year_figures(b, baseline_year, share, w, complete_months))
         if in_y and not in_b and b.in_portfolio(baseline_year):
             no_baseline.append(b.id)
         lfl = in_b and in_y
         if lfl:
-            lfl_b.add(fb)
-            lfl_y.add(whole)
+            m_lfl_b.add(base)
+            m_lfl_y.add(act)
+            f_lfl_b.add(base_year)
+            f_lfl_y.add(whole)
             lfl_area_b += b.area.get(baseline_year, 0.0)
             lfl_area_y += b.area.get(year, 0.0)
-        saving = fb.normalised_kwh - whole.normalised_kwh if lfl else None
+        keep = 1 - target_pct / 100
         rows.append({
             "building_id": b.id, "name": b.name, "in_baseline": in_b, "in_year": in_y, "like_for_like": lfl,
-            **_figures_out(fb, whole),
-            "saving_kwh": round(saving, 1) if saving is not None else None,
-            "gap_kwh": round(whole.normalised_kwh - fb.normalised_kwh * (1 - target_pct / 100), 1) if lfl else None,
+            **_figures_out(base, act),
+            "saving_kwh": round(base.normalised_kwh - act.normalised_kwh, 1) if lfl else None,
+            "gap_kwh": round(act.normalised_kwh - base.normalised_kwh * keep, 1) if lfl else None,
+            "forecast": {
+                "baseline_normalised_kwh": round(base_year.normalised_kwh, 1),
+                "normalised_kwh": round(whole.normalised_kwh, 1),
+                "reduction_pct": reduction_pct(base_year.normalised_kwh, whole.normalised_kwh),
+                "saving_kwh": round(base_year.normalised_kwh - whole.normalised_kwh, 1) if lfl else None,
+                "gap_kwh": round(whole.normalised_kwh - base_year.normalised_kwh * keep, 1) if lfl else None,
+            } if current else None,
             "baseline_source": b.sources.get(baseline_year, {}),
             "weather": {"a": round(share.a, 4), "method": share.method, "r2": share.r2, "detail": share.detail},
             "heated_area_m2": {"baseline": b.area.get(baseline_year), "year": b.area.get(year)},
         })
-    figures = _figures_out(total_b, total_y)
-    forecast = None
-    if current:
-        forecast = {
-            "months_measured": len(complete_months), "months_from_last_year": len(forecast_months),
-            "normalised_kwh": round(fc_y.normalised_kwh, 1),
-            "reduction_pct": reduction_pct(total_b.normalised_kwh, fc_y.normalised_kwh),
-            "method": (f"{year} months 1-{len(complete_months)} as measured, months {forecast_months[0]}-12 from "
-                       f"{year - 1}, all normalised to the normal year") if complete_months else
-                      f"all months from {year - 1}, normalised to the normal year",
-        }
-        figures["reduction_pct"] = forecast["reduction_pct"]
-        figures["reduction_pct_unnormalised"] = None
-    judged = figures["reduction_pct"]
     required = required_pct(target_pct, baseline_year, target_year, year)
+
+    # what was measured, judged
+    figures = _figures_out(mb, my)
+    judged = figures["reduction_pct"]
     on_track = judged is not None and judged >= required
+    coverage = min(mb.coverage, my.coverage)  # no data in the year at all is coverage 0, not -100 %
     reasons = []
-    coverage = min(total_b.coverage, total_y.coverage)  # no data in the year at all is coverage 0, not -100 %
-    if coverage < UNCERTAIN_BELOW:
+    if k == 0:
+        reasons.append(f"no month of {year} is complete yet: nothing measured to compare; see the forecast")
+    elif coverage < UNCERTAIN_BELOW:
         reasons.append(f"coverage {coverage:.0%} is below {UNCERTAIN_BELOW:.0%}")
     if no_baseline:
         reasons.append(f"{len(no_baseline)} building(s) with data in {year} have no baseline for {baseline_year}")
-    if current and len(complete_months) < 3:
-        reasons.append(f"only {len(complete_months)} month(s) of {year} measured; the forecast rests on {year - 1}")
-    for fig in (total_b, total_y):
-        for reason, n in fig.uncorrected.items():
-            if reason != "actual degree days below 5 % of normal":
-                reasons.append(f"{n} building-month(s) of heat not weather-corrected: {reason}")
-    if judged is None:
+    if current and 0 < k < 3:
+        reasons.append(f"only {k} month(s) of {year} measured so far")
+    reasons += _uncorrected_reasons(mb, my)
+    if judged is None and k:
         reasons.append("no baseline consumption")
     verdict = "uncertain" if reasons else ("on_track" if on_track else "off_track")
+
+    forecast = None
+    if current:
+        f_reduction = reduction_pct(fb.normalised_kwh, fy.normalised_kwh)
+        f_on_track = f_reduction is not None and f_reduction >= required
+        f_coverage = min(fb.coverage, fy.coverage)
+        f_reasons = []
+        if f_coverage < UNCERTAIN_BELOW:
+            f_reasons.append(f"coverage {f_coverage:.0%} is below {UNCERTAIN_BELOW:.0%}")
+        if no_baseline:
+            f_reasons.append(f"{len(no_baseline)} building(s) with data in {year} have no baseline for "
+                             f"{baseline_year}")
+        if k < 3:
+            f_reasons.append(f"only {k} month(s) of {year} measured; the forecast rests on {year - 1}")
+        f_reasons += _uncorrected_reasons(fb, fy)
+        if f_reduction is None:
+            f_reasons.append("no baseline consumption")
+        forecast = {
+            "months_measured": k, "months_from_last_year": len(rest),
+            "baseline_normalised_kwh": round(fb.normalised_kwh, 1),
+            "normalised_kwh": round(fy.normalised_kwh, 1),
+            "reduction_pct": f_reduction,
+            "required_pct": required,
+            "on_track": f_on_track,
+            "verdict": "uncertain" if f_reasons else ("on_track" if f_on_track else "off_track"),
+            "uncertain_because": f_reasons,
+            "coverage": round(f_coverage, 4),
+            "coverage_detail": {"baseline": round(fb.coverage, 4), "year": round(fy.coverage, 4)},
+            "like_for_like": {"baseline_normalised_kwh": round(f_lfl_b.normalised_kwh, 1),
+                              "actual_normalised_kwh": round(f_lfl_y.normalised_kwh, 1),
+                              "reduction_pct": reduction_pct(f_lfl_b.normalised_kwh, f_lfl_y.normalised_kwh),
+                              "buildings": sum(1 for r in rows if r["like_for_like"])},
+            "intensity_kwh_per_m2": _intensity((fb, fy), (area_b, area_y), (f_lfl_b, f_lfl_y),
+                                                 (lfl_area_b, lfl_area_y)),
+            "electrification": _electrification(fb, fy),
+            "method": (f"{year} {_month_span(measured)} as measured, {_month_span(rest)} from {year - 1}, all "
+                       f"normalised to the normal year, against the whole of {baseline_year}") if measured else
+                      f"all months from {year - 1}, normalised to the normal year, against the whole of "
+                      f"{baseline_year}",
+        }
     rows.sort(key=lambda r: -(r["saving_kwh"] if r["saving_kwh"] is not None else float("-inf")))
     gaps = sorted((r for r in rows if r["gap_kwh"] is not None), key=lambda r: -r["gap_kwh"])
     return {
-        "baseline_year": baseline_year, "year": year, **{k: v for k, v in figures.items() if k != "coverage"},
+        "baseline_year": baseline_year, "year": year, "year_complete": not current, "months_measured": k,
+        **{k_: v for k_, v in figures.items() if k_ != "coverage"},
         "target_pct": target_pct, "target_year": target_year, "required_pct": required,
         "on_track": on_track, "verdict": verdict, "uncertain_because": reasons,
         "coverage": round(coverage, 4), "coverage_detail": figures["coverage"],
         "method": ("heat (district heating, gas, oil, heat pumps) weather-corrected month by month with the Danish "
                    "degree-day method: E_norm = a*E + (1-a)*E*GD_normal/GD_actual, months below 5 % of normal degree "
                    "days not corrected; a per building: "
-                   + ", ".join(f"{k} {v}" for k, v in shares.items() if v)
+                   + ", ".join(f"{k_} {v}" for k_, v in shares.items() if v)
                    + (f"; default a from {share_source}" if share_source else "")
                    + "; totals: meters without a parent, no water, no PV production"
-                   + ("; current year: reduction, like-for-like, intensity and buildings are the whole-year "
-                      "forecast" if current else "")),
-        "weather": {"corrected_building_months": total_b.corrected_months + total_y.corrected_months,
-                    "uncorrected_building_months": {k: total_b.uncorrected.get(k, 0) + total_y.uncorrected.get(k, 0)
-                                                    for k in sorted({*total_b.uncorrected, *total_y.uncorrected})}},
-        "year_to_date": {"months": len(complete_months),
-                         "baseline_normalised_kwh": round(ytd_b.normalised_kwh, 1),
-                         "actual_normalised_kwh": round(total_y.normalised_kwh, 1),
-                         "reduction_pct": reduction_pct(ytd_b.normalised_kwh, total_y.normalised_kwh)}
+                   + (f"; {year} is running: these figures compare its {k} complete month(s) with the same months "
+                      f"of {baseline_year}; `forecast` holds the whole-year forecast" if current else "")),
+        "weather": {"corrected_building_months": mb.corrected_months + my.corrected_months,
+                    "uncorrected_building_months": {k_: mb.uncorrected.get(k_, 0) + my.uncorrected.get(k_, 0)
+                                                    for k_ in sorted({*mb.uncorrected, *my.uncorrected})}},
+        # the same figures as the top level (kept for scripts that read them here)
+        "year_to_date": {"months": k,
+                         "baseline_normalised_kwh": round(mb.normalised_kwh, 1),
+                         "actual_normalised_kwh": round(my.normalised_kwh, 1),
+                         "reduction_pct": judged}
         if current else None,
-        "like_for_like": {**_figures_out(lfl_b, lfl_y), "buildings": sum(1 for r in rows if r["like_for_like"])},
-        "intensity_kwh_per_m2": {
-            "baseline": round(total_b.normalised_kwh / area_b, 2) if area_b else None,
-            "year": round(fc_y.normalised_kwh / area_y, 2) if area_y else None,
-            "reduction_pct": reduction_pct(total_b.normalised_kwh / area_b, fc_y.normalised_kwh / area_y)
-            if area_b and area_y else None,
-            "like_for_like_reduction_pct": reduction_pct(lfl_b.normalised_kwh / lfl_area_b,
-                                                         lfl_y.normalised_kwh / lfl_area_y)
-            if lfl_area_b and lfl_area_y else None,
-            "heated_area_m2": {"baseline": round(area_b, 1), "year": round(area_y, 1)},
-        },
-        "electrification": {
-            "heat_pump_kwh": {"baseline": round(total_b.heat_pump_kwh, 1), "year": round(fc_y.heat_pump_kwh, 1)},
-            "ev_charging_kwh": {"baseline": round(total_b.ev_charging_kwh, 1),
-                                "year": round(fc_y.ev_charging_kwh, 1)},
-            "reduction_pct_without_ev_charging": reduction_pct(total_b.normalised_kwh - total_b.ev_charging_kwh,
-                                                               fc_y.normalised_kwh - fc_y.ev_charging_kwh),
-            "note": "heat pumps and EV chargers move energy from gas, oil and petrol into the buildings' "
-                    "electricity; shown here so that they neither mask nor fake the target",
-        },
+        "like_for_like": {**_figures_out(m_lfl_b, m_lfl_y), "buildings": sum(1 for r in rows if r["like_for_like"])},
+        "intensity_kwh_per_m2": _intensity((mb, my), (area_b, area_y), (m_lfl_b, m_lfl_y),
+                                           (lfl_area_b, lfl_area_y)),
+        "electrification": _electrification(mb, my),
         "forecast": forecast,
         "buildings_without_baseline": no_baseline,
         "ranking": {"largest_savings": [r["building_id"] for r in rows if (r["saving_kwh"] or 0) > 0][:10],

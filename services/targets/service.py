@@ -20,6 +20,7 @@ from services.consumption.periods import local_midnight
 from services.consumption.query import computed_through, overlapping
 from services.db import PgConn
 from services.errors import NotFoundError, ValidationFailed
+from services.localtime import iso_local
 from services.registry.history import BUILDING_GROUP, PARENT_METER, Fact, Row, value_as_of, values_during
 from services.targets import reference as ref
 from services.targets.progress import EV_SUB, HEAT_PUMP_SUB, BuildingData, Cell, Weather, compute
@@ -226,12 +227,23 @@ def progress(conn: PgConn, *, year: int, target_id: str, building_ids: Sequence[
     w, normal, share_source = weather(conn, [base, year - 1, year])
     out = compute(buildings, baseline_year=base, year=year, target_pct=float(t["reduction_pct"] or 0),
                   target_year=int(t["target_year"]), w=w, today=today, share_source=share_source)
+    out.update(_periods(base, year, out["months_measured"], tz))
     out["target"] = {k: t[k] for k in ("id", "name", "building_group")}
     out["normal_year"] = {"degree_days": sum(normal.degree_days), "source": normal.source,
                           "default": normal.is_default}
     out["adjustments"] = adjustments(conn, building_ids, date(base, 1, 1), date(year, 12, 31))
     _freshness(conn, out, [b.id for b in buildings], years=[base, year - 1, year], tz=tz)
     return out
+
+
+def _periods(baseline_year: int, year: int, months: int, tz: ZoneInfo) -> dict[str, datetime]:
+    """The local periods the top-level figures compare, [start, end): January up to the end of the last measured
+    month, in the year and in the baseline year (an empty period, start = end, before January is complete)."""
+    def edge(y: int, m: int) -> datetime:
+        return datetime(y + (m > 12), (m - 1) % 12 + 1, 1, tzinfo=tz)
+
+    return {"period_start": edge(year, 1), "period_end": edge(year, months + 1),
+            "baseline_period_start": edge(baseline_year, 1), "baseline_period_end": edge(baseline_year, months + 1)}
 
 
 def pending_counted(conn: PgConn, building_ids: Sequence[str], keep: set[str] | None = None
@@ -262,11 +274,13 @@ def _freshness(conn: PgConn, out: dict[str, Any], building_ids: Sequence[str], *
     for row in out["buildings"]:
         row["pending"] = row["building_id"] in pending
     if through is not None:
-        out["verdict"] = "uncertain"
-        out["uncertain_because"].append(
-            f"readings of {len({sp.meter_key for sp in spans})} meter(s) in {len(pending)} building(s) are stored but "
-            f"not yet computed (figures computed through {through.astimezone(tz).isoformat(timespec='seconds')}); "
-            "the figures will change when the rollups catch up")
+        reason = (f"readings of {len({sp.meter_key for sp in spans})} meter(s) in {len(pending)} building(s) are "
+                  f"stored but not yet computed (figures computed through {iso_local(through, tz, 'seconds')}); "
+                  "the figures will change when the rollups catch up")
+        for judged in (out, out.get("forecast")):
+            if judged is not None:
+                judged["verdict"] = "uncertain"
+                judged["uncertain_because"].append(reason)
 
 
 def adjustments(conn: PgConn, building_ids: Sequence[str] | None, first: date, last: date) -> list[dict[str, Any]]:

@@ -29,10 +29,16 @@ def _status(conn: PgConn, t: dict[str, Any], ids: Sequence[str] | None, today: d
     last_year = today.year - 1
     if metric == "energy_kwh":
         p = progress(conn, year=today.year, target_id=t["id"], building_ids=ids, today=today, tz=tz)
-        return {"year": today.year, "value_pct": p["reduction_pct"], "target_pct": p["target_pct"],
-                "required_pct": p["required_pct"], "verdict": p["verdict"], "coverage": p["coverage"],
-                "method": "reduction of weather-corrected kWh against the baseline year; current year as forecast; "
-                          "GET /progress for detail"}
+        # This year is running: its status is the whole-year forecast; what is measured so far is given beside it.
+        judged = p["forecast"] or p
+        return {"year": today.year, "value_pct": judged["reduction_pct"], "target_pct": p["target_pct"],
+                "required_pct": p["required_pct"], "verdict": judged["verdict"], "coverage": judged["coverage"],
+                "basis": "forecast" if p["forecast"] else "measured",
+                "measured_pct": p["reduction_pct"], "months_measured": p["months_measured"],
+                "measured_verdict": p["verdict"],
+                "method": "reduction of weather-corrected kWh against the baseline year; value_pct and verdict: the "
+                          "whole-year forecast of the running year; measured_pct: its complete months so far "
+                          "against the same months of the baseline year; GET /progress for detail"}
     if metric == "led_share":
         led = portfolio.led(conn, ids, [datetime.now(UTC)], tz)
         s = led["series"][-1]

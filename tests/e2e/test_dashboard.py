@@ -212,6 +212,11 @@ def test_portfolio_progress_equals_the_api(page: Any, api: Api, world: dict[str,
     assert re.fullmatch(r"-?\d+,\d %", shown), shown
     assert math.isclose(float(shown.replace(" %", "").replace(",", ".")), p["reduction_pct"], abs_tol=0.05)
     assert page.locator("#progress-verdict").inner_text() in ("På rette spor", "Ikke på rette spor", "Usikker")
+    # this year is running: beside the months measured so far, the whole-year forecast and its own verdict
+    assert float(page.locator("#progress-forecast").get_attribute("data-value")) == p["forecast"]["reduction_pct"]
+    verdicts = {"on_track": "På rette spor", "off_track": "Ikke på rette spor", "uncertain": "Usikker"}
+    assert page.locator("#progress-forecast-verdict").inner_text() == verdicts[p["forecast"]["verdict"]]
+    assert f"{p['months_measured']} hele måned(er)" in page.locator("#progress").inner_text()
     # the path to 2025: the required straight line and the actual reductions, this year's forecast included
     page.wait_for_function("Chart.getChart('path-chart') !== undefined")
     required, actual = chart_points(page, "path-chart")
@@ -232,6 +237,7 @@ def test_portfolio_progress_equals_the_api(page: Any, api: Api, world: dict[str,
     with api.client(world["team"]) as team:
         p25 = team.get("/api/v1/progress", params={"year": 2025}).json()
     assert float(page.locator("#progress-reduction").get_attribute("data-value")) == p25["reduction_pct"]
+    assert page.locator("#progress-forecast").count() == 0  # a finished year has no forecast
     shot(page, "energy-team-portfolio")
 
 

@@ -51,3 +51,21 @@ def test_windows() -> None:
     assert resolve_bounds(None, None, CPH) == (None, None)
     with pytest.raises(ValidationFailed):
         resolve_bounds("2026-05-02", "2026-05-01", CPH)
+
+
+def test_instants_leave_in_local_time_with_an_iso_offset() -> None:
+    from services.localtime import iso_local, to_local
+
+    # 01:00 UTC on the 23-hour day is 03:00 CEST (+02:00); an hour before it is 01:00 CET (+01:00)
+    assert iso_local(datetime(2026, 3, 29, 1, tzinfo=UTC), CPH) == "2026-03-29T03:00:00+02:00"
+    assert iso_local(datetime(2026, 3, 29, 0, tzinfo=UTC), CPH) == "2026-03-29T01:00:00+01:00"
+    assert to_local(datetime(2026, 3, 29, 1, tzinfo=UTC), CPH) == datetime(2026, 3, 29, 1, tzinfo=UTC)  # same instant
+    # before 1894 Copenhagen's offset was local mean time (+00:50:20): no ISO offset writes it, so UTC is given
+    assert iso_local(datetime(1850, 1, 1, tzinfo=CPH), CPH) == "1849-12-31T23:09:40+00:00"
+    assert iso_local(datetime(2026, 7, 1, 12, 0, 0, 123456, tzinfo=UTC), CPH, "seconds") == "2026-07-01T14:00:00+02:00"
+
+
+def test_a_date_out_of_range_is_said_as_given() -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        parse_instant("1850-01-01", "start", CPH)
+    assert exc.value.message == "1850-01-01 is outside the years 1900-2200"  # not 1850-01-01T00:00:00+00:50:20

@@ -81,18 +81,67 @@ def test_heat_pump_sub_meter_is_corrected_inside_its_parent() -> None:
     assert p["electrification"]["heat_pump_kwh"]["baseline"] == 1000
 
 
-def test_current_year_forecast_from_last_years_months() -> None:
+def test_running_year_measured_months_and_forecast_are_separate() -> None:
+    """Issue 12: a running year's top-level figures compare the months measured so far with the same months of the
+    baseline year; the whole-year forecast (and its verdict) is in `forecast`. (Until then `reduction_pct` was the
+    forecast's while `actual_kwh` was the months so far.)"""
     b = portfolio()[0]
+    b.area = {2015: 1000, 2025: 1000, 2026: 1000}
     b.data[2026] = {"electricity": monthly(800, range(1, 4))}
     b.data[2025] = {"electricity": monthly(900)}
     p = compute([b], baseline_year=2015, year=2026, target_pct=15, target_year=2025, w=NO_GD,
                 today=date(2026, 4, 15))
-    # January-March measured 3 x 800, April-December from 2025 9 x 900: 10,500 -> 1 - 10,500/12,000 = 12.5 %
-    assert p["forecast"]["normalised_kwh"] == 10_500 and p["forecast"]["months_measured"] == 3
-    assert p["reduction_pct"] == 12.5
-    assert p["actual_kwh"] == 2400  # measured so far
-    assert p["year_to_date"]["reduction_pct"] == pytest.approx(20.0)  # 2,400 vs 3,000 in the same months of 2015
-    assert p["on_track"] is False and p["verdict"] == "off_track"
+    # measured: January-March, 3 x 800 = 2,400 against 2015's January-March 3 x 1,000 = 3,000 -> 1 - 0.8 = 20 %
+    assert (p["year_complete"], p["months_measured"]) == (False, 3)
+    assert (p["baseline_kwh"], p["actual_kwh"]) == (3000, 2400)
+    assert (p["baseline_normalised_kwh"], p["actual_normalised_kwh"]) == (3000, 2400)
+    assert p["reduction_pct"] == 20.0 and p["reduction_pct_unnormalised"] == 20.0
+    # 20 % >= the 15 % required by 2025 (and after it): on track so far
+    assert p["required_pct"] == 15 and p["on_track"] is True and p["verdict"] == "on_track"
+    assert p["coverage"] == 1.0 and p["year_to_date"]["reduction_pct"] == 20.0
+    # intensity over the same months: 3,000 / 1,000 m2 = 3.0; 2,400 / 1,000 m2 = 2.4
+    assert (p["intensity_kwh_per_m2"]["baseline"], p["intensity_kwh_per_m2"]["year"]) == (3.0, 2.4)
+    assert (p["like_for_like"]["baseline_kwh"], p["like_for_like"]["actual_kwh"]) == (3000, 2400)
+    a = p["buildings"][0]
+    # A: saving 3,000 - 2,400 = 600; gap to -15 %: 2,400 - 3,000 * 0.85 = -150 (ahead)
+    assert (a["reduction_pct"], a["saving_kwh"], a["gap_kwh"]) == (20.0, 600, -150)
+    # forecast: January-March measured 3 x 800, April-December from 2025 9 x 900: 2,400 + 8,100 = 10,500 against the
+    # whole of 2015, 12,000 -> 1 - 10,500/12,000 = 12.5 % < 15 %: off track for the year
+    f = p["forecast"]
+    assert (f["months_measured"], f["months_from_last_year"]) == (3, 9)
+    assert (f["baseline_normalised_kwh"], f["normalised_kwh"], f["reduction_pct"]) == (12_000, 10_500, 12.5)
+    assert f["on_track"] is False and f["verdict"] == "off_track" and f["uncertain_because"] == []
+    assert f["like_for_like"]["reduction_pct"] == 12.5 and f["coverage"] == 1.0
+    # intensity: 12,000 / 1,000 = 12.0; 10,500 / 1,000 = 10.5
+    assert (f["intensity_kwh_per_m2"]["baseline"], f["intensity_kwh_per_m2"]["year"]) == (12.0, 10.5)
+    # A's forecast: saving 12,000 - 10,500 = 1,500; gap 10,500 - 12,000 * 0.85 = 300
+    assert (a["forecast"]["reduction_pct"], a["forecast"]["saving_kwh"], a["forecast"]["gap_kwh"]) == (12.5, 1500, 300)
+    assert "months 1-3 as measured, months 4-12 from 2025" in f["method"]
+
+
+def test_running_year_before_its_first_month_is_complete() -> None:
+    b = portfolio()[0]
+    b.data[2026] = {"electricity": {1: Cell(250, 0.3)}}  # January under way
+    b.data[2025] = {"electricity": monthly(900)}
+    p = compute([b], baseline_year=2015, year=2026, target_pct=15, target_year=2025, w=NO_GD,
+                today=date(2026, 1, 10))
+    # nothing complete: nothing measured to compare, no reduction, not judged on track
+    assert (p["months_measured"], p["baseline_kwh"], p["actual_kwh"], p["reduction_pct"]) == (0, 0, 0, None)
+    assert p["on_track"] is False and p["verdict"] == "uncertain"
+    assert any("no month of 2026 is complete yet" in r for r in p["uncertain_because"])
+    # the forecast is the whole of 2025: 12 x 900 = 10,800 against 12,000 -> 10 %, resting on last year only
+    f = p["forecast"]
+    assert (f["normalised_kwh"], f["reduction_pct"], f["on_track"], f["verdict"]) == (10_800, 10.0, False, "uncertain")
+    assert any("only 0 month(s) of 2026 measured" in r for r in f["uncertain_because"])
+    assert f["method"] == "all months from 2025, normalised to the normal year, against the whole of 2015"
+
+
+def test_finished_year_has_no_forecast() -> None:
+    p = compute(portfolio()[:1], baseline_year=2015, year=2025, target_pct=15, target_year=2025, w=NO_GD,
+                today=date(2026, 1, 2))
+    # the whole of 2025, 12 x 900 = 10,800, against the whole of 2015, 12,000: 10 %
+    assert (p["year_complete"], p["months_measured"], p["actual_kwh"], p["reduction_pct"]) == (True, 12, 10_800, 10.0)
+    assert p["forecast"] is None and p["year_to_date"] is None and p["buildings"][0]["forecast"] is None
 
 
 def test_required_path() -> None:

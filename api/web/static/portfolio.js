@@ -45,26 +45,38 @@ function renderProgress(p, now) {
     view.year = Number(ev.target.value);
     await renderPortfolio(document.getElementById("view-portfolio"));
   } }, ...years.reverse().map((y) => el("option", { value: y, selected: y === p.year }, String(y))));
+  // A running year: the top-level figures are its complete months so far against the same months of the baseline
+  // year; the whole-year forecast, with its own verdict, is p.forecast (null for a finished year).
   const current = p.forecast !== null && p.forecast !== undefined;
   const kids = [
     el("p", { class: "muted", text: t("p.t1", num(p.target_pct), p.target_year, p.baseline_year) }),
     el("div", { class: "controls" }, el("label", { for: "progress-year" }, t("p.year"), sel)),
     el("div", { class: "figures" },
       el("div", {}, el("p", { class: "figure", id: "progress-reduction", "data-value": p.reduction_pct ?? "" }, signedPct(p.reduction_pct)),
-        el("span", {}, `${t("p.reduction")}${current ? ` – ${t("p.forecast")}` : ""}`)),
+        el("span", {}, `${t("p.reduction")}${current ? ` – ${t("p.sofar", p.months_measured, p.baseline_year)}` : ""}`)),
+      current ? el("div", {}, el("p", { class: "figure", id: "progress-forecast", "data-value": p.forecast.reduction_pct ?? "" },
+        signedPct(p.forecast.reduction_pct)), el("span", {}, `${t("p.reduction")} – ${t("p.forecast")}`)) : null,
       el("div", {}, el("p", { class: "figure" }, signedPct(p.required_pct)), el("span", {}, t("p.required"))),
       el("div", {}, el("p", { class: "figure" }, signedPct(p.target_pct)), el("span", {}, `${t("p.target")} ${p.target_year}`))),
     el("p", {}, `${t("p.verdict")}: `, el("span", { class: `verdict ${p.verdict}`, id: "progress-verdict" }, t(`v.${p.verdict}`)),
       ` · ${t("p.coverage")}: ${pct(p.coverage)} · ${t("p.lfl")}: ${signedPct(p.like_for_like?.reduction_pct)}`
       + ` · ${t("p.intensity")}: ${num(p.intensity_kwh_per_m2?.year, 1)}`),
   ];
+  if (current) {
+    kids.push(el("p", {}, `${t("p.forecast.verdict")}: `,
+      el("span", { class: `verdict ${p.forecast.verdict}`, id: "progress-forecast-verdict" }, t(`v.${p.forecast.verdict}`)),
+      ` · ${t("p.coverage")}: ${pct(p.forecast.coverage)}`));
+  }
   if (p.computed_through) {  // rollups behind the stored readings: the figures will still change
     kids.push(el("p", { class: "notice pending", id: "progress-pending" },
       t("p.pending", dateTime(p.computed_through), (p.pending_buildings || []).length)));
   }
-  if (p.uncertain_because?.length) {
+  const because = [...(p.uncertain_because || []),
+    ...(current ? p.forecast.uncertain_because.filter((r) => !(p.uncertain_because || []).includes(r))
+      .map((r) => `${t("p.forecast")}: ${r}`) : [])];
+  if (because.length) {
     kids.push(el("div", { class: "notice" }, el("strong", {}, t("p.because")),
-      el("ul", { class: "plain" }, ...p.uncertain_because.map((r) => el("li", {}, r)))));
+      el("ul", { class: "plain" }, ...because.map((r) => el("li", {}, r)))));
   }
   if (current) kids.push(el("p", { class: "muted" }, p.forecast.method));
   return el("section", { class: "card", id: "progress", "aria-labelledby": "progress-h" },
@@ -79,7 +91,7 @@ async function renderPath(pathCard, p, now) {
     : (y === p.year ? Promise.resolve(p) : get("/progress", { year: y }).catch(() => null)))));
   const actual = years.map((y, i) => {
     if (y === p.baseline_year) return 0;
-    const a = answers[i];
+    const a = answers[i] && (answers[i].forecast || answers[i]);  // a running year: its whole-year forecast
     return a && a.coverage > 0 && a.reduction_pct !== null ? a.reduction_pct : null;
   });
   const required = years.map((y) => (y >= p.target_year ? p.target_pct

@@ -1,0 +1,82 @@
+"""The documented shape of a progress answer (GET /api/v1/progress): the API contract v1 fields with what they mean,
+for a finished and for a running year. Every further detail of `services.targets.progress.compute` passes through
+(extra fields allowed), so the models describe, never trim."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_REDUCTION = "1 - actual_normalised_kwh / baseline_normalised_kwh, in % (null without baseline consumption)"
+
+
+class ForecastOut(BaseModel):
+    """The whole-year forecast of a running year."""
+
+    model_config = ConfigDict(extra="allow")
+
+    months_measured: int = Field(description="complete months of the year measured (January on)")
+    months_from_last_year: int = Field(description="the rest of the year, taken from last year's same months")
+    baseline_normalised_kwh: float = Field(description="the whole baseline year, weather-corrected")
+    normalised_kwh: float = Field(description="the measured months plus the rest of the year from last year, all "
+                                              "weather-corrected to the normal year")
+    reduction_pct: float | None = Field(description="1 - normalised_kwh / baseline_normalised_kwh, in %: the "
+                                                    "reduction the whole year is heading for")
+    required_pct: float = Field(description="the reduction a straight path to the target year asks for this year")
+    on_track: bool = Field(description="reduction_pct >= required_pct: the year is forecast to be on track")
+    verdict: str = Field(description="on_track, off_track, or uncertain (reasons in uncertain_because)")
+    uncertain_because: list[str]
+    coverage: float = Field(description="share of the forecast's months (measured and last year's) backed by "
+                                        "measured data, the lower of the baseline's and the year's")
+    method: str
+
+
+class ProgressOut(BaseModel):
+    """Progress of an energy target for a year. The top-level figures are what was measured: a finished year whole;
+    a running year's complete months so far against the same months of the baseline year. A running year's
+    whole-year forecast is in `forecast` (null for a finished year)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    baseline_year: int
+    year: int
+    year_complete: bool = Field(description="false while the year is running: the figures then cover "
+                                            "period_start..period_end only")
+    months_measured: int = Field(description="complete months the figures cover (12 for a finished year; 0 before "
+                                             "January is over)")
+    period_start: datetime = Field(description="start of the period the figures cover (1 January, local time)")
+    period_end: datetime = Field(description="end (exclusive) of the period the figures cover: 1 January of the next "
+                                             "year, or for a running year the start of the current month")
+    baseline_period_start: datetime = Field(description="start of the baseline year's period compared")
+    baseline_period_end: datetime = Field(description="end (exclusive) of the baseline year's period compared: the "
+                                                      "same months")
+    baseline_kwh: float = Field(description="kWh of the baseline year's period (the same months as the year's)")
+    actual_kwh: float = Field(description="kWh measured in the period")
+    baseline_normalised_kwh: float = Field(description="baseline_kwh with heat weather-corrected")
+    actual_normalised_kwh: float = Field(description="actual_kwh with heat weather-corrected")
+    reduction_pct: float | None = Field(description=f"measured: {_REDUCTION}. For a running year: the months so "
+                                                    "far against the same months of the baseline year, not a "
+                                                    "forecast (that is forecast.reduction_pct)")
+    target_pct: float = Field(description="the target's reduction by its target year")
+    required_pct: float = Field(description="the reduction a straight path from the baseline year to the target "
+                                            "year asks for by this year")
+    on_track: bool = Field(description="reduction_pct >= required_pct: measured on track (for a running year, so "
+                                       "far); false when nothing can be judged (then verdict is uncertain). Whether "
+                                       "the running year as a whole is on track: forecast.on_track")
+    verdict: str = Field(description="on_track, off_track, or uncertain (reasons in uncertain_because), about the "
+                                     "measured figures")
+    uncertain_because: list[str]
+    coverage: float = Field(description="share of the period backed by measured data, the lower of the baseline's "
+                                        "and the year's")
+    method: str
+    like_for_like: dict[str, Any] = Field(description="the same figures for buildings present in both years")
+    intensity_kwh_per_m2: dict[str, Any] = Field(description="kWh per heated m2 over the period (a running year: "
+                                                             "its months so far)")
+    forecast: ForecastOut | None = Field(description="a running year's whole-year forecast; null for a finished "
+                                                     "year")
+    computed_through: datetime | None = Field(description="null: every figure is current; otherwise the instant up "
+                                                          "to which the rollups read are current")
+    buildings: list[dict[str, Any]] = Field(description="per building, the same period as the top level; a running "
+                                                        "year's per-building forecast in each `forecast`")
