@@ -36,8 +36,10 @@ class PointOut(BaseModel):
     kwh: float | None = Field(description="energy in kWh; null while the period is pending (never a 0 for readings "
                                           "not yet computed); absent for water, which is in m3")
     m3: float | None = Field(default=None, description="water only; null while pending")
-    coverage: float = Field(description="share of the period backed by measured data (0-1); while pending, of what "
-                                        "is computed so far")
+    coverage: float = Field(description="measured share of the meters' active time in the period (0-1): a step "
+                                        "between readings lying inside the period is measured however long; a gap "
+                                        "crossing its edge is estimated; a meter outside its active span counts "
+                                        "neither way (docs/semantics.md); while pending, of what is computed so far")
     estimated_share: float = Field(description="share of the amount interpolated over gaps or estimated (0-1)")
     pending: bool = Field(default=False, description="readings are stored for this period that the rollups do not "
                                                      "count yet (the rollup process is behind): the amount is null "

@@ -58,6 +58,11 @@ def world(api: Api, engine: Engine, stack: Stack) -> Iterator[dict[str, str]]:
     reset_database(engine)
     with api.client(api.admin_token) as admin:
         put_ok(admin, "/api/v1/buildings/skole", building_body(name="Skovlunde Skole", energy_label="C"))
+        # the school's gas boiler (since always) was replaced by district heating on 2021-06-01, declared back-dated
+        put_ok(admin, "/api/v1/buildings/skole", building_body(name="Skovlunde Skole", energy_label="C",
+                                                                heating="natural_gas", valid_from="2015-01-01"))
+        put_ok(admin, "/api/v1/buildings/skole", building_body(name="Skovlunde Skole", energy_label="C",
+                                                                valid_from="2021-06-01"))
         put_ok(admin, "/api/v1/buildings/raadhus", building_body(name="Ballerup Rådhus", heating="natural_gas",
                                                                   heated_area_m2=8000.0))
         # installed when its readings begin (2025-01-01 local midnight); the district-heating meter since always
@@ -224,6 +229,10 @@ def test_portfolio_progress_equals_the_api(page: Any, api: Api, world: dict[str,
     assert page.locator("#ranking tbody tr").count() == 2
     assert "Ballerup Rådhus" in page.locator("#ranking").inner_text()
     assert "raadhus" in page.locator("#fossil").inner_text()
+    # the school's boiler replacement shows as a lifecycle: gas until 2021-06-01, district heating since
+    converted = page.locator("#fossil-converted tbody tr")
+    assert converted.count() == 1
+    assert converted.first.inner_text().split("\t") == ["skole", "Naturgas", "Fjernvarme", "2021-06-01"]
     assert page.locator("#led-portfolio").inner_text() == "60\xa0%"
     assert page.locator("#labels tbody tr").count() == 2
     assert page.locator("#co2-kg").inner_text() != "\u2013"  # (the dash shown for a missing figure)

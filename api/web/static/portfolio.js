@@ -141,11 +141,21 @@ function renderLed(led) {
 
 function renderFossil(f) {
   const still = f.buildings_still_fossil;
-  if (!still.length) return card("fossil", t("f.title"), el("p", { class: "muted", text: t("f.none") }));
   const last = f.years[f.years.length - 1];
-  return card("fossil", t("f.title"), el("p", {}, t("f.count", still.length, f.target_year)),
-    table(null, [t("r.building"), t("f.heating"), t("f.kwh", last)],
-      still.map((b) => [b.building_id, b.registered_heating ? t(`heating.${b.registered_heating}`) : "–", num(b.kwh)]), [2]));
+  // lifecycles: buildings whose oil or gas heating ended (registry heating history, back-dated where declared)
+  const converted = (f.lifecycles || []).filter((x) => x.fossil_until);
+  const fossilHeating = (x) => x.heating.filter((h) => h.heating === "oil" || h.heating === "natural_gas").pop();
+  return card("fossil", t("f.title"),
+    still.length ? el("p", {}, t("f.count", still.length, f.target_year)) : el("p", { class: "muted", text: t("f.none") }),
+    still.length ? table(null, [t("r.building"), t("f.heating"), t("f.kwh", last)],
+      still.map((b) => [b.building_id, b.registered_heating ? t(`heating.${b.registered_heating}`) : "–", num(b.kwh)]), [2]) : null,
+    converted.length ? el("div", { id: "fossil-converted" }, el("h3", { text: t("f.converted", converted.length) }),
+      table(null, [t("r.building"), t("f.from"), t("f.to"), t("f.until")],
+        converted.map((x) => {
+          const was = fossilHeating(x);
+          return [x.building_id, was ? t(`heating.${was.heating}`) : "–",
+            x.converted_to ? t(`heating.${x.converted_to}`) : "–", String(x.fossil_until).slice(0, 10)];
+        }))) : null);
 }
 
 function renderLabels(l) {
