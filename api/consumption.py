@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -13,13 +13,25 @@ from fastapi import Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.deps import BuildingFilter, Caller, ClockDep, End, EngineDep, MeterId, RegistryWriter, Start, TimezoneDep
+from api.deps import (
+    BuildingFilter,
+    Caller,
+    ClockDep,
+    End,
+    EngineDep,
+    MeterId,
+    RegistryWriter,
+    SettingsDep,
+    Start,
+    TimezoneDep,
+)
 from api.routing import local_instants, v1_router
 from services.consumption import repository as repo
 from services.consumption import window
 from services.consumption.query import Series, series
 from services.consumption.window import Window
 from services.db import PgConn
+from services.errors import ValidationFailed
 from services.registry import service as registry
 from services.registry.schemas import Carrier
 
@@ -163,14 +175,26 @@ class ExchangeIn(BaseModel):
 
 @router.post("/meters/{meter_id}/exchanges", status_code=201)
 def post_meter_exchange(*, meter_id: MeterId, body: ExchangeIn, caller: Caller, writer: RegistryWriter,
-                        engine: EngineDep) -> dict[str, object]:
+                        engine: EngineDep, clock: ClockDep, settings: SettingsDep) -> dict[str, object]:
     """Declare a meter exchange: the register starts a new series at `ts`; with both register values the
-    consumption across the exchange is counted. The rollups around it are recomputed."""
+    consumption across the exchange is counted. The rollups around it are recomputed. `ts` must lie where readings
+    may (from the ingest's earliest time to a day ahead); the declaration is audit-logged."""
+    check_exchange_time(body.ts, earliest=settings.ingest.earliest_ts,
+                        latest=clock.now() + timedelta(hours=settings.ingest.max_future_hours))
     with engine.begin() as sa:
         _, key = registry.get_meter_and_key(sa, meter_id, caller.scope)
         conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
         repo.add_exchange(conn, meter_id, key, body.ts, body.old_final, body.new_initial, body.note)
-    return {"meter_id": meter_id, **body.model_dump(mode="json")}
+        registry.audit_exchange(sa, meter_id, body.model_dump(mode="json"),
+                                actor=registry.Actor(writer.name, writer.role.value, "API"))
+    return {"meter_id": meter_id, **body.model_dump()}
+
+
+def check_exchange_time(ts: datetime, *, earliest: datetime, latest: datetime) -> None:
+    """An exchange can only happen where readings can: not before the earliest reading time, not in the future."""
+    if not earliest <= ts <= latest:
+        raise ValidationFailed("ts", f"{ts.isoformat()} lies outside the time readings may have "
+                                     f"({earliest.date().isoformat()} to a day from now)")
 
 
 @router.get("/meters/{meter_id}/decisions")

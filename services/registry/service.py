@@ -78,6 +78,12 @@ class Actor:
 SYSTEM = Actor("system", via="internal")
 
 
+def audit_exchange(conn: Connection, meter_id: str, declared: dict[str, object], *, actor: Actor) -> None:
+    """Audit-log a declared meter exchange (it changes the meter's consumption like a registry change does)."""
+    repository.audit(conn, actor.name, "exchange", f"meters/{meter_id}",
+                     {"role": actor.role, "via": actor.via, "exchange": declared})
+
+
 def _check_body_id(path_id: str, body_id: str | None) -> None:
     if body_id is not None and body_id != path_id:
         raise ValidationFailed("id", f"{body_id!r} differs from the id in the path ({path_id!r})")

@@ -131,6 +131,9 @@ def test_csv_export_and_declared_meter_exchange(api: Api, admin: httpx.Client, s
     r = admin.post("/api/v1/meters/EL/exchanges", json={"ts": (t + timedelta(minutes=90)).isoformat(),
                                                         "old_final": 1010.0, "new_initial": 0.0})
     assert r.status_code == 201, r.text
+    assert r.json()["ts"] == (t + timedelta(minutes=90)).astimezone(ZoneInfo("Europe/Copenhagen")).isoformat()
+    audit = admin.get("/api/v1/audit", params={"subject": "meters/EL"}).json()
+    assert any(e["action"] == "exchange" and e["detail"]["exchange"]["old_final"] == 1010.0 for e in audit), audit
     # 10 + (1010 - 1000) + (5 - 0) + 4
     wait_for(lambda: admin.get("/api/v1/consumption", params=params).json()["series"][0]["kwh"] == 29.0,
              timeout=60, what="recomputed after the declared exchange")
@@ -142,6 +145,10 @@ def test_csv_export_and_declared_meter_exchange(api: Api, admin: httpx.Client, s
     # 3 of 24 hours measured: with both register values the hour across the exchange counts as measured
     bad = admin.post("/api/v1/meters/EL/exchanges", json={"ts": "2026-02-02T01:30:00"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "ts"
+    # an instant no reading can have (the rollups could not even load year 10000 back: outside review) is refused
+    for ts in ("9999-12-31T23:59:59-23:59", "1800-01-01T00:00:00Z", "2999-01-01T00:00:00+01:00"):
+        bad = admin.post("/api/v1/meters/EL/exchanges", json={"ts": ts, "old_final": 1, "new_initial": 0})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "ts", (ts, bad.text)
     with api.client(make_token(admin, "viewer")) as viewer:
         assert viewer.post("/api/v1/meters/EL/exchanges", json={"ts": t.isoformat()}).status_code == 403
     w.stop()
