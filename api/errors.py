@@ -6,11 +6,12 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 
 from services.auth.service import Forbidden, Unauthenticated
@@ -97,6 +98,17 @@ async def _integrity(_: Request, exc: Exception) -> JSONResponse:
     return _json(409, msg, [FieldError("body", msg)])
 
 
+async def _data_error(_: Request, exc: Exception) -> JSONResponse:
+    # A value the database cannot hold (a NUL character in text, a number or instant beyond its types) that no rule
+    # caught first: still the caller's input, so a 422, never a 500.
+    log.warning("data error answered with 422: %s", exc)
+    msg = ("a value cannot be stored: text must not contain a NUL character, numbers and instants must lie within "
+           "the documented ranges")
+    if "NUL" in str(exc):
+        msg = "text must not contain a NUL character (0x00)"
+    return _json(422, msg, [FieldError("body", msg)])
+
+
 async def _db_down(_: Request, exc: Exception) -> JSONResponse:
     log.error("database unavailable: %s", exc)
     return JSONResponse(
@@ -114,4 +126,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(psycopg.DataError, _data_error)
     app.add_exception_handler(OperationalError, _db_down)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import typing
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -96,6 +97,16 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
+def _repeatable_names(dependant: Dependant) -> set[str]:
+    """The query parameters declared as lists (`?year=2015&year=2025`)."""
+    names = {p.alias for p in dependant.query_params
+             if typing.get_origin(p.field_info.annotation) in (list, tuple, set)
+             or any(typing.get_origin(a) in (list, tuple, set) for a in typing.get_args(p.field_info.annotation))}
+    for sub in dependant.dependencies:
+        names |= _repeatable_names(sub)
+    return names
+
+
 def declared_query(route: APIRoute) -> frozenset[str]:
     """The query parameters a route declares, its dependencies' included (by the name a caller writes); worked out
     once per route."""
@@ -119,6 +130,7 @@ async def known_query_only(request: Request, _: Caller) -> None:
     allowed = declared_query(route)
     unknown = [k for k in dict.fromkeys(request.query_params.keys()) if k not in allowed]
     if not unknown:
+        _check_values(request, route)
         return
     takes = f"this endpoint takes {', '.join(sorted(allowed))}" if allowed else "this endpoint takes none"
     errors = []
@@ -132,3 +144,21 @@ async def known_query_only(request: Request, _: Caller) -> None:
 def v1_router(*, tags: list[str], prefix: str = "/api/v1") -> APIRouter:
     """The router of one api module under /api/v1: unknown query parameters refused, instants in local time."""
     return APIRouter(prefix=prefix, tags=list(tags), route_class=V1Route, dependencies=[Depends(known_query_only)])
+
+
+def _check_values(request: Request, route: APIRoute) -> None:
+    """A parameter given twice that takes one value (`?building_id=a&building_id=b` would silently answer for b),
+    and a NUL character (no text the database stores can hold it), are refused naming the parameter."""
+    repeatable: frozenset[str] | None = getattr(route, "_repeatable_query", None)
+    if repeatable is None:
+        repeatable = frozenset(_repeatable_names(route.dependant))
+        route._repeatable_query = repeatable  # type: ignore[attr-defined]
+    errors = []
+    for name in dict.fromkeys(request.query_params.keys()):
+        values = request.query_params.getlist(name)
+        if len(values) > 1 and name not in repeatable:
+            errors.append(FieldError(name, f"given {len(values)} times; this parameter takes one value"))
+        elif any("\x00" in v for v in values):
+            errors.append(FieldError(name, "must not contain a NUL character"))
+    if errors:
+        raise FieldErrors(errors)

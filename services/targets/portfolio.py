@@ -115,7 +115,7 @@ def led(conn: PgConn, ids: Sequence[str] | None, at: Sequence[date | datetime], 
         edge = d if isinstance(d, datetime) else datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
         n = led_n = w = led_w = 0.0
         for lid, rows in hist.items():
-            state = [r for r in rows if r[0] < edge]
+            state = [r for r in rows if r[0] <= edge]
             if not state:
                 continue  # not installed yet
             _, tech, watts = state[-1]

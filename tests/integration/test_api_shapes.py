@@ -218,6 +218,30 @@ def test_unknown_parameter_hints_and_what_stays_open(api: Api, team: httpx.Clien
             assert anon.get(path, params={"v": "1"}).status_code == 200, path
 
 
+def test_repeated_parameters_and_nul_characters_are_422_naming_them(api: Api, team: httpx.Client) -> None:
+    # a parameter that takes one value, given twice, would silently answer for the last one (outside review)
+    r = team.get("/api/v1/consumption", params=[("building_id", "A"), ("building_id", "B")])
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["building_id"], r.text
+    assert "given 2 times" in r.json()["errors"][0]["message"]
+    # a NUL character reaches no database text: refused naming the parameter, not a 500
+    for path, name in (("/api/v1/audit", "subject"), ("/api/v1/processing-errors", "process"),
+                       ("/api/v1/consumption", "building_id")):
+        r = team.get(path, params={name: "a\x00b"})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == name, (path, r.text)
+    # and in a JSON body that no rule checks first: 422, nothing stored
+    with api.client(api.admin_token) as admin:
+        before = admin.get("/api/v1/targets").json()
+        t1 = next(t for t in before if t["id"] == "T1")
+        body = {k: t1[k] for k in ("name", "metric", "building_group", "baseline_year", "target_year",
+                                   "reduction_pct", "description") if k in t1}
+        r = admin.put("/api/v1/targets/T1", json={**body, "name": "a\u0000b"})
+        assert r.status_code == 422 and "NUL" in r.text, r.text
+        assert next(t for t in admin.get("/api/v1/targets").json() if t["id"] == "T1")["name"] == t1["name"]
+        r = admin.post("/api/v1/buildings/A/adjustments",
+                       json={"kind": "other", "effective": "2025-01-01", "reason": "abc\u0000"})
+        assert r.status_code == 422 and "NUL" in r.text, r.text
+
+
 # ---- instants ------------------------------------------------------------------------------------------------------
 
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2}){0,2})?")

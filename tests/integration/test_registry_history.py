@@ -85,6 +85,14 @@ def test_back_dated_retrofit_moves_the_led_share_of_exactly_the_years_after_it(a
     put_ok(admin, "/api/v1/luminaires/L1",
            luminaire_body("B1", technology="led", rated_power_w=20.0, valid_from="2020-03-01"))
     assert len(audit(admin, "luminaires/L1")) == 2
+    # a change dated exactly on the point reported counts there ("as of 1 January"), as in /fossil (outside review):
+    # L2 retrofitted on 2022-01-01 -> 1 Jan 2022: 3 LED of 3, 60 W of 60 W
+    put_ok(admin, "/api/v1/luminaires/L2",
+           luminaire_body("B1", technology="led", rated_power_w=20.0, valid_from="2022-01-01"))
+    boundary = led_at(admin)
+    assert boundary["2021"] == (3, 2, 0.6667, 0.4)
+    assert boundary["2022"] == boundary["now"] == (3, 3, 1.0, 1.0)
+    assert before["2019"] == (3, 1, 0.3333, 0.1429)  # L1..L3 valid from 2015-01-01 count on 1 Jan 2019
 
 
 def test_back_dated_boiler_replacement_is_a_fossil_lifecycle(api: Api, admin: httpx.Client, db: Engine) -> None:
