@@ -43,6 +43,9 @@ def get_weather_corrected(
 ) -> dict[str, Any]:
     """Monthly kWh as delivered and weather-corrected (heat only; the method and `a` of progress), per year, for one
     building or every building in the caller's scope."""
+    if carrier == Carrier.water:
+        raise ValidationFailed("carrier", "water is not energy and is never weather-corrected; its m3 are at "
+                                          "/consumption?carrier=water")
     this_year = clock.now().astimezone(tz).year
     years = year or [baseline_year, this_year - 1, this_year]
     if any(not 1990 <= y <= 2100 for y in years) or len(years) > 12:

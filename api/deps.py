@@ -55,6 +55,13 @@ def registry_writer(p: Caller) -> Principal:
     return p
 
 
+def audit_reader(p: Caller) -> Principal:
+    # who changed what is read by those who may change it (a facility manager's buildings' history is at
+    # /buildings/{id}/history)
+    require(p.can_write_registry, "read the audit log (admin and energy team only)")
+    return p
+
+
 def operator(p: Caller) -> Principal:
     require(p.can_read_ingest_rejects, "read dead letters or quarantine (admin and energy team only)")
     return p
@@ -66,6 +73,7 @@ def token_admin(p: Caller) -> Principal:
 
 
 RegistryWriter = Annotated[Principal, Depends(registry_writer)]
+AuditReader = Annotated[Principal, Depends(audit_reader)]
 Operator = Annotated[Principal, Depends(operator)]
 TokenAdmin = Annotated[Principal, Depends(token_admin)]
 

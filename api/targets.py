@@ -12,7 +12,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from api.deps import BuildingFilter, BuildingId, Caller, ClockDep, EngineDep, RegistryWriter, TimezoneDep
+from api.deps import (
+    AuditReader,
+    BuildingFilter,
+    BuildingId,
+    Caller,
+    ClockDep,
+    EngineDep,
+    RegistryWriter,
+    TimezoneDep,
+)
 from api.errors import error_body
 from api.imports import read_csv_text
 from api.routing import v1_router
@@ -316,7 +325,7 @@ def get_adjustments(building_id: BuildingId, caller: Caller, engine: EngineDep) 
 
 
 @router.get("/audit")
-def get_audit(_: RegistryWriter, engine: EngineDep,
+def get_audit(_: AuditReader, engine: EngineDep,
               subject: Annotated[str, Query(max_length=200, description="a subject and what lies under it, "
                                             "e.g. baseline, settings/, targets/T1, buildings/rh-01 (with its "
                                             "adjustments), meters/el-1, luminaires/l-7, or buildings/ for all")] = "",

@@ -6,7 +6,8 @@ A period's consumption is *measured* where it follows from readings that bracket
 - a step (two consecutive register readings, or an interval reading's interval) lying wholly inside the period is
   measured however long it is;
 - where a step crosses the period's edge, the part apportioned to the period is *estimated* when the step is longer
-  than the meter's expected interval (a gap: more than 1.5 x the interval, engine.register_segments), measured
+  than the meter's expected interval (a gap: read with a tolerance of half an interval, more than 1.5 x the
+  interval, engine.register_segments; docs/semantics.md says why), measured
   otherwise;
 - parts from estimated readings (estimated, calculated, missing) stay estimated;
 - a meter counts only inside its active span [active_from, active_to): its consumption outside is clipped away, and

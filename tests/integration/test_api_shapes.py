@@ -240,6 +240,13 @@ def test_repeated_parameters_and_nul_characters_are_422_naming_them(api: Api, te
         r = admin.post("/api/v1/buildings/A/adjustments",
                        json={"kind": "other", "effective": "2025-01-01", "reason": "abc\u0000"})
         assert r.status_code == 422 and "NUL" in r.text, r.text
+        # reading the audit log is refused to a facility manager with a message about reading, not changing
+        with api.client(make_token(admin, "facility_manager", ["A"])) as fm:
+            r = fm.get("/api/v1/audit", params={"subject": "buildings/A"})
+            assert r.status_code == 403 and "read the audit log" in r.text, r.text
+    # water is never weather-corrected energy: a 422 naming carrier, not a series labelled kWh
+    r = team.get("/api/v1/weather-corrected", params={"carrier": "water"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "carrier", r.text
 
 
 # ---- instants ------------------------------------------------------------------------------------------------------
