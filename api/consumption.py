@@ -143,8 +143,10 @@ def get_consumption(
             ids = caller.scope.building_ids
             buildings = None if ids is None else sorted(ids)
         conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
-        keys = repo.meters_for_totals(conn, buildings, carrier.value if carrier else None)
-        found = series(conn, keys, start=w.requested_start, end=w.requested_end, resolution=resolution, tz=tz)
+        # main meters as of each period (the dated parent history), as /progress counts them
+        members = repo.totals_membership(conn, buildings, carrier.value if carrier else None)
+        found = series(conn, members.keys, start=w.requested_start, end=w.requested_end, resolution=resolution,
+                       tz=tz, partial=members.partial)
     answer = _answer(found, w, carrier == Carrier.water, resolution, tz)
     return _csv(answer) if format == "csv" else _json(answer)
 

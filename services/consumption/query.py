@@ -4,13 +4,14 @@ whether readings stored for it are not yet in the rollups (`pending`: its amount
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.consumption import repository as repo
 from services.consumption.coverage import (
+    ActiveSpan,
     Sums,
     active_seconds_per_period,
     coverage,
@@ -82,11 +83,16 @@ def pending_flags(edges: Sequence[datetime], spans: Sequence[repo.PendingSpan]) 
 
 
 def series(conn: PgConn, keys: Sequence[int], *, start: datetime, end: datetime, resolution: Resolution,
-           tz: ZoneInfo) -> Series:
+           tz: ZoneInfo, partial: Mapping[int, Sequence[ActiveSpan]] | None = None) -> Series:
     """Amount per whole local period covering [start, end) for the meters `keys`; coverage is the measured share
     of the meters' active time in the period, estimated_share the part interpolated or estimated
     (services/consumption/coverage.py). A period that a pending span overlaps has no amount (None) and `pending`;
-    its coverage and estimated share are those of what is computed so far."""
+    its coverage and estimated share are those of what is computed so far.
+
+    `partial`: meters of `keys` that count only in some spans (a meter that became a sub-meter, or stopped being
+    one: repository.totals_membership). Each of their rollup rows counts when its start lies in one of the spans
+    (as of the row's start: an hour, a day, a month — so a year is its months as of each month's start, as
+    /progress counts them), and only that time of theirs counts toward coverage."""
     edges = period_edges(start, end, resolution, tz)
     if len(edges) - 1 > MAX_BUCKETS:
         raise ValidationFailed("resolution", f"{len(edges) - 1} periods; at most {MAX_BUCKETS} per request")
@@ -98,22 +104,25 @@ def series(conn: PgConn, keys: Sequence[int], *, start: datetime, end: datetime,
     # never present stale rollups as current.
     spans = overlapping(repo.pending_spans(conn, keys), edges[0], edges[-1])
     pending = pending_flags(edges, spans)
-    sums = [Sums() for _ in range(n)]
-    if keys:
-        rows: Sequence[tuple[datetime, float, float, float]]
-        if resolution == "hour":  # the hourly rollup, and the steps too long for it apportioned to the hours
-            rows = [*repo.hourly_sums(conn, keys, edges[0], edges[-1]),
-                    *step_rows(repo.long_steps_reaching(conn, keys, edges[0], edges[-1]), edges)]
-        else:
-            d0, d1 = edges[0].astimezone(tz).date(), edges[-1].astimezone(tz).date()
-            by_day = repo.monthly_sums if resolution in ("month", "year") else repo.daily_sums
-            rows = [(local_midnight(d, tz), a, m, e) for d, a, m, e in by_day(conn, keys, d0, d1)]
-        # Weeks are summed from days and years from months: a gap step lying inside the week or year but crossing
-        # the rows' edges was counted as estimated by the rows; inside this period it is measured.
-        rows_of: Resolution | None = "day" if resolution == "week" else "month" if resolution == "year" else None
-        gaps = repo.gap_steps_within(conn, keys, edges[0], edges[-1]) if rows_of else []
-        sums = roll_up(rows, edges, gaps, rows_of, tz)
-    active = active_seconds_per_period(repo.active_spans(conn, keys).values(), edges) if keys else [0.0] * n
+    partial = {k: v for k, v in (partial or {}).items() if k in set(keys)}
+    full = [k for k in keys if k not in partial]
+    row_res: Resolution = "hour" if resolution == "hour" else "month" if resolution in ("month", "year") else "day"
+    rows_of: Resolution | None = "day" if resolution == "week" else "month" if resolution == "year" else None
+    rows = _rows(conn, full, edges, resolution, tz) if full else []
+    gaps = repo.gap_steps_within(conn, full, edges[0], edges[-1]) if rows_of and full else []
+    active_spans: list[ActiveSpan] = list(repo.active_spans(conn, full).values()) if full else []
+    lifecycle = repo.active_spans(conn, list(partial)) if partial else {}
+    for key, counting in partial.items():
+        grid = [(_ceil(a, row_res, tz), _ceil(b, row_res, tz)) for a, b in counting]
+        rows += [r for r in _rows(conn, [key], edges, resolution, tz) if _within(r[0], grid)]
+        if rows_of:
+            gaps += [g for g in repo.gap_steps_within(conn, [key], edges[0], edges[-1])
+                     if any(_within(g.start, [sp]) and (sp[1] is None or g.end <= sp[1]) for sp in grid)]
+        active_spans += [sp for sp in (_intersect(lifecycle.get(key, (None, None)), g) for g in grid) if sp]
+    # Weeks are summed from days and years from months: a gap step lying inside the week or year but crossing
+    # the rows' edges was counted as estimated by the rows; inside this period it is measured.
+    sums = roll_up(rows, edges, gaps, rows_of, tz) if keys else [Sums() for _ in range(n)]
+    active = active_seconds_per_period(active_spans, edges) if keys else [0.0] * n
     out = []
     for i in range(n):
         out.append(Point(
@@ -123,3 +132,32 @@ def series(conn: PgConn, keys: Sequence[int], *, start: datetime, end: datetime,
             estimated_share=round(estimated_share(sums[i].estimated, sums[i].amount), 6), pending=pending[i],
         ))
     return Series(out, computed_through(spans))
+
+
+def _rows(conn: PgConn, keys: Sequence[int], edges: Sequence[datetime], resolution: Resolution, tz: ZoneInfo
+          ) -> list[tuple[datetime, float, float, float]]:
+    """The rollup rows (start, amount, measured_s, estimated) summed over `keys` that the periods are built of."""
+    if resolution == "hour":  # the hourly rollup, and the steps too long for it apportioned to the hours
+        return [*repo.hourly_sums(conn, keys, edges[0], edges[-1]),
+                *step_rows(repo.long_steps_reaching(conn, keys, edges[0], edges[-1]), edges)]
+    d0, d1 = edges[0].astimezone(tz).date(), edges[-1].astimezone(tz).date()
+    by_day = repo.monthly_sums if resolution in ("month", "year") else repo.daily_sums
+    return [(local_midnight(d, tz), a, m, e) for d, a, m, e in by_day(conn, keys, d0, d1)]
+
+
+def _ceil(at: datetime | None, resolution: Resolution, tz: ZoneInfo) -> datetime | None:
+    """The first edge of a `resolution` period at or after `at` (a row counts as of its start)."""
+    if at is None:
+        return None
+    first = period_edges(at, at + timedelta(microseconds=1), resolution, tz)
+    return first[0] if first[0] == at else first[1]
+
+
+def _within(at: datetime, spans: Sequence[ActiveSpan]) -> bool:
+    return any((a is None or a <= at) and (b is None or at < b) for a, b in spans)
+
+
+def _intersect(x: ActiveSpan, y: ActiveSpan) -> ActiveSpan | None:
+    lo = y[0] if x[0] is None else x[0] if y[0] is None else max(x[0], y[0])
+    hi = y[1] if x[1] is None else x[1] if y[1] is None else min(x[1], y[1])
+    return None if lo is not None and hi is not None and hi <= lo else (lo, hi)

@@ -244,8 +244,8 @@ _ENERGY_TOTAL_CARRIERS = ["electricity", "district_heating", "natural_gas", "oil
 
 
 def meters_for_totals(conn: PgConn, building_ids: Sequence[str] | None, carrier: str | None) -> list[int]:
-    """Keys of the meters a total counts: no sub-meters; one carrier, or every energy carrier (never water, never
-    PV production, which is shown beside consumption)."""
+    """Keys of the meters a total counts now: no sub-meters; one carrier, or every energy carrier (never water,
+    never PV production, which is shown beside consumption)."""
     carriers = [carrier] if carrier else _ENERGY_TOTAL_CARRIERS
     if building_ids is None:
         cur = conn.execute("SELECT key FROM meters WHERE parent_meter_id IS NULL AND carrier = ANY(%s)", [carriers])
@@ -253,6 +253,66 @@ def meters_for_totals(conn: PgConn, building_ids: Sequence[str] | None, carrier:
         cur = conn.execute("SELECT key FROM meters WHERE parent_meter_id IS NULL AND carrier = ANY(%s) "
                            "AND building_id = ANY(%s)", [carriers, list(building_ids)])
     return [r[0] for r in cur.fetchall()]
+
+
+@dataclass(frozen=True)
+class TotalsMembership:
+    """The meters a total counts, as of each time (the meter-parent history, services/registry/history.py): `keys`
+    every meter that is a main meter at some time; `partial` those that are not always, with the spans
+    [from, to) in which they are (None: open on that side)."""
+
+    keys: list[int]
+    partial: dict[int, list[ActiveSpan]]
+
+
+def totals_membership(conn: PgConn, building_ids: Sequence[str] | None, carrier: str | None) -> TotalsMembership:
+    """Which meters a total counts when: like meters_for_totals, but from the dated parent history, so a meter that
+    became a sub-meter on 1 January still counts in the years before (as /progress counts it)."""
+    carriers = [carrier] if carrier else _ENERGY_TOTAL_CARRIERS
+    cur = conn.execute(
+        "SELECT m.key, m.parent_meter_id IS NULL, h.valid_from, h.parent_meter_id IS NULL FROM meters m "
+        "LEFT JOIN meter_parent_history h ON h.meter_id = m.id "
+        "WHERE m.carrier = ANY(%s) AND (%s::text[] IS NULL OR m.building_id = ANY(%s)) "
+        "ORDER BY m.key, h.valid_from",
+        [carriers, None if building_ids is None else list(building_ids),
+         None if building_ids is None else list(building_ids)])
+    history: dict[int, list[tuple[datetime, bool]]] = {}
+    main_now: dict[int, bool] = {}
+    for key, is_main, valid_from, was_main in cur.fetchall():
+        main_now[key] = is_main
+        if valid_from is not None:
+            history.setdefault(key, []).append((valid_from, was_main))
+    keys: list[int] = []
+    partial: dict[int, list[ActiveSpan]] = {}
+    for key, is_main in main_now.items():
+        rows = history.get(key)
+        if not rows:  # no history: the current parent holds for all time
+            if is_main:
+                keys.append(key)
+            continue
+        spans = _main_spans(rows)
+        if spans == [(None, None)]:
+            keys.append(key)
+        elif spans:
+            keys.append(key)
+            partial[key] = spans
+    return TotalsMembership(keys, partial)
+
+
+def _main_spans(rows: Sequence[tuple[datetime, bool]]) -> list[ActiveSpan]:
+    """The spans in which a meter is a main meter, from its dated (valid_from, is_main) rows (oldest first; the
+    first row holds since always, as the history's first row does)."""
+    spans: list[ActiveSpan] = []
+    for i, (_, is_main) in enumerate(rows):
+        if not is_main:
+            continue
+        lo = None if i == 0 else rows[i][0]
+        hi = rows[i + 1][0] if i + 1 < len(rows) else None
+        if spans and spans[-1][1] == lo:
+            spans[-1] = (spans[-1][0], hi)
+        else:
+            spans.append((lo, hi))
+    return spans
 
 
 def daily_sums(conn: PgConn, keys: Sequence[int], day_from: date, day_to: date) -> list[tuple[date, float, float,

@@ -230,6 +230,21 @@ def test_back_dated_meter_parent_counts_from_its_month(admin: httpx.Client, db: 
     put_ok(admin, "/api/v1/meters/E2", meter_body("B", parent_meter_id="E1", valid_from="2025-07-01"))
     assert actual() == pytest.approx(8760 + 181 * 24 - 1, abs=0.01)
 
+    # /consumption counts the same meters as of each period (outside review: it used today's parent, 8,760)
+    def consumption(resolution: str) -> list[tuple[float, float]]:
+        r = admin.get("/api/v1/consumption", params={"building_id": "B", "start": "2025-01-01",
+                                                     "end": "2026-01-01", "resolution": resolution})
+        assert r.status_code == 200, r.text
+        return [(p["kwh"], p["coverage"]) for p in r.json()["series"]]
+
+    assert consumption("year") == [(pytest.approx(8760 + 181 * 24 - 1, abs=0.01), 1.0)]
+    months = consumption("month")
+    # June: both main meters (2 x 720 h); July: E1 only (744 h); every month fully measured
+    assert months[5] == (pytest.approx(2 * 720, abs=0.01), 1.0) and months[6] == (pytest.approx(744, abs=0.01), 1.0)
+    assert sum(k for k, _ in months) == pytest.approx(8760 + 181 * 24 - 1, abs=0.01)
+    days = consumption("day")
+    assert days[180] == (pytest.approx(48, abs=0.01), 1.0) and days[181] == (pytest.approx(24, abs=0.01), 1.0)
+
 
 def test_building_group_counts_as_of_each_year(admin: httpx.Client) -> None:
     put_ok(admin, "/api/v1/buildings/M1", building_body())
