@@ -29,10 +29,11 @@ from services.auth.schemas import Principal
 from services.db import PgConn
 from services.errors import ValidationFailed
 from services.registry import service as registry
+from services.targets import adjustments, service
 from services.targets import reference as ref
-from services.targets import service
+from services.targets.adjustments import AdjustmentIn
 from services.targets.schemas import ProgressOut
-from services.validation import FieldError
+from services.validation import FieldError, FieldErrors
 
 router = v1_router(tags=["targets"])
 
@@ -292,29 +293,46 @@ def put_target(target_id: BuildingId, body: TargetIn, caller: RegistryWriter, en
         return service.target(conn, target_id)
 
 
-class AdjustmentIn(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    kind: Literal["added", "sold", "area_changed", "other"] = Field(
-        description="added to / sold from the portfolio, heated area changed, or another non-routine change")
-    effective: date = Field(description="the local date the change takes effect")
-    reason: str = Field(min_length=3, max_length=1000, description="why; shown in progress reports")
-    heated_area_m2: float | None = Field(default=None, ge=0, le=1_000_000,
-                                         description="the area from `effective` on (area_changed only)")
-
-
 @router.post("/buildings/{building_id}/adjustments", status_code=201)
 def post_adjustment(building_id: BuildingId, body: AdjustmentIn, caller: RegistryWriter, engine: EngineDep,
                     tz: TimezoneDep) -> dict[str, Any]:
-    """Record a non-routine adjustment with its reason: progress reports list it, and added/sold decide which years
-    count the building; area_changed enters the area history used for kWh/m²."""
-    if (body.kind == "area_changed") != (body.heated_area_m2 is not None):
-        raise ValidationFailed("heated_area_m2", "required for area_changed, and only there")
+    """Record a non-routine adjustment with its reason, dated by `valid_from` (or `effective`): progress reports
+    list it, and added/sold decide which years count the building; area_changed enters the area history used for
+    kWh/m². Audit-logged."""
+    problems = adjustments.check(body)
+    if problems:
+        raise FieldErrors(problems)
     with engine.begin() as sa:
         registry.get_building(sa, building_id, caller.scope)
-        return service.add_adjustment(_driver(sa), building_id, kind=body.kind, effective=body.effective,
-                                      heated_area_m2=body.heated_area_m2, reason=body.reason, actor=caller.name,
-                                      tz=tz)
+        return adjustments.add(_driver(sa), building_id, body, actor=caller.name, tz=tz)
+
+
+@router.post("/imports/adjustments", openapi_extra={
+    "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}, "example": (
+        "building_id,kind,valid_from,reason,heated_area_m2\n"
+        "rh-01,area_changed,2021-06-01,extension of the west wing,6100\n"
+        "sk-07,sold,2023-01-01,sold to the region,\n")}}},
+    "responses": {422: {"description": "nothing imported; `rejected` lists (line, field, message)"}}})
+async def import_adjustments(request: Request, caller: RegistryWriter, engine: EngineDep,
+                             tz: TimezoneDep) -> JSONResponse:
+    """Import non-routine adjustments (added, sold, area_changed, other) from CSV with header
+    `building_id,kind,valid_from,reason[,heated_area_m2]`: every row, or none if any row is wrong; each row
+    audit-logged with the caller."""
+    text = await read_csv_text(request)
+    if isinstance(text, JSONResponse):
+        return text
+
+    def run() -> tuple[int, list[adjustments.Rejected]]:
+        with engine.begin() as sa:
+            return adjustments.import_csv(_driver(sa), text, actor=caller.name, tz=tz)
+
+    accepted, rejected = await run_in_threadpool(run)
+    if rejected:
+        rows = [{"line": r.line, "field": r.field, "message": r.message} for r in rejected]
+        errors = [FieldError(r.field, f"line {r.line}: {r.message}") for r in rejected]
+        return JSONResponse(error_body(f"nothing imported: {len(rejected)} problem(s) in the file", errors,
+                                       accepted=0, rejected=rows), status_code=422)
+    return JSONResponse({"accepted": accepted, "rejected": []})
 
 
 @router.get("/buildings/{building_id}/adjustments")

@@ -318,3 +318,7 @@ def add_adjustment(conn: PgConn, building_id: str, *, kind: str, effective: date
                "reason": reason})
     return {"id": row[0], "building_id": building_id, "kind": kind, "effective": effective,
             "heated_area_m2": heated_area_m2, "reason": reason, "actor": actor, "created_at": row[1]}
+
+
+def building_exists(conn: PgConn, building_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM buildings WHERE id = %s", [building_id]).fetchone() is not None

@@ -107,6 +107,43 @@ def test_degree_days_and_normal_year(admin: httpx.Client, db: Engine) -> None:
         "source"] == "Kredsløb 3009 (test)"
 
 
+def test_adjustments_dated_by_valid_from_through_the_api_and_csv(admin: httpx.Client) -> None:
+    for bid, area in (("A", 1000), ("S", 500)):
+        put_ok(admin, f"/api/v1/buildings/{bid}", building_body(name=bid, heated_area_m2=area))
+    # a file with a wrong row stores nothing, and says which line and field
+    bad = post_csv(admin, "/api/v1/imports/adjustments",
+                   "building_id,kind,valid_from,reason,heated_area_m2\n"
+                   "S,sold,2019-06-30,sold to a housing association,\n"
+                   "X,added,2020-01-01,new daycare,\n"
+                   "A,area_changed,2021-13-01,extension,1200\n"
+                   "A,area_changed,2021-06-01,extension,\n")
+    assert bad.status_code == 422, bad.text
+    assert [(r["line"], r["field"]) for r in bad.json()["rejected"]] == [
+        (3, "building_id"), (4, "valid_from"), (5, "heated_area_m2")]
+    assert admin.get("/api/v1/buildings/S/adjustments").json() == []
+    good = post_csv(admin, "/api/v1/imports/adjustments",
+                    "building_id,kind,valid_from,reason,heated_area_m2\n"
+                    "S,sold,2019-06-30,sold to a housing association,\n"
+                    "A,area_changed,2021-06-01,extension of the west wing,1200\n")
+    assert good.status_code == 200 and good.json()["accepted"] == 2, good.text
+    sold = admin.get("/api/v1/buildings/S/adjustments").json()
+    assert [(a["kind"], a["effective"], a["actor"]) for a in sold] == [("sold", "2019-06-30", "admin (environment)")]
+    # the area change enters the dated area history (kWh/m2 from 1 June 2021 on) and the current area
+    hist = admin.get("/api/v1/buildings/A/area-history").json()
+    assert [h["heated_area_m2"] for h in hist][-1] == 1200 and admin.get("/api/v1/buildings/A").json()[
+        "heated_area_m2"] == 1200
+    # the API takes valid_from as well as effective; both given and different is a 422 naming valid_from
+    r = admin.post("/api/v1/buildings/A/adjustments", json={"kind": "other", "valid_from": "2022-01-01",
+                                                            "reason": "tenant moved out"})
+    assert r.status_code == 201 and r.json()["effective"] == "2022-01-01", r.text
+    for body in ({"kind": "other", "reason": "undated"},
+                 {"kind": "other", "valid_from": "2022-01-01", "effective": "2022-02-01", "reason": "two dates"}):
+        r = admin.post("/api/v1/buildings/A/adjustments", json=body)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "valid_from", r.text
+    audit = admin.get("/api/v1/audit", params={"subject": "buildings/S"}).json()
+    assert any(e["action"] == "add" and e["detail"]["kind"] == "sold" for e in audit), audit
+
+
 def test_progress_with_a_sold_and_an_added_building(api: Api, admin: httpx.Client, stack: Stack, db: Engine) -> None:
     for bid, area in (("A", 1000), ("S", 500), ("N", 400)):
         put_ok(admin, f"/api/v1/buildings/{bid}", building_body(name=bid, heated_area_m2=area))

@@ -1,0 +1,109 @@
+"""Non-routine adjustments (PRODUCT.md "Progress": buildings added or sold, and area changes, with a reason and an
+audit trail): the body one adjustment takes, and a CSV import of many, dated by `valid_from` like every other
+registry change (docs/registry.md). Caller owns the transaction."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.db import PgConn
+from services.targets import service
+from services.validation import FieldError, field_errors
+
+MAX_ROWS = 50_000
+COLUMNS = ("building_id", "kind", "valid_from", "reason", "heated_area_m2")
+
+
+class AdjustmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["added", "sold", "area_changed", "other"] = Field(
+        description="added to / sold from the portfolio, heated area changed, or another non-routine change")
+    valid_from: date | None = Field(default=None, description="the local date the change takes effect (as every "
+                                                              "dated registry change); `effective` is the same")
+    effective: date | None = Field(default=None, description="the local date the change takes effect (the name "
+                                                             "before valid_from; give one of them)")
+    reason: str = Field(min_length=3, max_length=1000, description="why; shown in progress reports")
+    heated_area_m2: float | None = Field(default=None, ge=0, le=1_000_000,
+                                         description="the area from the date on (area_changed only)")
+
+    @property
+    def day(self) -> date:
+        d = self.valid_from or self.effective
+        assert d is not None
+        return d
+
+
+def check(body: AdjustmentIn) -> list[FieldError]:
+    """The rules across fields, each naming its field."""
+    out = []
+    if body.valid_from is None and body.effective is None:
+        out.append(FieldError("valid_from", "required: the local date the change takes effect"))
+    elif body.valid_from is not None and body.effective is not None and body.valid_from != body.effective:
+        out.append(FieldError("valid_from", "differs from effective; give one of them"))
+    if (body.kind == "area_changed") != (body.heated_area_m2 is not None):
+        out.append(FieldError("heated_area_m2", "required for area_changed, and only there"))
+    return out
+
+
+def add(conn: PgConn, building_id: str, body: AdjustmentIn, *, actor: str, tz: ZoneInfo) -> dict[str, Any]:
+    return service.add_adjustment(conn, building_id, kind=body.kind, effective=body.day,
+                                  heated_area_m2=body.heated_area_m2, reason=body.reason, actor=actor, tz=tz)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    line: int
+    field: str
+    message: str
+
+
+def import_csv(conn: PgConn, text: str, *, actor: str, tz: ZoneInfo) -> tuple[int, list[Rejected]]:
+    """Every row of a CSV with header building_id,kind,valid_from,reason[,heated_area_m2] (`effective` for
+    valid_from also taken), or none if any row is wrong: (rows stored, problems by line and field)."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip() for h in next(reader, [])]
+    header = ["valid_from" if h == "effective" else h for h in header]
+    required = {"building_id", "kind", "valid_from", "reason"}
+    unknown = [h for h in header if h not in COLUMNS]
+    if unknown or not required <= set(header) or len(set(header)) != len(header):
+        msg = (f"header must hold {', '.join(sorted(required))} and may hold heated_area_m2"
+               + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+        return 0, [Rejected(1, "header", msg)]
+    rows: list[tuple[int, str, AdjustmentIn]] = []
+    rejected: list[Rejected] = []
+    for n, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(rows) + len(rejected) >= MAX_ROWS:
+            rejected.append(Rejected(n, "body", f"at most {MAX_ROWS} rows per file"))
+            break
+        if len(cells) != len(header):
+            rejected.append(Rejected(n, "row", f"{len(cells)} cells; the header has {len(header)}"))
+            continue
+        raw = {h: (c.strip() or None) for h, c in zip(header, cells, strict=True)}
+        building_id = raw.pop("building_id") or ""
+        try:
+            body = AdjustmentIn.model_validate(raw)
+        except ValidationError as e:
+            rejected += [Rejected(n, f.field, f.message) for f in field_errors(e.errors())]
+            continue
+        problems = check(body)
+        if not building_id or not service.building_exists(conn, building_id):
+            problems.append(FieldError("building_id", f"no building {building_id!r}"))
+        if problems:
+            rejected += [Rejected(n, f.field, f.message) for f in problems]
+            continue
+        rows.append((n, building_id, body))
+    if rejected:
+        return 0, rejected
+    for _, building_id, body in rows:
+        add(conn, building_id, body, actor=actor, tz=tz)
+    return len(rows), []
