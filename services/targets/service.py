@@ -23,7 +23,15 @@ from services.errors import NotFoundError, ValidationFailed
 from services.localtime import iso_local
 from services.registry.history import BUILDING_GROUP, PARENT_METER, Fact, Row, value_as_of, values_during
 from services.targets import reference as ref
-from services.targets.progress import EV_SUB, HEAT_PUMP_SUB, BuildingData, Cell, Weather, compute
+from services.targets.progress import (
+    EV_SUB,
+    HEAT_PUMP_SUB,
+    BuildingData,
+    Cell,
+    Weather,
+    compute,
+    time_weighted_area,
+)
 
 
 def month_edges(year: int, tz: ZoneInfo) -> list[datetime]:
@@ -45,15 +53,7 @@ def yearly_area(history: Sequence[tuple[date, float]], current: float, year: int
     """Time-weighted heated area over a year from (valid_from, area) rows; before the first row its area held."""
     if not history:
         return current
-    rows = sorted(history)
-    y0, y1 = date(year, 1, 1), date(year + 1, 1, 1)
-    total = 0.0
-    for i, (start, area) in enumerate(rows):
-        a = y0 if i == 0 else max(start, y0)
-        b = min(rows[i + 1][0], y1) if i + 1 < len(rows) else y1
-        if b > a:
-            total += area * (b - a).days
-    return total / (y1 - y0).days
+    return time_weighted_area(history, date(year, 1, 1), date(year + 1, 1, 1))
 
 
 # Whether meter m is a sub-meter as of the local start of month c.month (its first parent row also holds before it;
@@ -122,7 +122,7 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
         id=r[0], name=r[1], hot_water_share=r[2],
         area={y: yearly_area(history.get(r[0], []), float(r[3]), y) for y in all_years},
         added=events.get(r[0], {}).get("added"), sold=events.get(r[0], {}).get("sold"),
-        outside_group=outside.get(r[0], frozenset()),
+        outside_group=outside.get(r[0], frozenset()), area_history=sorted(history.get(r[0], [])),
     ) for r in rows}
     # a building that was in the group in none of the years compared is not part of these figures
     ids = [i for i in ids if len(out[i].outside_group) < len(all_years)]
