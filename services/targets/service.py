@@ -22,6 +22,7 @@ from services.db import PgConn
 from services.errors import NotFoundError, ValidationFailed
 from services.localtime import iso_local
 from services.registry.history import BUILDING_GROUP, PARENT_METER, Fact, Row, value_as_of, values_during
+from services.registry.service import REASON_REGISTERED
 from services.targets import reference as ref
 from services.targets.progress import (
     EV_SUB,
@@ -231,7 +232,8 @@ def progress(conn: PgConn, *, year: int, target_id: str, building_ids: Sequence[
     out["target"] = {k: t[k] for k in ("id", "name", "building_group")}
     out["normal_year"] = {"degree_days": sum(normal.degree_days), "source": normal.source,
                           "default": normal.is_default}
-    out["adjustments"] = adjustments(conn, building_ids, date(base, 1, 1), date(year, 12, 31))
+    out["adjustments"] = progress_adjustments(conn, [b.id for b in buildings], date(base, 1, 1), date(year, 12, 31),
+                                              tz)
     _freshness(conn, out, [b.id for b in buildings], years=[base, year - 1, year], tz=tz)
     return out
 
@@ -290,6 +292,48 @@ def adjustments(conn: PgConn, building_ids: Sequence[str] | None, first: date, l
         "ORDER BY effective, id", [first, last, building_ids, building_ids])
     keys = ("id", "building_id", "kind", "effective", "heated_area_m2", "reason", "actor", "created_at")
     return [dict(zip(keys, r, strict=True)) for r in cur]
+
+
+def area_changes(conn: PgConn, building_ids: Sequence[str], tz: ZoneInfo) -> dict[str, list[dict[str, Any]]]:
+    """Per building, its area history as changes: each row after the first (the registration), with the area before
+    it, the local date it took effect, its reason and who recorded it when."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    previous: dict[str, float] = {}
+    for bid, valid_from, area, reason, recorded_by, recorded_at in conn.execute(
+            "SELECT building_id, valid_from, heated_area_m2, reason, recorded_by, recorded_at "
+            "FROM building_area_history WHERE building_id = ANY(%s) ORDER BY building_id, valid_from",
+            [list(building_ids)]):
+        before = previous.get(bid)
+        previous[bid] = float(area)
+        if before is None or reason == REASON_REGISTERED:
+            continue  # the area the building was registered with is no change
+        out.setdefault(bid, []).append({
+            "building_id": bid, "kind": "area_changed", "effective": valid_from.astimezone(tz).date(),
+            "heated_area_m2": float(area), "heated_area_m2_before": before, "reason": reason, "actor": recorded_by,
+            "created_at": recorded_at})
+    return out
+
+
+def progress_adjustments(conn: PgConn, building_ids: Sequence[str], first: date, last: date, tz: ZoneInfo
+                         ) -> list[dict[str, Any]]:
+    """The non-routine adjustments of the buildings effective from `first` to `last`: those recorded through the
+    adjustments endpoint (`source` "adjustment") and the area changes of the area history (a PUT of the building with
+    `valid_from`: `source` "area_history", `id` null). An area change made through the adjustments endpoint is in both
+    stores and listed once, as the adjustment (with `heated_area_m2_before` from the history)."""
+    listed = [{**a, "source": "adjustment"} for a in adjustments(conn, building_ids, first, last)]
+    history = area_changes(conn, building_ids, tz)
+    for change in (c for changes in history.values() for c in changes):
+        if not first <= change["effective"] <= last:
+            continue
+        same = next((a for a in listed if a["kind"] == "area_changed" and a["building_id"] == change["building_id"]
+                     and a["effective"] == change["effective"] and a["heated_area_m2"] == change["heated_area_m2"]),
+                    None)
+        if same is not None:
+            same["heated_area_m2_before"] = change["heated_area_m2_before"]
+        else:
+            listed.append({"id": None, **change, "source": "area_history"})
+    listed.sort(key=lambda a: (a["effective"], a["created_at"]))
+    return listed
 
 
 def add_adjustment(conn: PgConn, building_id: str, *, kind: str, effective: date, heated_area_m2: float | None,
