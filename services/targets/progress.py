@@ -3,7 +3,9 @@
 Reduction = 1 - (reporting-year normalised kWh / baseline-year normalised kWh), three ways:
   - total: every building in the portfolio in that year (what the target literally says);
   - like-for-like: only buildings present in both years;
-  - intensity: kWh per heated m2 (time-weighted area of each year).
+  - intensity: kWh per heated m2 (the area time-weighted over the same months as the energy).
+A building of the portfolio without any data in the months compared makes the total unknown (not a saving): see
+`compute`.
 Heat is weather-corrected month by month (services.targets.weather). Electrification (heat pumps, EV charging) is
 reported beside the total. A running year's figures are its complete months so far against the same months of the
 baseline year; its `forecast` adds the rest of the year from last year's months and compares the whole year.
