@@ -263,9 +263,12 @@ def _names(ids: Sequence[str], limit: int = 5) -> str:
 
 def _without_data_reasons(missing: Mapping[str, Sequence[str]], periods: Mapping[str, str], total: str) -> list[str]:
     """Why a total is unknown: per side (baseline, year, last year), the buildings of the portfolio without data."""
-    return [f"no data for {len(ids)} building(s) of the portfolio in {periods[side]} ({_names(ids)}): their "
-            f"consumption there is unknown, not 0, so {total} is unknown; like_for_like compares the buildings with "
-            "data on both sides" for side, ids in missing.items() if ids]
+    def why(side: str) -> str:
+        return ", from which the forecast takes the rest of the year" if side == "last_year" else ""
+
+    return [f"no data for {len(ids)} building(s) of the portfolio in {periods[side]} ({_names(ids)}){why(side)}: "
+            f"their consumption there is unknown, not 0, so {total} is unknown; like_for_like compares the buildings "
+            "with data on both sides" for side, ids in missing.items() if ids]
 
 
 def _uncorrected_reasons(*figs: YearFigures) -> list[str]:
@@ -419,7 +422,7 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
         if f_coverage < UNCERTAIN_BELOW:
             f_reasons.append(f"coverage {f_coverage:.0%} is below {UNCERTAIN_BELOW:.0%}")
         f_periods = {"baseline": f"{baseline_year}", "year": f"{year} {_month_span(measured)}" if measured else "",
-                     "last_year": f"{year - 1} {_month_span(rest)}, which the forecast takes the rest of the year from"}
+                     "last_year": f"{year - 1} {_month_span(rest)}"}
         f_reasons += _without_data_reasons(f_missing, f_periods, "the forecast total")
         if k < 3:
             f_reasons.append(f"only {k} month(s) of {year} measured; the forecast rests on {year - 1}")

@@ -239,7 +239,7 @@ def test_forecast_unknown_without_last_years_months() -> None:
     f = p["forecast"]
     assert f["reduction_pct"] is None and f["verdict"] == "uncertain"
     assert f["buildings_without_data"]["last_year"] == ["A"]
-    assert any("2025 months 11-12, which the forecast takes the rest of the year from" in r
+    assert any("in 2025 months 11-12 (A), from which the forecast takes the rest of the year" in r
                for r in f["uncertain_because"])
 
 
