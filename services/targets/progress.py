@@ -3,7 +3,9 @@
 Reduction = 1 - (reporting-year normalised kWh / baseline-year normalised kWh), three ways:
   - total: every building in the portfolio in that year (what the target literally says);
   - like-for-like: only buildings present in both years;
-  - intensity: kWh per heated m2 (time-weighted area of each year).
+  - intensity: kWh per heated m2 (the area time-weighted over the same months as the energy).
+A building of the portfolio without any data in the months compared makes the total unknown (not a saving): see
+`compute`.
 Heat is weather-corrected month by month (services.targets.weather). Electrification (heat pumps, EV charging) is
 reported beside the total. A running year's figures are its complete months so far against the same months of the
 baseline year; its `forecast` adds the rest of the year from last year's months and compares the whole year.
@@ -61,6 +63,15 @@ class BuildingData:
         return ws[month - 1] if ws else 1.0
     # years in which the building never belonged to the target's building group (group history)
     outside_group: frozenset[int] = frozenset()
+    # (valid_from as a local date, heated m2), the registry's area history; empty: `area` holds for every period
+    area_history: Sequence[tuple[date, float]] = ()
+
+    def area_over(self, year: int, months: Sequence[int] = MONTHS) -> float | None:
+        """Heated area time-weighted over the months (January on, consecutive) of a year; `area` for a whole year."""
+        if not self.area_history or list(months) == list(MONTHS) or not months:
+            return self.area.get(year)
+        end = date(year + 1, 1, 1) if months[-1] == 12 else date(year, months[-1] + 1, 1)
+        return time_weighted_area(self.area_history, date(year, months[0], 1), end)
 
     def in_portfolio(self, year: int) -> bool:
         if year in self.outside_group:
@@ -70,8 +81,21 @@ class BuildingData:
         return not (self.added is not None and self.added > date(year, 12, 31))
 
     def has_data(self, year: int, months: Sequence[int] = MONTHS) -> bool:
-        return any(c.kwh > 0 for carrier, ms in self.data.get(year, {}).items() if carrier in TOTAL_CARRIERS
-                   for m, c in ms.items() if m in months)
+        """Whether any month of these has data counted in totals: kWh, or a measured share (a meter measuring 0)."""
+        return any(c.kwh > 0 or c.coverage > 0 for carrier, ms in self.data.get(year, {}).items()
+                   if carrier in TOTAL_CARRIERS for m, c in ms.items() if m in months)
+
+
+def time_weighted_area(history: Sequence[tuple[date, float]], start: date, end: date) -> float:
+    """Heated area time-weighted over [start, end) from (valid_from, area) rows; before the first row its area held."""
+    rows = sorted(history)
+    total = 0.0
+    for i, (valid_from, area) in enumerate(rows):
+        a = start if i == 0 else max(valid_from, start)
+        b = min(rows[i + 1][0], end) if i + 1 < len(rows) else end
+        if b > a:
+            total += area * (b - a).days
+    return total / (end - start).days
 
 
 @dataclass(frozen=True)
@@ -182,13 +206,15 @@ def required_pct(target_pct: float, baseline_year: int, target_year: int, year: 
     return round(target_pct * max(0, year - baseline_year) / (target_year - baseline_year), 2)
 
 
-def _figures_out(base: YearFigures, act: YearFigures) -> dict[str, Any]:
+def _figures_out(base: YearFigures, act: YearFigures, known: bool = True) -> dict[str, Any]:
+    """The compared figures; the reductions are null unless both sides are known (`known`: no building of the
+    portfolio lacks data in the months compared)."""
     return {
         "baseline_kwh": round(base.kwh, 1), "actual_kwh": round(act.kwh, 1),
         "baseline_normalised_kwh": round(base.normalised_kwh, 1),
         "actual_normalised_kwh": round(act.normalised_kwh, 1),
-        "reduction_pct": reduction_pct(base.normalised_kwh, act.normalised_kwh),
-        "reduction_pct_unnormalised": reduction_pct(base.kwh, act.kwh),
+        "reduction_pct": reduction_pct(base.normalised_kwh, act.normalised_kwh) if known else None,
+        "reduction_pct_unnormalised": reduction_pct(base.kwh, act.kwh) if known else None,
         "coverage": {"baseline": round(base.coverage, 4), "year": round(act.coverage, 4)},
     }
 
@@ -201,14 +227,17 @@ def _sum(*figs: YearFigures) -> YearFigures:
 
 
 def _intensity(total: tuple[YearFigures, YearFigures], area: tuple[float, float],
-               lfl: tuple[YearFigures, YearFigures], lfl_area: tuple[float, float]) -> dict[str, Any]:
-    """kWh per heated m2 of (baseline, year), total and like-for-like."""
+               lfl: tuple[YearFigures, YearFigures], lfl_area: tuple[float, float],
+               known: tuple[bool, bool] = (True, True)) -> dict[str, Any]:
+    """kWh per heated m2 of (baseline, year), total and like-for-like. A side of the total with a building whose
+    consumption is unknown (`known` false) has no intensity."""
     (base, act), (area_b, area_y), (lfl_b, lfl_y), (lfl_area_b, lfl_area_y) = total, area, lfl, lfl_area
+    ok_b, ok_y = bool(area_b) and known[0], bool(area_y) and known[1]
     return {
-        "baseline": round(base.normalised_kwh / area_b, 2) if area_b else None,
-        "year": round(act.normalised_kwh / area_y, 2) if area_y else None,
+        "baseline": round(base.normalised_kwh / area_b, 2) if ok_b else None,
+        "year": round(act.normalised_kwh / area_y, 2) if ok_y else None,
         "reduction_pct": reduction_pct(base.normalised_kwh / area_b, act.normalised_kwh / area_y)
-        if area_b and area_y else None,
+        if ok_b and ok_y else None,
         "like_for_like_reduction_pct": reduction_pct(lfl_b.normalised_kwh / lfl_area_b,
                                                      lfl_y.normalised_kwh / lfl_area_y)
         if lfl_area_b and lfl_area_y else None,
@@ -216,15 +245,30 @@ def _intensity(total: tuple[YearFigures, YearFigures], area: tuple[float, float]
     }
 
 
-def _electrification(base: YearFigures, act: YearFigures) -> dict[str, Any]:
+def _electrification(base: YearFigures, act: YearFigures, known: bool = True) -> dict[str, Any]:
     return {
         "heat_pump_kwh": {"baseline": round(base.heat_pump_kwh, 1), "year": round(act.heat_pump_kwh, 1)},
         "ev_charging_kwh": {"baseline": round(base.ev_charging_kwh, 1), "year": round(act.ev_charging_kwh, 1)},
         "reduction_pct_without_ev_charging": reduction_pct(base.normalised_kwh - base.ev_charging_kwh,
-                                                           act.normalised_kwh - act.ev_charging_kwh),
+                                                           act.normalised_kwh - act.ev_charging_kwh)
+        if known else None,
         "note": "heat pumps and EV chargers move energy from gas, oil and petrol into the buildings' "
                 "electricity; shown here so that they neither mask nor fake the target",
     }
+
+
+def _names(ids: Sequence[str], limit: int = 5) -> str:
+    return ", ".join(ids[:limit]) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def _without_data_reasons(missing: Mapping[str, Sequence[str]], periods: Mapping[str, str], total: str) -> list[str]:
+    """Why a total is unknown: per side (baseline, year, last year), the buildings of the portfolio without data."""
+    def why(side: str) -> str:
+        return ", from which the forecast takes the rest of the year" if side == "last_year" else ""
+
+    return [f"no data for {len(ids)} building(s) of the portfolio in {periods[side]} ({_names(ids)}){why(side)}: "
+            f"their consumption there is unknown, not 0, so {total} is unknown; like_for_like compares the buildings "
+            "with data on both sides" for side, ids in missing.items() if ids]
 
 
 def _uncorrected_reasons(*figs: YearFigures) -> list[str]:
@@ -251,7 +295,13 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
 
     For a running year `forecast` holds the whole-year forecast: the measured months plus the rest of the year from
     last year's months, all normalised to the normal year, against the whole baseline year, with its own reduction,
-    `on_track` and verdict (the product's "is the target year on track"). For a finished year `forecast` is None."""
+    `on_track` and verdict (the product's "is the target year on track"). For a finished year `forecast` is None.
+
+    Total portfolio: every building in the portfolio in a year counts on that year's side. A building of the portfolio
+    without any data in the months compared (a year, the baseline year, or for the forecast last year's months) has
+    an unknown consumption there, not 0: the total's reductions (and intensity of that side) are then null, `on_track`
+    false and the verdict uncertain, naming the buildings (`buildings_without_data`). Like-for-like compares the
+    buildings with data on both sides, and says how many."""
     measured = list(MONTHS) if year < today.year else [m for m in MONTHS if m < today.month]
     rest = [m for m in MONTHS if m not in measured]
     current = bool(rest)
@@ -260,58 +310,91 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
     # whole baseline year (for a finished year both are the whole year)
     mb, my, m_lfl_b, m_lfl_y = (YearFigures() for _ in range(4))
     fb, fy, f_lfl_b, f_lfl_y = (YearFigures() for _ in range(4))
+    # heated areas: over the months compared (m), over the whole years (f)
     area_b = area_y = lfl_area_b = lfl_area_y = 0.0
+    f_area_b = f_area_y = f_lfl_area_b = f_lfl_area_y = 0.0
+    # buildings of the portfolio without data on a side: the measured comparison, the forecast
+    missing: dict[str, list[str]] = {"baseline": [], "year": []}
+    f_missing: dict[str, list[str]] = {"baseline": [], "year": [], "last_year": []}
     rows, shares = [], {"hot_water_share": 0, "regression": 0, "default": 0}
     no_baseline = []
+    keep = 1 - target_pct / 100
+    span = measured or list(MONTHS)  # before January is complete: whether there is any data at all
     for b in buildings:
         share = share_for(b, baseline_year, w)
         shares[share.method] += 1
-        in_b = b.in_portfolio(baseline_year) and b.has_data(baseline_year)
-        in_y = b.in_portfolio(year) and b.has_data(year, measured or MONTHS)
+        pb, py = b.in_portfolio(baseline_year), b.in_portfolio(year)
+        db, dy = b.has_data(baseline_year, span), b.has_data(year, span)
+        in_b, in_y = pb and db, py and dy
         base_year = year_figures(b, baseline_year, share, w)
         base = year_figures(b, baseline_year, share, w, measured) if current else base_year
         act = year_figures(b, year, share, w, measured)
         # the forecast: the rest of the year from last year's months, normalised the same way
         whole = _sum(act, year_figures(b, year - 1, share, w, rest)) if current else act
-        if in_b:
+        # in the portfolio on a side of the comparison, but no data there: unknown (nothing to compare before
+        # January is complete)
+        unknown = [side for side, held, data in (("baseline", pb, db), ("year", py, dy)) if k and held and not data]
+        for side in unknown:
+            missing[side].append(b.id)
+        a_b, a_y = b.area_over(baseline_year, span) or 0.0, b.area_over(year, span) or 0.0
+        if pb:
             mb.add(base)
-            fb.add(base_year)
-            area_b += b.area.get(baseline_year, 0.0)
-        if in_y:
+            area_b += a_b
+        if py:
             my.add(act)
-            fy.add(whole)
-            area_y += b.area.get(year, 0.0)
-        if in_y and not in_b and b.in_portfolio(baseline_year):
+            area_y += a_y
+        if in_y and pb and not db:
             no_baseline.append(b.id)
         lfl = in_b and in_y
         if lfl:
             m_lfl_b.add(base)
             m_lfl_y.add(act)
-            f_lfl_b.add(base_year)
-            f_lfl_y.add(whole)
-            lfl_area_b += b.area.get(baseline_year, 0.0)
-            lfl_area_y += b.area.get(year, 0.0)
-        keep = 1 - target_pct / 100
-        rows.append({
-            "building_id": b.id, "name": b.name, "in_baseline": in_b, "in_year": in_y, "like_for_like": lfl,
-            **_figures_out(base, act),
-            "saving_kwh": round(base.normalised_kwh - act.normalised_kwh, 1) if lfl else None,
-            "gap_kwh": round(act.normalised_kwh - base.normalised_kwh * keep, 1) if lfl else None,
-            "forecast": {
+            lfl_area_b += a_b
+            lfl_area_y += a_y
+        forecast_row = None
+        if current:
+            f_sides = (("baseline", pb, b.has_data(baseline_year)), ("year", py, not measured or dy),
+                       ("last_year", py, b.has_data(year - 1, rest)))
+            f_unknown = [side for side, held, data in f_sides if held and not data]
+            for side in f_unknown:
+                f_missing[side].append(b.id)
+            f_lfl = pb and py and not f_unknown
+            w_b, w_y = b.area.get(baseline_year, 0.0), b.area.get(year, 0.0)
+            if pb:
+                fb.add(base_year)
+                f_area_b += w_b
+            if py:
+                fy.add(whole)
+                f_area_y += w_y
+            if f_lfl:
+                f_lfl_b.add(base_year)
+                f_lfl_y.add(whole)
+                f_lfl_area_b += w_b
+                f_lfl_area_y += w_y
+            forecast_row = {
                 "baseline_normalised_kwh": round(base_year.normalised_kwh, 1),
                 "normalised_kwh": round(whole.normalised_kwh, 1),
-                "reduction_pct": reduction_pct(base_year.normalised_kwh, whole.normalised_kwh),
-                "saving_kwh": round(base_year.normalised_kwh - whole.normalised_kwh, 1) if lfl else None,
-                "gap_kwh": round(whole.normalised_kwh - base_year.normalised_kwh * keep, 1) if lfl else None,
-            } if current else None,
+                "reduction_pct": None if f_unknown else reduction_pct(base_year.normalised_kwh, whole.normalised_kwh),
+                "saving_kwh": round(base_year.normalised_kwh - whole.normalised_kwh, 1) if f_lfl else None,
+                "gap_kwh": round(whole.normalised_kwh - base_year.normalised_kwh * keep, 1) if f_lfl else None,
+                "like_for_like": f_lfl, "without_data": f_unknown,
+            }
+        rows.append({
+            "building_id": b.id, "name": b.name, "in_baseline": in_b, "in_year": in_y, "like_for_like": lfl,
+            "without_data": unknown,
+            **_figures_out(base, act, known=not unknown),
+            "saving_kwh": round(base.normalised_kwh - act.normalised_kwh, 1) if lfl else None,
+            "gap_kwh": round(act.normalised_kwh - base.normalised_kwh * keep, 1) if lfl else None,
+            "forecast": forecast_row,
             "baseline_source": b.sources.get(baseline_year, {}),
             "weather": {"a": round(share.a, 4), "method": share.method, "r2": share.r2, "detail": share.detail},
-            "heated_area_m2": {"baseline": b.area.get(baseline_year), "year": b.area.get(year)},
+            "heated_area_m2": {"baseline": b.area_over(baseline_year, span), "year": b.area_over(year, span)},
         })
     required = required_pct(target_pct, baseline_year, target_year, year)
 
     # what was measured, judged
-    figures = _figures_out(mb, my)
+    known = not (missing["baseline"] or missing["year"])
+    figures = _figures_out(mb, my, known)
     judged = figures["reduction_pct"]
     on_track = judged is not None and judged >= required
     coverage = min(mb.coverage, my.coverage)  # no data in the year at all is coverage 0, not -100 %
@@ -320,30 +403,31 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
         reasons.append(f"no month of {year} is complete yet: nothing measured to compare; see the forecast")
     elif coverage < UNCERTAIN_BELOW:
         reasons.append(f"coverage {coverage:.0%} is below {UNCERTAIN_BELOW:.0%}")
-    if no_baseline:
-        reasons.append(f"{len(no_baseline)} building(s) with data in {year} have no baseline for {baseline_year}")
+    periods = {"baseline": f"{baseline_year} {_month_span(span)}", "year": f"{year} {_month_span(span)}"}
+    reasons += _without_data_reasons(missing, periods, "the total")
     if current and 0 < k < 3:
         reasons.append(f"only {k} month(s) of {year} measured so far")
     reasons += _uncorrected_reasons(mb, my)
-    if judged is None and k:
+    if judged is None and k and known:
         reasons.append("no baseline consumption")
     verdict = "uncertain" if reasons else ("on_track" if on_track else "off_track")
 
     forecast = None
     if current:
-        f_reduction = reduction_pct(fb.normalised_kwh, fy.normalised_kwh)
+        f_known = not any(f_missing.values())
+        f_reduction = reduction_pct(fb.normalised_kwh, fy.normalised_kwh) if f_known else None
         f_on_track = f_reduction is not None and f_reduction >= required
         f_coverage = min(fb.coverage, fy.coverage)
         f_reasons = []
         if f_coverage < UNCERTAIN_BELOW:
             f_reasons.append(f"coverage {f_coverage:.0%} is below {UNCERTAIN_BELOW:.0%}")
-        if no_baseline:
-            f_reasons.append(f"{len(no_baseline)} building(s) with data in {year} have no baseline for "
-                             f"{baseline_year}")
+        f_periods = {"baseline": f"{baseline_year}", "year": f"{year} {_month_span(measured)}" if measured else "",
+                     "last_year": f"{year - 1} {_month_span(rest)}"}
+        f_reasons += _without_data_reasons(f_missing, f_periods, "the forecast total")
         if k < 3:
             f_reasons.append(f"only {k} month(s) of {year} measured; the forecast rests on {year - 1}")
         f_reasons += _uncorrected_reasons(fb, fy)
-        if f_reduction is None:
+        if f_reduction is None and f_known:
             f_reasons.append("no baseline consumption")
         forecast = {
             "months_measured": k, "months_from_last_year": len(rest),
@@ -356,13 +440,16 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
             "uncertain_because": f_reasons,
             "coverage": round(f_coverage, 4),
             "coverage_detail": {"baseline": round(fb.coverage, 4), "year": round(fy.coverage, 4)},
+            "buildings_without_data": f_missing,
             "like_for_like": {"baseline_normalised_kwh": round(f_lfl_b.normalised_kwh, 1),
                               "actual_normalised_kwh": round(f_lfl_y.normalised_kwh, 1),
                               "reduction_pct": reduction_pct(f_lfl_b.normalised_kwh, f_lfl_y.normalised_kwh),
-                              "buildings": sum(1 for r in rows if r["like_for_like"])},
-            "intensity_kwh_per_m2": _intensity((fb, fy), (area_b, area_y), (f_lfl_b, f_lfl_y),
-                                                 (lfl_area_b, lfl_area_y)),
-            "electrification": _electrification(fb, fy),
+                              "buildings": sum(1 for r in rows if r["forecast"]["like_for_like"])},
+            "intensity_kwh_per_m2": _intensity((fb, fy), (f_area_b, f_area_y), (f_lfl_b, f_lfl_y),
+                                                 (f_lfl_area_b, f_lfl_area_y),
+                                                 (not f_missing["baseline"],
+                                                  not (f_missing["year"] or f_missing["last_year"]))),
+            "electrification": _electrification(fb, fy, f_known),
             "method": (f"{year} {_month_span(measured)} as measured, {_month_span(rest)} from {year - 1}, all "
                        f"normalised to the normal year, against the whole of {baseline_year}") if measured else
                       f"all months from {year - 1}, normalised to the normal year, against the whole of "
@@ -395,9 +482,10 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
         if current else None,
         "like_for_like": {**_figures_out(m_lfl_b, m_lfl_y), "buildings": sum(1 for r in rows if r["like_for_like"])},
         "intensity_kwh_per_m2": _intensity((mb, my), (area_b, area_y), (m_lfl_b, m_lfl_y),
-                                           (lfl_area_b, lfl_area_y)),
-        "electrification": _electrification(mb, my),
+                                           (lfl_area_b, lfl_area_y), (not missing["baseline"], not missing["year"])),
+        "electrification": _electrification(mb, my, known),
         "forecast": forecast,
+        "buildings_without_data": missing,
         "buildings_without_baseline": no_baseline,
         "ranking": {"largest_savings": [r["building_id"] for r in rows if (r["saving_kwh"] or 0) > 0][:10],
                     "largest_gaps": [r["building_id"] for r in gaps if r["gap_kwh"] > 0][:10]},

@@ -9,7 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-_REDUCTION = "1 - actual_normalised_kwh / baseline_normalised_kwh, in % (null without baseline consumption)"
+_REDUCTION = ("1 - actual_normalised_kwh / baseline_normalised_kwh, in % (null without baseline consumption, and "
+              "null while a building of the portfolio has no data on a side: buildings_without_data)")
+_WITHOUT_DATA = ("buildings of the portfolio without any data in the months compared, per side: their consumption "
+                 "there is unknown, not 0, so the total's reduction is null, on_track false and the verdict uncertain; "
+                 "like_for_like compares the buildings with data on both sides")
 
 
 class ForecastOut(BaseModel):
@@ -23,13 +27,17 @@ class ForecastOut(BaseModel):
     normalised_kwh: float = Field(description="the measured months plus the rest of the year from last year, all "
                                               "weather-corrected to the normal year")
     reduction_pct: float | None = Field(description="1 - normalised_kwh / baseline_normalised_kwh, in %: the "
-                                                    "reduction the whole year is heading for")
+                                                    "reduction the whole year is heading for; null without baseline "
+                                                    "consumption or while buildings_without_data lists a building")
     required_pct: float = Field(description="the reduction a straight path to the target year asks for this year")
     on_track: bool = Field(description="reduction_pct >= required_pct: the year is forecast to be on track")
     verdict: str = Field(description="on_track, off_track, or uncertain (reasons in uncertain_because)")
     uncertain_because: list[str]
     coverage: float = Field(description="share of the forecast's months (measured and last year's) backed by "
                                         "measured data, the lower of the baseline's and the year's")
+    buildings_without_data: dict[str, list[str]] = Field(
+        description=f"{_WITHOUT_DATA}. Sides: baseline (the whole baseline year), year (the measured months), "
+                    "last_year (last year's months the rest of the year is taken from)")
     method: str
 
 
@@ -71,9 +79,20 @@ class ProgressOut(BaseModel):
     coverage: float = Field(description="share of the period backed by measured data, the lower of the baseline's "
                                         "and the year's")
     method: str
-    like_for_like: dict[str, Any] = Field(description="the same figures for buildings present in both years")
+    buildings_without_data: dict[str, list[str]] = Field(
+        description=f"{_WITHOUT_DATA}. Sides: baseline, year (the same months in each)")
+    like_for_like: dict[str, Any] = Field(description="the same figures for the buildings with data in both years "
+                                                      "(`buildings`: how many)")
     intensity_kwh_per_m2: dict[str, Any] = Field(description="kWh per heated m2 over the period (a running year: "
-                                                             "its months so far)")
+                                                             "its months so far, the area time-weighted over them "
+                                                             "and over the baseline's same months); a side with a "
+                                                             "building without data: null")
+    adjustments: list[dict[str, Any]] = Field(description="non-routine adjustments effective from 1 January of the "
+                                                          "baseline year to 31 December of the year: added, sold, "
+                                                          "other, and area changes (source `adjustment`: recorded "
+                                                          "through POST /buildings/{id}/adjustments; `area_history`: "
+                                                          "a dated change of the building's heated area), each with "
+                                                          "its reason and actor")
     forecast: ForecastOut | None = Field(description="a running year's whole-year forecast; null for a finished "
                                                      "year")
     computed_through: datetime | None = Field(description="null: every figure is current; otherwise the instant up "

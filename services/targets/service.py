@@ -22,8 +22,17 @@ from services.db import PgConn
 from services.errors import NotFoundError, ValidationFailed
 from services.localtime import iso_local
 from services.registry.history import BUILDING_GROUP, PARENT_METER, Fact, Row, value_as_of, values_during
+from services.registry.service import REASON_REGISTERED
 from services.targets import reference as ref
-from services.targets.progress import EV_SUB, HEAT_PUMP_SUB, BuildingData, Cell, Weather, compute
+from services.targets.progress import (
+    EV_SUB,
+    HEAT_PUMP_SUB,
+    BuildingData,
+    Cell,
+    Weather,
+    compute,
+    time_weighted_area,
+)
 
 
 def month_edges(year: int, tz: ZoneInfo) -> list[datetime]:
@@ -45,15 +54,7 @@ def yearly_area(history: Sequence[tuple[date, float]], current: float, year: int
     """Time-weighted heated area over a year from (valid_from, area) rows; before the first row its area held."""
     if not history:
         return current
-    rows = sorted(history)
-    y0, y1 = date(year, 1, 1), date(year + 1, 1, 1)
-    total = 0.0
-    for i, (start, area) in enumerate(rows):
-        a = y0 if i == 0 else max(start, y0)
-        b = min(rows[i + 1][0], y1) if i + 1 < len(rows) else y1
-        if b > a:
-            total += area * (b - a).days
-    return total / (y1 - y0).days
+    return time_weighted_area(history, date(year, 1, 1), date(year + 1, 1, 1))
 
 
 # Whether meter m is a sub-meter as of the local start of month c.month (its first parent row also holds before it;
@@ -122,7 +123,7 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
         id=r[0], name=r[1], hot_water_share=r[2],
         area={y: yearly_area(history.get(r[0], []), float(r[3]), y) for y in all_years},
         added=events.get(r[0], {}).get("added"), sold=events.get(r[0], {}).get("sold"),
-        outside_group=outside.get(r[0], frozenset()),
+        outside_group=outside.get(r[0], frozenset()), area_history=sorted(history.get(r[0], [])),
     ) for r in rows}
     # a building that was in the group in none of the years compared is not part of these figures
     ids = [i for i in ids if len(out[i].outside_group) < len(all_years)]
@@ -231,7 +232,8 @@ def progress(conn: PgConn, *, year: int, target_id: str, building_ids: Sequence[
     out["target"] = {k: t[k] for k in ("id", "name", "building_group")}
     out["normal_year"] = {"degree_days": sum(normal.degree_days), "source": normal.source,
                           "default": normal.is_default}
-    out["adjustments"] = adjustments(conn, building_ids, date(base, 1, 1), date(year, 12, 31))
+    out["adjustments"] = progress_adjustments(conn, [b.id for b in buildings], date(base, 1, 1), date(year, 12, 31),
+                                              tz)
     _freshness(conn, out, [b.id for b in buildings], years=[base, year - 1, year], tz=tz)
     return out
 
@@ -290,6 +292,48 @@ def adjustments(conn: PgConn, building_ids: Sequence[str] | None, first: date, l
         "ORDER BY effective, id", [first, last, building_ids, building_ids])
     keys = ("id", "building_id", "kind", "effective", "heated_area_m2", "reason", "actor", "created_at")
     return [dict(zip(keys, r, strict=True)) for r in cur]
+
+
+def area_changes(conn: PgConn, building_ids: Sequence[str], tz: ZoneInfo) -> dict[str, list[dict[str, Any]]]:
+    """Per building, its area history as changes: each row after the first (the registration), with the area before
+    it, the local date it took effect, its reason and who recorded it when."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    previous: dict[str, float] = {}
+    for bid, valid_from, area, reason, recorded_by, recorded_at in conn.execute(
+            "SELECT building_id, valid_from, heated_area_m2, reason, recorded_by, recorded_at "
+            "FROM building_area_history WHERE building_id = ANY(%s) ORDER BY building_id, valid_from",
+            [list(building_ids)]):
+        before = previous.get(bid)
+        previous[bid] = float(area)
+        if before is None or reason == REASON_REGISTERED:
+            continue  # the area the building was registered with is no change
+        out.setdefault(bid, []).append({
+            "building_id": bid, "kind": "area_changed", "effective": valid_from.astimezone(tz).date(),
+            "heated_area_m2": float(area), "heated_area_m2_before": before, "reason": reason, "actor": recorded_by,
+            "created_at": recorded_at})
+    return out
+
+
+def progress_adjustments(conn: PgConn, building_ids: Sequence[str], first: date, last: date, tz: ZoneInfo
+                         ) -> list[dict[str, Any]]:
+    """The non-routine adjustments of the buildings effective from `first` to `last`: those recorded through the
+    adjustments endpoint (`source` "adjustment") and the area changes of the area history (a PUT of the building with
+    `valid_from`: `source` "area_history", `id` null). An area change made through the adjustments endpoint is in both
+    stores and listed once, as the adjustment (with `heated_area_m2_before` from the history)."""
+    listed = [{**a, "source": "adjustment"} for a in adjustments(conn, building_ids, first, last)]
+    history = area_changes(conn, building_ids, tz)
+    for change in (c for changes in history.values() for c in changes):
+        if not first <= change["effective"] <= last:
+            continue
+        same = next((a for a in listed if a["kind"] == "area_changed" and a["building_id"] == change["building_id"]
+                     and a["effective"] == change["effective"] and a["heated_area_m2"] == change["heated_area_m2"]),
+                    None)
+        if same is not None:
+            same["heated_area_m2_before"] = change["heated_area_m2_before"]
+        else:
+            listed.append({"id": None, **change, "source": "area_history"})
+    listed.sort(key=lambda a: (a["effective"], a["created_at"]))
+    return listed
 
 
 def add_adjustment(conn: PgConn, building_id: str, *, kind: str, effective: date, heated_area_m2: float | None,

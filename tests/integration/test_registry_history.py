@@ -202,6 +202,41 @@ def test_back_dated_area_change_moves_intensity_only_from_valid_from(admin: http
     assert areas == [(None, 1000.0), ("2025-07-02T00:00:00+02:00", 2000.0)]
 
 
+def test_area_changes_of_the_history_are_progress_adjustments(api: Api, admin: httpx.Client) -> None:
+    """Area changes are non-routine adjustments (PRODUCT.md, Progress): one made by a dated PUT of the building is
+    listed in /progress `adjustments` with its reason and who recorded it, as one made through the adjustments
+    endpoint is; the latter (written to both stores) once; the registration not at all."""
+    put_ok(admin, "/api/v1/buildings/A", building_body(heated_area_m2=1000.0))
+    base = "\n".join(["building_id,carrier,month,kwh,source"]
+                     + [f"A,electricity,2015-{m:02d},1000,invoice 2015" for m in range(1, 13)])
+    assert post_csv(admin, "/api/v1/imports/baseline", base + "\n").status_code == 200
+    with named_client(api, admin, "anna (energiteam)") as anna:
+        put_ok(anna, "/api/v1/buildings/A", building_body(heated_area_m2=1200.0, valid_from="2019-03-01"))
+    with named_client(api, admin, "bo (energiteam)") as bo:
+        r = bo.post("/api/v1/buildings/A/adjustments", json={"kind": "area_changed", "effective": "2021-01-01",
+                                                            "heated_area_m2": 1500.0, "reason": "extension"})
+        assert r.status_code == 201, r.text
+
+    def listed(year: int) -> list[tuple[Any, ...]]:
+        p = admin.get("/api/v1/progress", params={"year": year}).json()
+        return [(a["effective"], a["heated_area_m2_before"], a["heated_area_m2"], a["reason"], a["actor"],
+                 a["source"], a["id"] is None) for a in p["adjustments"]]
+
+    put_change = ("2019-03-01", 1000.0, 1200.0, "updated via API", "anna (energiteam)", "area_history", True)
+    endpoint_change = ("2021-01-01", 1200.0, 1500.0, "extension", "bo (energiteam)", "adjustment", False)
+    assert listed(2025) == [put_change, endpoint_change]
+    assert listed(2020) == [put_change]  # 2021 lies after the year
+    assert listed(2016) == []  # nothing between 2015 and 2016
+
+    # no readings in any year: A's year is unknown, not a 100 % reduction
+    p = admin.get("/api/v1/progress", params={"year": 2024}).json()
+    assert (p["baseline_kwh"], p["actual_kwh"], p["reduction_pct"]) == (12_000, 0, None)
+    assert p["on_track"] is False and p["verdict"] == "uncertain"
+    assert p["buildings_without_data"] == {"baseline": [], "year": ["A"]}
+    assert any("no data for 1 building(s) of the portfolio in 2024 months 1-12 (A)" in r
+               for r in p["uncertain_because"])
+
+
 def steady_2025(db: Engine, meter_id: str) -> None:
     """1 kW through local 2025 on a register meter: 8,760 kWh."""
     with db.begin() as c:

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from services.targets.co2 import factor_for_carrier
-from services.targets.progress import BuildingData, Cell, Weather, compute, required_pct
+from services.targets.progress import BuildingData, Cell, Weather, compute, required_pct, time_weighted_area
 from services.targets.reference import Factor
 
 NORMAL = [519, 486, 444, 311, 154, 58, 22, 18, 91, 207, 341, 461]
@@ -142,6 +142,129 @@ def test_finished_year_has_no_forecast() -> None:
     # the whole of 2025, 12 x 900 = 10,800, against the whole of 2015, 12,000: 10 %
     assert (p["year_complete"], p["months_measured"], p["actual_kwh"], p["reduction_pct"]) == (True, 12, 10_800, 10.0)
     assert p["forecast"] is None and p["year_to_date"] is None and p["buildings"][0]["forecast"] is None
+
+
+def test_a_year_without_data_is_unknown_not_a_saving() -> None:
+    """Review of issue 12: a building with a baseline but no data in the year answered actual 0 kWh, a 100 %
+    reduction and on_track true. Its consumption in the year is unknown: no reduction, not on track, uncertain."""
+    a = portfolio()[0]
+    del a.data[2025]
+    p = compute([a], baseline_year=2015, year=2025, target_pct=15, target_year=2025, w=NO_GD,
+                today=date(2026, 11, 30))
+    # the baseline is known (12 x 1,000 = 12,000); nothing measured in 2025: 0 kWh measured, but no reduction
+    assert (p["baseline_kwh"], p["actual_kwh"]) == (12_000, 0)
+    assert p["reduction_pct"] is None and p["reduction_pct_unnormalised"] is None
+    assert p["on_track"] is False and p["verdict"] == "uncertain"
+    assert p["buildings_without_data"] == {"baseline": [], "year": ["A"]}
+    assert any(r.startswith("no data for 1 building(s) of the portfolio in 2025 months 1-12 (A)")
+               for r in p["uncertain_because"])
+    assert "no baseline consumption" not in p["uncertain_because"]
+    assert p["like_for_like"]["buildings"] == 0 and p["like_for_like"]["reduction_pct"] is None
+    i = p["intensity_kwh_per_m2"]
+    assert (i["baseline"], i["year"], i["reduction_pct"]) == (12.0, None, None)  # 12,000 / 1,000 m2
+    assert p["electrification"]["reduction_pct_without_ev_charging"] is None
+    row = p["buildings"][0]
+    assert (row["reduction_pct"], row["without_data"], row["in_baseline"], row["in_year"]) == (None, ["year"], True,
+                                                                                              False)
+
+
+def test_a_building_without_data_leaves_the_total_unknown_and_like_for_like_known() -> None:
+    a, sold, new = portfolio()
+    w = BuildingData("W", "Meter not read", None, {2015: 600, 2025: 600})
+    w.data = {2015: {"electricity": monthly(500)}}  # in the portfolio both years, no 2025 data
+    p = compute([a, sold, new, w], baseline_year=2015, year=2025, target_pct=15, target_year=2025, w=NO_GD,
+                today=date(2026, 11, 30))
+    # the total: 12,000 + 6,000 + 6,000 (W) = 24,000 in 2015; 10,800 + 3,600 measured in 2025 without W's: unknown
+    assert (p["baseline_kwh"], p["actual_kwh"], p["reduction_pct"]) == (24_000, 14_400, None)
+    assert p["on_track"] is False and p["verdict"] == "uncertain"
+    # like-for-like, buildings with data in both years: A only, 1 - 10,800/12,000 = 10 %
+    assert (p["like_for_like"]["reduction_pct"], p["like_for_like"]["buildings"]) == (10.0, 1)
+    assert p["intensity_kwh_per_m2"]["like_for_like_reduction_pct"] == 10.0  # both 1,000 m2
+    assert p["buildings_without_data"] == {"baseline": [], "year": ["W"]}
+    # the sold building is not missing in 2025 (not in the portfolio then); the added one not in 2015
+    rows = {r["building_id"]: r for r in p["buildings"]}
+    assert (rows["S"]["without_data"], rows["N"]["without_data"], rows["A"]["reduction_pct"]) == ([], [], 10.0)
+
+
+def test_a_building_in_the_baseline_portfolio_without_baseline_data_leaves_the_total_unknown() -> None:
+    """Before, its year was counted against no baseline (the total under-stated the reduction); now both ways of
+    missing data are treated alike."""
+    a = portfolio()[0]
+    nb = BuildingData("NB", "No baseline", None, {2015: 100, 2025: 100})
+    nb.data = {2025: {"electricity": monthly(100)}}
+    p = compute([a, nb], baseline_year=2015, year=2025, target_pct=15, target_year=2025, w=NO_GD,
+                today=date(2026, 11, 30))
+    # 2015: 12,000 (NB unknown); 2025: 10,800 + 1,200 = 12,000; the total's reduction unknown, A's 10 % like-for-like
+    assert (p["baseline_kwh"], p["actual_kwh"], p["reduction_pct"]) == (12_000, 12_000, None)
+    assert p["buildings_without_data"] == {"baseline": ["NB"], "year": []}
+    assert p["buildings_without_baseline"] == ["NB"] and p["like_for_like"]["reduction_pct"] == 10.0
+    assert any("in 2015 months 1-12 (NB)" in r for r in p["uncertain_because"])
+    i = p["intensity_kwh_per_m2"]
+    assert (i["baseline"], i["reduction_pct"]) == (None, None)
+
+
+def test_running_year_without_data_the_forecast_agrees_with_the_building_and_is_unknown() -> None:
+    """Review of issue 12: the building's own forecast said 4,300 kWh (82 %) while the top-level forecast of that
+    single building said 0 kWh and 100 %."""
+    b = BuildingData("B", "Stopped meter", None, {2015: 1000, 2025: 1000, 2026: 1000})
+    b.data = {2015: {"electricity": monthly(2000)}, 2025: {"electricity": monthly(2150, range(11, 13))}}
+    p = compute([b], baseline_year=2015, year=2026, target_pct=15, target_year=2025, w=NO_GD,
+                today=date(2026, 11, 30))
+    # measured: January-October, 10 x 2,000 = 20,000 in 2015, nothing in 2026: unknown
+    assert (p["months_measured"], p["baseline_kwh"], p["actual_kwh"], p["reduction_pct"]) == (10, 20_000, 0, None)
+    assert p["on_track"] is False and p["verdict"] == "uncertain"
+    assert any("in 2026 months 1-10 (B)" in r for r in p["uncertain_because"])
+    # forecast: 0 measured + November and December of 2025, 2 x 2,150 = 4,300, against 12 x 2,000 = 24,000; the
+    # top level and the building say the same, and neither claims 1 - 4,300/24,000 = 82.08 %
+    f, fb = p["forecast"], p["buildings"][0]["forecast"]
+    assert (f["baseline_normalised_kwh"], f["normalised_kwh"]) == (fb["baseline_normalised_kwh"],
+                                                                   fb["normalised_kwh"]) == (24_000, 4300)
+    assert f["reduction_pct"] is None and fb["reduction_pct"] is None
+    assert f["on_track"] is False and f["verdict"] == "uncertain"
+    assert f["buildings_without_data"] == {"baseline": [], "year": ["B"], "last_year": []}
+    assert fb["without_data"] == ["year"] and fb["saving_kwh"] is None
+    assert f["intensity_kwh_per_m2"]["year"] is None and f["like_for_like"]["buildings"] == 0
+
+
+def test_forecast_unknown_without_last_years_months() -> None:
+    b = portfolio()[0]
+    b.area = {2015: 1000, 2025: 1000, 2026: 1000}
+    b.data[2026] = {"electricity": monthly(800, range(1, 11))}
+    b.data[2025] = {"electricity": monthly(900, range(1, 11))}  # November and December 2025 missing
+    p = compute([b], baseline_year=2015, year=2026, target_pct=15, target_year=2025, w=NO_GD,
+                today=date(2026, 11, 30))
+    # measured: 10 x 800 = 8,000 against 10 x 1,000 = 10,000 -> 20 %, known
+    assert (p["reduction_pct"], p["verdict"]) == (20.0, "on_track")
+    # the forecast would take November-December from 2025, which has none: unknown
+    f = p["forecast"]
+    assert f["reduction_pct"] is None and f["verdict"] == "uncertain"
+    assert f["buildings_without_data"]["last_year"] == ["A"]
+    assert any("in 2025 months 11-12 (A), from which the forecast takes the rest of the year" in r
+               for r in f["uncertain_because"])
+
+
+def test_running_year_intensity_weights_the_area_over_the_measured_months() -> None:
+    """docs/api-shapes.md: a running year's intensity is over its measured months, and so is the area."""
+    history = [(date(1900, 1, 1), 1000.0), (date(2026, 6, 1), 2000.0)]
+    b = BuildingData("A", "Extended", None, {2015: 1000.0, 2025: 1000.0,
+                                             2026: time_weighted_area(history, date(2026, 1, 1), date(2027, 1, 1))},
+                     area_history=history)
+    b.data = {2015: {"electricity": monthly(1000)}, 2025: {"electricity": monthly(900)},
+              2026: {"electricity": monthly(800, range(1, 11))}}
+    p = compute([b], baseline_year=2015, year=2026, target_pct=15, target_year=2025, w=NO_GD,
+                today=date(2026, 11, 15))
+    # January-October 2026, 304 days: 151 (to 1 June) at 1,000 m2 + 153 at 2,000 = 457,000 / 304 = 1,503.29 m2;
+    # 2015's same months all at 1,000 m2
+    i = p["intensity_kwh_per_m2"]
+    assert i["heated_area_m2"] == {"baseline": 1000.0, "year": 1503.3}
+    # 10,000 / 1,000 = 10.0; 8,000 / 1,503.29 = 5.32; 1 - 5.3217/10 = 46.78 %
+    assert (i["baseline"], i["year"], i["reduction_pct"]) == (10.0, 5.32, 46.78)
+    assert p["buildings"][0]["heated_area_m2"]["year"] == 457_000 / 304
+    # the forecast compares whole years: 2026 151 days at 1,000 + 214 at 2,000 = 579,000 / 365 = 1,586.30 m2;
+    # (8,000 + 2 x 900) / 1,586.30 = 6.18 against 12,000 / 1,000 = 12.0 -> 48.52 %
+    fi = p["forecast"]["intensity_kwh_per_m2"]
+    assert fi["heated_area_m2"] == {"baseline": 1000.0, "year": 1586.3}
+    assert (fi["baseline"], fi["year"], fi["reduction_pct"]) == (12.0, 6.18, 48.52)
 
 
 def test_required_path() -> None:
