@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
@@ -98,14 +98,22 @@ async def _integrity(_: Request, exc: Exception) -> JSONResponse:
     return _json(409, msg, [FieldError("body", msg)])
 
 
-async def _data_error(_: Request, exc: Exception) -> JSONResponse:
-    # A value the database cannot hold (a NUL character in text, a number or instant beyond its types) that no rule
-    # caught first: still the caller's input, so a 422, never a 500.
+# Data exceptions that only a caller's value can cause (SQLSTATE class 22): a character the database cannot store,
+# a number or an instant beyond its types. Any other (division by zero, an invalid parameter in our own SQL) is a
+# server bug and stays a 500.
+_INPUT_DATA_ERRORS = {"22P05", "22021", "22003", "22008", "22009"}
+
+
+async def _data_error(request: Request, exc: Exception) -> Response:
+    orig = getattr(exc, "orig", exc)  # SQLAlchemy wraps the driver's exception
+    sqlstate = getattr(orig, "sqlstate", None)
+    nul = sqlstate is None and "NUL" in str(orig)  # psycopg refuses NUL before sending
+    if not nul and sqlstate not in _INPUT_DATA_ERRORS:
+        log.error("data error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"detail": "internal server error", "errors": []}, status_code=500)
     log.warning("data error answered with 422: %s", exc)
-    msg = ("a value cannot be stored: text must not contain a NUL character, numbers and instants must lie within "
-           "the documented ranges")
-    if "NUL" in str(exc):
-        msg = "text must not contain a NUL character (0x00)"
+    msg = ("text must not contain a NUL character (0x00)" if nul or sqlstate in ("22P05", "22021") else
+           "a number or an instant lies beyond what can be stored; see the documented ranges")
     return _json(422, msg, [FieldError("body", msg)])
 
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from services.consumption.periods import Resolution, period_edges
 from services.consumption.query import DEFAULT_SPAN, MAX_BUCKETS
 from services.errors import ValidationFailed
-from services.localtime import iso_local, to_local
+from services.localtime import MIN_YEAR, iso_local, to_local
 from services.series.service import resolve_bounds
 from services.validation import FieldError, FieldErrors
 
@@ -52,6 +52,9 @@ def resolve(start: str | None, end: str | None, resolution: Resolution, now: dat
             FieldError("end", "required when start is not in the past: give the end of the window"),
         ])
     e = e or now
+    if s is None and (e - DEFAULT_SPAN[resolution]).year < MIN_YEAR + 1:
+        # the default span would reach before the years instants may have (and local mean time offsets)
+        raise ValidationFailed("end", f"{iso_local(e, tz)} leaves no default span after {MIN_YEAR}: give start too")
     s = s or e - DEFAULT_SPAN[resolution]
     if (e - s) // _LONGEST[resolution] > MAX_BUCKETS:
         raise ValidationFailed("resolution", f"more than {MAX_BUCKETS} periods; at most {MAX_BUCKETS} per request")

@@ -94,8 +94,13 @@ def _tz(tz: ZoneInfo | None) -> ZoneInfo:
 
 
 def resolve_valid_from(given: datetime | str | None, tz: ZoneInfo) -> datetime | None:
-    """A request's `valid_from` as an instant (a date: its local midnight in `tz`), or None when not given."""
-    return parse_instant(given, "valid_from", tz) if isinstance(given, str) else given
+    """A request's `valid_from` as an instant (a date: its local midnight in `tz`), or None when not given. It must
+    lie after the history's "since always" (1900-01-01 UTC), or it would sort before a registration."""
+    at = parse_instant(given, "valid_from", tz) if isinstance(given, str) else given
+    if at is not None and at <= SINCE_ALWAYS:
+        raise ValidationFailed("valid_from", f"{given} is not after 1900-01-01 (the history's 'since always'); "
+                                             "leave valid_from out for a fact that held since always")
+    return at
 
 
 def _plain(v: Any, tz: ZoneInfo) -> Any:

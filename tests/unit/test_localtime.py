@@ -7,8 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.consumption import window as consumption_window
 from services.errors import ValidationFailed
 from services.localtime import parse_instant
+from services.registry.service import resolve_valid_from
 from services.series.service import resolve_bounds, resolve_window
 
 CPH = ZoneInfo("Europe/Copenhagen")
@@ -69,3 +71,23 @@ def test_a_date_out_of_range_is_said_as_given() -> None:
     with pytest.raises(ValidationFailed) as exc:
         parse_instant("1850-01-01", "start", CPH)
     assert exc.value.message == "1850-01-01 is outside the years 1900-2200"  # not 1850-01-01T00:00:00+00:50:20
+
+
+def test_a_default_span_reaching_before_1900_is_refused_naming_end() -> None:
+    # end 1900-01-01 and no start: the day resolution's 31-day default span would begin in 1899 (local mean time
+    # offsets, outside the years instants may have): a 422 naming end, not an answer with +00:09:40 edges
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    with pytest.raises(ValidationFailed) as exc:
+        consumption_window.resolve(None, "1900-01-01", "day", now, CPH)
+    assert exc.value.field == "end"
+    w = consumption_window.resolve(None, "1901-06-01", "day", now, CPH)
+    assert w.requested_start.isoformat() == "1901-05-01T00:00:00+01:00"
+
+
+def test_valid_from_must_lie_after_since_always() -> None:
+    # 1900-01-01 local midnight is 1899-12-31T23:00Z, before the history's "since always" (1900-01-01T00:00Z)
+    with pytest.raises(ValidationFailed) as exc:
+        resolve_valid_from("1900-01-01", CPH)
+    assert exc.value.field == "valid_from"
+    assert resolve_valid_from("1900-01-02", CPH) == datetime(1900, 1, 1, 23, tzinfo=UTC)
+    assert resolve_valid_from(None, CPH) is None
