@@ -56,8 +56,12 @@ CREATE TABLE consumption_long_steps (
 -- the steps reaching into an hour window, whatever their length
 CREATE INDEX consumption_long_steps_span_idx ON consumption_long_steps USING gist (tstzrange(step_start, step_end));
 
+-- Recompute every meter with readings once (the months' coverage and the new tables). The bounds come from the
+-- (meter_key, ts) primary key, one index probe per end and meter, not from a scan of every readings chunk.
 INSERT INTO rollup_dirty (meter_key, ts_from, ts_to)
-SELECT meter_key, min(ts), max(ts) FROM readings GROUP BY meter_key;
+SELECT m.key, f.ts, l.ts FROM meters m
+CROSS JOIN LATERAL (SELECT ts FROM readings r WHERE r.meter_key = m.key ORDER BY ts LIMIT 1) f
+CROSS JOIN LATERAL (SELECT ts FROM readings r WHERE r.meter_key = m.key ORDER BY ts DESC LIMIT 1) l;
 """
 
 DOWNGRADE = """
