@@ -58,7 +58,9 @@ def co2_rows(buildings: Sequence[BuildingData], years: Sequence[int], table: dic
                             "kg_co2": kwh * f.kg_per_kwh if f else None,
                             "kg_per_kwh": round(f.kg_per_kwh, 5) if f else None,
                             "method": f.method if f else "no factor for this carrier",
-                            "months": len(months), "coverage": carrier_year_coverage(b, y, carrier)})
+                            "months": len(months), "coverage": carrier_year_coverage(b, y, carrier),
+                            # the carrier's active meter time in the year (meter-months): what its coverage weighs
+                            "_active": sum(b.weight(y, carrier, m) for m in MONTHS)})
     return out
 
 
@@ -78,8 +80,9 @@ def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: in
         "year": year, "baseline_year": baseline_year,
         "kg_co2": round(now, 1), "baseline_kg_co2": round(base, 1),
         "change_pct": round((now / base - 1) * 100, 2) if base and now else None,
-        # the rows' coverage (measured share of the year, coverage.py) averaged: < 1 for the current year too
-        "coverage": round(sum(r["coverage"] for r in year_rows) / len(year_rows), 4) if year_rows else 0.0,
+        # measured time over active meter time (coverage.py), summed over the rows: a carrier whose meter was
+        # installed for a month weighs a month, not a year; < 1 for the current year too
+        "coverage": _weighted_coverage(year_rows),
         "by_carrier": [{"carrier": c, "kg_co2": round(total(year, c), 1),
                         "baseline_kg_co2": round(total(baseline_year, c), 1)} for c in carriers],
         "method": "kg CO2 = kWh x factor(carrier, year, DK2); factors from the versioned table (GET /co2-factors), "
@@ -89,8 +92,14 @@ def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: in
     }
 
 
+def _weighted_coverage(rows: Sequence[dict[str, Any]]) -> float:
+    active = sum(r["_active"] for r in rows)
+    return round(sum(r["coverage"] * r["_active"] for r in rows) / active, 4) if active > 0 else 0.0
+
+
 def rounded(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**r, "kwh": round(r["kwh"], 1), "kg_co2": None if r["kg_co2"] is None else round(r["kg_co2"], 1),
+    return [{**{k: v for k, v in r.items() if not k.startswith("_")}, "kwh": round(r["kwh"], 1),
+             "kg_co2": None if r["kg_co2"] is None else round(r["kg_co2"], 1),
              "coverage": round(r["coverage"], 4)} for r in rows]
 
 

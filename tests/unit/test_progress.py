@@ -283,3 +283,13 @@ def test_co2_interpolated_between_factor_years() -> None:
     assert hp is not None and hp.kg_per_kwh == 0.243  # heat pumps run on electricity
     assert factor_for_carrier(table, "electricity", 2030).kg_per_kwh == 0.187  # type: ignore[union-attr]
     assert factor_for_carrier(table, "pv_production", 2020) is None
+
+
+def test_co2_coverage_weighs_each_carrier_by_its_active_meter_time() -> None:
+    from services.targets.portfolio import _weighted_coverage
+
+    # gas meter installed for one month and fully measured; district heating all year, half measured:
+    # (1.0 x 1 + 0.5 x 12) / 13 = 0.5385 — not the plain average (1.0 + 0.5) / 2 = 0.75
+    rows = [{"coverage": 1.0, "_active": 1.0}, {"coverage": 0.5, "_active": 12.0}]
+    assert _weighted_coverage(rows) == 0.5385
+    assert _weighted_coverage([]) == 0.0
