@@ -117,8 +117,12 @@ def _refresh_months(conn: PgConn, key: int, first: date, last: date, tz: ZoneInf
     m0 = first.replace(day=1)
     m1 = date(last.year + (last.month == 12), last.month % 12 + 1, 1)  # the month after last's
     edges = period_edges(local_midnight(m0, tz), local_midnight(m1, tz), "month", tz)
+    gaps = repo.gap_steps_within(conn, [key], edges[0], edges[-1])
+    if not gaps:  # the usual case (meters read more often than daily): the months are the sums of their days
+        repo.sum_months(conn, key, m0, m1)
+        return
     days = [(local_midnight(d, tz), a, m, e) for d, a, m, e in repo.daily_rows(conn, key, m0, m1)]
-    months = roll_up(days, edges, repo.gap_steps_within(conn, [key], edges[0], edges[-1]), "day", tz)
+    months = roll_up(days, edges, gaps, "day", tz)
     repo.replace_months(conn, key, m0, m1, [(edges[i].astimezone(tz).date(), o.amount, o.measured_s, o.estimated)
                                             for i, o in enumerate(months) if o.rows])
 
