@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,32 @@ def _reader(text: str) -> _csv.Reader:
     # Danish spreadsheets save CSV with semicolons.
     delimiter = ";" if ";" in first and "," not in first else ","
     return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+
+
+def csv_records(text: str) -> tuple[list[str], Iterator[tuple[int, list[str] | str]]]:
+    """A CSV body as spreadsheets write it (byte order mark, semicolons), for other imports: the header, and each
+    further record with the line it starts on (a quoted cell may span lines) — or, once, the reason it could not be
+    read."""
+    reader = _reader(text)
+    try:
+        header = [h.strip() for h in next(reader, [])]
+    except csv.Error as e:
+        return [], iter([(1, f"unreadable CSV: {e}")])
+
+    def records() -> Iterator[tuple[int, list[str] | str]]:
+        last = reader.line_num
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                yield last + 1, f"unreadable CSV: {e}"
+                return
+            line, last = last + 1, reader.line_num
+            yield line, cells
+
+    return header, records()
 
 
 def parse(kind: Kind, text: str) -> tuple[list[_Row], list[RowError], set[str]]:

@@ -4,8 +4,6 @@ registry change (docs/registry.md). Caller owns the transaction."""
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -14,6 +12,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.db import PgConn
+from services.registry.csv_import import csv_records
 from services.targets import service
 from services.validation import FieldError, field_errors
 
@@ -67,9 +66,9 @@ class Rejected:
 
 def import_csv(conn: PgConn, text: str, *, actor: str, tz: ZoneInfo) -> tuple[int, list[Rejected]]:
     """Every row of a CSV with header building_id,kind,valid_from,reason[,heated_area_m2] (`effective` for
-    valid_from also taken), or none if any row is wrong: (rows stored, problems by line and field)."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    header = [h.strip() for h in next(reader, [])]
+    valid_from also taken; commas or, as Danish spreadsheets save, semicolons), or none if any row is wrong: (rows
+    stored, problems by line and field)."""
+    header, records = csv_records(text)
     header = ["valid_from" if h == "effective" else h for h in header]
     required = {"building_id", "kind", "valid_from", "reason"}
     unknown = [h for h in header if h not in COLUMNS]
@@ -77,19 +76,22 @@ def import_csv(conn: PgConn, text: str, *, actor: str, tz: ZoneInfo) -> tuple[in
         msg = (f"header must hold {', '.join(sorted(required))} and may hold heated_area_m2"
                + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
         return 0, [Rejected(1, "header", msg)]
-    rows: list[tuple[int, str, AdjustmentIn]] = []
+    rows: list[tuple[str, AdjustmentIn]] = []
     rejected: list[Rejected] = []
-    for n, cells in enumerate(reader, start=2):
+    for n, cells in records:
+        if isinstance(cells, str):  # unreadable from here on
+            rejected.append(Rejected(n, "row", cells))
+            break
         if not any(c.strip() for c in cells):
             continue
         if len(rows) + len(rejected) >= MAX_ROWS:
             rejected.append(Rejected(n, "body", f"at most {MAX_ROWS} rows per file"))
             break
-        if len(cells) != len(header):
-            rejected.append(Rejected(n, "row", f"{len(cells)} cells; the header has {len(header)}"))
+        if len(cells) > len(header):
+            rejected.append(Rejected(n, "row", f"{len(cells)} cells, but the header names {len(header)} columns"))
             continue
-        raw = {h: (c.strip() or None) for h, c in zip(header, cells, strict=True)}
-        building_id = raw.pop("building_id") or ""
+        raw = {h: (c.strip() or None) for h, c in zip(header, cells, strict=False)}  # a short row: empty cells
+        building_id = raw.pop("building_id", None) or ""
         try:
             body = AdjustmentIn.model_validate(raw)
         except ValidationError as e:
@@ -98,12 +100,11 @@ def import_csv(conn: PgConn, text: str, *, actor: str, tz: ZoneInfo) -> tuple[in
         problems = check(body)
         if not building_id or not service.building_exists(conn, building_id):
             problems.append(FieldError("building_id", f"no building {building_id!r}"))
-        if problems:
-            rejected += [Rejected(n, f.field, f.message) for f in problems]
-            continue
-        rows.append((n, building_id, body))
+        rejected += [Rejected(n, f.field, f.message) for f in problems]
+        if not problems:
+            rows.append((building_id, body))
     if rejected:
         return 0, rejected
-    for _, building_id, body in rows:
+    for building_id, body in rows:
         add(conn, building_id, body, actor=actor, tz=tz)
     return len(rows), []

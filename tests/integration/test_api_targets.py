@@ -126,6 +126,13 @@ def test_adjustments_dated_by_valid_from_through_the_api_and_csv(admin: httpx.Cl
                     "S,sold,2019-06-30,sold to a housing association,\n"
                     "A,area_changed,2021-06-01,extension of the west wing,1200\n")
     assert good.status_code == 200 and good.json()["accepted"] == 2, good.text
+    # as a Danish spreadsheet saves it: semicolons, a byte order mark, a quoted reason over two lines
+    dk = post_csv(admin, "/api/v1/imports/adjustments",
+                  "\ufeffbuilding_id;kind;valid_from;reason\n"
+                  "S;other;2018-03-01;\"lejer flyttet ud;\nkælder tom\"\n"
+                  "S;bogus;2018-03-01;no such kind\n")
+    assert dk.status_code == 422 and [(r["line"], r["field"]) for r in dk.json()["rejected"]] == [(4, "kind")], \
+        dk.text  # the second record starts on line 4: the quoted reason spans lines 2-3
     sold = admin.get("/api/v1/buildings/S/adjustments").json()
     assert [(a["kind"], a["effective"], a["actor"]) for a in sold] == [("sold", "2019-06-30", "admin (environment)")]
     # the area change enters the dated area history (kWh/m2 from 1 June 2021 on) and the current area
