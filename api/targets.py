@@ -217,36 +217,12 @@ def get_baseline_imports(_: RegistryWriter, engine: EngineDep) -> list[dict[str,
 
 
 @router.get("/baseline/missing")
-def get_baseline_missing(*, caller: Caller, engine: EngineDep,
+def get_baseline_missing(*, caller: Caller, engine: EngineDep, tz: TimezoneDep,
                          year: Annotated[int, Query(ge=1990, le=2100)] = 2015) -> dict[str, Any]:
     """Buildings and carriers that have meters but no baseline for the year (neither imported nor from readings),
     and those whose baseline lacks months."""
     with engine.connect() as sa:
-        ids = _scope_ids(caller, None, sa)
-        rows = _driver(sa).execute(
-            """
-            WITH expected AS (
-                SELECT DISTINCT building_id, carrier FROM meters
-                WHERE parent_meter_id IS NULL AND carrier NOT IN ('water', 'pv_production')
-                  AND (%(ids)s::text[] IS NULL OR building_id = ANY(%(ids)s))
-            ), imported AS (
-                SELECT building_id, carrier, count(*) AS months FROM baseline_current
-                WHERE month >= %(a)s AND month < %(b)s GROUP BY 1, 2
-            ), measured AS (
-                SELECT m.building_id, m.carrier, count(DISTINCT c.month) AS months
-                FROM consumption_monthly c JOIN meters m ON m.key = c.meter_key
-                WHERE c.month >= %(a)s AND c.month < %(b)s AND m.parent_meter_id IS NULL GROUP BY 1, 2
-            )
-            SELECT e.building_id, e.carrier, coalesce(i.months, 0), coalesce(r.months, 0)
-            FROM expected e LEFT JOIN imported i USING (building_id, carrier)
-            LEFT JOIN measured r USING (building_id, carrier)
-            WHERE coalesce(i.months, 0) < 12 AND (i.months IS NOT NULL OR coalesce(r.months, 0) < 12)
-            ORDER BY 1, 2
-            """, {"ids": ids, "a": date(year, 1, 1), "b": date(year + 1, 1, 1)}).fetchall()
-    missing = [{"building_id": r[0], "carrier": r[1]} for r in rows if r[2] == 0 and r[3] == 0]
-    partial = [{"building_id": r[0], "carrier": r[1], "months": r[2] or r[3],
-                "from": "import" if r[2] else "readings"} for r in rows if r[2] or r[3]]
-    return {"year": year, "missing": missing, "incomplete": partial}
+        return service.baseline_missing(_driver(sa), _scope_ids(caller, None, sa), year, tz)
 
 
 @router.get("/targets")

@@ -59,11 +59,15 @@ def yearly_area(history: Sequence[tuple[date, float]], current: float, year: int
 
 # Whether meter m is a sub-meter as of the local start of month c.month (its first parent row also holds before it;
 # the current column where a meter has no history). Parameters: the time zone twice.
-_SUB_AS_OF_MONTH = (
-    "COALESCE((SELECT h.parent_meter_id IS NOT NULL FROM meter_parent_history h WHERE h.meter_id = m.id "
-    "ORDER BY h.valid_from <= (CAST(c.month AS timestamp) AT TIME ZONE %s) DESC, "
-    "CASE WHEN h.valid_from <= (CAST(c.month AS timestamp) AT TIME ZONE %s) THEN h.valid_from END DESC, "
-    "h.valid_from LIMIT 1), m.parent_meter_id IS NOT NULL)")
+def _sub_as_of(instant: str) -> str:
+    """SQL: is meter m a sub-meter as of `instant` (an SQL expression; its first parent row also holds before it;
+    the current column where a meter has no history)."""
+    return ("COALESCE((SELECT h.parent_meter_id IS NOT NULL FROM meter_parent_history h WHERE h.meter_id = m.id "
+            f"ORDER BY h.valid_from <= {instant} DESC, CASE WHEN h.valid_from <= {instant} THEN h.valid_from END "
+            "DESC, h.valid_from LIMIT 1), m.parent_meter_id IS NOT NULL)")
+
+
+_SUB_AS_OF_MONTH = _sub_as_of("(CAST(c.month AS timestamp) AT TIME ZONE %s)")
 
 
 def fact_rows(conn: PgConn, fact: Fact, ids: Sequence[str]) -> dict[str, list[Row]]:
@@ -250,14 +254,14 @@ def _periods(baseline_year: int, year: int, months: int, tz: ZoneInfo) -> dict[s
 
 def pending_counted(conn: PgConn, building_ids: Sequence[str], keep: set[str] | None = None
                     ) -> tuple[dict[int, str], list[consumption_repo.PendingSpan]]:
-    """The pending spans (rollups not yet current) of the meters whose consumption the target figures count in these
-    buildings (only those of the carrier keys `keep`, when given), with each meter's building."""
+    """The pending spans (rollups not yet current) of the meters whose consumption the target figures may count in
+    these buildings (only those of the carrier keys `keep`, when given), with each meter's building. A meter counts
+    as a main or a sub-meter as of each month (its parent history), so it is taken when either would count."""
     meters: dict[int, str] = {}
-    for key, bid, carrier, is_sub in conn.execute(
-            "SELECT key, building_id, carrier, parent_meter_id IS NOT NULL FROM meters WHERE building_id = ANY(%s)",
-            [list(building_ids)]):
-        k = carrier_key(carrier, is_sub)
-        if k is not None and (keep is None or k in keep):
+    for key, bid, carrier in conn.execute(
+            "SELECT key, building_id, carrier FROM meters WHERE building_id = ANY(%s)", [list(building_ids)]):
+        ks = {carrier_key(carrier, False), carrier_key(carrier, True)} - {None}
+        if ks and (keep is None or ks & keep):
             meters[key] = bid
     return meters, consumption_repo.pending_spans(conn, list(meters))
 
@@ -366,3 +370,36 @@ def add_adjustment(conn: PgConn, building_id: str, *, kind: str, effective: date
 
 def building_exists(conn: PgConn, building_id: str) -> bool:
     return conn.execute("SELECT 1 FROM buildings WHERE id = %s", [building_id]).fetchone() is not None
+
+
+def baseline_missing(conn: PgConn, ids: Sequence[str] | None, year: int, tz: ZoneInfo) -> dict[str, Any]:
+    """Buildings and carriers with main meters (as of the year's start; parent history) but no baseline for the year
+    (neither imported nor from readings), and those whose baseline lacks months (readings: main meters as of each
+    month)."""
+    start = datetime(year, 1, 1, tzinfo=tz)
+    rows = conn.execute(
+        f"""
+        WITH expected AS (
+            SELECT DISTINCT m.building_id, m.carrier FROM meters m
+            WHERE NOT {_sub_as_of("%(start)s")} AND m.carrier NOT IN ('water', 'pv_production')
+              AND (%(ids)s::text[] IS NULL OR m.building_id = ANY(%(ids)s))
+        ), imported AS (
+            SELECT building_id, carrier, count(*) AS months FROM baseline_current
+            WHERE month >= %(a)s AND month < %(b)s GROUP BY 1, 2
+        ), measured AS (
+            SELECT m.building_id, m.carrier, count(DISTINCT c.month) AS months
+            FROM consumption_monthly c JOIN meters m ON m.key = c.meter_key
+            WHERE c.month >= %(a)s AND c.month < %(b)s
+              AND NOT {_sub_as_of("(CAST(c.month AS timestamp) AT TIME ZONE %(tz)s)")} GROUP BY 1, 2
+        )
+        SELECT e.building_id, e.carrier, coalesce(i.months, 0), coalesce(r.months, 0)
+        FROM expected e LEFT JOIN imported i USING (building_id, carrier)
+        LEFT JOIN measured r USING (building_id, carrier)
+        WHERE coalesce(i.months, 0) < 12 AND (i.months IS NOT NULL OR coalesce(r.months, 0) < 12)
+        ORDER BY 1, 2
+        """, {"ids": None if ids is None else list(ids), "a": date(year, 1, 1), "b": date(year + 1, 1, 1),
+              "start": start, "tz": tz.key}).fetchall()
+    missing = [{"building_id": r[0], "carrier": r[1]} for r in rows if r[2] == 0 and r[3] == 0]
+    partial = [{"building_id": r[0], "carrier": r[1], "months": r[2] or r[3],
+                "from": "import" if r[2] else "readings"} for r in rows if r[2] or r[3]]
+    return {"year": year, "missing": missing, "incomplete": partial}
