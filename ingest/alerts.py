@@ -25,6 +25,7 @@ LOCK = 20261128  # one evaluator at a time (advisory lock)
 
 def run_once(conn: Conn, tz: ZoneInfo, days_back: int) -> None:
     s = get_settings()
+    apply_due_registry_changes()  # first: the evaluation reads the registry's current values
     with conn.transaction():
         if conn.execute("SELECT pg_try_advisory_xact_lock(%s)", [LOCK]).fetchone() == (True,):
             out = evaluate(conn, datetime.now(UTC), tz, days_back=days_back)
@@ -33,7 +34,6 @@ def run_once(conn: Conn, tz: ZoneInfo, days_back: int) -> None:
                                                     "resolved": out.resolved})
     with conn.transaction():
         deliver_due(conn, s.alerts, datetime.now(UTC))
-    apply_due_registry_changes()
 
 
 def apply_due_registry_changes() -> None:
