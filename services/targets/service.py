@@ -57,17 +57,12 @@ def yearly_area(history: Sequence[tuple[date, float]], current: float, year: int
     return time_weighted_area(history, date(year, 1, 1), date(year + 1, 1, 1))
 
 
-# Whether meter m is a sub-meter as of the local start of month c.month (its first parent row also holds before it;
-# the current column where a meter has no history). Parameters: the time zone twice.
 def _sub_as_of(instant: str) -> str:
     """SQL: is meter m a sub-meter as of `instant` (an SQL expression; its first parent row also holds before it;
     the current column where a meter has no history)."""
     return ("COALESCE((SELECT h.parent_meter_id IS NOT NULL FROM meter_parent_history h WHERE h.meter_id = m.id "
             f"ORDER BY h.valid_from <= {instant} DESC, CASE WHEN h.valid_from <= {instant} THEN h.valid_from END "
             "DESC, h.valid_from LIMIT 1), m.parent_meter_id IS NOT NULL)")
-
-
-_SUB_AS_OF_MONTH = _sub_as_of("(CAST(c.month AS timestamp) AT TIME ZONE %s)")
 
 
 def fact_rows(conn: PgConn, fact: Fact, ids: Sequence[str]) -> dict[str, list[Row]]:
@@ -157,13 +152,16 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
     readings: dict[tuple[str, int, str, int], tuple[float, float]] = {}
     # A meter is a sub-meter in a month when its parent as of the month's first instant is set (meter parent
     # history): a meter re-parented on 2022-01-01 adds to totals through 2021 and splits its parent from then on.
-    for bid, carrier, is_sub, month, amount, measured in conn.execute(
-            f"SELECT m.building_id, m.carrier, {_SUB_AS_OF_MONTH}, c.month, sum(c.amount), "
-            "sum(c.measured_s) FROM consumption_monthly c JOIN meters m ON m.key = c.meter_key "
-            "WHERE m.building_id = ANY(%s) AND c.month >= %s AND c.month < %s GROUP BY 1, 2, 3, 4",
-            [tz.key, tz.key, ids, date(all_years[0], 1, 1), date(all_years[-1] + 1, 1, 1)]):
-        k = carrier_key(carrier, is_sub)
-        if k is None or month.year not in all_years:
+    # (the key per meter and month worked out above, so no as-of lookup per rollup row in SQL)
+    for mkey, month, amount, measured in conn.execute(
+            "SELECT meter_key, month, amount, measured_s FROM consumption_monthly "
+            "WHERE meter_key = ANY(%s) AND month >= %s AND month < %s",
+            [[r[0] for r in meter_rows], date(all_years[0], 1, 1), date(all_years[-1] + 1, 1, 1)]):
+        if month.year not in all_years:
+            continue
+        bid, month_keys = key_in[(mkey, month.year)]
+        k = month_keys[month.month - 1]
+        if k is None:
             continue
         key = (bid, month.year, k, month.month)
         a, m = readings.get(key, (0.0, 0.0))
