@@ -230,10 +230,10 @@ def get_targets(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: Timez
     """Every target with its status, coverage and method (energy targets: progress this year, as forecast)."""
     from services.targets.status import target_statuses
 
-    today = clock.now().astimezone(tz).date()
+    now = clock.now()
     with engine.connect() as sa:
         ids = _scope_ids(caller, None, sa)
-        return target_statuses(_driver(sa), ids, today, tz)
+        return target_statuses(_driver(sa), ids, now.astimezone(tz).date(), tz, now)
 
 
 class TargetIn(BaseModel):

@@ -12,19 +12,21 @@ from services.targets import portfolio
 from services.targets.service import progress
 
 
-def target_statuses(conn: PgConn, ids: Sequence[str] | None, today: date, tz: ZoneInfo) -> list[dict[str, Any]]:
+def target_statuses(conn: PgConn, ids: Sequence[str] | None, today: date, tz: ZoneInfo,
+                    now: datetime | None = None) -> list[dict[str, Any]]:
     cur = conn.execute("SELECT id, name, metric, building_group, baseline_year, target_year, reduction_pct, "
                        "description FROM targets ORDER BY id")
     keys = ("id", "name", "metric", "building_group", "baseline_year", "target_year", "reduction_pct", "description")
     out = []
     for row in cur.fetchall():
         t = dict(zip(keys, row, strict=True))
-        t["status"] = _status(conn, t, ids, today, tz)
+        t["status"] = _status(conn, t, ids, today, tz, now=now or datetime.now(UTC))
         out.append(t)
     return out
 
 
-def _status(conn: PgConn, t: dict[str, Any], ids: Sequence[str] | None, today: date, tz: ZoneInfo) -> dict[str, Any]:
+def _status(conn: PgConn, t: dict[str, Any], ids: Sequence[str] | None, today: date, tz: ZoneInfo, *,
+            now: datetime) -> dict[str, Any]:
     metric, group, base = t["metric"], t["building_group"], int(t["baseline_year"])
     last_year = today.year - 1
     if metric == "energy_kwh":
@@ -40,7 +42,7 @@ def _status(conn: PgConn, t: dict[str, Any], ids: Sequence[str] | None, today: d
                           "whole-year forecast of the running year; measured_pct: its complete months so far "
                           "against the same months of the baseline year; GET /progress for detail"}
     if metric == "led_share":
-        led = portfolio.led(conn, ids, [datetime.now(UTC)], tz)
+        led = portfolio.led(conn, ids, [now], tz)
         s = led["series"][-1]
         share = s["led_share_count"]
         return {"at": s["at"], "value_pct": round(share * 100, 1) if share is not None else None,
@@ -50,7 +52,7 @@ def _status(conn: PgConn, t: dict[str, Any], ids: Sequence[str] | None, today: d
                 ("reached" if share == 1 else ("off_track" if today.year >= t["target_year"] else "in_progress")),
                 "coverage": 1.0 if s["luminaires"] else 0.0, "method": led["method"]}
     if metric == "fossil_heating":
-        f = portfolio.fossil(conn, ids, years=[base, last_year], baseline_year=base, tz=tz, group=group)
+        f = portfolio.fossil(conn, ids, years=[base, last_year], baseline_year=base, tz=tz, group=group, now=now)
         # like the buildings still fossil: by consumption or by registered heating (as of that year)
         n_base, n_now = f["trend"][0]["buildings_fossil"], len(f["buildings_still_fossil"])
         return {"year": last_year, "buildings_still_fossil": n_now, "baseline_buildings": n_base,
