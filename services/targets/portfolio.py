@@ -327,6 +327,7 @@ def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseli
     w, normal, _ = weather(conn, years)
     table = ref.co2_factors(conn)
     rows = []
+    active: list[float] = []  # per row: its carrier's active meter time in the year (what its coverage weighs)
     for b in buildings:
         share = share_for(b, baseline_year, w)
         for carrier in sorted({c for y in years for c in b.data.get(y, {}) if c in TOTAL_CARRIERS}):
@@ -354,10 +355,12 @@ def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseli
                 "baseline_kwh": round(fb.kwh, 1) if fb else None,
                 "baseline_normalised_kwh": round(fb.normalised_kwh, 1) if fb else None,
                 "baseline_kg_co2": round(kg_b, 1) if kg_b is not None else None,
+                # unknown, not -100 %, when the carrier's meters were installed but measured nothing
                 "change_normalised_pct": round((fc.normalised_kwh / fb.normalised_kwh - 1) * 100, 2)
-                if fc and fb and fb.normalised_kwh > 0 else None,
+                if fc and fb and fb.normalised_kwh > 0 and not (fc.cells > 0 and fc.covered == 0) else None,
                 "a": round(share.a, 4), "a_method": share.method,
             })
+            active.append(fc.cells if fc else 0.0)
 
     def tot(key: str) -> float:
         return round(sum(float(r[key] or 0) for r in rows), 1)
@@ -366,8 +369,9 @@ def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseli
     totals: dict[str, float | None] = {k: tot(k) for k in keys}
     totals["change_normalised_pct"] = _change(tot("normalised_kwh"), tot("baseline_normalised_kwh"))
     totals["change_co2_pct"] = _change(tot("kg_co2"), tot("baseline_kg_co2"))
-    covs = [float(r["coverage"]) for r in rows if r["coverage"] is not None]
-    totals["coverage"] = round(sum(covs) / len(covs), 4) if covs else 0.0
+    # measured over active meter time, summed over the rows (as /co2 and /consumption): not a plain average
+    totals["coverage"] = _weighted_coverage([{"coverage": r["coverage"] or 0.0, "_active": a}
+                                             for r, a in zip(rows, active, strict=True)])
     return {"year": year, "baseline_year": baseline_year, "totals": totals, "rows": rows,
             "normal_year": {"degree_days": sum(normal.degree_days), "source": normal.source},
             "method": "energy by carrier as delivered; heat weather-corrected month by month (degree days, normal "

@@ -27,6 +27,7 @@ from services.targets import reference as ref
 from services.targets.progress import (
     EV_SUB,
     HEAT_PUMP_SUB,
+    TOTAL_CARRIERS,
     BuildingData,
     Cell,
     Weather,
@@ -170,6 +171,12 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
         cov = coverage(measured, active.get((bid, k, year), [0.0] * 12)[month - 1])
         out[bid].data.setdefault(year, {}).setdefault(k, {})[month] = Cell(amount, cov)
         out[bid].sources.setdefault(year, {})[k] = "readings"
+    # A carrier whose meters were installed in the year but sent nothing is part of the figures with no month
+    # measured (coverage counts its active time as missing), not left out as if it had no meter: the same
+    # definition as /consumption (services/consumption/coverage.py).
+    for (bid, k, year), seconds in active.items():
+        if k in TOTAL_CARRIERS and any(seconds) and k not in out[bid].data.get(year, {}):
+            out[bid].data.setdefault(year, {})[k] = {}
     # Gap steps lying inside a year but crossing month edges: estimated in each month, measured in the year.
     for y, edges in edges_of.items():
         for g in consumption_repo.gap_steps_within(conn, [r[0] for r in meter_rows], edges[0], edges[-1]):

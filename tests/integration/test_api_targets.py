@@ -107,6 +107,29 @@ def test_degree_days_and_normal_year(admin: httpx.Client, db: Engine) -> None:
         "source"] == "Kredsløb 3009 (test)"
 
 
+def test_a_silent_meter_lowers_coverage_the_same_everywhere(admin: httpx.Client, stack: Stack, db: Engine) -> None:
+    # A: electricity 1 kW through 2025; its district-heating meter (installed since always) never reported.
+    put_ok(admin, "/api/v1/buildings/A", building_body(name="A", heated_area_m2=1000))
+    put_ok(admin, "/api/v1/meters/A-EL", meter_body("A"))
+    put_ok(admin, "/api/v1/meters/A-DH", meter_body("A", carrier="district_heating"))
+    hourly_register(db, "A-EL", 1.0)
+    rebuild(stack)
+    assert post_csv(admin, "/api/v1/imports/baseline", baseline_csv(
+        [("A", c, m, 1000) for m in range(1, 13) for c in ("electricity", "district_heating")])).status_code == 200
+    # half of A's active meter time in 2025 is measured: 0.5 on every figure, as /consumption says
+    year = admin.get("/api/v1/consumption", params={"building_id": "A", "start": "2025-01-01", "end": "2026-01-01",
+                                                    "resolution": "year"}).json()["series"][0]
+    assert year["coverage"] == 0.5
+    p = admin.get("/api/v1/progress", params={"year": 2025, "building_id": "A"}).json()
+    assert p["coverage"] == 0.5 and p["verdict"] == "uncertain"
+    assert admin.get("/api/v1/co2", params={"year": 2025, "building_id": "A"}).json()["coverage"] == 0.5
+    ga = admin.get("/api/v1/green-accounts", params={"year": 2025, "building_id": "A"}).json()
+    assert ga["totals"]["coverage"] == 0.5
+    dh = next(r for r in ga["rows"] if r["carrier"] == "district_heating")
+    # installed but silent: its kWh are unknown, not a 100 % saving
+    assert (dh["kwh"], dh["coverage"], dh["change_normalised_pct"]) == (0.0, 0.0, None)
+
+
 def test_adjustments_dated_by_valid_from_through_the_api_and_csv(admin: httpx.Client) -> None:
     for bid, area in (("A", 1000), ("S", 500)):
         put_ok(admin, f"/api/v1/buildings/{bid}", building_body(name=bid, heated_area_m2=area))
