@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
@@ -21,6 +21,8 @@ from sqlalchemy import Connection, Engine
 
 from services.auth.schemas import BuildingScope
 from services.config import Settings, get_settings
+from services.consumption.repository import mark_dirty
+from services.db import PgConn
 from services.errors import NotFoundError, ValidationFailed
 from services.localtime import parse_instant
 from services.registry import lifecycle, repository
@@ -452,12 +454,35 @@ def store_meters(conn: Connection, items: Sequence[tuple[str, MeterIn]], *, acto
         old[mid] = repository.lock_entity(conn, "meters", mid)
         repository.upsert_meter(conn, mid, body)
     lifecycle.store(conn, items)
+    _recount_changed_meters(conn, [(o, body) for mid, body in items if (o := old[mid]) is not None])
     out = []
     for mid, body in items:
         _record(conn, kind="meters", entity_id=mid, old=old[mid], body=body, facts=METER_FACTS,
                 values={PARENT_METER: (body.parent_meter_id,)}, tz=tz, actor=actor)
         out.append(Put(get_meter(conn, mid, BuildingScope.everything()), old[mid] is None))
     return out
+
+
+# What the rollups compute a meter's kWh and coverage from: a change of any makes its stored rollups stale.
+ROLLUP_FACTS = ("carrier", "unit", "mode", "interval_minutes", "kwh_per_unit", "max_power_kw")
+
+
+def _recount_changed_meters(conn: Connection, pairs: Sequence[tuple[dict[str, Any], MeterIn]]) -> None:
+    """Mark the rollups of meters whose conversion factor, unit, mode, interval or maximum changed dirty over all
+    their readings, so the rollup process recomputes them (and answers say `pending` until it has)."""
+    dirty: list[tuple[int, datetime, datetime]] = []
+    for old, body in pairs:
+        new = body.model_dump(mode="json")
+        if all(_plain(old.get(f), ZoneInfo("UTC")) == _plain(new.get(f), ZoneInfo("UTC")) for f in ROLLUP_FACTS):
+            continue
+        bounds = repository.reading_bounds(conn, old["key"])
+        if bounds is not None:
+            # an interval meter's first reading covers the interval before it, under the old or the new length
+            lead = timedelta(minutes=max(old.get("interval_minutes") or 60, body.interval_minutes or 60))
+            dirty.append((old["key"], bounds[0] - lead, bounds[1]))
+    if dirty:
+        pg: PgConn = conn.connection.driver_connection  # type: ignore[assignment]
+        mark_dirty(pg, dirty)
 
 
 def get_meter(conn: Connection, meter_id: str, scope: BuildingScope) -> MeterOut:

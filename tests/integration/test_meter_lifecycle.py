@@ -231,6 +231,25 @@ def silent_alerts(admin: httpx.Client) -> dict[str, str]:
     return {a["subject"]: a["state"] for a in admin.get("/api/v1/alerts", params={"rule": "meter_silent"}).json()}
 
 
+def test_a_change_of_what_rollups_count_from_marks_every_reading_dirty(admin: httpx.Client, db: Engine) -> None:
+    put_ok(admin, "/api/v1/buildings/b1", building_body())
+    put_ok(admin, "/api/v1/meters/g1", meter_body("b1", carrier="natural_gas", unit="m3"))
+    readings(db, "g1", [utc(2024, m, 1) for m in range(1, 13)])
+    clear_dirty(db)
+    # nothing the rollups use changed: nothing marked
+    put_ok(admin, "/api/v1/meters/g1", meter_body("b1", carrier="natural_gas", unit="m3", external_id="gas-7"))
+    assert dirty(db, "g1") == []
+    # a new conversion factor changes every kWh: all readings, from an hour before the first (outside review 2:
+    # the stored kWh stayed at the old factor and were not even marked pending)
+    put_ok(admin, "/api/v1/meters/g1", meter_body("b1", carrier="natural_gas", unit="m3", kwh_per_unit=10.5))
+    assert dirty(db, "g1") == [(utc(2023, 12, 31, 23), utc(2024, 12, 1))]
+    clear_dirty(db)
+    # a registered interval changes which steps are gaps (coverage): the same, led by the longer interval
+    put_ok(admin, "/api/v1/meters/g1", meter_body("b1", carrier="natural_gas", unit="m3", kwh_per_unit=10.5,
+                                                 interval_minutes=1440))
+    assert dirty(db, "g1") == [(utc(2023, 12, 31), utc(2024, 12, 1))]
+
+
 def test_meter_silent_only_within_the_active_span(admin: httpx.Client, stack: Stack, db: Engine) -> None:
     put_ok(admin, "/api/v1/buildings/B1", building_body())
     now = datetime.now(UTC).replace(microsecond=0)
