@@ -40,6 +40,7 @@ from services.registry.history import (
     Value,
     plan_change,
     shown_valid_from,
+    value_as_of,
 )
 from services.registry.repository import MeterFacts
 from services.registry.schemas import (
@@ -144,12 +145,21 @@ def _record(
     given = resolve_valid_from(getattr(body, "valid_from", None), tz)
     now = repository.now(conn)
     history: dict[str, Any] = {}
+    rows_of = {fact: repository.fact_rows(conn, fact, entity_id) for fact in facts}
+    # A back-dated request that changes some fact's value of today dates only the facts it changes: the others of
+    # its body are today's values sent back (a GET body with only the heating changed) and keep their own history
+    # (outside review 2: area and group were re-dated with it). One that changes none re-dates what it states.
+    changed_now = {fact for fact in facts
+                   if value_as_of(rows_of[fact], now, extends_back=fact.extends_back) != values[fact]}
     for fact in facts:
         # A registration without a date: building and meter facts hold since always; a luminaire exists from now.
         d = given if given is not None else (SINCE_ALWAYS if old is None and fact.extends_back else now)
-        rows = repository.fact_rows(conn, fact, entity_id)
+        rows = rows_of[fact]
         value = values[fact]
-        plan = plan_change(rows, d, value, now, extends_back=fact.extends_back)
+        if given is not None and old is not None and changed_now and fact not in changed_now:
+            plan = None
+        else:
+            plan = plan_change(rows, d, value, now, extends_back=fact.extends_back)
         if plan is not None:
             repository.apply_plan(conn, fact, entity_id, valid_from=d, value=value, plan=plan, actor=actor.name,
                                   reason=area_reason)

@@ -378,3 +378,23 @@ def test_histories_are_scoped_and_the_audit_log_is_for_the_energy_team(api: Api,
     created = audit(admin, "buildings/mine")
     assert [e["action"] for e in created] == ["create"]
     assert created[0]["detail"]["values"]["heating"] == "district_heating"
+
+
+def test_a_back_dated_put_dates_only_what_it_changes(admin: httpx.Client) -> None:
+    put_ok(admin, "/api/v1/buildings/BD", building_body(heated_area_m2=1000.0, heating="natural_gas"))
+    put_ok(admin, "/api/v1/buildings/BD", building_body(heated_area_m2=1500.0, heating="natural_gas",
+                                                         valid_from="2025-07-01"))
+    # a GET body sent back with only the heating changed, back-dated: the area keeps its own date (outside review 2:
+    # it was re-dated to 2023-05-01 with the heating)
+    body = {k: v for k, v in admin.get("/api/v1/buildings/BD").json().items() if k in building_body()}
+    put_ok(admin, "/api/v1/buildings/BD", {**body, "heating": "heat_pump", "valid_from": "2023-05-01"})
+    hist = admin.get("/api/v1/buildings/BD/history").json()
+    assert [(h["valid_from"], h["heated_area_m2"]) for h in hist["heated_area_m2"]] == [
+        (None, 1000.0), ("2025-07-01T00:00:00+02:00", 1500.0)]
+    assert [(h["valid_from"], h["heating"]) for h in hist["heating"]] == [
+        (None, "natural_gas"), ("2023-05-01T00:00:00+02:00", "heat_pump")]
+    # a request that changes nothing of today re-dates what it states: the area of 1500 since 2024-01-01
+    put_ok(admin, "/api/v1/buildings/BD", {**body, "heating": "heat_pump", "valid_from": "2024-01-01"})
+    hist = admin.get("/api/v1/buildings/BD/history").json()
+    assert [(h["valid_from"], h["heated_area_m2"]) for h in hist["heated_area_m2"]] == [
+        (None, 1000.0), ("2024-01-01T00:00:00+01:00", 1500.0)]
