@@ -97,6 +97,9 @@ def get_fossil(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: Timezo
     """Buildings still heated with oil or natural gas: count, kWh and CO2 per year since the baseline year, by
     consumption and by the heating history; each fossil-heated building's heating lifecycle."""
     last = _last_year(clock, tz)
+    if baseline_year > last:
+        raise ValidationFailed("baseline_year", f"{baseline_year} is after the last complete year ({last}): the "
+                                                "trend runs from the baseline year to the last complete year")
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
         return portfolio.fossil(_driver(sa), ids, years=list(range(baseline_year, last + 1)),

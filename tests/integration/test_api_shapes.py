@@ -244,6 +244,10 @@ def test_repeated_parameters_and_nul_characters_are_422_naming_them(api: Api, te
         with api.client(make_token(admin, "facility_manager", ["A"])) as fm:
             r = fm.get("/api/v1/audit", params={"subject": "buildings/A"})
             assert r.status_code == 403 and "read the audit log" in r.text, r.text
+    # a fossil trend from a baseline year after the last complete one: a 422 naming it, not an IndexError (500)
+    for year in ("2026", "2100"):
+        r = team.get("/api/v1/fossil", params={"baseline_year": year})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "baseline_year", r.text
     # water is never weather-corrected energy: a 422 naming carrier, not a series labelled kWh
     r = team.get("/api/v1/weather-corrected", params={"carrier": "water"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "carrier", r.text
