@@ -76,6 +76,7 @@ def weather_corrected(conn: PgConn, building_ids: Sequence[str] | None, *, years
                 "normalised_kwh": round(f.normalised_kwh, 1) if shown else None,
                 "factor": round(f.normalised_kwh / f.kwh, 4) if present and f.kwh > 0 else None,
                 "coverage": round(f.coverage, 4) if present else 0.0,
+                "estimated_share": round(f.estimated_share, 4) if present else 0.0,
                 "pending": bool(pending),
             })
         year_pending = any(m["pending"] for m in months)

@@ -22,6 +22,7 @@ from services.targets.progress import (
     Weather,
     YearFigures,
     carrier_year_coverage,
+    carrier_year_estimated,
     share_for,
     year_figures,
 )
@@ -35,6 +36,7 @@ def only_carrier(b: BuildingData, year: int, carrier: str) -> BuildingData:
     return BuildingData(b.id, b.name, b.hot_water_share, b.area,
                         data={year: {carrier: b.data.get(year, {}).get(carrier, {})}},
                         year_credit={year: {carrier: b.year_credit.get(year, {}).get(carrier, [])}},
+                        year_credit_kwh={year: {carrier: b.year_credit_kwh.get(year, {}).get(carrier, [])}},
                         month_weights={year: {carrier: b.month_weights.get(year, {}).get(carrier, [])}})
 
 
@@ -59,6 +61,7 @@ def co2_rows(buildings: Sequence[BuildingData], years: Sequence[int], table: dic
                             "kg_per_kwh": round(f.kg_per_kwh, 5) if f else None,
                             "method": f.method if f else "no factor for this carrier",
                             "months": len(months), "coverage": carrier_year_coverage(b, y, carrier),
+                            "estimated_share": carrier_year_estimated(b, y, carrier),
                             # the carrier's active meter time in the year (meter-months): what its coverage weighs
                             "_active": sum(b.weight(y, carrier, m) for m in MONTHS)})
     return out
@@ -83,6 +86,8 @@ def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: in
         # measured time over active meter time (coverage.py), summed over the rows: a carrier whose meter was
         # installed for a month weighs a month, not a year; < 1 for the current year too
         "coverage": _weighted_coverage(year_rows),
+        # kWh interpolated over gaps or from estimated readings, over all kWh of the year
+        "estimated_share": _estimated_share(year_rows),
         "by_carrier": [{"carrier": c, "kg_co2": round(total(year, c), 1),
                         "baseline_kg_co2": round(total(baseline_year, c), 1)} for c in carriers],
         "method": "kg CO2 = kWh x factor(carrier, year, DK2); factors from the versioned table (GET /co2-factors), "
@@ -90,6 +95,11 @@ def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: in
                   "kWh are as delivered (not weather-corrected)",
         "rows": rounded(rows),
     }
+
+
+def _estimated_share(rows: Sequence[dict[str, Any]]) -> float:
+    kwh = sum(r["kwh"] or 0.0 for r in rows)
+    return round(sum((r["estimated_share"] or 0.0) * (r["kwh"] or 0.0) for r in rows) / kwh, 4) if kwh > 0 else 0.0
 
 
 def _weighted_coverage(rows: Sequence[dict[str, Any]]) -> float:
@@ -100,7 +110,7 @@ def _weighted_coverage(rows: Sequence[dict[str, Any]]) -> float:
 def rounded(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**{k: v for k, v in r.items() if not k.startswith("_")}, "kwh": round(r["kwh"], 1),
              "kg_co2": None if r["kg_co2"] is None else round(r["kg_co2"], 1),
-             "coverage": round(r["coverage"], 4)} for r in rows]
+             "coverage": round(r["coverage"], 4), "estimated_share": round(r["estimated_share"], 4)} for r in rows]
 
 
 # ---- LED rollout (T2) --------------------------------------------------------------------------------------------
@@ -294,7 +304,7 @@ def labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, 
         f = year_figures(b, year, share_for(b, baseline_year, w), w)
         row: dict[str, Any] = {"building_id": b.id, "name": b.name, "registered_label": label,
                                "heated_area_m2": round(area, 1), "label_required": area > 250,
-                               "coverage": round(f.coverage, 4)}
+                               "coverage": round(f.coverage, 4), "estimated_share": round(f.estimated_share, 4)}
         if f.kwh > 0 and area > 0:
             intensity = f.normalised_kwh / area
             measured = label_for(intensity, area, limits)
@@ -351,6 +361,7 @@ def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseli
                 "kwh": round(fc.kwh, 1) if fc else None,
                 "normalised_kwh": round(fc.normalised_kwh, 1) if fc else None,
                 "coverage": round(fc.coverage, 4) if fc else None,
+                "estimated_share": round(fc.estimated_share, 4) if fc else None,
                 "kg_co2": round(kg, 1) if kg is not None else None,
                 "baseline_kwh": round(fb.kwh, 1) if fb else None,
                 "baseline_normalised_kwh": round(fb.normalised_kwh, 1) if fb else None,
@@ -372,6 +383,7 @@ def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseli
     # measured over active meter time, summed over the rows (as /co2 and /consumption): not a plain average
     totals["coverage"] = _weighted_coverage([{"coverage": r["coverage"] or 0.0, "_active": a}
                                              for r, a in zip(rows, active, strict=True)])
+    totals["estimated_share"] = _estimated_share(rows)
     return {"year": year, "baseline_year": baseline_year, "totals": totals, "rows": rows,
             "normal_year": {"degree_days": sum(normal.degree_days), "source": normal.source},
             "method": "energy by carrier as delivered; heat weather-corrected month by month (degree days, normal "
@@ -384,7 +396,8 @@ def _change(now: float, base: float) -> float | None:
 
 
 GREEN_CSV_COLUMNS = ("building_id", "name", "carrier", "kwh", "normalised_kwh", "coverage", "kg_co2", "baseline_kwh",
-                     "baseline_normalised_kwh", "baseline_kg_co2", "change_normalised_pct", "a", "a_method")
+                     "baseline_normalised_kwh", "baseline_kg_co2", "change_normalised_pct", "a", "a_method",
+                     "estimated_share")
 
 
 def green_accounts_csv(report: dict[str, Any]) -> str:
@@ -395,7 +408,8 @@ def green_accounts_csv(report: dict[str, Any]) -> str:
         w.writerow(["" if r[c] is None else r[c] for c in GREEN_CSV_COLUMNS])
     t = report["totals"]
     w.writerow(["TOTAL", "", "", t["kwh"], t["normalised_kwh"], t["coverage"], t["kg_co2"], t["baseline_kwh"],
-                t["baseline_normalised_kwh"], t["baseline_kg_co2"], t["change_normalised_pct"], "", ""])
+                t["baseline_normalised_kwh"], t["baseline_kg_co2"], t["change_normalised_pct"], "", "",
+                t["estimated_share"]])
     return buf.getvalue()
 
 

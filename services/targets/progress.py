@@ -34,6 +34,7 @@ UNCERTAIN_BELOW = 0.95  # coverage under which a verdict is called uncertain
 class Cell:
     kwh: float
     coverage: float  # share of the month backed by measured data (1 for an imported month)
+    estimated: float = 0.0  # kWh of the month interpolated over gaps or from estimated readings (coverage.py)
 
 
 Months = dict[int, Cell]  # month number -> cell
@@ -53,6 +54,8 @@ class BuildingData:
     # year -> carrier -> one {month: share of the month's active time} per gap step that crosses month edges inside
     # the year: estimated in each month, measured in any span of months it lies inside (coverage.py's definition).
     year_credit: dict[int, dict[str, list[dict[int, float]]]] = field(default_factory=dict)
+    # the same steps' kWh per month (parallel to year_credit): estimated in each month, measured inside the span
+    year_credit_kwh: dict[int, dict[str, list[dict[int, float]]]] = field(default_factory=dict)
     # year -> carrier -> the 12 months' weights in coverage: the carrier's meters' active seconds in each month
     # (services/consumption/coverage.py), so a year's coverage is the measured share of its time. Without weights
     # (none loaded) every month weighs the same.
@@ -111,6 +114,7 @@ class YearFigures:
     normalised_kwh: float = 0.0
     covered: float = 0.0  # measured time: Σ cell coverage x the month's weight (its meters' active seconds)
     cells: float = 0.0  # the months' weights summed (months without a cell included)
+    estimated_kwh: float = 0.0  # of `kwh`: interpolated over gaps or from estimated readings
     heat_pump_kwh: float = 0.0
     ev_charging_kwh: float = 0.0
     corrected_months: int = 0
@@ -120,8 +124,13 @@ class YearFigures:
     def coverage(self) -> float:
         return min(1.0, self.covered / self.cells) if self.cells else 0.0
 
+    @property
+    def estimated_share(self) -> float:
+        return min(1.0, max(0.0, self.estimated_kwh / self.kwh)) if self.kwh > 0 else 0.0
+
     def add(self, o: YearFigures) -> None:
         self.kwh += o.kwh
+        self.estimated_kwh += o.estimated_kwh
         self.normalised_kwh += o.normalised_kwh
         self.covered += o.covered
         self.cells += o.cells
@@ -159,6 +168,7 @@ def year_figures(b: BuildingData, year: int, share: Share, w: Weather, months: S
             if counts:
                 out.covered += cell.coverage * weight
                 out.kwh += cell.kwh
+                out.estimated_kwh += cell.estimated
             if carrier in ("heat_pump", HEAT_PUMP_SUB):
                 out.heat_pump_kwh += cell.kwh
             if carrier in ("ev_charging", EV_SUB):
@@ -181,6 +191,9 @@ def year_figures(b: BuildingData, year: int, share: Share, w: Weather, months: S
         if carrier in TOTAL_CARRIERS and carrier in b.data.get(year, {}):
             out.covered += sum(share * b.weight(year, carrier, m) for shares in credits
                                if shares and set(shares) <= set(months) for m, share in shares.items())
+            out.estimated_kwh -= sum(kwh for parts in b.year_credit_kwh.get(year, {}).get(carrier, [])
+                                     if parts and set(parts) <= set(months) for kwh in parts.values())
+    out.estimated_kwh = max(0.0, out.estimated_kwh)
     return out
 
 
@@ -193,6 +206,16 @@ def carrier_year_coverage(b: BuildingData, year: int, carrier: str) -> float:
     covered += sum(share * weights[m - 1] for shares in b.year_credit.get(year, {}).get(carrier, [])
                    for m, share in shares.items())
     return min(1.0, covered / sum(weights)) if sum(weights) > 0 else 0.0
+
+
+def carrier_year_estimated(b: BuildingData, year: int, carrier: str) -> float:
+    """Estimated share of one carrier's year of a building, as year_figures computes it: kWh interpolated over gaps
+    or from estimated readings over kWh, the gap steps lying inside the year measured."""
+    months = b.data.get(year, {}).get(carrier, {})
+    kwh = sum(c.kwh for c in months.values())
+    estimated = sum(c.estimated for c in months.values()) - sum(
+        part for parts in b.year_credit_kwh.get(year, {}).get(carrier, []) for part in parts.values())
+    return min(1.0, max(0.0, estimated / kwh)) if kwh > 0 else 0.0
 
 
 def reduction_pct(baseline: float, actual: float) -> float | None:
@@ -216,6 +239,7 @@ def _figures_out(base: YearFigures, act: YearFigures, known: bool = True) -> dic
         "reduction_pct": reduction_pct(base.normalised_kwh, act.normalised_kwh) if known else None,
         "reduction_pct_unnormalised": reduction_pct(base.kwh, act.kwh) if known else None,
         "coverage": {"baseline": round(base.coverage, 4), "year": round(act.coverage, 4)},
+        "estimated_share": {"baseline": round(base.estimated_share, 4), "year": round(act.estimated_share, 4)},
     }
 
 
@@ -440,6 +464,7 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
             "uncertain_because": f_reasons,
             "coverage": round(f_coverage, 4),
             "coverage_detail": {"baseline": round(fb.coverage, 4), "year": round(fy.coverage, 4)},
+            "estimated_share": round(max(fb.estimated_share, fy.estimated_share), 4),
             "buildings_without_data": f_missing,
             "like_for_like": {"baseline_normalised_kwh": round(f_lfl_b.normalised_kwh, 1),
                               "actual_normalised_kwh": round(f_lfl_y.normalised_kwh, 1),
@@ -459,10 +484,13 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
     gaps = sorted((r for r in rows if r["gap_kwh"] is not None), key=lambda r: -r["gap_kwh"])
     return {
         "baseline_year": baseline_year, "year": year, "year_complete": not current, "months_measured": k,
-        **{k_: v for k_, v in figures.items() if k_ != "coverage"},
+        **{k_: v for k_, v in figures.items() if k_ not in ("coverage", "estimated_share")},
         "target_pct": target_pct, "target_year": target_year, "required_pct": required,
         "on_track": on_track, "verdict": verdict, "uncertain_because": reasons,
         "coverage": round(coverage, 4), "coverage_detail": figures["coverage"],
+        # the larger of the two sides' shares of kWh interpolated over gaps or from estimated readings
+        "estimated_share": round(max(mb.estimated_share, my.estimated_share), 4),
+        "estimated_share_detail": figures["estimated_share"],
         "method": ("heat (district heating, gas, oil, heat pumps) weather-corrected month by month with the Danish "
                    "degree-day method: E_norm = a*E + (1-a)*E*GD_normal/GD_actual, months below 5 % of normal degree "
                    "days not corrected; a per building: "

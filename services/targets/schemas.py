@@ -35,6 +35,8 @@ class ForecastOut(BaseModel):
     uncertain_because: list[str]
     coverage: float = Field(description="share of the forecast's months (measured and last year's) backed by "
                                         "measured data, the lower of the baseline's and the year's")
+    estimated_share: float = Field(description="share of the kWh interpolated over gaps or from estimated readings, "
+                                               "the larger of the baseline's and the forecast year's")
     buildings_without_data: dict[str, list[str]] = Field(
         description=f"{_WITHOUT_DATA}. Sides: baseline (the whole baseline year), year (the measured months), "
                     "last_year (last year's months the rest of the year is taken from)")
@@ -77,7 +79,10 @@ class ProgressOut(BaseModel):
                                      "measured figures")
     uncertain_because: list[str]
     coverage: float = Field(description="share of the period backed by measured data, the lower of the baseline's "
-                                        "and the year's")
+                                        "and the year's (docs/semantics.md)")
+    estimated_share: float = Field(description="share of the kWh interpolated over gaps or from estimated readings, "
+                                               "the larger of the baseline's and the year's (docs/semantics.md)")
+    estimated_share_detail: dict[str, float] = Field(description="the estimated share of each side: baseline, year")
     method: str
     buildings_without_data: dict[str, list[str]] = Field(
         description=f"{_WITHOUT_DATA}. Sides: baseline, year (the same months in each)")

@@ -150,12 +150,12 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
             key_in[(mkey, y)] = (bid, keys)
     for (bid, k, y), seconds in active.items():
         out[bid].month_weights.setdefault(y, {})[k] = seconds
-    readings: dict[tuple[str, int, str, int], tuple[float, float]] = {}
+    readings: dict[tuple[str, int, str, int], tuple[float, float, float]] = {}
     # A meter is a sub-meter in a month when its parent as of the month's first instant is set (meter parent
     # history): a meter re-parented on 2022-01-01 adds to totals through 2021 and splits its parent from then on.
     # (the key per meter and month worked out above, so no as-of lookup per rollup row in SQL)
-    for mkey, month, amount, measured in conn.execute(
-            "SELECT meter_key, month, amount, measured_s FROM consumption_monthly "
+    for mkey, month, amount, measured, estimated in conn.execute(
+            "SELECT meter_key, month, amount, measured_s, estimated FROM consumption_monthly "
             "WHERE meter_key = ANY(%s) AND month >= %s AND month < %s",
             [[r[0] for r in meter_rows], date(all_years[0], 1, 1), date(all_years[-1] + 1, 1, 1)]):
         if month.year not in all_years:
@@ -165,11 +165,11 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
         if k is None:
             continue
         key = (bid, month.year, k, month.month)
-        a, m = readings.get(key, (0.0, 0.0))
-        readings[key] = (a + float(amount), m + float(measured))
-    for (bid, year, k, month), (amount, measured) in readings.items():
+        a, m, e = readings.get(key, (0.0, 0.0, 0.0))
+        readings[key] = (a + float(amount), m + float(measured), e + float(estimated))
+    for (bid, year, k, month), (amount, measured, estimated) in readings.items():
         cov = coverage(measured, active.get((bid, k, year), [0.0] * 12)[month - 1])
-        out[bid].data.setdefault(year, {}).setdefault(k, {})[month] = Cell(amount, cov)
+        out[bid].data.setdefault(year, {}).setdefault(k, {})[month] = Cell(amount, cov, estimated)
         out[bid].sources.setdefault(year, {})[k] = "readings"
     # A carrier whose meters were installed in the year but sent nothing is part of the figures with no month
     # measured (coverage counts its active time as missing), not left out as if it had no meter: the same
@@ -191,6 +191,9 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
             shares = {i + 1: active_seconds((g.start, g.end), edges[i], edges[i + 1]) / act[i]
                       for i in touched if act[i] > 0}
             out[bid].year_credit.setdefault(y, {}).setdefault(k, []).append(shares)
+            length = (g.end - g.start).total_seconds()
+            out[bid].year_credit_kwh.setdefault(y, {}).setdefault(k, []).append(
+                {i + 1: g.amount * active_seconds((g.start, g.end), edges[i], edges[i + 1]) / length for i in touched})
     # An imported baseline replaces what readings give for that building and carrier in the baseline year.
     imported: dict[tuple[str, str], dict[int, Cell]] = {}
     for bid, carrier, month, kwh in conn.execute(
@@ -202,6 +205,7 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
         out[bid].data.setdefault(baseline_year, {})[carrier] = months
         out[bid].month_weights.setdefault(baseline_year, {})[carrier] = whole_months
         out[bid].year_credit.get(baseline_year, {}).pop(carrier, None)  # the import replaces the readings
+        out[bid].year_credit_kwh.get(baseline_year, {}).pop(carrier, None)
         out[bid].sources.setdefault(baseline_year, {})[carrier] = "import"
     return [out[i] for i in ids]
 

@@ -130,6 +130,7 @@ def test_monthly_daily_and_mid_month_cadences(admin: httpx.Client, stack: Stack,
     assert p["coverage"] == 1.0 and p["coverage_detail"] == {"baseline": 1.0, "year": 1.0}
     # 12,000 kWh in 2015, 7,800 in 2025: 35 % less, on track for 15 %, and nothing uncertain
     assert p["reduction_pct"] == 35.0 and p["verdict"] == "on_track" and p["uncertain_because"] == []
+    assert p["estimated_share"] == 0.0  # every step lies inside its month: nothing estimated
 
     # monthly mid-month: months estimated; the year measured but for 1-15 January and 15-31 December
     months = series(admin, "MM", "2025-01-01", "2026-01-01", "month")
@@ -146,6 +147,13 @@ def test_monthly_daily_and_mid_month_cadences(admin: httpx.Client, stack: Stack,
     assert admin.get("/api/v1/co2", params=q).json()["coverage"] == round(334 / 365, 4)
     assert admin.get("/api/v1/labels", params=q).json()["buildings"][0]["coverage"] == round(334 / 365, 4)
     assert admin.get("/api/v1/green-accounts", params=q).json()["totals"]["coverage"] == round(334 / 365, 4)
+    # and the estimated share: 744 of 8,760 kWh (the parts of the two steps across the year's edges), everywhere
+    est = round(744 / 8760, 4)
+    assert p["estimated_share_detail"] == {"baseline": 0.0, "year": est} and p["estimated_share"] == est
+    assert admin.get("/api/v1/co2", params=q).json()["estimated_share"] == est
+    assert admin.get("/api/v1/labels", params=q).json()["buildings"][0]["estimated_share"] == est
+    ga = admin.get("/api/v1/green-accounts", params=q).json()
+    assert ga["totals"]["estimated_share"] == est and ga["rows"][0]["estimated_share"] == est
     # and a month alone is estimated on the dashboard's monthly view as on /consumption
     wc = admin.get("/api/v1/weather-corrected", params={"building_id": "MM", "year": 2025}).json()
     assert [m["coverage"] for m in wc["years"][0]["months"]] == [0.0] * 12
