@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 DecisionKind = Literal["glitch", "reset", "exchange", "spike"]
 ESTIMATED_QUALITIES = frozenset({"estimated", "calculated", "missing"})
@@ -177,9 +178,19 @@ def _estimated(a: Reading, b: Reading) -> bool:
     return a.quality in ESTIMATED_QUALITIES or b.quality in ESTIMATED_QUALITIES
 
 
-def interval_segments(readings: Sequence[Reading], *, kwh_per_unit: float, interval: timedelta) -> list[Segment]:
-    """One segment per reading of an interval meter: its value covers (ts - interval, ts]."""
-    return [Segment(r.ts - interval, r.ts, r.value * kwh_per_unit, estimated=r.quality in ESTIMATED_QUALITIES)
+def interval_segments(readings: Sequence[Reading], *, kwh_per_unit: float, interval: timedelta,
+                      tz: ZoneInfo | None = None) -> list[Segment]:
+    """One segment per reading of an interval meter: its value covers (ts - interval, ts]. An interval of whole days
+    is counted in local days when `tz` is given: a daily value read at local midnight covers the local day before it,
+    23 or 25 hours long on the days clocks change (PRODUCT.md: days are local periods)."""
+    days = interval // timedelta(days=1) if tz is not None and interval % timedelta(days=1) == timedelta(0) else 0
+
+    def start(ts: datetime) -> datetime:
+        if days and tz is not None:
+            return (ts.astimezone(tz) - timedelta(days=days)).astimezone(ts.tzinfo)  # wall-clock days back
+        return ts - interval
+
+    return [Segment(start(r.ts), r.ts, r.value * kwh_per_unit, estimated=r.quality in ESTIMATED_QUALITIES)
             for r in readings]
 
 

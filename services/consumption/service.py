@@ -53,15 +53,15 @@ HourRow = tuple[datetime, float, float, float]  # (hour, amount, measured_s, est
 DayRow = tuple[date, float, float, float]  # (local day, amount, measured_s, estimated)
 
 
-def meter_segments(facts: repo.MeterFacts, readings: Sequence[Reading], exchanges: Sequence[Exchange] = ()
-                   ) -> tuple[list[Segment], list[Decision]]:
+def meter_segments(facts: repo.MeterFacts, readings: Sequence[Reading], exchanges: Sequence[Exchange] = (),
+                   tz: ZoneInfo | None = None) -> tuple[list[Segment], list[Decision]]:
     """The meter's consumption segments from its readings (sorted by ts), clipped to its active span (outside it a
     meter counts neither way: services/consumption/coverage.py), and the counter decisions."""
     factor = amount_factor(facts)
     decisions: list[Decision] = []
     if facts.mode == "interval":
         interval = timedelta(minutes=facts.interval_minutes or 60)
-        segments = interval_segments(readings, kwh_per_unit=factor, interval=interval)
+        segments = interval_segments(readings, kwh_per_unit=factor, interval=interval, tz=tz)
     else:
         interval = timedelta(minutes=facts.interval_minutes) if facts.interval_minutes else DEFAULT_REGISTER_INTERVAL
         result = register_segments(readings, kwh_per_unit=factor, expected_interval=interval,
@@ -103,7 +103,7 @@ def _recompute_days(conn: PgConn, facts: repo.MeterFacts, first: date, last: dat
     start, end = local_midnight(first, tz), local_midnight(last + timedelta(days=1), tz)
     readings = repo.readings_around(conn, facts.key, start, end)
     exchanges = repo.exchanges(conn, facts.key) if facts.mode != "interval" else []
-    segments, decisions = meter_segments(facts, readings, exchanges)
+    segments, decisions = meter_segments(facts, readings, exchanges, tz)
     rows = rollup_rows(facts.key, segments, start, end, tz)
     repo.replace_rollups(conn, facts.key, start=start, end=end, day_from=first, day_to=last, hourly=rows.hourly,
                         daily=rows.daily, gaps=rows.gaps, long=rows.long)

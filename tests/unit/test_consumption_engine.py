@@ -249,3 +249,18 @@ def test_a_real_reset_and_a_declared_exchange_are_still_what_they_were() -> None
     swap = [Reading(t, 5000.0), Reading(t + Q, 5001.0), Reading(t + 2 * Q, 0.5), Reading(t + 3 * Q, 5002.0)]
     res = register_segments(swap, kwh_per_unit=1.0, expected_interval=Q, exchanges=ex)
     assert "exchange" in [d.kind for d in res.decisions] and "glitch" not in [d.kind for d in res.decisions]
+
+
+def test_a_daily_interval_value_covers_the_local_day_before_it_across_dst() -> None:
+    # 24 kWh read at each local midnight for the day before: 28 March (24 h), 29 March (23 h, spring forward),
+    # 26 October 2025 (25 h, fall back). Each local day gets its 24 kWh, fully measured.
+    stamps = [date(2026, 3, 29), date(2026, 3, 30), date(2025, 10, 27)]
+    readings = [Reading(local_midnight(d, CPH), 24.0) for d in stamps]
+    segs = interval_segments(readings, kwh_per_unit=1.0, interval=timedelta(days=1), tz=CPH)
+    assert [(s.end - s.start) for s in segs] == [timedelta(hours=24), timedelta(hours=23), timedelta(hours=25)]
+    for d in (date(2026, 3, 28), date(2026, 3, 29), date(2025, 10, 26)):
+        (b,) = apportion(segs, [local_midnight(d, CPH), local_midnight(d + timedelta(days=1), CPH)])
+        assert (b.kwh, b.coverage, b.estimated_share) == (24.0, 1.0, 0.0)
+    # without the zone the interval is 24 real hours: the 23-hour day would get an hour of the day before it
+    plain = interval_segments(readings[1:2], kwh_per_unit=1.0, interval=timedelta(days=1))
+    assert plain[0].end - plain[0].start == timedelta(hours=24)
