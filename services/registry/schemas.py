@@ -230,7 +230,7 @@ class _PutBody(BaseModel):
 class BuildingIn(_PutBody):
     name: Text
     type: ShortText = Field(description="building type, e.g. school, daycare, town_hall, sports_hall, nursing_home")
-    heated_area_m2: Number = Field(ge=0, description="heated floor area in m²")
+    heated_area_m2: Number = Field(ge=0, le=10_000_000, description="heated floor area in m² (at most 10 km²)")
     heating: Heating
     address: Text | None = None
     bbr_building_no: ShortText | None = None
@@ -274,6 +274,7 @@ class MeterIn(_PutBody):
     kwh_per_unit: Number | None = Field(
         default=None,
         gt=0,
+        le=1000,
         validate_default=True,
         description=(
             "kWh per m3 or l for fuel meters; defaults: natural gas 11.0 kWh/m3, oil 10.0 kWh/l "
@@ -284,7 +285,7 @@ class MeterIn(_PutBody):
         default=None, description="the meter this sub-meter splits; same building; sub-meters never add to totals"
     )
     max_power_kw: Number | None = Field(
-        default=None, gt=0,
+        default=None, gt=0, le=10_000_000,
         description="physical maximum (kW): a register step whose average power exceeds it is a spike, flagged and "
         "excluded from consumption",
     )
@@ -355,7 +356,7 @@ class MeterIn(_PutBody):
 class LuminaireIn(_PutBody):
     building_id: EntityId
     technology: Technology
-    rated_power_w: Number = Field(ge=0, description="rated (installed) power in W")
+    rated_power_w: Number = Field(ge=0, le=1_000_000, description="rated (installed) power in W (at most 1 MW)")
     zone: Text | None = None
 
 
