@@ -52,9 +52,10 @@ def check(body: AdjustmentIn) -> list[FieldError]:
     return out
 
 
-def add(conn: PgConn, building_id: str, body: AdjustmentIn, *, actor: str, tz: ZoneInfo) -> dict[str, Any]:
+def add(conn: PgConn, building_id: str, body: AdjustmentIn, *, actor: str, tz: ZoneInfo,
+        via: str = "API") -> dict[str, Any]:
     return service.add_adjustment(conn, building_id, kind=body.kind, effective=body.day,
-                                  heated_area_m2=body.heated_area_m2, reason=body.reason, actor=actor, tz=tz)
+                                  heated_area_m2=body.heated_area_m2, reason=body.reason, actor=actor, tz=tz, via=via)
 
 
 @dataclass(frozen=True)
@@ -106,5 +107,5 @@ def import_csv(conn: PgConn, text: str, *, actor: str, tz: ZoneInfo) -> tuple[in
     if rejected:
         return 0, rejected
     for building_id, body in rows:
-        add(conn, building_id, body, actor=actor, tz=tz)
+        add(conn, building_id, body, actor=actor, tz=tz, via="CSV import")
     return len(rows), []

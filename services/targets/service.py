@@ -350,7 +350,7 @@ def progress_adjustments(conn: PgConn, building_ids: Sequence[str], first: date,
 
 
 def add_adjustment(conn: PgConn, building_id: str, *, kind: str, effective: date, heated_area_m2: float | None,
-                   reason: str, actor: str, tz: ZoneInfo) -> dict[str, Any]:
+                   reason: str, actor: str, tz: ZoneInfo, via: str = "API") -> dict[str, Any]:
     row = conn.execute(
         "INSERT INTO building_adjustments (building_id, kind, effective, heated_area_m2, reason, actor) "
         "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id, created_at",
@@ -372,7 +372,7 @@ def add_adjustment(conn: PgConn, building_id: str, *, kind: str, effective: date
             "  LIMIT 1) h WHERE b.id = %s", [building_id, building_id])
     ref.audit(conn, actor, "add", f"buildings/{building_id}/adjustments",
               {"id": row[0], "kind": kind, "effective": effective.isoformat(), "heated_area_m2": heated_area_m2,
-               "reason": reason})
+               "reason": reason, "via": via})
     return {"id": row[0], "building_id": building_id, "kind": kind, "effective": effective,
             "heated_area_m2": heated_area_m2, "reason": reason, "actor": actor, "created_at": row[1]}
 

@@ -171,7 +171,8 @@ def test_adjustments_dated_by_valid_from_through_the_api_and_csv(admin: httpx.Cl
         r = admin.post("/api/v1/buildings/A/adjustments", json=body)
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "valid_from", r.text
     audit = admin.get("/api/v1/audit", params={"subject": "buildings/S"}).json()
-    assert any(e["action"] == "add" and e["detail"]["kind"] == "sold" for e in audit), audit
+    assert any(e["action"] == "add" and e["detail"]["kind"] == "sold" and e["detail"]["via"] == "CSV import"
+               for e in audit), audit
 
 
 def test_progress_with_a_sold_and_an_added_building(api: Api, admin: httpx.Client, stack: Stack, db: Engine) -> None:
