@@ -423,8 +423,16 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
     on_track = judged is not None and judged >= required
     coverage = min(mb.coverage, my.coverage)  # no data in the year at all is coverage 0, not -100 %
     reasons = []
+    # buildings that left the portfolio (sold, or moved to another group) or joined it between the two years: the
+    # total counts them on one side only, as the target literally says (PRODUCT.md "Progress")
+    left = sorted(b.id for b in buildings if b.in_portfolio(baseline_year) and not b.in_portfolio(year))
+    joined = sorted(b.id for b in buildings if b.in_portfolio(year) and not b.in_portfolio(baseline_year))
     if k == 0:
         reasons.append(f"no month of {year} is complete yet: nothing measured to compare; see the forecast")
+    elif left and not any(b.in_portfolio(year) for b in buildings):
+        reasons.append(f"none of these buildings is in the portfolio in {year} ({_names(left)} left it: sold or "
+                       "moved to another group): the total has them in the baseline only; like_for_like compares "
+                       "buildings present in both years")
     elif coverage < UNCERTAIN_BELOW:
         reasons.append(f"coverage {coverage:.0%} is below {UNCERTAIN_BELOW:.0%}")
     periods = {"baseline": f"{baseline_year} {_month_span(span)}", "year": f"{year} {_month_span(span)}"}
@@ -514,6 +522,7 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
         "electrification": _electrification(mb, my, known),
         "forecast": forecast,
         "buildings_without_data": missing,
+        "portfolio_changes": {"left": left, "joined": joined},
         "buildings_without_baseline": no_baseline,
         "ranking": {"largest_savings": [r["building_id"] for r in rows if (r["saving_kwh"] or 0) > 0][:10],
                     "largest_gaps": [r["building_id"] for r in gaps if r["gap_kwh"] > 0][:10]},

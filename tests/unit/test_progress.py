@@ -47,6 +47,16 @@ def test_sold_and_added_buildings_make_total_and_like_for_like_differ() -> None:
     a = next(b for b in p["buildings"] if b["building_id"] == "A")
     # A's gap to -15 %: 10,800 - 12,000 * 0.85 = 600 kWh too much
     assert (a["saving_kwh"], a["gap_kwh"]) == (1200, 600)
+    assert p["portfolio_changes"] == {"left": ["S"], "joined": ["N"]}
+
+
+def test_a_sold_building_alone_says_it_left_the_portfolio() -> None:
+    # S alone: its 2015 baseline counts, 2025 has no building in the portfolio; the reason says so, not "coverage 0 %"
+    p = compute([portfolio()[1]], baseline_year=2015, year=2025, target_pct=15, target_year=2025, w=NO_GD,
+                today=date(2026, 11, 27))
+    assert p["portfolio_changes"] == {"left": ["S"], "joined": []}
+    assert p["verdict"] == "uncertain" and len(p["uncertain_because"]) == 1
+    assert "none of these buildings is in the portfolio in 2025 (S left it" in p["uncertain_because"][0]
 
 
 def test_missing_months_lower_coverage_and_make_the_verdict_uncertain() -> None:
