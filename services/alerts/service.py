@@ -82,7 +82,14 @@ def _silent(c: Ctx, b: Building, p: dict[str, Any]) -> None:
     conn, now, out = c.conn, c.now, c.out
     meters = conn.execute("SELECT id, key, interval_minutes, active_from, active_to FROM meters "
                           "WHERE building_id = %s", [b.id]).fetchall()
-    for meter_id, key, interval, active_from, active_to in meters:
+    # A building sold (and not added back since) is no longer the municipality's: its meters are judged up to the
+    # sale as if removed then (a non-routine adjustment, docs/registry.md)
+    sold, added = conn.execute(
+        "SELECT max(effective) FILTER (WHERE kind = 'sold'), max(effective) FILTER (WHERE kind = 'added') "
+        "FROM building_adjustments WHERE building_id = %s", [b.id]).fetchone() or (None, None)
+    sale = _local_midnight(sold, c.tz) if sold is not None and (added is None or added <= sold) else None
+    for meter_id, key, interval, active_from, removed in meters:
+        active_to = sale if sale is not None and (removed is None or sale < removed) else removed
         last = consumption_repo.last_reading_ts(conn, key, now)
         v = rules.meter_silent_verdict(last, now, interval, p, active_from=active_from, active_to=active_to)
         if v.finding is not None:

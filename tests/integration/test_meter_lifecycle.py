@@ -283,6 +283,16 @@ def test_meter_silent_only_within_the_active_span(admin: httpx.Client, stack: St
     assert run_evaluation(stack, now + timedelta(hours=1)) == (0, 0, 0)
     assert silent_alerts(admin)["gone"] == "open"
 
+    # a building sold 30 days ago (a non-routine adjustment): its meters, long silent since, raise nothing
+    put_ok(admin, "/api/v1/buildings/B2", building_body())
+    put_ok(admin, "/api/v1/meters/sold-el", meter_body("B2", mode="interval", interval_minutes=15))
+    readings(db, "sold-el", [now - timedelta(days=31)])
+    sale = (now - timedelta(days=30)).astimezone(CPH).date().isoformat()
+    assert admin.post("/api/v1/buildings/B2/adjustments",
+                      json={"kind": "sold", "valid_from": sale, "reason": "sold to the region"}).status_code == 201
+    assert run_evaluation(stack, now + timedelta(hours=1)) == (0, 0, 0)
+    assert "sold-el" not in silent_alerts(admin)
+
 
 # --- dashboard -------------------------------------------------------------------------------------------------------
 
