@@ -207,7 +207,31 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
         out[bid].year_credit.get(baseline_year, {}).pop(carrier, None)  # the import replaces the readings
         out[bid].year_credit_kwh.get(baseline_year, {}).pop(carrier, None)
         out[bid].sources.setdefault(baseline_year, {})[carrier] = "import"
+    for i in ids:
+        _clip_to_portfolio(out[i])
     return [out[i] for i in ids]
+
+
+def _clip_to_portfolio(b: BuildingData) -> None:
+    """A building added or sold during a year counts in that year's figures for the months it belonged to the
+    portfolio only: months wholly before its addition or from its sale on are left out, with their time (so a
+    sale neither counts the new owner's use nor lowers coverage). By month, as the targets count."""
+    if b.added is None and b.sold is None:
+        return
+    for year, carriers in b.data.items():
+        out = {m for m in range(1, 13)
+               if (b.sold is not None and date(year, m, 1) >= b.sold)
+               or (b.added is not None and (date(year + 1, 1, 1) if m == 12 else date(year, m + 1, 1)) <= b.added)}
+        if not out:
+            continue
+        for k, months in carriers.items():
+            for m in out:
+                months.pop(m, None)
+            weights = list(b.month_weights.get(year, {}).get(k) or [1.0] * 12)
+            b.month_weights.setdefault(year, {})[k] = [0.0 if m + 1 in out else w for m, w in enumerate(weights)]
+        for credits in (b.year_credit, b.year_credit_kwh):
+            for k, steps in credits.get(year, {}).items():
+                credits[year][k] = [parts for parts in steps if not set(parts) & out]
 
 
 def weather(conn: PgConn, years: Sequence[int]) -> tuple[Weather, ref.NormalYear, str]:

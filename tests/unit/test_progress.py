@@ -303,3 +303,23 @@ def test_co2_coverage_weighs_each_carrier_by_its_active_meter_time() -> None:
     rows = [{"coverage": 1.0, "_active": 1.0}, {"coverage": 0.5, "_active": 12.0}]
     assert _weighted_coverage(rows) == 0.5385
     assert _weighted_coverage([]) == 0.0
+
+
+def test_a_building_sold_or_added_during_a_year_counts_its_months_in_the_portfolio() -> None:
+    from services.targets.progress import year_figures
+    from services.targets.service import _clip_to_portfolio
+    from services.targets.weather import Share
+
+    share = Share(0.25, "default", None, "")
+    sold = BuildingData("S", "Sold 1 July 2025", None, {2025: 500}, sold=date(2025, 7, 1))
+    sold.data = {2025: {"electricity": monthly(100)}}
+    _clip_to_portfolio(sold)
+    # January-June: 600 kWh, fully measured (July-December neither counted nor missing)
+    f = year_figures(sold, 2025, share, NO_GD)
+    assert (f.kwh, f.coverage) == (600, 1.0)
+    added = BuildingData("N", "Added 15 April 2025", None, {2025: 400}, added=date(2025, 4, 15))
+    added.data = {2025: {"electricity": monthly(100)}}
+    _clip_to_portfolio(added)
+    # April (the month of the addition) to December: 9 months, 900 kWh
+    f = year_figures(added, 2025, share, NO_GD)
+    assert (f.kwh, f.coverage) == (900, 1.0)
