@@ -66,6 +66,8 @@ class BuildingData:
         return ws[month - 1] if ws else 1.0
     # years in which the building never belonged to the target's building group (group history)
     outside_group: frozenset[int] = frozenset()
+    # (year, month) in which the building was not in the target's group, as of the month's first day
+    outside_group_months: frozenset[tuple[int, int]] = frozenset()
     # (valid_from as a local date, heated m2), the registry's area history; empty: `area` holds for every period
     area_history: Sequence[tuple[date, float]] = ()
 

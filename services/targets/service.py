@@ -92,6 +92,21 @@ def outside_group_years(conn: PgConn, ids: Sequence[str], group: str, years: Seq
     return out
 
 
+def outside_group_months(conn: PgConn, ids: Sequence[str], group: str, years: Sequence[int], tz: ZoneInfo
+                         ) -> dict[str, frozenset[tuple[int, int]]]:
+    """Per building, the (year, month) in which it was not in `group` as of the month's first day: a building that
+    moved between groups during a year counts in each group's figures for its months there."""
+    hist = fact_rows(conn, BUILDING_GROUP, ids)
+    out: dict[str, frozenset[tuple[int, int]]] = {}
+    for bid in ids:
+        rows = hist.get(bid, [])
+        if rows:
+            out[bid] = frozenset(
+                (y, m) for y in years for m in range(1, 13)
+                if value_as_of(rows, datetime(y, m, 1, tzinfo=tz), extends_back=True) != (group,))
+    return out
+
+
 def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str | None, *, years: Sequence[int],
                    baseline_year: int, tz: ZoneInfo) -> list[BuildingData]:
     where: list[str] = ["TRUE"]
@@ -119,11 +134,13 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
         events.setdefault(bid, {})[kind] = effective
     all_years = sorted({*years, baseline_year})
     outside = outside_group_years(conn, ids, group, all_years, tz) if group is not None else {}
+    outside_months = outside_group_months(conn, ids, group, all_years, tz) if group is not None else {}
     out = {r[0]: BuildingData(
         id=r[0], name=r[1], hot_water_share=r[2],
         area={y: yearly_area(history.get(r[0], []), float(r[3]), y) for y in all_years},
         added=events.get(r[0], {}).get("added"), sold=events.get(r[0], {}).get("sold"),
         outside_group=outside.get(r[0], frozenset()), area_history=sorted(history.get(r[0], [])),
+        outside_group_months=outside_months.get(r[0], frozenset()),
     ) for r in rows}
     # a building that was in the group in none of the years compared is not part of these figures
     ids = [i for i in ids if len(out[i].outside_group) < len(all_years)]
@@ -213,15 +230,17 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
 
 
 def _clip_to_portfolio(b: BuildingData) -> None:
-    """A building added or sold during a year counts in that year's figures for the months it belonged to the
-    portfolio only: months wholly before its addition or from its sale on are left out, with their time (so a
-    sale neither counts the new owner's use nor lowers coverage). By month, as the targets count."""
-    if b.added is None and b.sold is None:
+    """A building added or sold during a year, or moved between building groups, counts in that year's figures for
+    the months it belonged to the portfolio (and the target's group) only: months wholly before its addition, from
+    its sale on, or outside the group are left out, with their time (so a sale neither counts the new owner's use
+    nor lowers coverage). By month, as the targets count."""
+    if b.added is None and b.sold is None and not b.outside_group_months:
         return
     for year, carriers in b.data.items():
         out = {m for m in range(1, 13)
                if (b.sold is not None and date(year, m, 1) >= b.sold)
-               or (b.added is not None and (date(year + 1, 1, 1) if m == 12 else date(year, m + 1, 1)) <= b.added)}
+               or (b.added is not None and (date(year + 1, 1, 1) if m == 12 else date(year, m + 1, 1)) <= b.added)
+               or (year, m) in b.outside_group_months}
         if not out:
             continue
         for k, months in carriers.items():

@@ -323,3 +323,19 @@ def test_a_building_sold_or_added_during_a_year_counts_its_months_in_the_portfol
     # April (the month of the addition) to December: 9 months, 900 kWh
     f = year_figures(added, 2025, share, NO_GD)
     assert (f.kwh, f.coverage) == (900, 1.0)
+
+
+def test_a_building_that_moved_group_mid_year_counts_its_months_in_each_group() -> None:
+    from services.targets.service import _clip_to_portfolio
+
+    # municipal until 1 July 2025, citizens_businesses from then: T1's figures get January-June, T5's July-December
+    t1 = BuildingData("M", "Moved", None, {2025: 500},
+                      outside_group_months=frozenset((2025, m) for m in range(7, 13)))
+    t1.data = {2025: {"electricity": monthly(100)}}
+    t5 = BuildingData("M", "Moved", None, {2025: 500},
+                      outside_group_months=frozenset((2025, m) for m in range(1, 7)))
+    t5.data = {2025: {"electricity": monthly(100)}}
+    for b in (t1, t5):
+        _clip_to_portfolio(b)
+    assert sorted(t1.data[2025]["electricity"]) == [1, 2, 3, 4, 5, 6]
+    assert sorted(t5.data[2025]["electricity"]) == [7, 8, 9, 10, 11, 12]
