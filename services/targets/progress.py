@@ -78,12 +78,21 @@ class BuildingData:
         end = date(year + 1, 1, 1) if months[-1] == 12 else date(year, months[-1] + 1, 1)
         return time_weighted_area(self.area_history, date(year, months[0], 1), end)
 
+    # the spans [from, to) in which it belonged to the portfolio, from its added/sold adjustments in date order (a
+    # building sold and bought back has two); None: the one span (added, sold)
+    portfolio: Sequence[tuple[date | None, date | None]] | None = None
+
+    def portfolio_spans(self) -> Sequence[tuple[date | None, date | None]]:
+        return self.portfolio if self.portfolio is not None else [(self.added, self.sold)]
+
+    def in_portfolio_between(self, start: date, end: date) -> bool:
+        """Whether it belonged to the portfolio at some time of [start, end)."""
+        return any((a is None or a < end) and (z is None or z > start) for a, z in self.portfolio_spans())
+
     def in_portfolio(self, year: int) -> bool:
         if year in self.outside_group:
             return False
-        if self.sold is not None and self.sold <= date(year, 1, 1):
-            return False
-        return not (self.added is not None and self.added > date(year, 12, 31))
+        return self.in_portfolio_between(date(year, 1, 1), date(year + 1, 1, 1))
 
     def has_data(self, year: int, months: Sequence[int] = MONTHS) -> bool:
         """Whether any month of these has data counted in totals: kWh, or a measured share (a meter measuring 0)."""

@@ -128,10 +128,12 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
             [ids]):
         history.setdefault(bid, []).append((valid_from.astimezone(tz).date(), float(area)))
     events: dict[str, dict[str, date]] = {}
+    membership: dict[str, list[tuple[date, str]]] = {}
     for bid, kind, effective in conn.execute(
             "SELECT building_id, kind, effective FROM building_adjustments WHERE building_id = ANY(%s) "
-            "AND kind IN ('added', 'sold') ORDER BY id", [ids]):
+            "AND kind IN ('added', 'sold') ORDER BY effective, id", [ids]):
         events.setdefault(bid, {})[kind] = effective
+        membership.setdefault(bid, []).append((effective, kind))
     all_years = sorted({*years, baseline_year})
     outside = outside_group_years(conn, ids, group, all_years, tz) if group is not None else {}
     outside_months = outside_group_months(conn, ids, group, all_years, tz) if group is not None else {}
@@ -141,6 +143,7 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
         added=events.get(r[0], {}).get("added"), sold=events.get(r[0], {}).get("sold"),
         outside_group=outside.get(r[0], frozenset()), area_history=sorted(history.get(r[0], [])),
         outside_group_months=outside_months.get(r[0], frozenset()),
+        portfolio=portfolio_spans(membership.get(r[0], [])),
     ) for r in rows}
     # a building that was in the group in none of the years compared is not part of these figures
     ids = [i for i in ids if len(out[i].outside_group) < len(all_years)]
@@ -229,17 +232,33 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
     return [out[i] for i in ids]
 
 
+def portfolio_spans(events: Sequence[tuple[date, str]]) -> list[tuple[date | None, date | None]]:
+    """The spans [from, to) a building belonged to the portfolio, from its added/sold adjustments in date order: in
+    it since always unless its first event is an addition; a sale ends a span, a later addition starts another."""
+    spans: list[tuple[date | None, date | None]] = []
+    inside = not events or events[0][1] != "added"
+    start: date | None = None
+    for day, kind in events:
+        if kind == "sold" and inside:
+            spans.append((start, day))
+            inside = False
+        elif kind == "added" and not inside:
+            start, inside = day, True
+    if inside:
+        spans.append((start, None))
+    return spans
+
+
 def _clip_to_portfolio(b: BuildingData) -> None:
     """A building added or sold during a year, or moved between building groups, counts in that year's figures for
     the months it belonged to the portfolio (and the target's group) only: months wholly before its addition, from
     its sale on, or outside the group are left out, with their time (so a sale neither counts the new owner's use
     nor lowers coverage). By month, as the targets count."""
-    if b.added is None and b.sold is None and not b.outside_group_months:
+    if list(b.portfolio_spans()) == [(None, None)] and not b.outside_group_months:
         return
     for year, carriers in b.data.items():
         out = {m for m in range(1, 13)
-               if (b.sold is not None and date(year, m, 1) >= b.sold)
-               or (b.added is not None and (date(year + 1, 1, 1) if m == 12 else date(year, m + 1, 1)) <= b.added)
+               if not b.in_portfolio_between(date(year, m, 1), date(year + (m == 12), m % 12 + 1, 1))
                or (year, m) in b.outside_group_months}
         if not out:
             continue

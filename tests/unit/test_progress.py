@@ -339,3 +339,19 @@ def test_a_building_that_moved_group_mid_year_counts_its_months_in_each_group() 
         _clip_to_portfolio(b)
     assert sorted(t1.data[2025]["electricity"]) == [1, 2, 3, 4, 5, 6]
     assert sorted(t5.data[2025]["electricity"]) == [7, 8, 9, 10, 11, 12]
+
+
+def test_a_building_sold_and_bought_back_is_in_the_portfolio_in_both_spans() -> None:
+    from services.targets.service import _clip_to_portfolio, portfolio_spans
+
+    # sold 1 Jan 2023, bought back 1 June 2024 (outside review 2: "sold" always won, so 2025 counted nothing)
+    spans = portfolio_spans([(date(2023, 1, 1), "sold"), (date(2024, 6, 1), "added")])
+    assert spans == [(None, date(2023, 1, 1)), (date(2024, 6, 1), None)]
+    b = BuildingData("P", "Back again", None, {}, portfolio=spans)
+    assert [y for y in (2015, 2022, 2023, 2024, 2025) if b.in_portfolio(y)] == [2015, 2022, 2024, 2025]
+    b.data = {2024: {"electricity": monthly(100)}}
+    _clip_to_portfolio(b)
+    assert sorted(b.data[2024]["electricity"]) == [6, 7, 8, 9, 10, 11, 12]
+    # a building added first, never sold: from the addition on
+    assert portfolio_spans([(date(2020, 1, 1), "added")]) == [(date(2020, 1, 1), None)]
+    assert portfolio_spans([]) == [(None, None)]
