@@ -104,24 +104,36 @@ def series(conn: PgConn, keys: Sequence[int], *, start: datetime, end: datetime,
     # never present stale rollups as current.
     spans = overlapping(repo.pending_spans(conn, keys), edges[0], edges[-1])
     pending = pending_flags(edges, spans)
-    partial = {k: v for k, v in (partial or {}).items() if k in set(keys)}
+    wanted = set(keys)
+    partial = {k: v for k, v in (partial or {}).items() if k in wanted}
     full = [k for k in keys if k not in partial]
-    row_res: Resolution = "hour" if resolution == "hour" else "month" if resolution in ("month", "year") else "day"
     rows_of: Resolution | None = "day" if resolution == "week" else "month" if resolution == "year" else None
     rows = _rows(conn, full, edges, resolution, tz) if full else []
     gaps = repo.gap_steps_within(conn, full, edges[0], edges[-1]) if rows_of and full else []
     active_spans: list[ActiveSpan] = list(repo.active_spans(conn, full).values()) if full else []
-    lifecycle = repo.active_spans(conn, list(partial)) if partial else {}
-    for key, counting in partial.items():
-        grid = [(_ceil(a, row_res, tz), _ceil(b, row_res, tz)) for a, b in counting]
-        rows += [r for r in _rows(conn, [key], edges, resolution, tz) if _within(r[0], grid)]
-        if rows_of:
-            gaps += [g for g in repo.gap_steps_within(conn, [key], edges[0], edges[-1])
-                     if any(_within(g.start, [sp]) and (sp[1] is None or g.end <= sp[1]) for sp in grid)]
-        active_spans += [sp for sp in (_intersect(lifecycle.get(key, (None, None)), g) for g in grid) if sp]
     # Weeks are summed from days and years from months: a gap step lying inside the week or year but crossing
     # the rows' edges was counted as estimated by the rows; inside this period it is measured.
-    sums = roll_up(rows, edges, gaps, rows_of, tz) if keys else [Sums() for _ in range(n)]
+    sums = roll_up(rows, edges, gaps, rows_of, tz) if full else [Sums() for _ in range(n)]
+    if partial:
+        # meters counted in some spans only: from their hours or days, each as of its start (a month in which a
+        # meter becomes a sub-meter on the 15th counts its first 14 days), as /progress counts them
+        fine: Resolution = "hour" if resolution == "hour" else "day"
+        fine_of: Resolution | None = None if resolution in ("hour", "day") else "day"
+        lifecycle = repo.active_spans(conn, list(partial))
+        p_rows: list[tuple[datetime, float, float, float]] = []
+        p_gaps = []
+        for key, counting in partial.items():
+            grid = [(_ceil(a, fine, tz), _ceil(b, fine, tz)) for a, b in counting]
+            p_rows += [r for r in _rows(conn, [key], edges, fine, tz) if _within(r[0], grid)]
+            if fine_of:
+                p_gaps += [g for g in repo.gap_steps_within(conn, [key], edges[0], edges[-1])
+                           if any(_within(g.start, [sp]) and (sp[1] is None or g.end <= sp[1]) for sp in grid)]
+            active_spans += [sp for sp in (_intersect(lifecycle.get(key, (None, None)), g) for g in grid) if sp]
+        for total, part in zip(sums, roll_up(p_rows, edges, p_gaps, fine_of, tz), strict=True):
+            total.amount += part.amount
+            total.measured_s += part.measured_s
+            total.estimated += part.estimated
+            total.rows += part.rows
     active = active_seconds_per_period(active_spans, edges) if keys else [0.0] * n
     out = []
     for i in range(n):

@@ -4,7 +4,7 @@ per carrier from the monthly rollup, the imported baseline, degree days and the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -157,14 +157,31 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
     edges_of = {y: month_edges(y, tz) for y in all_years}
     active: dict[tuple[str, str, int], list[float]] = {}  # (building, carrier key, year) -> 12 months' active s
     key_in: dict[tuple[int, int], tuple[str, list[str | None]]] = {}  # (meter, year) -> building, key per month
+    # months in which a meter's parent changes after the 1st: counted day by day (each day as of its start), so a
+    # sub-meter never adds to its parent's total for the rest of such a month
+    split: dict[tuple[int, int, int], list[tuple[date, str | None]]] = {}  # (meter, year, month) -> day keys
     for mkey, mid, bid, carrier, is_sub_now, active_from, active_to in meter_rows:
+        hist = parents.get(mid, [])
+
+        def key_at(at: datetime, c: str = carrier, now_sub: bool = is_sub_now, h: list[Row] = hist) -> str | None:
+            parent = value_as_of(h, at, extends_back=True)
+            return carrier_key(c, now_sub if parent is None else parent[0] is not None)
+
         for y, edges in edges_of.items():
             keys: list[str | None] = []
             for i in range(12):
-                parent = value_as_of(parents.get(mid, []), edges[i], extends_back=True)
-                k = carrier_key(carrier, is_sub_now if parent is None else parent[0] is not None)
+                k = key_at(edges[i])
                 keys.append(k)
-                if k:
+                if any(edges[i] < r.valid_from < edges[i + 1] for r in hist):
+                    first, after = date(y, i + 1, 1), date(y + (i == 11), (i + 1) % 12 + 1, 1)
+                    days = [first + timedelta(days=d) for d in range((after - first).days)]
+                    split[(mkey, y, i + 1)] = [(d, key_at(local_midnight(d, tz))) for d in days]
+                    for d, dk in split[(mkey, y, i + 1)]:
+                        if dk:
+                            active.setdefault((bid, dk, y), [0.0] * 12)[i] += active_seconds(
+                                (active_from, active_to), local_midnight(d, tz),
+                                local_midnight(d + timedelta(days=1), tz))
+                elif k:
                     active.setdefault((bid, k, y), [0.0] * 12)[i] += active_seconds(
                         (active_from, active_to), edges[i], edges[i + 1])
             key_in[(mkey, y)] = (bid, keys)
@@ -178,7 +195,7 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
             "SELECT meter_key, month, amount, measured_s, estimated FROM consumption_monthly "
             "WHERE meter_key = ANY(%s) AND month >= %s AND month < %s",
             [[r[0] for r in meter_rows], date(all_years[0], 1, 1), date(all_years[-1] + 1, 1, 1)]):
-        if month.year not in all_years:
+        if month.year not in all_years or (mkey, month.year, month.month) in split:
             continue
         bid, month_keys = key_in[(mkey, month.year)]
         k = month_keys[month.month - 1]
@@ -187,6 +204,16 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
         key = (bid, month.year, k, month.month)
         a, m, e = readings.get(key, (0.0, 0.0, 0.0))
         readings[key] = (a + float(amount), m + float(measured), e + float(estimated))
+    for (mkey, y, m), day_keys in split.items():
+        bid = key_in[(mkey, y)][0]
+        by_day = dict(day_keys)
+        for day, amount, measured, estimated in consumption_repo.daily_rows(
+                conn, mkey, date(y, m, 1), date(y + (m == 12), m % 12 + 1, 1)):
+            k = by_day.get(day)
+            if k is None:
+                continue
+            a, ms, e = readings.get((bid, y, k, m), (0.0, 0.0, 0.0))
+            readings[(bid, y, k, m)] = (a + float(amount), ms + float(measured), e + float(estimated))
     for (bid, year, k, month), (amount, measured, estimated) in readings.items():
         cov = coverage(measured, active.get((bid, k, year), [0.0] * 12)[month - 1])
         out[bid].data.setdefault(year, {}).setdefault(k, {})[month] = Cell(amount, cov, estimated)
@@ -205,7 +232,7 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
             bid, keys = key_in[(g.meter_key, y)]
             touched = [i for i in range(12) if g.start < edges[i + 1] and edges[i] < g.end]
             k = keys[touched[0]]
-            if k is None or any(keys[i] != k for i in touched):
+            if k is None or any(keys[i] != k or (g.meter_key, y, i + 1) in split for i in touched):
                 continue  # not counted, or re-parented within the step: its parts stay estimated
             act = active[(bid, k, y)]
             shares = {i + 1: active_seconds((g.start, g.end), edges[i], edges[i + 1]) / act[i]

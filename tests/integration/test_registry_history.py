@@ -398,3 +398,30 @@ def test_a_back_dated_put_dates_only_what_it_changes(admin: httpx.Client) -> Non
     hist = admin.get("/api/v1/buildings/BD/history").json()
     assert [(h["valid_from"], h["heated_area_m2"]) for h in hist["heated_area_m2"]] == [
         (None, 1000.0), ("2024-01-01T00:00:00+01:00", 1500.0)]
+
+
+def test_a_parent_change_mid_month_counts_day_by_day(admin: httpx.Client, db: Engine, stack: Stack) -> None:
+    put_ok(admin, "/api/v1/buildings/B", building_body())
+    put_ok(admin, "/api/v1/meters/E1", meter_body("B"))
+    put_ok(admin, "/api/v1/meters/E2", meter_body("B"))
+    steady_2025(db, "E1")
+    steady_2025(db, "E2")
+    rebuild(stack)
+    # E2 behind E1 from 15 August 2025: E2 adds 1 Jan .. 14 Aug, 226 days less the spring-forward hour
+    put_ok(admin, "/api/v1/meters/E2", meter_body("B", parent_meter_id="E1", valid_from="2025-08-15"))
+    total = 8760 + 226 * 24 - 1
+    p = admin.get("/api/v1/progress", params={"year": 2025, "building_id": "B"}).json()
+    assert p["actual_kwh"] == pytest.approx(total, abs=0.01) and p["coverage_detail"]["year"] == 1.0
+
+    def series(resolution: str, start: str = "2025-01-01", end: str = "2026-01-01") -> list[tuple[float, float]]:
+        r = admin.get("/api/v1/consumption", params={"building_id": "B", "start": start, "end": end,
+                                                     "resolution": resolution})
+        assert r.status_code == 200, r.text
+        return [(x["kwh"], x["coverage"]) for x in r.json()["series"]]
+
+    # August: E1 744 h + E2 14 days = 1,080 kWh, the sum of its days (outside review 2: the month counted E2 whole)
+    aug = series("month", "2025-08-01", "2025-09-01")
+    days = series("day", "2025-08-01", "2025-09-01")
+    assert aug == [(pytest.approx(744 + 14 * 24, abs=0.01), 1.0)]
+    assert sum(k for k, _ in days) == pytest.approx(744 + 14 * 24, abs=0.01)
+    assert series("year") == [(pytest.approx(total, abs=0.01), 1.0)]
