@@ -319,6 +319,35 @@ def _month_span(months: Sequence[int]) -> str:
     return f"month {months[0]}" if len(months) == 1 else f"months {months[0]}-{months[-1]}"
 
 
+@dataclass
+class _Comparison:
+    """One comparison's sides, summed over the buildings: the total (every building of the portfolio on a side) and
+    like-for-like (the buildings with data on both), with their heated areas."""
+
+    base: YearFigures = field(default_factory=YearFigures)
+    year: YearFigures = field(default_factory=YearFigures)
+    lfl_base: YearFigures = field(default_factory=YearFigures)
+    lfl_year: YearFigures = field(default_factory=YearFigures)
+    area_base: float = 0.0
+    area_year: float = 0.0
+    lfl_area_base: float = 0.0
+    lfl_area_year: float = 0.0
+
+    def add(self, base: YearFigures, year: YearFigures, areas: tuple[float, float], *, on_base: bool, on_year: bool,
+            lfl: bool) -> None:
+        if on_base:
+            self.base.add(base)
+            self.area_base += areas[0]
+        if on_year:
+            self.year.add(year)
+            self.area_year += areas[1]
+        if lfl:
+            self.lfl_base.add(base)
+            self.lfl_year.add(year)
+            self.lfl_area_base += areas[0]
+            self.lfl_area_year += areas[1]
+
+
 def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int, target_pct: float,
             target_year: int, w: Weather, today: date, share_source: str = "") -> dict[str, Any]:
     """The progress answer (API contract v1 fields plus detail). `today` decides whether `year` is complete.
@@ -343,11 +372,8 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
     k = len(measured)
     # m*: the measured months against the same months of the baseline year; f*: the whole-year forecast against the
     # whole baseline year (for a finished year both are the whole year)
-    mb, my, m_lfl_b, m_lfl_y = (YearFigures() for _ in range(4))
-    fb, fy, f_lfl_b, f_lfl_y = (YearFigures() for _ in range(4))
-    # heated areas: over the months compared (m), over the whole years (f)
-    area_b = area_y = lfl_area_b = lfl_area_y = 0.0
-    f_area_b = f_area_y = f_lfl_area_b = f_lfl_area_y = 0.0
+    # (heated areas: over the months compared for m, over the whole years for f)
+    m, f = _Comparison(), _Comparison()
     # buildings of the portfolio without data on a side: the measured comparison, the forecast
     missing: dict[str, list[str]] = {"baseline": [], "year": []}
     f_missing: dict[str, list[str]] = {"baseline": [], "year": [], "last_year": []}
@@ -372,20 +398,10 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
         for side in unknown:
             missing[side].append(b.id)
         a_b, a_y = b.area_over(baseline_year, span) or 0.0, b.area_over(year, span) or 0.0
-        if pb:
-            mb.add(base)
-            area_b += a_b
-        if py:
-            my.add(act)
-            area_y += a_y
         if in_y and pb and not db:
             no_baseline.append(b.id)
         lfl = in_b and in_y
-        if lfl:
-            m_lfl_b.add(base)
-            m_lfl_y.add(act)
-            lfl_area_b += a_b
-            lfl_area_y += a_y
+        m.add(base, act, (a_b, a_y), on_base=pb, on_year=py, lfl=lfl)
         forecast_row = None
         if current:
             f_sides = (("baseline", pb, b.has_data(baseline_year)), ("year", py, not measured or dy),
@@ -395,17 +411,7 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
                 f_missing[side].append(b.id)
             f_lfl = pb and py and not f_unknown
             w_b, w_y = b.area.get(baseline_year, 0.0), b.area.get(year, 0.0)
-            if pb:
-                fb.add(base_year)
-                f_area_b += w_b
-            if py:
-                fy.add(whole)
-                f_area_y += w_y
-            if f_lfl:
-                f_lfl_b.add(base_year)
-                f_lfl_y.add(whole)
-                f_lfl_area_b += w_b
-                f_lfl_area_y += w_y
+            f.add(base_year, whole, (w_b, w_y), on_base=pb, on_year=py, lfl=f_lfl)
             forecast_row = {
                 "baseline_normalised_kwh": round(base_year.normalised_kwh, 1),
                 "normalised_kwh": round(whole.normalised_kwh, 1),
@@ -429,10 +435,10 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
 
     # what was measured, judged
     known = not (missing["baseline"] or missing["year"])
-    figures = _figures_out(mb, my, known)
+    figures = _figures_out(m.base, m.year, known)
     judged = figures["reduction_pct"]
     on_track = judged is not None and judged >= required
-    coverage = min(mb.coverage, my.coverage)  # no data in the year at all is coverage 0, not -100 %
+    coverage = min(m.base.coverage, m.year.coverage)  # no data in the year at all is coverage 0, not -100 %
     reasons = []
     # buildings that left the portfolio (sold, or moved to another group) or joined it between the two years: the
     # total counts them on one side only, as the target literally says (PRODUCT.md "Progress")
@@ -450,7 +456,7 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
     reasons += _without_data_reasons(missing, periods, "the total")
     if current and 0 < k < 3:
         reasons.append(f"only {k} month(s) of {year} measured so far")
-    reasons += _uncorrected_reasons(mb, my)
+    reasons += _uncorrected_reasons(m.base, m.year)
     if judged is None and k and known:
         reasons.append("no baseline consumption")
     verdict = "uncertain" if reasons else ("on_track" if on_track else "off_track")
@@ -458,9 +464,9 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
     forecast = None
     if current:
         f_known = not any(f_missing.values())
-        f_reduction = reduction_pct(fb.normalised_kwh, fy.normalised_kwh) if f_known else None
+        f_reduction = reduction_pct(f.base.normalised_kwh, f.year.normalised_kwh) if f_known else None
         f_on_track = f_reduction is not None and f_reduction >= required
-        f_coverage = min(fb.coverage, fy.coverage)
+        f_coverage = min(f.base.coverage, f.year.coverage)
         f_reasons = []
         if f_coverage < UNCERTAIN_BELOW:
             f_reasons.append(f"coverage {f_coverage:.0%} is below {UNCERTAIN_BELOW:.0%}")
@@ -469,31 +475,31 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
         f_reasons += _without_data_reasons(f_missing, f_periods, "the forecast total")
         if k < 3:
             f_reasons.append(f"only {k} month(s) of {year} measured; the forecast rests on {year - 1}")
-        f_reasons += _uncorrected_reasons(fb, fy)
+        f_reasons += _uncorrected_reasons(f.base, f.year)
         if f_reduction is None and f_known:
             f_reasons.append("no baseline consumption")
         forecast = {
             "months_measured": k, "months_from_last_year": len(rest),
-            "baseline_normalised_kwh": round(fb.normalised_kwh, 1),
-            "normalised_kwh": round(fy.normalised_kwh, 1),
+            "baseline_normalised_kwh": round(f.base.normalised_kwh, 1),
+            "normalised_kwh": round(f.year.normalised_kwh, 1),
             "reduction_pct": f_reduction,
             "required_pct": required,
             "on_track": f_on_track,
             "verdict": "uncertain" if f_reasons else ("on_track" if f_on_track else "off_track"),
             "uncertain_because": f_reasons,
             "coverage": round(f_coverage, 4),
-            "coverage_detail": {"baseline": round(fb.coverage, 4), "year": round(fy.coverage, 4)},
-            "estimated_share": round(max(fb.estimated_share, fy.estimated_share), 4),
+            "coverage_detail": {"baseline": round(f.base.coverage, 4), "year": round(f.year.coverage, 4)},
+            "estimated_share": round(max(f.base.estimated_share, f.year.estimated_share), 4),
             "buildings_without_data": f_missing,
-            "like_for_like": {"baseline_normalised_kwh": round(f_lfl_b.normalised_kwh, 1),
-                              "actual_normalised_kwh": round(f_lfl_y.normalised_kwh, 1),
-                              "reduction_pct": reduction_pct(f_lfl_b.normalised_kwh, f_lfl_y.normalised_kwh),
+            "like_for_like": {"baseline_normalised_kwh": round(f.lfl_base.normalised_kwh, 1),
+                              "actual_normalised_kwh": round(f.lfl_year.normalised_kwh, 1),
+                              "reduction_pct": reduction_pct(f.lfl_base.normalised_kwh, f.lfl_year.normalised_kwh),
                               "buildings": sum(1 for r in rows if r["forecast"]["like_for_like"])},
-            "intensity_kwh_per_m2": _intensity((fb, fy), (f_area_b, f_area_y), (f_lfl_b, f_lfl_y),
-                                                 (f_lfl_area_b, f_lfl_area_y),
+            "intensity_kwh_per_m2": _intensity((f.base, f.year), (f.area_base, f.area_year), (f.lfl_base, f.lfl_year),
+                                                 (f.lfl_area_base, f.lfl_area_year),
                                                  (not f_missing["baseline"],
                                                   not (f_missing["year"] or f_missing["last_year"]))),
-            "electrification": _electrification(fb, fy, f_known),
+            "electrification": _electrification(f.base, f.year, f_known),
             "method": (f"{year} {_month_span(measured)} as measured, {_month_span(rest)} from {year - 1}, all "
                        f"normalised to the normal year, against the whole of {baseline_year}") if measured else
                       f"all months from {year - 1}, normalised to the normal year, against the whole of "
@@ -508,7 +514,7 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
         "on_track": on_track, "verdict": verdict, "uncertain_because": reasons,
         "coverage": round(coverage, 4), "coverage_detail": figures["coverage"],
         # the larger of the two sides' shares of kWh interpolated over gaps or from estimated readings
-        "estimated_share": round(max(mb.estimated_share, my.estimated_share), 4),
+        "estimated_share": round(max(m.base.estimated_share, m.year.estimated_share), 4),
         "estimated_share_detail": figures["estimated_share"],
         "method": ("heat (district heating, gas, oil, heat pumps) weather-corrected month by month with the Danish "
                    "degree-day method: E_norm = a*E + (1-a)*E*GD_normal/GD_actual, months below 5 % of normal degree "
@@ -518,19 +524,21 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
                    + "; totals: meters without a parent, no water, no PV production"
                    + (f"; {year} is running: these figures compare its {k} complete month(s) with the same months "
                       f"of {baseline_year}; `forecast` holds the whole-year forecast" if current else "")),
-        "weather": {"corrected_building_months": mb.corrected_months + my.corrected_months,
-                    "uncorrected_building_months": {k_: mb.uncorrected.get(k_, 0) + my.uncorrected.get(k_, 0)
-                                                    for k_ in sorted({*mb.uncorrected, *my.uncorrected})}},
+        "weather": {"corrected_building_months": m.base.corrected_months + m.year.corrected_months,
+                    "uncorrected_building_months": {k_: m.base.uncorrected.get(k_, 0) + m.year.uncorrected.get(k_, 0)
+                                                    for k_ in sorted({*m.base.uncorrected, *m.year.uncorrected})}},
         # the same figures as the top level (kept for scripts that read them here)
         "year_to_date": {"months": k,
-                         "baseline_normalised_kwh": round(mb.normalised_kwh, 1),
-                         "actual_normalised_kwh": round(my.normalised_kwh, 1),
+                         "baseline_normalised_kwh": round(m.base.normalised_kwh, 1),
+                         "actual_normalised_kwh": round(m.year.normalised_kwh, 1),
                          "reduction_pct": judged}
         if current else None,
-        "like_for_like": {**_figures_out(m_lfl_b, m_lfl_y), "buildings": sum(1 for r in rows if r["like_for_like"])},
-        "intensity_kwh_per_m2": _intensity((mb, my), (area_b, area_y), (m_lfl_b, m_lfl_y),
-                                           (lfl_area_b, lfl_area_y), (not missing["baseline"], not missing["year"])),
-        "electrification": _electrification(mb, my, known),
+        "like_for_like": {**_figures_out(m.lfl_base, m.lfl_year),
+                          "buildings": sum(1 for r in rows if r["like_for_like"])},
+        "intensity_kwh_per_m2": _intensity((m.base, m.year), (m.area_base, m.area_year), (m.lfl_base, m.lfl_year),
+                                           (m.lfl_area_base, m.lfl_area_year),
+                                           (not missing["baseline"], not missing["year"])),
+        "electrification": _electrification(m.base, m.year, known),
         "forecast": forecast,
         "buildings_without_data": missing,
         "portfolio_changes": {"left": left, "joined": joined},
