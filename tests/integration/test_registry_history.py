@@ -246,13 +246,18 @@ def steady_2025(db: Engine, meter_id: str) -> None:
                        "WHERE m.id = :id"), {"s": "2024-12-31T23:00Z", "e": "2025-12-31T23:00Z", "id": meter_id})
 
 
-def test_back_dated_meter_parent_counts_from_its_month(admin: httpx.Client, db: Engine, stack: Stack) -> None:
+def two_main_meters(admin: httpx.Client, db: Engine, stack: Stack) -> None:
+    """Building B with two main electricity meters E1 and E2, each 1 kW through local 2025, rolled up."""
     put_ok(admin, "/api/v1/buildings/B", building_body())
     put_ok(admin, "/api/v1/meters/E1", meter_body("B"))
     put_ok(admin, "/api/v1/meters/E2", meter_body("B"))
     steady_2025(db, "E1")
     steady_2025(db, "E2")
     rebuild(stack)
+
+
+def test_back_dated_meter_parent_counts_from_its_month(admin: httpx.Client, db: Engine, stack: Stack) -> None:
+    two_main_meters(admin, db, stack)
 
     def actual() -> float:
         return float(admin.get("/api/v1/progress", params={"year": 2025}).json()["actual_kwh"])
@@ -401,12 +406,7 @@ def test_a_back_dated_put_dates_only_what_it_changes(admin: httpx.Client) -> Non
 
 
 def test_a_parent_change_mid_month_counts_day_by_day(admin: httpx.Client, db: Engine, stack: Stack) -> None:
-    put_ok(admin, "/api/v1/buildings/B", building_body())
-    put_ok(admin, "/api/v1/meters/E1", meter_body("B"))
-    put_ok(admin, "/api/v1/meters/E2", meter_body("B"))
-    steady_2025(db, "E1")
-    steady_2025(db, "E2")
-    rebuild(stack)
+    two_main_meters(admin, db, stack)
     # E2 behind E1 from 15 August 2025: E2 adds 1 Jan .. 14 Aug, 226 days less the spring-forward hour
     put_ok(admin, "/api/v1/meters/E2", meter_body("B", parent_meter_id="E1", valid_from="2025-08-15"))
     total = 8760 + 226 * 24 - 1
