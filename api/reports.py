@@ -23,6 +23,10 @@ router = v1_router(tags=["reports"])
 
 Year = Annotated[int | None, Query(ge=1990, le=2100, description="default: last year")]
 BaselineYear = Annotated[int, Query(ge=1990, le=2100)]
+# The building group a report counts, as of each month (building group history), for one building as for all: a
+# building's own answer equals its row in the group's report (docs/registry.md)
+Group = Annotated[str, Query(pattern=r"^[a-z0-9_]{1,40}$", description="the building group the report counts "
+                             "(municipal: the municipality's own buildings; citizens_businesses: T5)")]
 
 
 def _last_year(clock: ClockDep, tz: TimezoneDep) -> int:
@@ -37,13 +41,14 @@ def _started(year: int, clock: ClockDep, tz: TimezoneDep) -> int:
 
 @router.get("/co2")
 def get_co2(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, year: Year = None,
-            baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None) -> dict[str, Any]:
+            baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None,
+            group: Group = "municipal") -> dict[str, Any]:
     """kg CO2 per building, carrier and year, with the factor and method used, and the change since the baseline."""
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
         return portfolio.co2(_driver(sa), ids, year=_started(year or _last_year(clock, tz), clock, tz),
                              baseline_year=baseline_year,
-                             tz=tz, group=None if building_id else "municipal")
+                             tz=tz, group=group)
 
 
 @router.get("/co2-factors")
@@ -93,7 +98,8 @@ def get_led(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneD
 
 @router.get("/fossil")
 def get_fossil(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
-               baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None) -> dict[str, Any]:
+               baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None,
+               group: Group = "municipal") -> dict[str, Any]:
     """Buildings still heated with oil or natural gas: count, kWh and CO2 per year since the baseline year, by
     consumption and by the heating history; each fossil-heated building's heating lifecycle."""
     last = _last_year(clock, tz)
@@ -103,23 +109,24 @@ def get_fossil(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: Timezo
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
         return portfolio.fossil(_driver(sa), ids, years=list(range(baseline_year, last + 1)),
-                                baseline_year=baseline_year, tz=tz, group=None if building_id else "municipal",
+                                baseline_year=baseline_year, tz=tz, group=group,
                                 now=clock.now())
 
 
 @router.get("/labels")
 def get_labels(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, year: Year = None,
-               building_id: BuildingFilter = None) -> dict[str, Any]:
+               building_id: BuildingFilter = None, group: Group = "municipal") -> dict[str, Any]:
     """Energy labels: registered label, measured kWh/m² against the label limits, ranking by saving potential."""
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
         return portfolio.labels(_driver(sa), ids, year=_started(year or _last_year(clock, tz), clock, tz), tz=tz,
-                                group=None if building_id else "municipal")
+                                group=group)
 
 
 @router.get("/green-accounts", response_model=None)
 def get_green_accounts(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, year: Year = None,
                        baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None,
+                       group: Group = "municipal",
                        format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
                        ) -> dict[str, Any] | Response:
     """The yearly green accounts (grønt regnskab) per building and for the portfolio: energy by carrier, weather
@@ -128,7 +135,7 @@ def get_green_accounts(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz
         ids = _scope_ids(caller, building_id, sa)
         report = portfolio.green_accounts(_driver(sa), ids, year=_started(year or _last_year(clock, tz), clock, tz),
                                           baseline_year=baseline_year, tz=tz,
-                                          group=None if building_id else "municipal")
+                                          group=group)
     if format == "csv":
         name = f"green-accounts-{report['year']}.csv"
         return Response(portfolio.green_accounts_csv(report), media_type="text/csv; charset=utf-8",

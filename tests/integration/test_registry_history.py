@@ -425,3 +425,25 @@ def test_a_parent_change_mid_month_counts_day_by_day(admin: httpx.Client, db: En
     assert aug == [(pytest.approx(744 + 14 * 24, abs=0.01), 1.0)]
     assert sum(k for k, _ in days) == pytest.approx(744 + 14 * 24, abs=0.01)
     assert series("year") == [(pytest.approx(total, abs=0.01), 1.0)]
+
+
+def test_a_group_move_mid_year_splits_the_buildings_months_in_every_report(
+        admin: httpx.Client, db: Engine, stack: Stack) -> None:
+    put_ok(admin, "/api/v1/buildings/G", building_body())
+    put_ok(admin, "/api/v1/meters/G-EL", meter_body("G"))
+    steady_2025(db, "G-EL")
+    rebuild(stack)
+    put_ok(admin, "/api/v1/buildings/G", building_body(building_group="citizens_businesses", valid_from="2025-07-01"))
+    first_half = 181 * 24 - 1  # 1 Jan .. 30 Jun at 1 kW, less the spring-forward hour
+    q = {"year": 2025, "building_id": "G"}
+    # the building's own answers equal its row in the municipal reports (outside review 3: they counted 12 months)
+    co2 = admin.get("/api/v1/co2", params=q).json()
+    assert sum(r["kwh"] for r in co2["rows"] if r["year"] == 2025) == pytest.approx(first_half, abs=0.1)
+    portfolio = admin.get("/api/v1/co2", params={"year": 2025}).json()
+    assert [r["kwh"] for r in portfolio["rows"] if r["year"] == 2025 and r["building_id"] == "G"] == [
+        pytest.approx(first_half, abs=0.1)]
+    ga = admin.get("/api/v1/green-accounts", params=q).json()
+    assert ga["totals"]["kwh"] == pytest.approx(first_half, abs=0.1)
+    # and the other group's report has the rest
+    t5 = admin.get("/api/v1/green-accounts", params={**q, "group": "citizens_businesses"}).json()
+    assert t5["totals"]["kwh"] == pytest.approx(8760 - first_half, abs=0.1)
