@@ -138,8 +138,10 @@ def get_green_accounts(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz
                                           group=group)
     if format == "csv":
         name = f"green-accounts-{report['year']}.csv"
-        return Response(portfolio.green_accounts_csv(report), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        if report["computed_through"] is not None:  # as the consumption CSV: the figures are not current yet
+            headers["X-Energiblik-Computed-Through"] = report["computed_through"].isoformat()
+        return Response(portfolio.green_accounts_csv(report), media_type="text/csv; charset=utf-8", headers=headers)
     if format == "html":
         return HTMLResponse(_green_html(report))
     return report

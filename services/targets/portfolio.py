@@ -26,7 +26,7 @@ from services.targets.progress import (
     share_for,
     year_figures,
 )
-from services.targets.service import fact_rows, load_buildings, weather
+from services.targets.service import fact_rows, load_buildings, report_freshness, weather
 
 FOSSIL = ("natural_gas", "oil")
 
@@ -81,6 +81,7 @@ def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: in
     year_rows = [r for r in rows if r["year"] == year]
     return {
         "year": year, "baseline_year": baseline_year,
+        **report_freshness(conn, [b.id for b in buildings], years, tz),
         "kg_co2": round(now, 1), "baseline_kg_co2": round(base, 1),
         "change_pct": round((now / base - 1) * 100, 2) if base and now else None,
         # measured time over active meter time (coverage.py), summed over the rows: a carrier whose meter was
@@ -301,12 +302,14 @@ def labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, 
     for b in buildings:
         label, area_now = registered.get(b.id, (None, 0.0))
         area = b.area.get(year) or area_now
+        # kWh/m² a year: a building held part of the year has that part of its area (progress.area_over)
+        held = b.area_over(year) or area
         f = year_figures(b, year, share_for(b, baseline_year, w), w)
         row: dict[str, Any] = {"building_id": b.id, "name": b.name, "registered_label": label,
                                "heated_area_m2": round(area, 1), "label_required": area > 250,
                                "coverage": round(f.coverage, 4), "estimated_share": round(f.estimated_share, 4)}
-        if f.kwh > 0 and area > 0:
-            intensity = f.normalised_kwh / area
+        if f.kwh > 0 and held > 0:
+            intensity = f.normalised_kwh / held
             measured = label_for(intensity, area, limits)
             order = [lim.label for lim in limits] + ["G"]
             better = order[order.index(measured) - 1] if order.index(measured) > 0 else None
@@ -320,7 +323,7 @@ def labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, 
                     "next_class_limit_kwh_per_m2": None, "saving_potential_kwh": None}
         out.append(row)
     out.sort(key=lambda r: -(r["saving_potential_kwh"] or 0))
-    return {"year": year, "buildings": out,
+    return {"year": year, "buildings": out, **report_freshness(conn, [b.id for b in buildings], [year], tz),
             "without_label": [r["building_id"] for r in out if r["label_required"] and not r["registered_label"]],
             "limits_source": ref.data_file_source("label_limits.csv"),
             "method": "delivered kWh (heat weather-corrected) per heated m2 against the non-residential label limits; "
@@ -385,6 +388,7 @@ def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseli
                                              for r, a in zip(rows, active, strict=True)])
     totals["estimated_share"] = _estimated_share(rows)
     return {"year": year, "baseline_year": baseline_year, "totals": totals, "rows": rows,
+            **report_freshness(conn, [b.id for b in buildings], years, tz),
             "normal_year": {"degree_days": sum(normal.degree_days), "source": normal.source},
             "method": "energy by carrier as delivered; heat weather-corrected month by month (degree days, normal "
                       "year above, a per building); CO2 = delivered kWh x factor(carrier, year); totals count "

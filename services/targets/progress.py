@@ -72,11 +72,28 @@ class BuildingData:
     area_history: Sequence[tuple[date, float]] = ()
 
     def area_over(self, year: int, months: Sequence[int] = MONTHS) -> float | None:
-        """Heated area time-weighted over the months (January on, consecutive) of a year; `area` for a whole year."""
-        if not self.area_history or list(months) == list(MONTHS) or not months:
+        """Heated area time-weighted over the months of a year, counting 0 m² in a month the building did not belong
+        to the portfolio or the group (its kWh do not count there either): a building held 8 months of a year has
+        8/12 of its area in that year's kWh/m², so kWh/m² stays a yearly figure. `area` for a whole year held
+        throughout; None when it belonged in none of the months."""
+        kept = [m for m in months if self.counts_in(year, m)]
+        if not kept:
+            return None
+        if not self.area_history and len(kept) == len(MONTHS):
             return self.area.get(year)
-        end = date(year + 1, 1, 1) if months[-1] == 12 else date(year, months[-1] + 1, 1)
-        return time_weighted_area(self.area_history, date(year, months[0], 1), end)
+        total = days = 0.0
+        for m in months:
+            start, end = date(year, m, 1), date(year + (m == 12), m % 12 + 1, 1)
+            days += (end - start).days
+            if m in kept:
+                area = time_weighted_area(self.area_history, start, end) if self.area_history else self.area.get(year)
+                total += (area or 0.0) * (end - start).days
+        return total / days
+
+    def counts_in(self, year: int, month: int) -> bool:
+        """Whether it belonged to the portfolio and the target's group in that month."""
+        return (year, month) not in self.outside_group_months and self.in_portfolio_between(
+            date(year, month, 1), date(year + (month == 12), month % 12 + 1, 1))
 
     # the spans [from, to) in which it belonged to the portfolio, from its added/sold adjustments in date order (a
     # building sold and bought back has two); None: the one span (added, sold)
@@ -410,7 +427,7 @@ def compute(buildings: Sequence[BuildingData], *, baseline_year: int, year: int,
             for side in f_unknown:
                 f_missing[side].append(b.id)
             f_lfl = pb and py and not f_unknown
-            w_b, w_y = b.area.get(baseline_year, 0.0), b.area.get(year, 0.0)
+            w_b, w_y = b.area_over(baseline_year) or 0.0, b.area_over(year) or 0.0
             f.add(base_year, whole, (w_b, w_y), on_base=pb, on_year=py, lfl=f_lfl)
             forecast_row = {
                 "baseline_normalised_kwh": round(base_year.normalised_kwh, 1),

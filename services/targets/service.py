@@ -284,9 +284,7 @@ def _clip_to_portfolio(b: BuildingData) -> None:
     if list(b.portfolio_spans()) == [(None, None)] and not b.outside_group_months:
         return
     for year, carriers in b.data.items():
-        out = {m for m in range(1, 13)
-               if not b.in_portfolio_between(date(year, m, 1), date(year + (m == 12), m % 12 + 1, 1))
-               or (year, m) in b.outside_group_months}
+        out = {m for m in range(1, 13) if not b.counts_in(year, m)}
         if not out:
             continue
         for k, months in carriers.items():
@@ -364,15 +362,27 @@ def pending_counted(conn: PgConn, building_ids: Sequence[str], keep: set[str] | 
     return meters, consumption_repo.pending_spans(conn, list(meters))
 
 
+def _pending(conn: PgConn, building_ids: Sequence[str], years: Sequence[int], tz: ZoneInfo
+             ) -> tuple[datetime | None, list[str], list[consumption_repo.PendingSpan]]:
+    meters, all_spans = pending_counted(conn, building_ids)
+    spans = [sp for y in sorted(set(years))
+             for sp in overlapping(all_spans, datetime(y, 1, 1, tzinfo=tz), datetime(y + 1, 1, 1, tzinfo=tz))]
+    return computed_through(spans), sorted({meters[sp.meter_key] for sp in spans}), spans
+
+
+def report_freshness(conn: PgConn, building_ids: Sequence[str], years: Sequence[int], tz: ZoneInfo
+                     ) -> dict[str, Any]:
+    """`computed_through` (None: nothing pending) and `pending_buildings` of a report on these buildings and years:
+    whether its figures rest on rollups that do not yet count stored readings (README "Freshness")."""
+    through, pending, _ = _pending(conn, building_ids, years, tz)
+    return {"computed_through": through.astimezone(tz) if through else None, "pending_buildings": pending}
+
+
 def _freshness(conn: PgConn, out: dict[str, Any], building_ids: Sequence[str], *, years: Sequence[int],
                tz: ZoneInfo) -> None:
     """Say whether the figures rest on rollups that do not yet count stored readings of the years compared: then
     `computed_through` is set, the buildings concerned are marked `pending` and the verdict is uncertain."""
-    meters, all_spans = pending_counted(conn, building_ids)
-    spans = [sp for y in sorted(set(years))
-             for sp in overlapping(all_spans, datetime(y, 1, 1, tzinfo=tz), datetime(y + 1, 1, 1, tzinfo=tz))]
-    through = computed_through(spans)
-    pending = sorted({meters[sp.meter_key] for sp in spans})
+    through, pending, spans = _pending(conn, building_ids, years, tz)
     out["computed_through"] = through.astimezone(tz) if through else None
     out["pending_buildings"] = pending
     for row in out["buildings"]:

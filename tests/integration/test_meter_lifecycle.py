@@ -243,6 +243,12 @@ def test_a_change_of_what_rollups_count_from_marks_every_reading_dirty(admin: ht
     # the stored kWh stayed at the old factor and were not even marked pending)
     put_ok(admin, "/api/v1/meters/g1", meter_body("b1", carrier="natural_gas", unit="m3", kwh_per_unit=10.5))
     assert dirty(db, "g1") == [(utc(2023, 12, 31, 23), utc(2024, 12, 1))]
+    # and the reports built on those rollups say they are not current yet (outside review 3)
+    for path in ("/api/v1/co2", "/api/v1/green-accounts", "/api/v1/labels"):
+        r = admin.get(path, params={"year": 2024, "building_id": "b1"}).json()
+        assert r["computed_through"] is not None and r["pending_buildings"] == ["b1"], (path, r)
+    csv = admin.get("/api/v1/green-accounts", params={"year": 2024, "building_id": "b1", "format": "csv"})
+    assert csv.headers["X-Energiblik-Computed-Through"].endswith(("+01:00", "+02:00"))
     clear_dirty(db)
     # a registered interval changes which steps are gaps (coverage): the same, led by the longer interval
     put_ok(admin, "/api/v1/meters/g1", meter_body("b1", carrier="natural_gas", unit="m3", kwh_per_unit=10.5,

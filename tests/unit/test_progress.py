@@ -355,3 +355,17 @@ def test_a_building_sold_and_bought_back_is_in_the_portfolio_in_both_spans() -> 
     # a building added first, never sold: from the addition on
     assert portfolio_spans([(date(2020, 1, 1), "added")]) == [(date(2020, 1, 1), None)]
     assert portfolio_spans([]) == [(None, None)]
+
+
+def test_kwh_per_m2_of_a_building_held_part_of_the_year_is_a_yearly_figure() -> None:
+    from services.targets.service import _clip_to_portfolio, portfolio_spans
+
+    # 500 m2, sold 1 May 2025 and bought back 1 September: held Jan-Apr and Sep-Dec, 120 + 122 = 242 of 365 days
+    b = BuildingData("S", "Held 8 months", None, {2025: 500},
+                     portfolio=portfolio_spans([(date(2025, 5, 1), "sold"), (date(2025, 9, 1), "added")]))
+    b.data = {2025: {"electricity": monthly(1000)}}
+    _clip_to_portfolio(b)
+    assert b.area_over(2025) == pytest.approx(500 * 242 / 365)
+    p = compute([b], baseline_year=2025, year=2025, target_pct=15, target_year=2025, w=NO_GD, today=date(2026, 1, 5))
+    # 8,000 kWh / 331.5 m2 = 24.13 kWh/m2 a year (not 8,000 / 500 = 16)
+    assert p["intensity_kwh_per_m2"]["year"] == round(8000 / (500 * 242 / 365), 2)
