@@ -462,6 +462,8 @@ def store_meters(conn: Connection, items: Sequence[tuple[str, MeterIn]], *, acto
     old = {}
     for mid, body in items:
         old[mid] = repository.lock_entity(conn, "meters", mid)
+        _check_undated_changes(old[mid], body)
+    for mid, body in items:
         repository.upsert_meter(conn, mid, body)
     lifecycle.store(conn, items)
     _recount_changed_meters(conn, [(o, body) for mid, body in items if (o := old[mid]) is not None])
@@ -475,6 +477,21 @@ def store_meters(conn: Connection, items: Sequence[tuple[str, MeterIn]], *, acto
 
 # What the rollups compute a meter's kWh and coverage from: a change of any makes its stored rollups stale.
 ROLLUP_FACTS = ("carrier", "unit", "mode", "interval_minutes", "kwh_per_unit", "max_power_kw")
+
+
+def _check_undated_changes(old: dict[str, Any] | None, body: MeterIn) -> None:
+    """A meter's conversion factor, unit, mode, interval and maximum are not dated: a change applies to all its
+    readings. Sent with `valid_from` it would be audit-logged with a date it does not have: refused, naming both."""
+    if old is None or body.valid_from is None:
+        return
+    new = body.model_dump(mode="json")
+    utc = ZoneInfo("UTC")
+    changed = [f for f in ROLLUP_FACTS if _plain(old.get(f), utc) != _plain(new.get(f), utc)]
+    if changed:
+        raise FieldErrors([FieldError("valid_from", f"{', '.join(changed)} is not dated: a change applies to every "
+                                                    "reading of the meter; send it without valid_from (a new meter "
+                                                    "with its own active_from is what changes from a date)")]
+                          + [FieldError(f, "not dated: sent with valid_from") for f in changed])
 
 
 def _recount_changed_meters(conn: Connection, pairs: Sequence[tuple[dict[str, Any], MeterIn]]) -> None:

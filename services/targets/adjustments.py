@@ -30,7 +30,7 @@ class AdjustmentIn(BaseModel):
     effective: date | None = Field(default=None, description="the local date the change takes effect (the name "
                                                              "before valid_from; give one of them)")
     reason: str = Field(min_length=3, max_length=1000, description="why; shown in progress reports")
-    heated_area_m2: float | None = Field(default=None, ge=0, le=1_000_000,
+    heated_area_m2: float | None = Field(default=None, ge=0, le=10_000_000,
                                          description="the area from the date on (area_changed only)")
 
     @property

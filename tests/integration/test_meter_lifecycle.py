@@ -250,6 +250,12 @@ def test_a_change_of_what_rollups_count_from_marks_every_reading_dirty(admin: ht
     csv = admin.get("/api/v1/green-accounts", params={"year": 2024, "building_id": "b1", "format": "csv"})
     assert csv.headers["X-Energiblik-Computed-Through"].endswith(("+01:00", "+02:00"))
     clear_dirty(db)
+    # a factor is not dated: sent with valid_from it is refused naming both, not applied to all readings while
+    # the audit log states a date (outside review 3)
+    r = admin.put("/api/v1/meters/g1", json=meter_body("b1", carrier="natural_gas", unit="m3", kwh_per_unit=12.0,
+                                                       valid_from="2024-07-01"))
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["valid_from", "kwh_per_unit"], r.text
+    assert admin.get("/api/v1/meters/g1").json()["kwh_per_unit"] == 10.5
     # a registered interval changes which steps are gaps (coverage): the same, led by the longer interval
     put_ok(admin, "/api/v1/meters/g1", meter_body("b1", carrier="natural_gas", unit="m3", kwh_per_unit=10.5,
                                                  interval_minutes=1440))
