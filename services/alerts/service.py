@@ -84,10 +84,7 @@ def _silent(c: Ctx, b: Building, p: dict[str, Any]) -> None:
                           "WHERE building_id = %s", [b.id]).fetchall()
     # A building sold (and not added back since) is no longer the municipality's: its meters are judged up to the
     # sale as if removed then (a non-routine adjustment, docs/registry.md)
-    sold, added = conn.execute(
-        "SELECT max(effective) FILTER (WHERE kind = 'sold'), max(effective) FILTER (WHERE kind = 'added') "
-        "FROM building_adjustments WHERE building_id = %s", [b.id]).fetchone() or (None, None)
-    sale = _local_midnight(sold, c.tz) if sold is not None and (added is None or added <= sold) else None
+    sale = targets.sold_at(conn, [b.id], c.tz).get(b.id)
     for meter_id, key, interval, active_from, removed in meters:
         active_to = sale if sale is not None and (removed is None or sale < removed) else removed
         last = consumption_repo.last_reading_ts(conn, key, now)

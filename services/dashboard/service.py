@@ -22,7 +22,7 @@ from services.targets.progress import (
     share_for,
     year_figures,
 )
-from services.targets.service import load_buildings, pending_counted, weather
+from services.targets.service import load_buildings, pending_counted, sold_at, weather
 
 COMPLETENESS_DAYS = 30
 
@@ -121,8 +121,11 @@ def meter_status(conn: PgConn, building_ids: Sequence[str] | None, *, today: dat
         ORDER BY m.building_id, m.id
         """, [first, today, tz.key, tz.key, building_ids, building_ids]).fetchall()
     out = []
+    sales = sold_at(conn, building_ids, tz)  # a sold building's meters count no time after the sale
     for mid, bid, carrier, unit, parent, last, active_from, active_to, replaced_by, measured_s in rows:
-        active_s = active_seconds((active_from, active_to), w0, w1)
+        sale = sales.get(bid)
+        until = sale if sale is not None and (active_to is None or sale < active_to) else active_to
+        active_s = active_seconds((active_from, until), w0, w1)
         out.append({
             "meter_id": mid, "building_id": bid, "carrier": carrier, "unit": unit, "parent_meter_id": parent,
             "last_reading": last,

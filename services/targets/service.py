@@ -511,3 +511,14 @@ def baseline_missing(conn: PgConn, ids: Sequence[str] | None, year: int, tz: Zon
     partial = [{"building_id": r[0], "carrier": r[1], "months": r[2] or r[3],
                 "from": "import" if r[2] else "readings"} for r in rows if r[2] or r[3]]
     return {"year": year, "missing": missing, "incomplete": partial}
+
+
+def sold_at(conn: PgConn, building_ids: Sequence[str] | None, tz: ZoneInfo) -> dict[str, datetime]:
+    """The local midnight a building was sold, for buildings sold and not added back since (their meters are no
+    longer the municipality's from then: no meter-silent alert, no completeness)."""
+    cur = conn.execute(
+        "SELECT building_id, max(effective) FILTER (WHERE kind = 'sold'), max(effective) FILTER (WHERE kind = 'added') "
+        "FROM building_adjustments WHERE (%s::text[] IS NULL OR building_id = ANY(%s)) GROUP BY 1",
+        [None if building_ids is None else list(building_ids), None if building_ids is None else list(building_ids)])
+    return {bid: local_midnight(sold, tz) for bid, sold, added in cur.fetchall()
+            if sold is not None and (added is None or added <= sold)}

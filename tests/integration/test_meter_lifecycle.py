@@ -304,6 +304,9 @@ def test_meter_silent_only_within_the_active_span(admin: httpx.Client, stack: St
                       json={"kind": "sold", "valid_from": sale, "reason": "sold to the region"}).status_code == 201
     assert run_evaluation(stack, now + timedelta(hours=1)) == (0, 0, 0)
     assert "sold-el" not in silent_alerts(admin)
+    # nor does it show as 0 % complete: no time of the last 30 days was the municipality's (outside review 3)
+    status = admin.get("/api/v1/meter-status", params={"building_id": "B2"}).json()
+    assert [(m["meter_id"], m["completeness"]) for m in status] == [("sold-el", None)]
 
 
 # --- dashboard -------------------------------------------------------------------------------------------------------
