@@ -404,12 +404,20 @@ GREEN_CSV_COLUMNS = ("building_id", "name", "carrier", "kwh", "normalised_kwh", 
                      "estimated_share")
 
 
+def spreadsheet_safe(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula (starting with = + - @, a tab or a carriage return) gets a
+    leading apostrophe, as OWASP advises for CSV injection; numbers are left alone."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def green_accounts_csv(report: dict[str, Any]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(GREEN_CSV_COLUMNS)
     for r in report["rows"]:
-        w.writerow(["" if r[c] is None else r[c] for c in GREEN_CSV_COLUMNS])
+        w.writerow(["" if r[c] is None else spreadsheet_safe(r[c]) for c in GREEN_CSV_COLUMNS])
     t = report["totals"]
     w.writerow(["TOTAL", "", "", t["kwh"], t["normalised_kwh"], t["coverage"], t["kg_co2"], t["baseline_kwh"],
                 t["baseline_normalised_kwh"], t["baseline_kg_co2"], t["change_normalised_pct"], "", "",

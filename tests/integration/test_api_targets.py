@@ -256,6 +256,10 @@ def test_progress_with_a_sold_and_an_added_building(api: Api, admin: httpx.Clien
     lines = csv_text.strip().splitlines()
     assert lines[0].startswith("building_id,name,carrier,kwh,normalised_kwh")
     assert lines[-1].startswith("TOTAL,,,10950.0,10950.0")
+    # a name a spreadsheet would run as a formula is exported as text
+    put_ok(admin, "/api/v1/buildings/A", building_body(name="=HYPERLINK(\"http://x\")", heated_area_m2=1000))
+    csv_text = admin.get("/api/v1/green-accounts", params={"year": 2025, "format": "csv"}).text
+    assert any(line.startswith("A,\"'=HYPERLINK(") for line in csv_text.splitlines()), csv_text
     page = admin.get("/api/v1/green-accounts", params={"year": 2025, "format": "html"})
     assert page.headers["content-type"].startswith("text/html") and "Green accounts 2025" in page.text
     labels = admin.get("/api/v1/labels", params={"year": 2025}).json()

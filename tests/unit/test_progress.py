@@ -369,3 +369,12 @@ def test_kwh_per_m2_of_a_building_held_part_of_the_year_is_a_yearly_figure() -> 
     p = compute([b], baseline_year=2025, year=2025, target_pct=15, target_year=2025, w=NO_GD, today=date(2026, 1, 5))
     # 8,000 kWh / 331.5 m2 = 24.13 kWh/m2 a year (not 8,000 / 500 = 16)
     assert p["intensity_kwh_per_m2"]["year"] == round(8000 / (500 * 242 / 365), 2)
+
+
+def test_text_cells_a_spreadsheet_would_run_are_neutralised() -> None:
+    from services.targets.portfolio import spreadsheet_safe
+
+    for text in ("=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"):
+        assert spreadsheet_safe(text) == "'" + text
+    assert spreadsheet_safe("Skovlunde Skole") == "Skovlunde Skole"
+    assert spreadsheet_safe(-12.5) == -12.5  # numbers stay numbers
