@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Path, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator
 from sqlalchemy import Engine
 
 from services.auth.schemas import Principal
@@ -14,7 +15,7 @@ from services.auth.service import authenticate, require
 from services.clock import Clock, SystemClock
 from services.config import Settings, get_settings
 from services.db import get_engine
-from services.registry.schemas import ID_PATTERN
+from services.registry.schemas import ID_PATTERN, not_only_dots
 
 
 def engine() -> Engine:
@@ -85,9 +86,9 @@ def timezone(s: SettingsDep) -> ZoneInfo:
 TimezoneDep = Annotated[ZoneInfo, Depends(timezone)]
 
 _ID_DOC = "1-64 characters from A-Z a-z 0-9 . _ -"
-BuildingId = Annotated[str, Path(pattern=ID_PATTERN, description=_ID_DOC)]
-MeterId = Annotated[str, Path(pattern=ID_PATTERN, description=_ID_DOC)]
-LuminaireId = Annotated[str, Path(pattern=ID_PATTERN, description=_ID_DOC)]
+BuildingId = Annotated[str, Path(pattern=ID_PATTERN, description=_ID_DOC), AfterValidator(not_only_dots)]
+MeterId = Annotated[str, Path(pattern=ID_PATTERN, description=_ID_DOC), AfterValidator(not_only_dots)]
+LuminaireId = Annotated[str, Path(pattern=ID_PATTERN, description=_ID_DOC), AfterValidator(not_only_dots)]
 BuildingFilter = Annotated[str | None, Query(pattern=ID_PATTERN, description="only this building's devices")]
 Start = Annotated[
     str | None,

@@ -33,7 +33,17 @@ from services.localtime import parse_instant
 from services.readings.units import Unit, is_energy, to_kwh
 
 ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
-EntityId = Annotated[str, Field(pattern=ID_PATTERN, description="1-64 characters from A-Z a-z 0-9 . _ -")]
+
+
+def not_only_dots(value: str) -> str:
+    """An id of dots only (".", "..") would be a path segment, and a broker user "building-..": refused."""
+    if value.strip(".") == "":
+        raise ValueError("must contain a character other than '.'")
+    return value
+
+
+EntityId = Annotated[str, Field(pattern=ID_PATTERN, description="1-64 characters from A-Z a-z 0-9 . _ -, not only "
+                                "dots"), AfterValidator(not_only_dots)]
 
 
 def _no_nul(value: str) -> str:
