@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import admin, alerts, consumption, dashboard, errors, health, imports, readings, registry, reports, targets
+from api.hardening import Hardening
 from services.db import get_engine
 
 
@@ -33,4 +34,5 @@ def create_app() -> FastAPI:
         app.include_router(r, responses=errors.RESPONSES)
     app.include_router(health.router)
     dashboard.install(app)
+    app.add_middleware(Hardening)
     return app

@@ -56,8 +56,16 @@ def _summary(errors: Sequence[FieldError]) -> str:
     return "invalid input: " + "; ".join(f"{e.field}: {e.message}" for e in errors)
 
 
+# At most this many field errors in an answer: a body of a million unknown keys must not be answered with a
+# million errors (the first ones say what is wrong; the count says how much)
+MAX_ERRORS = 50
+
+
 async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = field_errors(exc.errors())
+    if len(errors) > MAX_ERRORS:
+        errors = [*errors[:MAX_ERRORS],
+                  FieldError("body", f"and {len(errors) - MAX_ERRORS} more errors (the first {MAX_ERRORS} shown)")]
     ctype = request.headers.get("content-type", "")
     if request.method in ("PUT", "POST") and any(e.field == "body" for e in errors) and "json" not in ctype:
         # curl -d sends a form content type: say what is wrong instead of "not a dictionary".

@@ -1,0 +1,47 @@
+"""Edges every answer shares, over real HTTP: security headers, API answers never cached, a request-body limit
+checked before the body is read, and error lists capped (api/hardening.py, api/errors.py)."""
+
+from __future__ import annotations
+
+import http.client
+from urllib.parse import urlsplit
+
+import httpx
+
+from tests.integration.api_helpers import Api, building_body
+
+pytest_plugins = ["tests.integration.api_fixtures"]
+
+
+def test_security_headers_on_api_dashboard_and_errors(api: Api, admin: httpx.Client) -> None:
+    for r in (admin.get("/api/v1/me"), admin.get("/api/v1/buildings/nope"), admin.get("/dashboard/"),
+              httpx.get(f"{api.base_url}/api/v1/me")):  # 200, 404, a static page, 401
+        assert r.headers["x-content-type-options"] == "nosniff", r.url
+        assert r.headers["referrer-policy"] == "no-referrer"
+        assert r.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    # per-caller API answers are never stored by a proxy or the browser cache
+    assert admin.get("/api/v1/me").headers["cache-control"] == "no-store"
+
+
+def test_a_body_announced_larger_than_the_limit_is_413_before_it_is_read(api: Api) -> None:
+    url = urlsplit(api.base_url)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
+    # announces 1 GB and sends nothing: answered at once, not after waiting for (or reading) the body
+    conn.putrequest("PUT", "/api/v1/buildings/b1")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(10**9))
+    conn.endheaders()
+    r = conn.getresponse()
+    assert r.status == 413 and b"body" in r.read()
+    conn.close()
+
+
+def test_error_lists_are_capped(admin: httpx.Client) -> None:
+    # 2,000 unknown keys: 50 errors named and one saying how many more, not 2,000
+    body = {**building_body(), **{f"k{i}": 1 for i in range(2000)}}
+    r = admin.put("/api/v1/buildings/b1", json=body)
+    assert r.status_code == 422
+    errors = r.json()["errors"]
+    assert len(errors) == 51 and errors[-1]["message"].startswith("and 1950 more errors")
+    assert len(r.content) < 20_000
