@@ -3,12 +3,4 @@
 # database `energiblik_portfolio` (generated once, ~70 M readings, ~10 GB), rollups built by the product's rebuild
 # command, consumption answers timed over HTTP. Figures: bench/results/portfolio.json; docs/benchmarks.md.
 set -euo pipefail
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export ENERGIBLIK_PROFILE=bench
-bash "$REPO/deploy/stack.sh" up
-set -a
-# shellcheck disable=SC1090
-source <(bash "$REPO/deploy/stack.sh" env)
-set +a
-cd "$REPO"
-exec "$REPO/.venv/bin/python" bench/portfolio_bench.py "$@"
+exec bash "$(dirname "${BASH_SOURCE[0]}")/on_stack.sh" bench/portfolio_bench.py "$@"
