@@ -22,6 +22,7 @@ from api import (
     targets,
 )
 from api.hardening import Hardening
+from api.metrics import RequestMetrics
 from services.db import get_engine
 
 
@@ -48,4 +49,5 @@ def create_app() -> FastAPI:
     app.include_router(health.router)
     dashboard.install(app)
     app.add_middleware(Hardening)
+    app.add_middleware(RequestMetrics)  # outermost: it times and counts every answer, the 413s of Hardening too
     return app
