@@ -16,6 +16,7 @@ hands the plan's readings to the ingest pipeline (`store_plan`). Rules (docs/con
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,7 +38,6 @@ from services.connectors.utility.parsing import (
     parse_stamp,
     parse_unit_text,
     read_table,
-    show,
 )
 from services.localtime import iso_local
 from services.readings.units import Unit, UnitMismatch, conversion_factor, is_energy, to_kwh
@@ -197,7 +197,7 @@ def plan_import(data: bytes, spec: MappingSpec, meters: Mapping[str, MeterLike],
     rows: list[_Row] = []
     for line, cells in body:
         try:
-            row = _parse_row(line, cells, cols, spec, decimal, meters, plan)
+            row = _parse_row(line, cells, cols, spec, decimal=decimal, meters=meters, plan=plan)
         except _Reject as r:
             plan.rejected.append(LineIssue(line, r.field, r.message))
             continue
@@ -207,7 +207,7 @@ def plan_import(data: bytes, spec: MappingSpec, meters: Mapping[str, MeterLike],
     return plan
 
 
-class _Reject(Exception):  # noqa: N818 - internal control flow, never escapes this module
+class _Reject(Exception):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
@@ -219,7 +219,7 @@ def _cell(cells: list[Cell], cols: Columns, role: str) -> Cell:
     return cells[i] if i is not None and i < len(cells) else None
 
 
-def _parse_row(line: int, cells: list[Cell], cols: Columns, spec: MappingSpec, decimal: Decimal,
+def _parse_row(line: int, cells: list[Cell], cols: Columns, spec: MappingSpec, *, decimal: Decimal,
                meters: Mapping[str, MeterLike], plan: Plan) -> _Row | None:
     if "meter" in cols.index:
         raw = _cell(cells, cols, "meter")
@@ -320,7 +320,7 @@ def _period_end_inclusive(rows: list[_Row], spec: MappingSpec) -> dict[str, bool
     for ext, periods in by_meter.items():
         periods.sort()
         v = sum(1 for a, b in periods if a == b)
-        for (_, end), (nxt, _) in zip(periods, periods[1:], strict=False):
+        for (_, end), (nxt, _) in itertools.pairwise(periods):
             if nxt == end:
                 v -= 1
             elif nxt == end + timedelta(days=1):
@@ -344,7 +344,7 @@ def _resolve_times(rows: list[_Row], cols: Columns, spec: MappingSpec, tz: ZoneI
             key_wall[i] = w
             seen_total[(r.external_id, w)] = seen_total.get((r.external_id, w), 0) + 1
     # A file listed newest first meets the repeated hour's later instant first.
-    descending = {ext: sum(1 if b < a else -1 if b > a else 0 for a, b in zip(ws, ws[1:], strict=False)) > 0
+    descending = {ext: sum(1 if b < a else -1 if b > a else 0 for a, b in itertools.pairwise(ws)) > 0
                   for ext, ws in first_last.items()}
     seen_so_far: dict[tuple[str, datetime], int] = {}
     by_ts: dict[tuple[str, datetime], PlannedReading] = {}
@@ -367,8 +367,8 @@ def _resolve_times(rows: list[_Row], cols: Columns, spec: MappingSpec, tz: ZoneI
                 else:
                     pick = 0 if spec.ambiguous == "earlier" else 1
                     warn = True
-            ts = _row_ts(r, cols, spec, tz, inclusive.get(r.external_id, True), pick,
-                         plan.warnings if warn else None)
+            ts = _row_ts(r, cols, spec, tz, inclusive=inclusive.get(r.external_id, True), pick=pick,
+                         warnings=plan.warnings if warn else None)
         except _Reject as e:
             plan.rejected.append(LineIssue(r.line, e.field, e.message))
             continue
@@ -389,7 +389,7 @@ def _resolve_times(rows: list[_Row], cols: Columns, spec: MappingSpec, tz: ZoneI
         mp.readings.append(pr)
 
 
-def _at(stamp: Stamp, field: str, tz: ZoneInfo, pick: int | None, warnings: list[LineIssue] | None,
+def _at(stamp: Stamp, field: str, tz: ZoneInfo, *, pick: int | None, warnings: list[LineIssue] | None,
         line: int) -> datetime:
     """An instant (UTC) for a stamp; `pick` chooses in the repeated hour (0 earlier, 1 later, -1 reject); the choice is
     a warning on the line when `warnings` is given (the time was written once)."""
@@ -417,7 +417,7 @@ def _day_end(day: datetime, days: int, tz: ZoneInfo) -> datetime:
     return d.replace(tzinfo=tz).astimezone(UTC)
 
 
-def _row_ts(r: _Row, cols: Columns, spec: MappingSpec, tz: ZoneInfo, inclusive: bool, pick: int | None,
+def _row_ts(r: _Row, cols: Columns, spec: MappingSpec, tz: ZoneInfo, *, inclusive: bool, pick: int | None,
             warnings: list[LineIssue] | None) -> datetime:
     interval = r.meter.interval_minutes
     if r.register:
@@ -426,7 +426,7 @@ def _row_ts(r: _Row, cols: Columns, spec: MappingSpec, tz: ZoneInfo, inclusive: 
         role = "timestamp" if "timestamp" in cols.index else ("date" if "date" in cols.index else "end")
         if isinstance(stamp, LocalStamp) and not stamp.has_time:
             return _day_end(stamp.wall, 1 if spec.reading_date == "end" else 0, tz)
-        return _at(stamp, cols.label(role), tz, pick, warnings, r.line)
+        return _at(stamp, cols.label(role), tz, pick=pick, warnings=warnings, line=r.line)
 
     # Interval meter: the interval that ends at the returned time must be the meter's interval.
     if not interval:
@@ -446,17 +446,17 @@ def _row_ts(r: _Row, cols: Columns, spec: MappingSpec, tz: ZoneInfo, inclusive: 
                 raise _Reject(f"{sl}/{el}", f"the period is {days} day(s); meter {r.meter.meter_id} counts intervals "
                                             f"of {_interval_text(interval)} (interval_minutes {interval})")
             return end
-        begin = _at(r.start, sl, tz, pick, warnings, r.line)
+        begin = _at(r.start, sl, tz, pick=pick, warnings=warnings, line=r.line)
         if isinstance(r.end, LocalStamp) and (pick is not None or len(local_offsets(r.end.wall, tz)) == 2) \
                 and isinstance(r.start, LocalStamp):
             # In the repeated hour the end's wall time cannot say which instant: the start's instant plus the
             # period's wall-clock length can ("02:00-03:00" written twice is 00:00Z-01:00Z, then 01:00Z-02:00Z).
             end = begin + (r.end.wall - r.start.wall)
         else:
-            end = _at(r.end, el, tz, None, None, r.line)
+            end = _at(r.end, el, tz, pick=None, warnings=None, line=r.line)
         if end <= begin:
             raise _Reject(el, f"{iso_local(end, tz)} is not after {sl} {iso_local(begin, tz)}")
-        _check_length(begin, end, interval, tz, r, f"{sl}/{el}")
+        _check_length(begin, end, interval, tz, r=r, label=f"{sl}/{el}")
         return end
 
     stamp = r.stamp if r.stamp is not None else r.end
@@ -469,7 +469,7 @@ def _row_ts(r: _Row, cols: Columns, spec: MappingSpec, tz: ZoneInfo, inclusive: 
             raise _Reject(label, f"a date without a time is a day's consumption; meter {r.meter.meter_id} counts "
                                  f"intervals of {_interval_text(interval)} (interval_minutes {interval})")
         return _day_end(stamp.wall, 1, tz)
-    at = _at(stamp, label, tz, pick, warnings, r.line)
+    at = _at(stamp, label, tz, pick=pick, warnings=warnings, line=r.line)
     if spec.stamp_marks == "end" or r.stamp is None:
         return at
     if whole_days:  # whole days are counted in local days (docs/semantics.md): 06:00 to 06:00 the next day
@@ -487,7 +487,7 @@ def _interval_text(minutes: int) -> str:
     return f"{minutes} minutes"
 
 
-def _check_length(begin: datetime, end: datetime, interval: int, tz: ZoneInfo, r: _Row, label: str) -> None:
+def _check_length(begin: datetime, end: datetime, interval: int, tz: ZoneInfo, *, r: _Row, label: str) -> None:
     if interval % 1440 == 0:
         lb, le = begin.astimezone(tz), end.astimezone(tz)
         same_clock = lb.time() == le.time()

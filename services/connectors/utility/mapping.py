@@ -234,18 +234,19 @@ def find_columns(table: Table, spec: MappingSpec) -> Columns:
         if not _complete(cols):
             raise FileError(f"line {spec.header_line}: {_missing(cols, spec)}")
     else:
-        cols = None
+        found_cols: Columns | None = None
         for line, cells in rows[:30]:
             if all(is_blank(c) for c in cells):
                 continue
             c = _match(cells, spec, line)
             if _complete(c):
-                cols = c
+                found_cols = c
                 break
-        if cols is None:
+        if found_cols is None:
             first = next(((line, cells) for line, cells in rows if not all(is_blank(c) for c in cells)), None)
             seen = "" if first is None else f"; line {first[0]} reads {', '.join(str(c) for c in first[1][:12])}"
             raise FileError(f"no header row in the first 30 lines: {_missing(Columns(0), spec)}{seen}")
+        cols = found_cols
     if "meter" not in cols.index and spec.meter_id is None:
         raise FileError(f"line {cols.header_line}: no meter number column ({_names(spec, 'meter')}) and no "
                         "meter_id in the mapping")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -164,7 +165,7 @@ def parse_number(cell: Cell, decimal: Decimal) -> float:
         if ok is None:
             raise CellError(f"{show(cell)} is not a number ({how})")
         f = float(norm)
-    if f != f or f in (float("inf"), float("-inf")):
+    if not math.isfinite(f):
         raise CellError(f"{show(cell)} is not a finite number")
     return f
 
