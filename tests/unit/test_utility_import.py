@@ -141,7 +141,8 @@ def test_a_bad_mapping_names_its_field() -> None:
 @pytest.mark.parametrize(("text", "wall", "has_time"), [
     ("31-01-2026", datetime(2026, 1, 31), False), ("31.01.2026", datetime(2026, 1, 31), False),
     ("31/01/2026", datetime(2026, 1, 31), False), ("2026-01-31", datetime(2026, 1, 31), False),
-    ("1-2-2026 6:05", datetime(2026, 2, 1, 6, 5), True), ("2026-01-31T13:45:10", datetime(2026, 1, 31, 13, 45, 10), True),
+    ("1-2-2026 6:05", datetime(2026, 2, 1, 6, 5), True),
+    ("2026-01-31T13:45:10", datetime(2026, 1, 31, 13, 45, 10), True),
     ("31.01.2026 13.45", datetime(2026, 1, 31, 13, 45), True), ("31-01-2026 24:00", datetime(2026, 2, 1), True),
 ])
 def test_date_formats(text: str, wall: datetime, has_time: bool) -> None:
