@@ -47,7 +47,7 @@ def summary_text(report: dict[str, Any]) -> str:
     dry = report.get("dry_run")
     lines = [f"{report.get('file', 'file')}: {report['data_lines']} line(s) read ({report['format']}, preset "
              f"{report['preset']}, header on line {report['header_line']}): {report['accepted']} reading(s) "
-             f"{'would be stored' if dry else 'passed to the pipeline'}, {report['rejected_count']} line(s) rejected"
+             f"accepted{' (dry run: nothing stored)' if dry else ''}, {report['rejected_count']} line(s) rejected"
              + (f", {sum(u['lines'] for u in report['unmapped'])} line(s) of unknown meter numbers"
                 if report["unmapped"] else "")]
     for m in report["meters"]:
