@@ -161,10 +161,11 @@ def test_a_separate_time_column_and_an_offset() -> None:
 
 def test_local_times_around_the_clock_changes() -> None:
     # 29 March 2026 02:30 does not exist; 25 October 2026 02:30 exists twice (+02:00, then +01:00).
-    assert local_offsets(datetime(2026, 3, 29, 2, 30), CPH) == []
-    assert local_offsets(datetime(2026, 10, 25, 2, 30), CPH) == [datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
-                                                                 datetime(2026, 10, 25, 1, 30, tzinfo=UTC)]
-    assert local_offsets(datetime(2026, 1, 15, 12), CPH) == [datetime(2026, 1, 15, 11, tzinfo=UTC)]
+    assert local_offsets(datetime(2026, 3, 29, 2, 30), CPH) == ()
+    assert local_offsets(datetime(2026, 10, 25, 2, 30), CPH) == (datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+                                                                 datetime(2026, 10, 25, 1, 30, tzinfo=UTC))
+    assert local_offsets(datetime(2026, 1, 15, 12), CPH) == (datetime(2026, 1, 15, 11, tzinfo=UTC),)
+    assert local_offsets(datetime(2026, 7, 1, 12), CPH) == (datetime(2026, 7, 1, 10, tzinfo=UTC),)
 
 
 def test_units_and_qualities_in_danish_spellings() -> None:
@@ -330,3 +331,17 @@ def test_golden_monthly_as_xlsx_gives_the_same_readings() -> None:
     assert p.report(CPH)["unmapped"] == expected["report"]["unmapped"]
     got_lines = [(r["line"], r["field"]) for r in p.report(CPH)["rejected"]]
     assert got_lines == [(r["line"], r["field"]) for r in expected["report"]["rejected"]]
+
+
+def test_readings_are_chunked_to_fit_one_ingest_message() -> None:
+    import orjson
+
+    from services.connectors.utility.importer import chunks
+
+    payload = [{"ts": f"2026-01-01T{h % 24:02d}:00:00+01:00", "value": float(h), "unit": "kWh",
+                "quality": "measured"} for h in range(5000)]
+    parts = chunks(payload, max_bytes=10_000)
+    assert [r for p in parts for r in p] == payload  # nothing lost, order kept
+    assert all(len(orjson.dumps(p)) <= 10_000 for p in parts)
+    assert len(orjson.dumps(parts[0] + [payload[len(parts[0])]])) > 10_000  # each part is as full as it can be
+    assert [len(p) for p in chunks(payload, max_bytes=10**9, max_items=2000)] == [2000, 2000, 1000]

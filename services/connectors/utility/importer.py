@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from services.connectors.utility.mapping import Columns, MappingSpec, find_columns
 from services.connectors.utility.parsing import (
     Cell,
@@ -396,6 +398,8 @@ def _at(stamp: Stamp, field: str, tz: ZoneInfo, *, pick: int | None, warnings: l
     if not isinstance(stamp, LocalStamp):
         return stamp.astimezone(UTC)
     options = local_offsets(stamp.wall, tz)
+    if len(options) == 1:
+        return options[0]
     shown = stamp.wall.strftime("%d-%m-%Y %H:%M")
     if not options:
         raise _Reject(field, f"{shown} does not exist in {tz.key}: the clocks jump forward an hour that night")
@@ -514,16 +518,33 @@ def readings_payload(mp: MeterPlan, tz: ZoneInfo) -> list[dict[str, Any]]:
             for r in sorted(mp.readings, key=lambda r: r.ts)]
 
 
-def store_plan(plan: Plan, store: StoreFn, tz: ZoneInfo, *, on_error: Callable[[str, str], None] | None = None,
-               progress: Callable[[int], None] | None = None) -> dict[str, int]:
-    """Hand every meter's readings to `store` (the ingest pipeline), ≤ CHUNK per call; counts of what happened.
+def chunks(payload: list[dict[str, Any]], max_bytes: int, max_items: int = CHUNK) -> list[list[dict[str, Any]]]:
+    """The readings in runs that fit one ingest message: at most `max_items`, and as a JSON array at most
+    `max_bytes` (the pipeline's payload limit; a bigger message would be dead-lettered whole)."""
+    out: list[list[dict[str, Any]]] = []
+    cur: list[dict[str, Any]] = []
+    size = 2  # the array's brackets
+    for r in payload:
+        n = len(orjson.dumps(r)) + 1  # and its comma
+        if cur and (size + n > max_bytes or len(cur) >= max_items):
+            out.append(cur)
+            cur, size = [], 2
+        cur.append(r)
+        size += n
+    if cur:
+        out.append(cur)
+    return out
 
-    One meter's failure is reported through `on_error` (meter number, message) and the others go on."""
+
+def store_plan(plan: Plan, store: StoreFn, tz: ZoneInfo, *, max_bytes: int,
+               on_error: Callable[[str, str], None] | None = None,
+               progress: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Hand every meter's readings to `store` (the ingest pipeline) in runs that fit one ingest message
+    (`chunks`); counts of what happened. One meter's failure is reported through `on_error` (meter number, message)
+    and the others go on."""
     totals = {"stored": 0, "duplicate": 0, "revised": 0, "dead_lettered": 0}
     for ext, mp in sorted(plan.meters.items()):
-        payload = readings_payload(mp, tz)
-        for i in range(0, len(payload), CHUNK):
-            chunk = payload[i:i + CHUNK]
+        for chunk in chunks(readings_payload(mp, tz), max_bytes):
             try:
                 stats = store(mp.meter, chunk)
             except Exception as e:

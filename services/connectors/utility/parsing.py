@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -228,6 +229,11 @@ def parse_time_of_day(cell: Cell) -> tuple[int, int, int]:
         return cell.hour, cell.minute, cell.second
     if not isinstance(cell, str):
         raise CellError(f"{show(cell)} is not a time of day (HH:MM)")
+    return _time_text(cell)
+
+
+@lru_cache(maxsize=4096)
+def _time_text(cell: str) -> tuple[int, int, int]:
     m = _TIME.fullmatch(cell.strip())
     if m is None:
         raise CellError(f"{show(cell)} is not a time of day (HH:MM or HH:MM:SS)")
@@ -274,6 +280,7 @@ def parse_stamp(cell: Cell, time_cell: Cell = None) -> Stamp:
     return stamp
 
 
+@lru_cache(maxsize=65536)
 def _parse_date_text(cell: str, s: str) -> LocalStamp:
     m = _DMY.match(s)
     if m:
@@ -299,9 +306,14 @@ def _parse_date_text(cell: str, s: str) -> LocalStamp:
     return LocalStamp(_with_time(day, hms), True)
 
 
-def local_offsets(wall: datetime, tz: ZoneInfo) -> list[datetime]:
+@lru_cache(maxsize=65536)
+def local_offsets(wall: datetime, tz: ZoneInfo) -> tuple[datetime, ...]:
     """The instants (UTC) a local wall-clock time names: one, two (the repeated hour when clocks go back, earlier
-    first) or none (the skipped hour when clocks go forward)."""
+    first) or none (the skipped hour when clocks go forward). Cached: an export repeats its times per meter."""
+    first = wall.replace(tzinfo=tz)
+    off0, off1 = first.utcoffset(), first.replace(fold=1).utcoffset()
+    if off0 == off1 and off0 is not None:  # the usual case: one offset, no round trip needed
+        return ((wall - off0).replace(tzinfo=UTC),)
     out: list[datetime] = []
     for fold in (0, 1):
         aware = wall.replace(tzinfo=tz, fold=fold)
@@ -311,7 +323,7 @@ def local_offsets(wall: datetime, tz: ZoneInfo) -> list[datetime]:
             if all(o != utc for o in out):
                 out.append(utc)
     out.sort()
-    return out  # in UTC: aware datetimes sharing a ZoneInfo compare and subtract by wall time, ignoring fold
+    return tuple(out)  # in UTC: aware datetimes sharing a ZoneInfo compare and subtract by wall time, ignoring fold
 
 
 # -- units and qualities ---------------------------------------------------------------------------------------------

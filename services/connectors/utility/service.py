@@ -83,7 +83,7 @@ def import_bytes(ctx: SyncContext, data: bytes, name: str, spec: MappingSpec) ->
     def store(meter: MeterLike, chunk: list[dict[str, Any]]) -> Any:
         return ctx.store_readings(cast(MeterRef, meter), chunk, source=READING_SOURCE)
 
-    totals = store_plan(plan, store, ctx.tz, on_error=ctx.item_error,
+    totals = store_plan(plan, store, ctx.tz, max_bytes=ctx.settings.ingest.max_payload_bytes, on_error=ctx.item_error,
                         progress=lambda n: ctx.progress(advance=n))
     # Rejected lines count as rejected rows of the run (it ends 'partial'), like the pipeline's dead letters.
     ctx.counts.rejected += len(plan.rejected)
