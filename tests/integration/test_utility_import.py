@@ -197,3 +197,28 @@ def test_the_inbox_imports_new_files_and_files_them_away(admin: httpx.Client, db
     nothing = service.run_source("utility", settings=settings, trigger="schedule", actor="test")
     assert (nothing.status, nothing.stored, nothing.message) == ("ok", 0, f"no new files in {inbox}")
     assert scalar(db, "SELECT count(*) FROM readings WHERE source = 'utility'") == 5
+
+
+def test_an_xlsx_upload_with_excel_dates_and_numbers(admin: httpx.Client, db: Engine) -> None:
+    import io
+    from datetime import datetime
+
+    import openpyxl
+
+    estate(admin)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["Fjernvarme, Rådhuset"])
+    ws.append(["Målernummer", "Aflæsningsdato", "Energi (MWh)"])
+    for month, mwh in ((1, 1000.0), (2, 1012.5), (3, 1022.25)):
+        ws.append([5512345, datetime(2026, month, 1), mwh])  # Excel keeps the meter number as a number
+    buf = io.BytesIO()
+    wb.save(buf)
+    r = admin.post("/api/v1/imports/utility", content=buf.getvalue(), params={"filename": "eksport.xlsx"},
+                   headers={"Content-Type": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"})
+    assert r.status_code == 200, r.text
+    f = r.json()["files"][0]
+    assert (f["format"], f["header_line"], f["columns"]["reading"]) == ("xlsx", 2, "Energi (MWh)")
+    assert f["meters"][0]["kwh"] == 22250.0 and r.json()["run"]["status"] == "ok"
+    assert scalar(db, "SELECT count(*) FROM readings WHERE source = 'utility'") == 3
