@@ -36,7 +36,8 @@ KNOWN: dict[str, tuple[str, ...]] = {
     "start": ("fra", "fra dato", "periode fra", "fra tidspunkt", "fra dato/tid", "from", "start", "period start"),
     "end": ("til", "til dato", "periode til", "til tidspunkt", "til dato/tid", "to", "end", "period end"),
     "unit": ("enhed", "måleenhed", "unit"),
-    "quality": ("kvalitet", "datakvalitet", "status", "quality"),
+    # not "Status": portals use it for a meter's state (Aktiv, Lukket), which is no reading quality
+    "quality": ("kvalitet", "datakvalitet", "quality"),
 }
 
 Ambiguous = Literal["earlier", "later", "reject"]
@@ -97,7 +98,7 @@ PRESETS: dict[str, MappingSpec] = {
         date=["dato", "aflæsningsdato", "læsedato", "aflæst dato"],
         time=["tidspunkt", "klokkeslæt", "kl"],
         timestamp=["tidsstempel", "dato og tid", "dato/tid"],
-        unit=["enhed", "måleenhed"], quality=["kvalitet", "status"],
+        unit=["enhed", "måleenhed"], quality=["kvalitet", "datakvalitet"],
     ),
     # Consumption per period (interval): Målernr.;Fra;Til;Forbrug[;Enhed][;Kvalitet]; stored at the period's end.
     "dk-forbrug-periode": MappingSpec(
@@ -105,7 +106,7 @@ PRESETS: dict[str, MappingSpec] = {
         consumption=["forbrug", "mængde", "forbrug i perioden", "periodeforbrug"],
         start=["fra", "fra dato", "periode fra", "fra tidspunkt", "fra dato/tid"],
         end=["til", "til dato", "periode til", "til tidspunkt", "til dato/tid"],
-        unit=["enhed", "måleenhed"], quality=["kvalitet", "status"],
+        unit=["enhed", "måleenhed"], quality=["kvalitet", "datakvalitet"],
     ),
     # Consumption per day or hour (interval): Målernr.;Dato[;Tidspunkt];Forbrug[;Enhed]; a date is that local day,
     # a date-time the start of the meter's interval.
@@ -114,7 +115,7 @@ PRESETS: dict[str, MappingSpec] = {
         consumption=["forbrug", "mængde"],
         date=["dato", "dag"], time=["tidspunkt", "klokkeslæt", "kl"],
         timestamp=["tidsstempel", "dato og tid", "dato/tid"],
-        unit=["enhed", "måleenhed"], quality=["kvalitet", "status"],
+        unit=["enhed", "måleenhed"], quality=["kvalitet", "datakvalitet"],
     ),
 }
 
