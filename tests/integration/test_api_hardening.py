@@ -106,3 +106,9 @@ def test_numbers_are_json_numbers_everywhere(admin: httpx.Client) -> None:
     # real numbers still go through
     ok = admin.put("/api/v1/settings/default-hot-water-share", json={"a": 0.3, "source": "x"})
     assert ok.status_code == 200 and ok.json()["a"] == 0.3
+
+
+def test_a_body_that_is_not_utf8_json_is_a_422_naming_the_body(admin: httpx.Client) -> None:
+    r = admin.put("/api/v1/settings/normal-year", content=b".|\xff\xfeR", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"] == [{"field": "body", "message": "the body is not valid JSON in UTF-8"}]
