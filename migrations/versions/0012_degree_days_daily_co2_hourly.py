@@ -8,14 +8,14 @@
   A value that changes when re-read is updated in place and the old value kept in `co2_intensity_revisions`.
 
 Revision ID: 0012
-Revises: 0011 (the connector framework; pointed at 0010 until 0011 is on this branch — the lead re-chains it)
+Revises: 0011 (the connector framework)
 Create Date: 2026-11-30
 """
 
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -16,13 +16,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import psycopg
 
 from services.config import Settings, read_secret
 from services.connectors import repository as repo
-from services.connectors.climate_http import HttpError, get_json
 from services.connectors.dmi_api import PARAMETER, DmiFormatError, DmiValue, fetch
+from services.connectors.http import HttpClient
 from services.connectors.service import SourceError, SyncContext, daily_at, register
 from services.targets import reference as ref
 
@@ -110,23 +109,20 @@ class DmiSource:
 
         return local(months_from), local(days_from), local(until)
 
-    def _fetch(self, ctx: SyncContext, client: httpx.Client, resolution: str, span: tuple[datetime, datetime]
+    def _fetch(self, ctx: SyncContext, client: HttpClient, resolution: str, span: tuple[datetime, datetime]
                ) -> list[DmiValue]:
         start, end = span
         cfg = self.cfg
 
-        def get(c: httpx.Client, url: str, params: dict[str, str]) -> Any:
-            return get_json(c, url, params, what=f"DMI {resolution} degree days", max_attempts=cfg.max_attempts,
-                            backoff_s=cfg.backoff_s)
+        def get(path: str, params: dict[str, str]) -> Any:
+            return client.get_json(path, params=params)
 
         values: list[DmiValue] = []
         try:
-            for page in fetch(client, get, base_url=cfg.base_url, municipality_id=cfg.municipality_id,
-                              resolution=resolution, start=start, end=end, tz=ctx.tz):
+            for page in fetch(get, municipality_id=cfg.municipality_id, resolution=resolution, start=start, end=end,
+                              tz=ctx.tz):
                 values += page
                 ctx.progress(advance=0, note=f"{resolution}: {len(values)} values")
-        except HttpError as e:
-            raise SourceError(str(e)) from None
         except DmiFormatError as e:
             raise SourceError(f"DMI {resolution} degree days: the answer is not the documented shape: {e}") from None
         wrong = {v.municipality_id for v in values if v.municipality_id and v.municipality_id != cfg.municipality_id}
@@ -139,11 +135,11 @@ class DmiSource:
         cfg = self.cfg
         api_key = read_secret(cfg.api_key, cfg.api_key_file, "ENERGIBLIK_SYNC__DMI__API_KEY_FILE")
         months_from, days_from, until = self.window(ctx)
-        headers = {"User-Agent": "Energiblik (municipal energy monitoring; +https://github.com/energiblik)"}
-        if api_key:
-            headers["X-Gravitee-Api-Key"] = api_key  # header, never the query: a URL ends up in logs
+        # the key travels in the header DMI documents for it, never in the query: a URL ends up in logs
+        headers = {"X-Gravitee-Api-Key": api_key} if api_key else {}
         ctx.progress(total=2 if cfg.daily else 1)
-        with httpx.Client(timeout=cfg.timeout_s, headers=headers) as client:
+        with HttpClient(cfg.base_url, what="DMI Climate Data API", timeout_s=cfg.timeout_s,
+                        max_attempts=cfg.max_attempts, backoff_s=cfg.backoff_s, headers=headers) as client:
             months = self._fetch(ctx, client, "month", (months_from, until))
             self.store_months(ctx, months)
             ctx.progress(advance=1)
@@ -151,6 +147,8 @@ class DmiSource:
                 days = self._fetch(ctx, client, "day", (days_from, until))
                 self.store_days(ctx, days)
                 ctx.progress(advance=1)
+            if client.retries:
+                ctx.detail["http_retries"] = client.retries
 
     def store_months(self, ctx: SyncContext, values: list[DmiValue]) -> None:
         complete, partial = split_complete(values, ctx.now)

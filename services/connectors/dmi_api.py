@@ -17,13 +17,11 @@ API key: the documentation of the `dmigw.govcloud.dk` gateway asks for a key per
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import httpx
 
 PARAMETER = "acc_heating_degree_days_17"
 COLLECTION = "municipalityValue"
@@ -139,17 +137,18 @@ def rfc3339(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def fetch(client: httpx.Client, get: Any, *, base_url: str, municipality_id: str, resolution: str,
-          start: datetime, end: datetime, tz: ZoneInfo, page_limit: int = PAGE_LIMIT) -> Iterator[list[DmiValue]]:
-    """Every value of `resolution` whose period starts in [start, end), page by page (limit/offset). `get(client,
-    url, params)` does the request with retries and returns the decoded JSON (services/connectors/http.py)."""
-    url = base_url.rstrip("/") + f"/collections/{COLLECTION}/items"
+def fetch(get: Callable[[str, dict[str, str]], Any], *, municipality_id: str, resolution: str, start: datetime,
+          end: datetime, tz: ZoneInfo, page_limit: int = PAGE_LIMIT) -> Iterator[list[DmiValue]]:
+    """Every value of `resolution` whose period starts in [start, end), page by page (limit/offset). `get(path,
+    params)` does the request against the base URL with retries and returns the decoded JSON
+    (services/connectors/http.py)."""
+    url = f"/collections/{COLLECTION}/items"
     offset = 0
     while True:
         params = {"municipalityId": municipality_id, "parameterId": PARAMETER, "timeResolution": resolution,
                   "datetime": f"{rfc3339(start)}/{rfc3339(end)}", "limit": str(page_limit),
                   "offset": str(offset)}
-        values, returned, has_next = parse_page(get(client, url, params), tz)
+        values, returned, has_next = parse_page(get(url, params), tz)
         yield values
         offset += returned
         if returned < page_limit or not has_next or returned == 0:

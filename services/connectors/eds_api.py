@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-import httpx
 
 DEFAULT_BASE_URL = "https://api.energidataservice.dk"
 DATASET = "DeclarationGridEmission"
@@ -116,18 +114,19 @@ def eds_time(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
-def fetch(client: httpx.Client, get: Any, *, base_url: str, dataset: str, areas: Sequence[str], method: str,
+def fetch(get: Callable[[str, dict[str, str]], Any], *, dataset: str, areas: Sequence[str], method: str,
           start: datetime, end: datetime, page_limit: int = PAGE_LIMIT) -> Iterator[Page]:
     """Every record in [start, end) for the areas and the allocation method, page by page (limit/offset, until
-    `total` is read). `get(client, url, params)` does the request with retries and returns the decoded JSON."""
-    url = base_url.rstrip("/") + f"/dataset/{dataset}"
+    `total` is read). `get(path, params)` does the request against the base URL with retries and returns the
+    decoded JSON (services/connectors/http.py)."""
+    url = f"/dataset/{dataset}"
     offset = 0
     while True:
         params = {"start": eds_time(start), "end": eds_time(end), "timezone": "UTC", "sort": "HourUTC asc",
                   "filter": json.dumps({"PriceArea": list(areas), "FuelAllocationMethod": [method]},
                                        separators=(",", ":")),
                   "limit": str(page_limit), "offset": str(offset)}
-        doc = get(client, url, params)
+        doc = get(url, params)
         page = parse_page(doc, offset)
         yield page
         n = len(doc["records"])

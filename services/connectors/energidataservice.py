@@ -15,13 +15,12 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import psycopg
 
 from services.config import Settings
 from services.connectors import repository as repo
-from services.connectors.climate_http import HttpError, get_json
 from services.connectors.eds_api import EdsFormatError, Intensity, fetch
+from services.connectors.http import HttpClient, HttpError
 from services.connectors.service import SourceError, SyncContext, daily_at, register
 
 SOURCE_NAME = "Energi Data Service"
@@ -90,19 +89,19 @@ class EnergiDataServiceSource:
         ctx.detail.update({"dataset": cfg.dataset, "method": cfg.method, "areas": list(cfg.areas),
                            "from": start.isoformat(), "to": end.isoformat()})
 
-        def get(c: httpx.Client, url: str, params: dict[str, str]) -> Any:
-            return get_json(c, url, params, what=f"Energi Data Service {cfg.dataset}",
-                            max_attempts=cfg.max_attempts, backoff_s=cfg.backoff_s)
-
         undeclared = 0
         newest: datetime | None = None
-        headers = {"User-Agent": "Energiblik (municipal energy monitoring; +https://github.com/energiblik)"}
-        with httpx.Client(timeout=cfg.timeout_s, headers=headers) as client:
+        with HttpClient(cfg.base_url, what=f"Energi Data Service {cfg.dataset}", timeout_s=cfg.timeout_s,
+                        max_attempts=cfg.max_attempts, backoff_s=cfg.backoff_s) as client:
+
+            def get(path: str, params: dict[str, str]) -> Any:
+                return client.get_json(path, params=params)
+
             for lo, hi in parts:
                 rows: list[Intensity] = []
                 try:
-                    for page in fetch(client, get, base_url=cfg.base_url, dataset=cfg.dataset, areas=cfg.areas,
-                                      method=cfg.method, start=lo, end=hi, page_limit=cfg.page_limit):
+                    for page in fetch(get, dataset=cfg.dataset, areas=cfg.areas, method=cfg.method, start=lo, end=hi,
+                                      page_limit=cfg.page_limit):
                         rows += page.rows
                         undeclared += page.undeclared  # published without a value yet: a later run reads it again
                         for index, message in page.rejected:
@@ -118,6 +117,8 @@ class EnergiDataServiceSource:
                 if rows:
                     newest = max(newest or rows[0].ts, *(r.ts for r in rows))
                 ctx.progress(advance=1, note=f"{lo.date()}: {len(rows)} hours")
+            if client.retries:
+                ctx.detail["http_retries"] = client.retries
         if undeclared:
             ctx.detail["undeclared_hours"] = undeclared
         ctx.detail["newest_hour"] = newest.isoformat() if newest else None

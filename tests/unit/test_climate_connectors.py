@@ -3,6 +3,7 @@ and hourly CO2 of a few hours of consumption computed by hand."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -146,7 +147,7 @@ def test_chunks_cover_the_span_without_overlap() -> None:
     start = datetime(2015, 1, 1, tzinfo=UTC)
     parts = chunks(start, start + timedelta(days=200), 92)
     assert parts[0][0] == start and parts[-1][1] == start + timedelta(days=200)
-    assert all(a[1] == b[0] for a, b in zip(parts, parts[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
     assert [round((b - a).days) for a, b in parts] == [92, 92, 16]
 
 
