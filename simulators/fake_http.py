@@ -2,7 +2,8 @@
 test steers over `POST /_control` (JSON):
 
 - `{"fail": [{"status": 429, "retry_after": 1}, {"status": 503}]}` — the next requests get these errors, in order
-  (a `Retry-After` header when `retry_after` is given), then normal answers again;
+  (a `Retry-After` header when `retry_after` is given), then normal answers again; a failure with
+  `"match": {"timeResolution": "day"}` waits for a request whose query has those values (`"times": n` repeats it);
 - `{"now": "2026-11-30T06:00:00+00:00"}` — the server's clock (what is published depends on it); `null` = real time;
 - `{"override": {...}}` — source-specific corrections of published values (see each server);
 - `GET /_requests` lists the requests received (path and query), for tests that check paging and retries.
@@ -41,9 +42,16 @@ class FakeState:
             if body.get("reset"):
                 self.failures, self.fixed_now, self.overrides, self.requests = [], None, {}, []
 
-    def next_failure(self) -> dict[str, Any] | None:
+    def next_failure(self, query: dict[str, str]) -> dict[str, Any] | None:
         with self.lock:
-            return self.failures.pop(0) if self.failures else None
+            for i, f in enumerate(self.failures):
+                if all(query.get(k) == v for k, v in (f.get("match") or {}).items()):
+                    if f.get("times", 1) > 1:
+                        f["times"] -= 1
+                    else:
+                        self.failures.pop(i)
+                    return f
+            return None
 
 
 Answer = tuple[int, dict[str, str], Any]
@@ -82,7 +90,7 @@ def make_handler(state: FakeState, route: Callable[[str, dict[str, list[str]], d
             query = parse_qs(parts.query)
             with state.lock:
                 state.requests.append({"path": parts.path, "query": {k: v[0] for k, v in query.items()}})
-            failure = state.next_failure()
+            failure = state.next_failure({k: v[0] for k, v in query.items()})
             if failure is not None:
                 headers = {}
                 if failure.get("retry_after") is not None:
