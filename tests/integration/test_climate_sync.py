@@ -312,3 +312,22 @@ def test_co2_names_the_hourly_and_the_annual_method(api: Api, admin: httpx.Clien
     assert total["year"]["kg_co2_hourly"] == pytest.approx(h["kg_co2"], abs=0.06)
     # the baseline year has no hourly intensity: all of it by the annual factor, said so
     assert total["baseline"]["hourly_coverage"] in (0.0, None)
+
+
+def test_degree_days_over_the_api_after_a_dmi_sync(api: Api, admin: httpx.Client, db: Engine, fake_dmi: Fake) -> None:
+    assert run("dmi", settings_for(dmi=fake_dmi), NOW).status == "ok"
+    daily = admin.get("/api/v1/degree-days/daily", params={"start": "2026-11-01", "end": "2026-11-30"})
+    assert daily.status_code == 200, daily.text
+    rows = daily.json()
+    # the running day (30 November) is not stored
+    assert [r["day"] for r in rows] == [f"2026-11-{d:02d}" for d in range(1, 30)]
+    assert rows[0]["degree_days"] == daily_degree_days("0151", date(2026, 11, 1))
+    assert "municipality 0151 (Ballerup)" in rows[0]["source"]
+    bad = admin.get("/api/v1/degree-days/daily", params={"start": "2026-11-30", "end": "2026-11-01"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "start"
+    months = {m["month"]: m for m in admin.get("/api/v1/degree-days", params={"year": 2026}).json()}
+    assert sorted(months) == [f"2026-{m:02d}" for m in range(1, 11)]
+    assert months["2026-01"]["source"].startswith("DMI Climate Data API")
+    sources = {s["source"]: s for s in admin.get("/api/v1/sync").json()["sources"]}
+    assert sources["dmi"]["last_run"]["status"] == "ok"
+    assert "energidataservice" in sources
