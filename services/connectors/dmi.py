@@ -121,10 +121,14 @@ class DmiSource:
         try:
             for page in fetch(get, municipality_id=cfg.municipality_id, resolution=resolution, start=start, end=end,
                               tz=ctx.tz):
-                values += page
+                values += page.values
+                for index, message in page.rejected:
+                    # one value not as documented is recorded and skipped; the run ends 'partial'
+                    ctx.item_error(f"DMI {resolution} feature {index}", message)
                 ctx.progress(advance=0, note=f"{resolution}: {len(values)} values")
         except DmiFormatError as e:
-            raise SourceError(f"DMI {resolution} degree days: the answer is not the documented shape: {e}") from None
+            raise SourceError(f"DMI {resolution} degree days: the answer is not the documented shape ({e}); "
+                              "nothing from it is stored") from None
         wrong = {v.municipality_id for v in values if v.municipality_id and v.municipality_id != cfg.municipality_id}
         if wrong:
             raise SourceError(f"DMI answered values of municipality {', '.join(sorted(wrong))}, asked for "

@@ -119,8 +119,17 @@ def parse_feature(feature: Any, index: int, tz: ZoneInfo) -> DmiValue:
                     str(mid) if mid is not None else "", p.get("municipalityName"))
 
 
-def parse_page(doc: Any, tz: ZoneInfo) -> tuple[list[DmiValue], int, bool]:
-    """(values, numberReturned, has a `next` link) of one FeatureCollection page."""
+@dataclass(frozen=True)
+class Page:
+    values: list[DmiValue]
+    rejected: list[tuple[int, str]]  # (feature index in the whole answer, reason): recorded and skipped
+    returned: int  # numberReturned
+    has_next: bool  # a `next` link
+
+
+def parse_page(doc: Any, tz: ZoneInfo, offset: int = 0) -> Page:
+    """One FeatureCollection page. A feature that is not the documented shape is rejected alone with its reason (the
+    rest of the page stands); an answer that is not a FeatureCollection raises DmiFormatError."""
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"),
                                                                                              list):
         raise DmiFormatError("answer is not a GeoJSON FeatureCollection with a features list")
@@ -130,7 +139,14 @@ def parse_page(doc: Any, tz: ZoneInfo) -> tuple[list[DmiValue], int, bool]:
         raise DmiFormatError(f"numberReturned {returned!r} does not match the {len(features)} features")
     links = doc.get("links") or []
     has_next = any(isinstance(link, dict) and link.get("rel") == "next" for link in links)
-    return [parse_feature(f, i, tz) for i, f in enumerate(features)], returned, has_next
+    values: list[DmiValue] = []
+    rejected: list[tuple[int, str]] = []
+    for i, f in enumerate(features, start=offset):
+        try:
+            values.append(parse_feature(f, i, tz))
+        except DmiFormatError as e:
+            rejected.append((i, str(e)))
+    return Page(values, rejected, returned, has_next)
 
 
 def rfc3339(ts: datetime) -> str:
@@ -138,7 +154,7 @@ def rfc3339(ts: datetime) -> str:
 
 
 def fetch(get: Callable[[str, dict[str, str]], Any], *, municipality_id: str, resolution: str, start: datetime,
-          end: datetime, tz: ZoneInfo, page_limit: int = PAGE_LIMIT) -> Iterator[list[DmiValue]]:
+          end: datetime, tz: ZoneInfo, page_limit: int = PAGE_LIMIT) -> Iterator[Page]:
     """Every value of `resolution` whose period starts in [start, end), page by page (limit/offset). `get(path,
     params)` does the request against the base URL with retries and returns the decoded JSON
     (services/connectors/http.py)."""
@@ -148,8 +164,8 @@ def fetch(get: Callable[[str, dict[str, str]], Any], *, municipality_id: str, re
         params = {"municipalityId": municipality_id, "parameterId": PARAMETER, "timeResolution": resolution,
                   "datetime": f"{rfc3339(start)}/{rfc3339(end)}", "limit": str(page_limit),
                   "offset": str(offset)}
-        values, returned, has_next = parse_page(get(url, params), tz)
-        yield values
-        offset += returned
-        if returned < page_limit or not has_next or returned == 0:
+        page = parse_page(get(url, params), tz, offset)
+        yield page
+        offset += page.returned
+        if page.returned < page_limit or not page.has_next or page.returned == 0:
             return

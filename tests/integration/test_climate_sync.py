@@ -331,3 +331,18 @@ def test_degree_days_over_the_api_after_a_dmi_sync(api: Api, admin: httpx.Client
     sources = {s["source"]: s for s in admin.get("/api/v1/sync").json()["sources"]}
     assert sources["dmi"]["last_run"]["status"] == "ok"
     assert "energidataservice" in sources
+
+
+def test_dmi_one_bad_value_is_skipped_and_a_dry_run_stores_nothing(db: Engine, fake_dmi: Fake) -> None:
+    s = settings_for(dmi=fake_dmi)
+    dry = run("dmi", s, NOW, dry_run=True)
+    assert dry.status == "ok" and dry.stored == 13 + 40
+    assert scalar(db, "SELECT count(*) FROM degree_day_imports") == 0
+    assert scalar(db, "SELECT count(*) FROM degree_days_daily") == 0
+    fake_dmi.control(override={"month:2026-04": 5000.0})  # not a degree-day value: DMI never sends it
+    out = run("dmi", s, NOW)
+    assert out.status == "partial"
+    assert out.errors == 1
+    assert "properties.value 5000" in out.detail["item_errors"][0]["error"]
+    months = current_months(db)
+    assert "2026-04" not in months and len(months) == 12

@@ -71,6 +71,13 @@ def test_page_count_must_match() -> None:
         dmi_api.parse_page({"type": "FeatureCollection", "features": [feature()], "numberReturned": 2}, TZ)
 
 
+def test_a_bad_feature_is_rejected_alone() -> None:
+    page = dmi_api.parse_page({"type": "FeatureCollection", "numberReturned": 2,
+                               "features": [feature(), feature(value=-4.0)]}, TZ, offset=1000)
+    assert [v.value for v in page.values] == [447.3]
+    assert len(page.rejected) == 1 and page.rejected[0][0] == 1001 and "feature 1001" in page.rejected[0][1]
+
+
 def test_running_month_is_partial_a_month_calculated_after_its_end_is_complete() -> None:
     jan = dmi_api.parse_feature(feature(), 0, TZ)
     assert not jan.complete(datetime(2026, 1, 20, tzinfo=UTC))  # running: its end is ahead
@@ -93,9 +100,9 @@ def test_golden_dmi_month_page() -> None:
     doc = json.loads((GOLDEN / "dmi_municipality_month.json").read_text())
     want = json.loads((GOLDEN / "dmi_municipality_month.expected.json").read_text())
     now = datetime.fromisoformat(want["now"])
-    values, returned, has_next = dmi_api.parse_page(doc, TZ)
-    assert (returned, has_next) == (3, False)
-    complete, partial = split_complete(values, now)
+    page = dmi_api.parse_page(doc, TZ)
+    assert (page.returned, page.has_next, page.rejected) == (3, False, [])
+    complete, partial = split_complete(page.values, now)
     assert [v.period.isoformat()[:7] for v in partial] == want["partial_months"]
     source = source_text("0151", "Ballerup", now.astimezone(TZ).date())
     csv_text = degree_day_csv(changed_months({}, complete), source)
