@@ -61,15 +61,13 @@ def annual_method(f: FactorUsed) -> str:
 
 @dataclass
 class HourlySums:
-    """kWh of an (electric) carrier in a period from the hourly rollup: `kwh` all of them, `kwh_with` those in hours
-    with a stored intensity and `g` their grams (sum of kWh_h * g/kWh_h)."""
+    """kWh of an (electric) carrier in a period from the hourly rollup in hours with a stored intensity
+    (`kwh_with`), and their grams (`g`: sum of kWh_h * g/kWh_h)."""
 
-    kwh: float = 0.0
     kwh_with: float = 0.0
     g: float = 0.0
 
     def add(self, other: HourlySums) -> None:
-        self.kwh += other.kwh
         self.kwh_with += other.kwh_with
         self.g += other.g
 

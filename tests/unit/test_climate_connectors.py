@@ -169,8 +169,7 @@ def test_hourly_co2_of_a_few_hours_by_hand() -> None:
         total 1.75 kg; coverage of the hourly method 5 / 12 = 0.4167"""
     sums = HourlySums()
     for kwh, g in ((2.0, 100.0), (3.0, 50.0)):
-        sums.add(HourlySums(kwh, kwh, kwh * g))
-    sums.add(HourlySums(5.0, 0.0, 0.0))
+        sums.add(HourlySums(kwh, kwh * g))  # the 5 kWh hour has no intensity: not among the hourly sums
     f = FactorUsed(0.2, "2026: declaration; Energinet")
     h = hourly_figure(12.0, sums, f, "hourly_location_based (Energi Data Service DeclarationGridEmission, DK2, 125%)")
     assert h["kg_co2_hourly"] == pytest.approx(0.35)
@@ -183,7 +182,7 @@ def test_hourly_co2_of_a_few_hours_by_hand() -> None:
 
 
 def test_hourly_co2_fully_covered_names_no_fallback() -> None:
-    h = hourly_figure(4.0, HourlySums(4.0, 4.0, 4.0 * 120.0), FactorUsed(0.3, "x"), "m")
+    h = hourly_figure(4.0, HourlySums(4.0, 4.0 * 120.0), FactorUsed(0.3, "x"), "m")
     assert h["kg_co2"] == pytest.approx(0.48)
     assert h["coverage"] == pytest.approx(1.0)
     assert h["fallback_method"] is None
