@@ -311,8 +311,8 @@ def hourly_electricity_by_day(conn: PgConn, meter_keys: Sequence[int], span: tup
     """Per meter and local day in [start, end): (key, day, kWh of the hours with a stored CO2 intensity for `area`
     and `method`, their grams: sum of kWh_h * g/kWh_h). One pass over the hourly rollup (150 meters, one year with
     every hour covered: 2.1 s on the shared 2-core machine at load average 7; /co2 asks only for the hours the
-    intensity covers, so a baseline year before the dataset costs nothing). An hourly row's `hour` is the hour's start, as is an
-    intensity's `ts`."""
+    intensity covers, so a baseline year before the dataset costs nothing). An hourly row's `hour` is the hour's
+    start, as is an intensity's `ts`."""
     return [(int(r[0]), r[1], float(r[2]), float(r[3])) for r in conn.execute(
         "SELECT h.meter_key, (h.hour AT TIME ZONE %s)::date, sum(h.amount), sum(h.amount * i.g_per_kwh) "
         "FROM consumption_hourly h JOIN co2_intensity_hourly i ON i.area = %s AND i.method = %s AND i.ts = h.hour "
