@@ -14,10 +14,12 @@ from pydantic import BaseModel, Field
 from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, RegistryWriter, TimezoneDep
 from api.routing import v1_router
 from api.targets import _driver, _scope_ids
+from services.config import get_settings
 from services.errors import ValidationFailed
 from services.registry.schemas import Carrier, Number, WholeNumber
 from services.targets import portfolio
 from services.targets import reference as ref
+from services.targets.schemas import Co2Out
 
 router = v1_router(tags=["reports"])
 
@@ -39,16 +41,20 @@ def _started(year: int, clock: ClockDep, tz: TimezoneDep) -> int:
     return year
 
 
-@router.get("/co2")
+@router.get("/co2", response_model=Co2Out)
 def get_co2(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, year: Year = None,
             baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None,
             group: Group = "municipal") -> dict[str, Any]:
-    """kg CO2 per building, carrier and year, with the factor and method used, and the change since the baseline."""
+    """kg CO2 per building, carrier and year, with the factor and method used, and the change since the baseline;
+    electricity (with heat pumps and EV charging) also hour by hour with the grid's hourly intensity of the price
+    area (`electricity_hourly`, each electric row's `hourly`), the annual factor covering hours without one."""
+    eds = get_settings().sync.energidataservice
+    hourly = portfolio.HourlyCo2Settings(area=eds.price_area, dataset=eds.dataset, method=eds.method)
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
         return portfolio.co2(_driver(sa), ids, year=_started(year or _last_year(clock, tz), clock, tz),
                              baseline_year=baseline_year,
-                             tz=tz, group=group)
+                             tz=tz, group=group, hourly=hourly)
 
 
 @router.get("/co2-factors")

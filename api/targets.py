@@ -3,7 +3,8 @@ non-routine adjustments, the audit trail."""
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
@@ -104,6 +105,32 @@ def get_degree_days(_: Caller, engine: EngineDep,
         normal = ref.normal_year(conn)
         return [{"month": r[0].isoformat()[:7], "degree_days": r[1], "normal": normal.degree_days[r[0].month - 1],
                  "source": r[2], "import_id": r[3]} for r in cur]
+
+
+class DailyDegreeDayOut(BaseModel):
+    day: date = Field(description="the local (Europe/Copenhagen) day")
+    degree_days: float = Field(description="heating degree days, base 17 °C (DMI acc_heating_degree_days_17)")
+    source: str = Field(description="where the value comes from: DMI, the municipality and the retrieval date")
+    fetched_at: datetime = Field(description="when the value was stored (a changed value: when it changed)")
+
+
+@router.get("/degree-days/daily", response_model=list[DailyDegreeDayOut])
+def get_degree_days_daily(
+    _: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
+    start: Annotated[date | None, Query(description="first day (default: 31 days before today)")] = None,
+    end: Annotated[date | None, Query(description="last day, inclusive (default: today)")] = None,
+) -> list[dict[str, Any]]:
+    """Daily actual heating degree days as the DMI connector stored them (complete days only; the running day is
+    not stored). At most 3,700 days (about ten years) per request."""
+    today = clock.now().astimezone(tz).date()
+    last = end or today
+    first = start or last - timedelta(days=31)
+    if first > last:
+        raise ValidationFailed("start", f"{first} is after end {last}")
+    if (last - first).days > 3700:
+        raise ValidationFailed("start", "at most 3,700 days per request")
+    with engine.connect() as sa:
+        return [asdict(d) for d in ref.degree_days_daily(_driver(sa), first, last)]
 
 
 class NormalYearIn(BaseModel):

@@ -6,7 +6,7 @@ ENERGIBLIK_INGEST__BATCH_MAX_MESSAGES.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -166,16 +166,36 @@ class UtilitySettings(SourceSettings):
 
 
 class DmiSettings(SourceSettings):
-    base_url: str = "https://dmigw.govcloud.dk/v2/climateData"
+    """DMI heating degree days (docs/connectors.md, "DMI degree days")."""
+
+    # since DMI's 2025 change the Climate Data API is open without a key at opendataapi.dmi.dk; the older gateway
+    # dmigw.govcloud.dk/v2/climateData wants a key (api_key / api_key_file, sent as X-Gravitee-Api-Key)
+    base_url: str = "https://opendataapi.dmi.dk/v2/climateData"
     api_key: SecretStr | None = None
     api_key_file: Path | None = None
     municipality_id: str = "0151"  # Ballerup
+    run_at: time = time(6, 0)  # local time, daily
+    months_back: int = Field(default=13, ge=1, le=240)  # re-read window of a normal run: DMI corrects values later
+    days_back: int = Field(default=40, ge=1, le=3660)
+    backfill_from: date = date(2015, 1, 1)  # --backfill reads from here (the baseline year)
+    daily: bool = True  # also daily values into degree_days_daily
 
 
 class EnergiDataServiceSettings(SourceSettings):
+    """Hourly CO2 intensity of electricity (docs/connectors.md, "Energi Data Service hourly CO₂")."""
+
     base_url: str = "https://api.energidataservice.dk"
+    # the buildings' price area: /co2 computes electricity hour by hour with its intensity
     price_area: str = "DK2"  # Ballerup lies east of the Great Belt
-    every_s: float = 3600.0
+    areas: list[str] = Field(default_factory=lambda: ["DK1", "DK2"])  # fetched and stored
+    dataset: str = "DeclarationGridEmission"
+    method: str = "125%"  # FuelAllocationMethod: the Danish 125 % method of Energinet's environmental declaration
+    every_s: float = 86400.0
+    run_at: time = time(7, 0)  # local time, daily: the declaration appears days after the hour
+    reread_days: int = Field(default=35, ge=0, le=400)  # re-read before the cursor: late and revised hours
+    chunk_days: int = Field(default=92, ge=1, le=400)
+    page_limit: int = Field(default=10_000, ge=100, le=100_000)
+    backfill_from: date = date(2015, 1, 1)  # --backfill reads from here; the dataset begins where it begins
 
 
 class SyncSettings(BaseModel):

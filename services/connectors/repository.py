@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -121,5 +122,50 @@ def meters_by_external_id(conn: PgConn) -> list[tuple[Any, ...]]:
 
 # -- dmi --
 
+def dmi_upsert_days(conn: PgConn, days: Sequence[tuple[date, float]], source: str, fetched_at: datetime,
+                    tolerance: float) -> tuple[int, int, list[tuple[date, float, float]]]:
+    """Store complete daily degree days: (new days, days unchanged, [(day, old, new)] of days whose value changed).
+    An unchanged day is not touched (its source and fetched_at stay those of the retrieval that stored it)."""
+    if not days:
+        return 0, 0, []
+    current = {r[0]: float(r[1]) for r in conn.execute(
+        "SELECT day, degree_days FROM degree_days_daily WHERE day = ANY(%s)", [[d for d, _ in days]])}
+    new = [(d, v) for d, v in days if d not in current]
+    changed = [(d, current[d], v) for d, v in days if d in current and abs(current[d] - v) > tolerance]
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO degree_days_daily (day, degree_days, source, fetched_at) VALUES (%s, %s, %s, %s) "
+                        "ON CONFLICT (day) DO UPDATE SET degree_days = EXCLUDED.degree_days, "
+                        "source = EXCLUDED.source, fetched_at = EXCLUDED.fetched_at",
+                        [(d, v, source, fetched_at) for d, v in new] + [(d, v, source, fetched_at)
+                                                                        for d, _, v in changed])
+    return len(new), len(days) - len(new) - len(changed), changed
+
 
 # -- energidataservice --
+
+def eds_upsert_intensity(conn: PgConn, rows: Sequence[Any], source: str, fetched_at: datetime,
+                         tolerance: float) -> tuple[int, int, int]:
+    """Store hourly intensities (objects with area, ts, method, g_per_kwh): (new, unchanged, revised). A changed
+    value is updated and its old value kept in co2_intensity_revisions; an unchanged hour is not touched."""
+    if not rows:
+        return 0, 0, 0
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS _co2_in (area text, ts timestamptz, method text, "
+                 "g_per_kwh double precision) ON COMMIT DROP")
+    conn.execute("TRUNCATE _co2_in")
+    with conn.cursor() as cur, cur.copy("COPY _co2_in (area, ts, method, g_per_kwh) FROM STDIN") as cp:
+        for r in rows:
+            cp.write_row((r.area, r.ts, r.method, r.g_per_kwh))
+    revised = conn.execute(
+        "WITH d AS (SELECT DISTINCT ON (i.area, i.method, i.ts) i.*, c.g_per_kwh AS old FROM _co2_in i "
+        "JOIN co2_intensity_hourly c USING (area, method, ts) WHERE abs(c.g_per_kwh - i.g_per_kwh) > %s "
+        "ORDER BY i.area, i.method, i.ts), "
+        "rev AS (INSERT INTO co2_intensity_revisions (area, ts, method, old_g_per_kwh, new_g_per_kwh) "
+        "SELECT area, ts, method, old, g_per_kwh FROM d) "
+        "UPDATE co2_intensity_hourly c SET g_per_kwh = d.g_per_kwh, source = %s, fetched_at = %s FROM d "
+        "WHERE c.area = d.area AND c.method = d.method AND c.ts = d.ts",
+        [tolerance, source, fetched_at]).rowcount
+    new = conn.execute(
+        "INSERT INTO co2_intensity_hourly (area, ts, method, g_per_kwh, source, fetched_at) "
+        "SELECT DISTINCT ON (area, method, ts) area, ts, method, g_per_kwh, %s, %s FROM _co2_in "
+        "ORDER BY area, method, ts ON CONFLICT (area, method, ts) DO NOTHING", [source, fetched_at]).rowcount
+    return new, len(rows) - new - revised, revised

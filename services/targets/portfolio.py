@@ -5,16 +5,25 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.consumption.periods import local_midnight
 from services.db import PgConn
-from services.registry.history import HEATING, periods, value_as_of, values_during
+from services.registry.history import HEATING, PARENT_METER, periods, value_as_of, values_during
 from services.targets import reference as ref
-from services.targets.co2 import FactorUsed, factor_for_carrier
+from services.targets.co2 import (
+    ANNUAL,
+    FACTOR_CARRIER,
+    FactorUsed,
+    HourlySums,
+    annual_method,
+    factor_for_carrier,
+    hourly_figure,
+)
 from services.targets.progress import (
     MONTHS,
     TOTAL_CARRIERS,
@@ -26,7 +35,7 @@ from services.targets.progress import (
     share_for,
     year_figures,
 )
-from services.targets.service import fact_rows, load_buildings, report_freshness, weather
+from services.targets.service import carrier_key, fact_rows, load_buildings, report_freshness, weather
 
 FOSSIL = ("natural_gas", "oil")
 
@@ -67,11 +76,84 @@ def co2_rows(buildings: Sequence[BuildingData], years: Sequence[int], table: dic
     return out
 
 
+@dataclass(frozen=True)
+class HourlyCo2Settings:
+    """Where the hourly intensity comes from (settings.sync.energidataservice): the price area of the buildings
+    (Ballerup: DK2), the dataset and the fuel allocation method."""
+
+    area: str = "DK2"
+    dataset: str = "DeclarationGridEmission"
+    method: str = "125%"
+
+    @property
+    def label(self) -> str:
+        return f"hourly_location_based (Energi Data Service {self.dataset}, {self.area}, {self.method})"
+
+
+def hourly_sums(conn: PgConn, buildings: Sequence[BuildingData], years: Sequence[int], tz: ZoneInfo, *,
+                hourly: HourlyCo2Settings, stored: tuple[datetime | None, datetime | None]
+                ) -> dict[tuple[str, str, int, int], HourlySums]:
+    """Hourly-rollup kWh and grams per (building, carrier key, year, month) of the electric carriers, each meter
+    counted under the key it has as of each local day (its parent then), as the monthly figures count it
+    (services.targets.service.load_buildings)."""
+    ids = [b.id for b in buildings]
+    first, last = stored  # the first and the last hour with a stored intensity
+    meters = ref.electric_meters(conn, ids)
+    if not meters or not years or first is None or last is None:
+        return {}
+    parents = fact_rows(conn, PARENT_METER, [m[1] for m in meters])
+    info = {m[0]: m for m in meters}
+    out: dict[tuple[str, str, int, int], HourlySums] = {}
+    # only the hours the intensity covers: a baseline year before the dataset costs no pass over its hours
+    start = max(datetime(min(years), 1, 1, tzinfo=tz), first)
+    end = min(datetime(max(years) + 1, 1, 1, tzinfo=tz), last + timedelta(hours=1))
+    if start >= end:
+        return {}
+    for mkey, day, kwh_with, grams in ref.hourly_electricity_by_day(
+            conn, list(info), (start, end), area=hourly.area, method=hourly.method, tz=tz.key):
+        if day.year not in years:
+            continue
+        _, mid, bid, carrier, sub_now = info[mkey]
+        parent = value_as_of(parents.get(mid, []), local_midnight(day, tz), extends_back=True)
+        k = carrier_key(carrier, sub_now if parent is None else parent[0] is not None)
+        if k is None:
+            continue
+        out.setdefault((bid, k, day.year, day.month), HourlySums()).add(HourlySums(kwh_with, grams))
+    return out
+
+
+def add_hourly(rows: list[dict[str, Any]], sums: dict[tuple[str, str, int, int], HourlySums],
+               months_of: Mapping[tuple[str, str, int], Sequence[int]], table: dict[str, list[ref.Factor]],
+               hourly: HourlyCo2Settings) -> None:
+    """Each electric row gains `hourly`: its kg CO2 hour by hour (location-based) with the annual factor for what
+    has no hourly intensity, named; every row's `method` names the annual method."""
+    for r in rows:
+        f = factor_for_carrier(table, r["carrier"], r["year"])
+        if f is not None:
+            r["method"] = annual_method(f)
+        if FACTOR_CARRIER.get(r["carrier"], r["carrier"]) != "electricity":
+            r["hourly"] = None
+            continue
+        total = HourlySums()
+        for m in months_of.get((r["building_id"], r["carrier"], r["year"]), []):
+            s = sums.get((r["building_id"], r["carrier"], r["year"], m))
+            if s is not None:
+                total.add(s)
+        r["hourly"] = hourly_figure(r["kwh"], total, f, hourly.label)
+
+
 def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
-        group: str | None = "municipal") -> dict[str, Any]:
+        group: str | None = "municipal", hourly: HourlyCo2Settings | None = None) -> dict[str, Any]:
+    hourly = hourly or HourlyCo2Settings()
     years = sorted({baseline_year, year})
     buildings = load_buildings(conn, ids, group, years=years, baseline_year=baseline_year, tz=tz)
-    rows = co2_rows(buildings, years, ref.co2_factors(conn))
+    table = ref.co2_factors(conn, hourly.area)
+    rows = co2_rows(buildings, years, table)
+    months_of = {(b.id, carrier, y): sorted(months) for b in buildings for y in years
+                 for carrier, months in b.data.get(y, {}).items()}
+    first, last, n_hours = ref.co2_intensity_span(conn, hourly.area, hourly.method)
+    add_hourly(rows, hourly_sums(conn, buildings, years, tz, hourly=hourly, stored=(first, last)), months_of, table,
+               hourly)
 
     def total(y: int, carrier: str | None = None) -> float:
         return sum(r["kg_co2"] or 0 for r in rows if r["year"] == y and (carrier is None or r["carrier"] == carrier))
@@ -91,10 +173,39 @@ def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: in
         "estimated_share": _estimated_share(year_rows),
         "by_carrier": [{"carrier": c, "kg_co2": round(total(year, c), 1),
                         "baseline_kg_co2": round(total(baseline_year, c), 1)} for c in carriers],
-        "method": "kg CO2 = kWh x factor(carrier, year, DK2); factors from the versioned table (GET /co2-factors), "
-                  "interpolated between listed years; heat pumps and EV charging take the electricity factor; "
-                  "kWh are as delivered (not weather-corrected)",
+        "method": f"{ANNUAL}: kg CO2 = kWh x factor(carrier, year, {hourly.area}); factors from the versioned table "
+                  "(GET /co2-factors), interpolated between listed years; heat pumps and EV charging take the "
+                  "electricity factor; kWh are as delivered (not weather-corrected)",
+        "electricity_hourly": {
+            "method": hourly.label,
+            "description": "electricity (with heat pumps and EV charging) hour by hour: kWh of each hour of the hourly "
+                           "rollup x the grid's declared intensity of that hour in the price area; kWh without an "
+                           "hourly intensity (hours not declared or not fetched, steps longer than 6 h) by the "
+                           f"annual factor ({ANNUAL}), named as fallback_method",
+            "area": hourly.area, "dataset": hourly.dataset, "fuel_allocation": hourly.method,
+            "intensity_stored_from": first, "intensity_stored_to": last + timedelta(hours=1) if last else None,
+            "intensity_hours": n_hours,
+            "year": _hourly_total([r for r in rows if r["year"] == year]),
+            "baseline": _hourly_total([r for r in rows if r["year"] == baseline_year]),
+        },
         "rows": rounded(rows),
+    }
+
+
+def _hourly_total(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The electric rows of a year together: kWh, kg CO2 by the annual factor and hour by hour, and the share of the
+    kWh computed hour by hour (the hourly method's coverage)."""
+    el = [r for r in rows if r.get("hourly")]
+    kwh = sum(r["kwh"] for r in el)
+    hourly_kg = [r["hourly"]["kg_co2"] for r in el]
+    annual = [r["kg_co2"] for r in el]
+    covered = sum(r["hourly"]["kwh_hourly"] for r in el)
+    return {
+        "kwh": round(kwh, 1),
+        "kg_co2_annual_factor": None if any(x is None for x in annual) else round(sum(annual), 1),
+        "kg_co2_hourly": None if any(x is None for x in hourly_kg) else round(sum(hourly_kg), 1),
+        "hourly_coverage": round(covered / kwh, 4) if kwh > 0 else None,
+        "fallback_kwh": round(kwh - covered, 1),
     }
 
 
@@ -111,7 +222,17 @@ def _weighted_coverage(rows: Sequence[dict[str, Any]]) -> float:
 def rounded(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**{k: v for k, v in r.items() if not k.startswith("_")}, "kwh": round(r["kwh"], 1),
              "kg_co2": None if r["kg_co2"] is None else round(r["kg_co2"], 1),
-             "coverage": round(r["coverage"], 4), "estimated_share": round(r["estimated_share"], 4)} for r in rows]
+             "coverage": round(r["coverage"], 4), "estimated_share": round(r["estimated_share"], 4),
+             **({"hourly": _rounded_hourly(r["hourly"])} if r.get("hourly") else {})} for r in rows]
+
+
+def _rounded_hourly(h: dict[str, Any]) -> dict[str, Any]:
+    def r1(x: float | None) -> float | None:
+        return None if x is None else round(x, 1)
+
+    return {**h, "kg_co2": r1(h["kg_co2"]), "kwh_hourly": r1(h["kwh_hourly"]), "kg_co2_hourly": r1(h["kg_co2_hourly"]),
+            "fallback_kwh": r1(h["fallback_kwh"]), "fallback_kg_co2": r1(h["fallback_kg_co2"]),
+            "coverage": None if h["coverage"] is None else round(h["coverage"], 4)}
 
 
 # ---- LED rollout (T2) --------------------------------------------------------------------------------------------

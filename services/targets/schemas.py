@@ -104,3 +104,94 @@ class ProgressOut(BaseModel):
                                                           "to which the rollups read are current")
     buildings: list[dict[str, Any]] = Field(description="per building, the same period as the top level; a running "
                                                         "year's per-building forecast in each `forecast`")
+
+
+# ---- CO2 (GET /api/v1/co2) -----------------------------------------------------------------------------------------
+
+class HourlyCo2Out(BaseModel):
+    """An electric row's CO2 hour by hour (location-based), with the annual factor for what has no hourly intensity."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kg_co2: float | None = Field(description="kg_co2_hourly + fallback_kg_co2 (null: no annual factor for the rest)")
+    method: str = Field(description="e.g. 'hourly_location_based (Energi Data Service DeclarationGridEmission, DK2, "
+                                    "125%)'")
+    coverage: float | None = Field(description="share of the row's kWh computed hour by hour (null: no kWh)")
+    kwh_hourly: float | None = Field(description="kWh in hours with a stored intensity")
+    kg_co2_hourly: float | None = Field(description="Σ kWh of each such hour x that hour's g/kWh / 1000")
+    fallback_kwh: float | None = Field(description="kWh without an hourly intensity (hours not declared or fetched, "
+                                                   "steps longer than 6 h): by the annual factor")
+    fallback_kg_co2: float | None
+    fallback_method: str | None = Field(description="the annual factor used for fallback_kwh (null: none needed)")
+
+
+class Co2RowOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    building_id: str
+    carrier: str
+    year: int
+    kwh: float
+    kg_co2: float | None = Field(description="kWh x the annual factor (the method named in `method`)")
+    kg_per_kwh: float | None
+    method: str = Field(description="'annual_declaration_factor (<the factor's year, method and source>)', or why "
+                                    "there is none")
+    months: int
+    coverage: float
+    estimated_share: float
+    hourly: HourlyCo2Out | None = Field(default=None, description="electric carriers: the same kWh hour by hour")
+
+
+class Co2CarrierOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    carrier: str
+    kg_co2: float
+    baseline_kg_co2: float
+
+
+class HourlyCo2TotalOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    kwh: float
+    kg_co2_annual_factor: float | None
+    kg_co2_hourly: float | None = Field(description="hour by hour where an intensity is stored, the annual factor "
+                                                    "for the rest")
+    hourly_coverage: float | None = Field(description="share of the kWh computed hour by hour")
+    fallback_kwh: float
+
+
+class ElectricityHourlyOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    method: str
+    description: str
+    area: str
+    dataset: str
+    fuel_allocation: str
+    intensity_stored_from: datetime | None
+    intensity_stored_to: datetime | None = Field(description="end (exclusive) of the newest stored hour")
+    intensity_hours: int
+    year: HourlyCo2TotalOut
+    baseline: HourlyCo2TotalOut
+
+
+class Co2Out(BaseModel):
+    """kg CO2 per building, carrier and year by the annual declaration factors (top-level figures, as before), and
+    electricity hour by hour beside them (`electricity_hourly`, each row's `hourly`); every figure names its method."""
+
+    model_config = ConfigDict(extra="allow")
+
+    year: int
+    baseline_year: int
+    computed_through: datetime | None
+    pending_buildings: list[str]
+    kg_co2: float
+    baseline_kg_co2: float
+    change_pct: float | None
+    coverage: float
+    estimated_share: float
+    by_carrier: list[Co2CarrierOut]
+    method: str
+    electricity_hourly: ElectricityHourlyOut
+    rows: list[Co2RowOut]
