@@ -7,7 +7,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import admin, alerts, consumption, dashboard, errors, health, imports, readings, registry, reports, targets
+from api import (
+    admin,
+    alerts,
+    consumption,
+    dashboard,
+    errors,
+    health,
+    imports,
+    readings,
+    registry,
+    reports,
+    sync,
+    targets,
+)
 from api.hardening import Hardening
 from services.db import get_engine
 
@@ -30,7 +43,7 @@ def create_app() -> FastAPI:
     )
     errors.install(app)
     for r in (registry.router, readings.router, consumption.router, imports.router, admin.router, targets.router,
-              reports.router, alerts.router):
+              reports.router, alerts.router, sync.router):
         app.include_router(r, responses=errors.RESPONSES)
     app.include_router(health.router)
     dashboard.install(app)

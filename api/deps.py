@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, cast
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Path, Query
@@ -14,7 +16,7 @@ from services.auth.schemas import Principal
 from services.auth.service import authenticate, require
 from services.clock import Clock, SystemClock
 from services.config import Settings, get_settings
-from services.db import get_engine
+from services.db import PgConn, get_engine
 from services.registry.schemas import ID_PATTERN, not_only_dots
 
 
@@ -31,6 +33,14 @@ def clock() -> Clock:
 
 
 EngineDep = Annotated[Engine, Depends(engine)]
+
+
+@contextmanager
+def pg(eng: Engine, *, write: bool = False) -> Iterator[PgConn]:
+    """The one connection kind repositories take: a pooled psycopg connection, inside a transaction that commits
+    at the end when `write` (and is rolled back otherwise, or on any error)."""
+    with eng.begin() if write else eng.connect() as sa:
+        yield cast(PgConn, sa.connection.driver_connection)
 SettingsDep = Annotated[Settings, Depends(settings)]
 ClockDep = Annotated[Clock, Depends(clock)]
 

@@ -54,8 +54,8 @@ def run_dir() -> Path:
 def estate_programs(*, workers: int, sim_args: list[str] | None, python: str | None = None,
                     client_prefix: str = "energiblik-ingest", metrics_port_base: int = 9107,
                     worker_env: dict[str, str] | None = None, rollups_metrics_port: int = 0) -> list[Program]:
-    """The standard set: `workers` ingest workers on the shared subscription, the rollup and alert processes, the
-    API, and (with `sim_args`) the live simulator."""
+    """The standard set: `workers` ingest workers on the shared subscription, the rollup, alert and connector
+    (sync) processes, the API, and (with `sim_args`) the live simulator."""
     py = python or str(REPO / ".venv" / "bin" / "python")
     progs = [Program(f"ingest-{i}", [py, "-m", "ingest"],
                      {"ENERGIBLIK_MQTT__CLIENT_ID": f"{client_prefix}-{i}",
@@ -65,6 +65,9 @@ def estate_programs(*, workers: int, sim_args: list[str] | None, python: str | N
     rollups_env = {"ENERGIBLIK_ROLLUPS__METRICS_PORT": str(rollups_metrics_port)} if rollups_metrics_port else {}
     progs += [Program("rollups", [py, "-m", "ingest.rollups"], rollups_env),
               Program("alerts", [py, "-m", "ingest.alerts"]),
+              # the connectors' scheduler: runs only the sources enabled in the environment (docs/connectors.md)
+              Program("sync", [py, "-m", "ingest.sync"],
+                      {"ENERGIBLIK_SYNC__METRICS_PORT": str(metrics_port_base + 12)}),
               Program("api", [py, "-m", "api"], {"ENERGIBLIK_API_HOST": "127.0.0.1"})]
     if sim_args is not None:
         progs.append(Program("sim-1", [py, "-m", "simulators.live", *sim_args]))

@@ -171,7 +171,72 @@ def _ingest(args: argparse.Namespace, s: Settings) -> int:
     return reclaim(s, args.client_id, force=args.force)
 
 
+class _Bar:
+    """The progress a connector reports, drawn by tqdm (bar, rate and ETA) on stderr; silent when not a terminal
+    unless asked for."""
+
+    def __init__(self, source: str, enabled: bool | None) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(desc=source, unit="step", disable=True if enabled is False else None,
+                        file=sys.stderr, dynamic_ncols=True)
+
+    def __call__(self, total: int | None = None, advance: int = 0, note: str | None = None) -> None:
+        if total is not None:
+            self.bar.total = total
+            self.bar.refresh()
+        if note is not None:
+            self.bar.set_postfix_str(note[:60], refresh=False)
+        if advance:
+            self.bar.update(advance)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _sync(args: argparse.Namespace, s: Settings) -> int:
+    import getpass
+    from datetime import date
+
+    from services.connectors.service import SourceError, SyncOptions, run_source
+    from services.logs import setup_logging
+
+    setup_logging(s.log_level, as_json=False)
+    try:
+        options = SyncOptions(
+            backfill=args.backfill, dry_run=args.dry_run, preset=args.preset, items=args.only,
+            since=date.fromisoformat(args.since) if args.since else None,
+            until=date.fromisoformat(args.until) if args.until else None,
+            path=Path(args.file) if args.file else None)
+    except ValueError as exc:
+        print(f"sync: --since/--until: {exc} (use YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    if options.path is not None and not options.path.is_file():
+        print(f"sync: --file: {options.path} is not a readable file", file=sys.stderr)
+        return 2
+    bar = _Bar(args.source, False if args.no_progress else None)
+    try:
+        run = run_source(args.source, settings=s, trigger="cli", actor=f"cli:{getpass.getuser()}", options=options,
+                         progress=bar)
+    except SourceError as exc:
+        bar.close()
+        print(f"sync: {exc}", file=sys.stderr)
+        return 2
+    bar.close()
+    took = ((run.finished_at or run.started_at) - run.started_at).total_seconds()
+    print(f"{run.source}: {run.status}{' (dry run: nothing stored)' if options.dry_run else ''} in {took:.1f} s — "
+          f"{run.stored} stored, {run.duplicate} unchanged, {run.revised} revised, {run.rejected} rejected, "
+          f"{run.errors} item errors (run {run.id})")
+    if run.message:
+        print(("error: " if run.status == "failed" else "") + run.message,
+              file=sys.stderr if run.status == "failed" else sys.stdout)
+    for e in run.detail.get("item_errors", [])[:20]:
+        print(f"  {e['item']}: {e['error']}", file=sys.stderr)
+    return {"ok": 0, "partial": 1}.get(run.status, 2)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "sync": _sync,
     "rollups": _rollups,
     "broker-sync": _broker_sync,
     "broker-credentials": _broker_credentials,
@@ -218,6 +283,19 @@ def build_parser() -> argparse.ArgumentParser:
                                       "(GET /api/v1/operations/ingest lists the stranded ones)")
     rc.add_argument("--force", action="store_true",
                     help="also when its heartbeat is fresh or the id is unknown (a running worker is thrown off)")
+    sy = sub.add_parser("sync", help="run one connector now (eloverblik, utility, dmi, energidataservice): "
+                                     "fetch or read, store through the ingest pipeline, record the run")
+    sy.add_argument("source", help="eloverblik | utility | dmi | energidataservice (docs/connectors.md)")
+    sy.add_argument("--backfill", action="store_true",
+                    help="go back as far as the source's data goes (toward 2015) instead of from the cursor")
+    sy.add_argument("--since", metavar="YYYY-MM-DD", help="fetch from this local date (overrides the cursor)")
+    sy.add_argument("--until", metavar="YYYY-MM-DD", help="fetch up to this local date (exclusive)")
+    sy.add_argument("--dry-run", action="store_true", help="show what would be stored and rejected; store nothing")
+    sy.add_argument("--file", metavar="PATH", help="the export file to read (utility)")
+    sy.add_argument("--preset", metavar="NAME", help="the export format's preset (utility; docs/connectors.md)")
+    sy.add_argument("--only", action="append", metavar="ID",
+                    help="only this metering point / item (repeatable)")
+    sy.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 

@@ -125,6 +125,70 @@ class RollupSettings(BaseModel):
     lag_warn_s: float = 300.0
 
 
+class SourceSettings(BaseModel):
+    """What every connector has: on or off, where its API is, how often the scheduler runs it."""
+
+    enabled: bool = False
+    base_url: str = ""
+    # the scheduler runs a source when this long has passed since its last run started (sources may refine it)
+    every_s: float = 86400.0
+    timeout_s: float = 60.0
+    max_attempts: int = 6  # per HTTP request, on 429/5xx/connection errors, with exponential back-off
+    backoff_s: float = 2.0
+
+
+def read_secret(value: SecretStr | None, file: Path | None, what: str) -> str | None:
+    """A secret from its setting or, when that is unset, from a secret file (Docker/Compose/systemd credentials).
+    The value never reaches a log or an error message; `what` names the setting when the file cannot be read."""
+    if value is not None and value.get_secret_value().strip():
+        return value.get_secret_value().strip()
+    if file is None:
+        return None
+    try:
+        text = file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"{what}: cannot read the secret file {file}: {exc.strerror}") from None
+    return text or None
+
+
+class EloverblikSettings(SourceSettings):
+    base_url: str = "https://api.eloverblik.dk/thirdpartyapi"
+    refresh_token: SecretStr | None = None
+    refresh_token_file: Path | None = None
+
+
+class UtilitySettings(SourceSettings):
+    # a folder whose new export files the scheduler imports (moved to done/ or failed/ with a report beside them)
+    inbox: Path | None = None
+    every_s: float = 300.0
+
+
+class DmiSettings(SourceSettings):
+    base_url: str = "https://dmigw.govcloud.dk/v2/climateData"
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    municipality_id: str = "0151"  # Ballerup
+
+
+class EnergiDataServiceSettings(SourceSettings):
+    base_url: str = "https://api.energidataservice.dk"
+    price_area: str = "DK2"  # Ballerup lies east of the Great Belt
+    every_s: float = 3600.0
+
+
+class SyncSettings(BaseModel):
+    """`python -m ingest.sync` and `energiblik sync <source>`: the connectors (docs/connectors.md)."""
+
+    eloverblik: EloverblikSettings = Field(default_factory=EloverblikSettings)
+    utility: UtilitySettings = Field(default_factory=UtilitySettings)
+    dmi: DmiSettings = Field(default_factory=DmiSettings)
+    energidataservice: EnergiDataServiceSettings = Field(default_factory=EnergiDataServiceSettings)
+    # how often the scheduler looks whether a source is due
+    tick_s: float = 30.0
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9119
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENERGIBLIK_", env_nested_delimiter="__", extra="ignore")
 
@@ -135,6 +199,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     rollups: RollupSettings = Field(default_factory=RollupSettings)
     members: MembershipSettings = Field(default_factory=MembershipSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
     admin_token: SecretStr | None = None
     timezone: str = "Europe/Copenhagen"
     log_level: str = "INFO"

@@ -17,7 +17,7 @@ DATA_TABLES = [
     "luminaire_history", "luminaires", "meters", "building_area_history", "buildings",
     "alert_events", "webhook_deliveries", "alerts", "heat_telemetry",
     "audit_log", "baseline_entries", "baseline_imports", "degree_day_entries", "degree_day_imports", "settings",
-    "building_adjustments", "processing_errors", "ingest_members",
+    "building_adjustments", "processing_errors", "ingest_members", "sync_runs", "sync_cursors", "sync_unmapped",
 ]
 
 

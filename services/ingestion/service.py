@@ -288,6 +288,7 @@ class IngestPipeline:
         max_abs_value: float = 1e11,
         registry: RegistryCache | None = None,
         track_rollups: bool = True,
+        source: str = "mqtt",
     ) -> None:
         self.prefix_parts = topic_prefix.strip("/").split("/")
         self.max_payload_bytes = max_payload_bytes
@@ -299,6 +300,9 @@ class IngestPipeline:
         self._topics: dict[str, tuple[str, str, str] | str] = {}  # the parsed topics seen, each parsed once
         # Record the reading ranges each batch touched, for the incremental consumption rollups.
         self.track_rollups = track_rollups
+        # where the readings came from (readings.source): 'mqtt' for the broker; connectors pass their own
+        # ('datahub', 'utility') and go through exactly the same checks
+        self.source = source
 
     @classmethod
     def from_settings(cls, s: Settings, **kw: Any) -> IngestPipeline:
@@ -413,6 +417,7 @@ class IngestPipeline:
         surely_late_enough = self.earliest.year + 1  # a reading of a later year is after `earliest` whatever its offset
         rows = out.rows
         factors: dict[str, float] = {}
+        source = self.source
         for i, (ts, given, u, quality) in enumerate(d.items):
             value = given
             if u is not None and u != unit:
@@ -426,7 +431,7 @@ class IngestPipeline:
                     factors[u] = f
                 value *= f
             if ts <= latest and low <= value <= bound and (ts.year > surely_late_enough or ts >= self.earliest):
-                rows.append((key, ts, value, quality, "mqtt"))  # the common case, kept tight
+                rows.append((key, ts, value, quality, source))  # the common case, kept tight
                 continue
             err = self._ts_error(ts, latest) or (
                 f"value: {value:g} {unit.value} is negative; an interval meter reports what was used in the interval"

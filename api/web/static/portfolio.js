@@ -5,9 +5,10 @@ import { fetchFile, get } from "./api.js";
 import { chartAvailable, COLOURS, draw } from "./charts.js";
 import { dateTime, num, pct, t } from "./i18n.js";
 import { el } from "./dom.js";
+import { renderSources } from "./sources.js";
 
 const view = { year: null };
-const SPAN = { path: "span2", ranking: "wide", labels: "span2" };
+const SPAN = { path: "span2", ranking: "wide", labels: "span2", sources: "span2" };
 const thisYear = () => Number(new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Copenhagen", year: "numeric" }).format(new Date()));
 
 const card = (id, title, ...kids) => el("section", { class: `card ${SPAN[id] || ""}`, id, "aria-labelledby": `${id}-h` },
@@ -24,8 +25,9 @@ export async function renderPortfolio(root, me) {
   view.year = view.year || now;
   const p = await get("/progress", { year: view.year });
   const lastYear = now - 1;
-  const [led, fossil, labels, co2] = await Promise.all([
-    get("/led"), get("/fossil"), get("/labels", { year: lastYear }), get("/co2", { year: lastYear })]);
+  const [led, fossil, labels, co2, sources] = await Promise.all([
+    get("/led"), get("/fossil"), get("/labels", { year: lastYear }), get("/co2", { year: lastYear }),
+    get("/sync").catch(() => null)]);  // portfolio-wide roles only; the card is left out for the others
   const progressCard = renderProgress(p, now);
   const pathCard = card("path", t("p.path", p.target_year),
     el("div", { class: "chart-box" }, el("canvas", { id: "path-chart", role: "img", "aria-label": t("p.path", p.target_year) })),
@@ -33,7 +35,7 @@ export async function renderPortfolio(root, me) {
   root.replaceChildren(
     el("h1", { text: t("p.title") }),
     el("div", { class: "grid" }, progressCard, pathCard, renderRanking(p), renderLed(led), renderFossil(fossil),
-      renderCo2(co2), renderLabels(labels), renderExports(lastYear)));
+      renderCo2(co2), renderLabels(labels), sources ? renderSources(sources, card) : null, renderExports(lastYear)));
   await renderPath(pathCard, p, now);
   void me;
 }

@@ -1,0 +1,50 @@
+"""What the sync status answers say: each source's last run, next run and the metering points without a meter."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+RunStatus = Literal["running", "ok", "partial", "failed"]
+Trigger = Literal["schedule", "cli", "api"]
+
+
+class RunOut(BaseModel):
+    id: int
+    source: str
+    trigger: Trigger = Field(description="who started it: the scheduler, the CLI or the API")
+    actor: str = Field(description="the token name or process that started it")
+    started_at: datetime
+    finished_at: datetime | None = Field(description="null while running")
+    status: RunStatus = Field(description="ok: everything stored; partial: some items or rows failed (see errors "
+                                          "and rejected); failed: the run ended early (see message)")
+    stored: int = Field(description="new readings or values stored")
+    duplicate: int = Field(description="readings delivered again with the same value: stored once, unchanged")
+    revised: int = Field(description="readings that changed a stored value (kept as revisions)")
+    rejected: int = Field(description="rows refused by validation (dead letters or rejected lines)")
+    errors: int = Field(description="items (metering points, files, areas) that failed and were skipped")
+    message: str | None = Field(description="why a run failed, or a summary")
+    detail: dict[str, Any] = Field(description="source-specific figures, e.g. metering points seen, item errors")
+
+
+class UnmappedOut(BaseModel):
+    source: str
+    external_id: str = Field(description="the metering point (GSRN) or meter number the source delivered")
+    first_seen: datetime
+    last_seen: datetime
+    detail: dict[str, Any] = Field(description="what the source said about it (address, type, ...)")
+
+
+class SourceStatus(BaseModel):
+    source: str
+    enabled: bool = Field(description="ENERGIBLIK_SYNC__<SOURCE>__ENABLED: the scheduler runs it")
+    problem: str | None = Field(description="why it cannot run as configured (e.g. no refresh token); null when ready")
+    last_run: RunOut | None
+    next_run: datetime | None = Field(description="when the scheduler runs it next; null when it does not")
+    unmapped: int = Field(description="metering points / meter numbers delivered without a registered meter")
+
+
+class SyncStatusOut(BaseModel):
+    sources: list[SourceStatus]
