@@ -1,7 +1,8 @@
 """A fake of Eloverblik's third-party API (DataHub), served over real HTTP, for tests and the demo.
 
 It serves the documented shapes of the endpoints Energiblik uses (Energinet's OpenAPI description
-"Eloverblik.Api.ThirdPartyApi" V1.0, kept in github.com/slimcdk/go-eloverblik docs/swagger-eloverblik-thirdpartyapi.json):
+"Eloverblik.Api.ThirdPartyApi" V1.0, kept in github.com/slimcdk/go-eloverblik
+docs/swagger-eloverblik-thirdpartyapi.json):
 
 - `GET  /thirdpartyapi/api/token` — refresh token in `Authorization: Bearer …` → `{"result": "<data access token>"}`
   (a JWT valid 24 hours; 401 for an unknown refresh token, 403 when a data access token is used instead).
@@ -17,7 +18,7 @@ The API has no pagination: a caller splits its work by date span and by metering
 enforced here as documented, so a client that breaks them fails its tests: at most 10 metering points per request
 ("Bundle requests for 10 metering points at a time"), at most 730 days per request (the limit go-eloverblik encodes as
 MaximumDayRequestLeap), `dateTo` exclusive and not after today, data only for "the previous 5 years plus the current
-year" (older days are answered without periods), error codes 30001–30004 as the description lists them. Where the
+year" (older days are answered without periods), error codes 30001-30004 as the description lists them. Where the
 description says nothing (the status of a request over a limit), this fake answers 400 with a ProblemDetails body.
 
 Test controls (also over HTTP under `/_fake/…`, for a fake run as a program): publish a correction, make the next
@@ -118,16 +119,18 @@ class FakeMeteringPoint:
 
 @dataclass
 class Fault:
-    status: int
+    status: int  # 429, 503, … ; 401 also expires every data access token (as if it ran out)
     times: int
     retry_after: float | None = None
-    token_too: bool = False
+    token_too: bool = False  # also on the token endpoint
+    after: int = 0  # let this many matching requests through first
 
 
 class FakeState:
     """What the fake knows; tests change it directly, a program run through /_fake/…."""
 
-    def __init__(self, refresh_token: str = "fake-refresh-token", now: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, refresh_token: str = "fake-refresh-token",  # noqa: S107 - the fake's own
+                 now: Callable[[], datetime] | None = None) -> None:
         self.lock = threading.Lock()
         self.refresh_tokens = {refresh_token}
         self.token_lifetime = timedelta(hours=24)
@@ -159,9 +162,11 @@ class FakeState:
         with self.lock:
             self.corrections[(gsrn, ts_end.astimezone(UTC))] = (quantity, quality)
 
-    def fail_next(self, status: int, times: int = 1, retry_after: float | None = None, token_too: bool = False) -> None:
+    def fail_next(self, status: int, times: int = 1, retry_after: float | None = None, token_too: bool = False,
+                  after: int = 0) -> None:
+        """The next `times` requests (after `after` more have gone through) answer `status`."""
         with self.lock:
-            self.faults.append(Fault(status, times, retry_after, token_too))
+            self.faults.append(Fault(status, times, retry_after, token_too, after))
 
     def expire_tokens(self) -> None:
         with self.lock:
@@ -182,7 +187,12 @@ class FakeState:
         with self.lock:
             for f in self.faults:
                 if f.times > 0 and (f.token_too or not token):
+                    if f.after > 0:
+                        f.after -= 1
+                        return None
                     f.times -= 1
+                    if f.status == 401:
+                        self.access_tokens.clear()
                     return f
             return None
 
@@ -200,7 +210,7 @@ class FakeState:
             exp = self.access_tokens.get(token)
         return exp is not None and exp > self.now()
 
-    def _native(self, mp: FakeMeteringPoint, end: datetime) -> tuple[float | None, str]:
+    def native(self, mp: FakeMeteringPoint, end: datetime) -> tuple[float | None, str]:
         """(quantity, code) of the native interval ending at `end` (UTC)."""
         fixed = self.corrections.get((mp.gsrn, end))
         if fixed is not None:
@@ -215,9 +225,9 @@ class FakeState:
     def _point(self, mp: FakeMeteringPoint, end: datetime, step: timedelta) -> tuple[float | None, str]:
         native = STEP[mp.resolution]
         if step == native:
-            return self._native(mp, end)
+            return self.native(mp, end)
         # an hour built from quarters: the sum of what is there; A05 when some quarter is missing, A03 if estimated
-        parts = [self._native(mp, end - native * k) for k in range(int(step / native))]
+        parts = [self.native(mp, end - native * k) for k in range(int(step / native))]
         values = [q for q, _ in parts if q is not None]
         if not values:
             return None, "A02"
@@ -287,7 +297,7 @@ def make_app(state: FakeState) -> FastAPI:
         if f is None:
             return None
         headers = {"Retry-After": f"{f.retry_after:g}"} if f.retry_after is not None else None
-        title = "Too Many Requests" if f.status == 429 else "DataHub unavailable" if f.status == 503 else "Error"
+        title = {429: "Too Many Requests", 503: "DataHub unavailable", 401: "Unauthorized"}.get(f.status, "Error")
         return _problem(f.status, title, "injected by the fake", headers)
 
     def authorised(request: Request) -> JSONResponse | None:
@@ -353,8 +363,10 @@ def make_app(state: FakeState) -> FastAPI:
         except ValueError:
             return _problem(400, "Bad Request", "30004 InvalidDateFormat: dates are YYYY-MM-DD")
         today = state.now().astimezone(TZ).date()
-        errors = [(first > today, "30000 FromDateIsGreaterThanToday"), (first > end, "30001 FromDateIsGreaterThanToDate"),
-                  (first == end, "30002 ToDateCanNotBeEqualToFromDate"), (end > today, "30003 ToDateIsGreaterThanToday"),
+        errors = [(first > today, "30000 FromDateIsGreaterThanToday"),
+                  (first > end, "30001 FromDateIsGreaterThanToDate"),
+                  (first == end, "30002 ToDateCanNotBeEqualToFromDate"),
+                  (end > today, "30003 ToDateIsGreaterThanToday"),
                   ((end - first).days > MAX_DAYS_PER_REQUEST, f"more than {MAX_DAYS_PER_REQUEST} days in one request"),
                   (len(gsrns) > MAX_POINTS_PER_REQUEST,
                    f"more than {MAX_POINTS_PER_REQUEST} metering points in one request"),
@@ -390,7 +402,8 @@ def make_app(state: FakeState) -> FastAPI:
     @app.post("/_fake/faults")
     async def faults(request: Request) -> dict[str, str]:
         b = await request.json()
-        state.fail_next(int(b["status"]), int(b.get("times", 1)), b.get("retry_after"), bool(b.get("token", False)))
+        state.fail_next(int(b["status"]), int(b.get("times", 1)), b.get("retry_after"), bool(b.get("token", False)),
+                        int(b.get("after", 0)))
         return {"status": "armed"}
 
     @app.post("/_fake/expire-tokens")

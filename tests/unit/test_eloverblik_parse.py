@@ -44,8 +44,8 @@ def test_spring_forward_day_has_23_hours_ending_at_the_right_instants() -> None:
     # 29 March 2026: local midnight is 23:00Z the day before, the next local midnight (CEST) 22:00Z
     s = parse_time_series(_answer([_period("2026-03-28T23:00:00Z", "2026-03-29T22:00:00Z", 23)]), [GSRN])[GSRN]
     assert s.error is None and len(s.points) == 23
-    assert s.points[0].ts == datetime(2026, 3, 29, 0, 0, tzinfo=UTC)  # 01:00+01:00: the hour 00–01 local
-    assert s.points[1].ts == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # 03:00+02:00: the hour 02–03 does not exist
+    assert s.points[0].ts == datetime(2026, 3, 29, 0, 0, tzinfo=UTC)  # 01:00+01:00: the hour 00-01 local
+    assert s.points[1].ts == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # 03:00+02:00: the hour 02-03 does not exist
     assert s.points[-1].ts == datetime(2026, 3, 29, 22, 0, tzinfo=UTC)
     readings = s.readings()
     assert readings[0] == {"ts": "2026-03-29T00:00:00+00:00", "value": 1.0, "unit": "kWh", "quality": "measured"}
@@ -65,7 +65,7 @@ def test_fall_back_day_has_25_hours_and_the_repeated_hour_twice() -> None:
         p["out_Quantity.quantity"] = f"{v}.5"
     s = parse_time_series(_answer([period]), [GSRN])[GSRN]
     assert len(s.points) == 25
-    # positions 3 and 4 are the two local hours called 02:00–03:00: CEST (00–01Z) then CET (01–02Z)
+    # positions 3 and 4 are the two local hours called 02:00-03:00: CEST (00-01Z) then CET (01-02Z)
     assert (s.points[2].ts, s.points[2].value) == (datetime(2026, 10, 25, 1, tzinfo=UTC), 3.5)
     assert (s.points[3].ts, s.points[3].value) == (datetime(2026, 10, 25, 2, tzinfo=UTC), 4.5)
     assert sum(p.value for p in s.points) == sum(v + 0.5 for v in range(1, 26))  # 337.5

@@ -8,7 +8,8 @@ github.com/slimcdk/go-eloverblik docs/swagger-eloverblik-thirdpartyapi.json) and
   limited to 2 calls a minute per IP address. So the token is cached for its lifetime (its `exp` claim, read without
   verifying: it is the server's to check) and renewed only when it runs out or a call answers 401.
 - `GET api/authorization/authorizations` → `{"result": [AuthorizationDto]}`: active powers of attorney.
-- `GET api/authorization/authorization/meteringpoints/authorizationId/{id}` → `{"result": [MeteringPointThirdPartyDto]}`.
+- `GET api/authorization/authorization/meteringpoints/authorizationId/{id}` →
+  `{"result": [MeteringPointThirdPartyDto]}`.
 - `POST api/meterdata/gettimeseries/{dateFrom}/{dateTo}/{aggregation}` with `{"meteringPoints": {"meteringPoint":
   [...]}}`; dates are local days `YYYY-MM-DD`, `dateTo` exclusive and not after today (error codes 30002, 30003).
 - 429 when a rate limit is exceeded (120 calls a minute per IP), 503 when DataHub cannot keep up; "If you get an error
@@ -30,12 +31,8 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
-from email.utils import parsedate_to_datetime
 from typing import Any
-
-import httpx
 
 from services.connectors.eloverblik.parse import (
     MeteringPoint,
@@ -44,6 +41,8 @@ from services.connectors.eloverblik.parse import (
     parse_metering_points,
     parse_time_series,
 )
+from services.connectors.http import HttpClient, HttpError
+from services.connectors.service import SourceError
 
 log = logging.getLogger("energiblik.sync.eloverblik")
 
@@ -51,24 +50,19 @@ log = logging.getLogger("energiblik.sync.eloverblik")
 # (the documented lifetime is 24 hours).
 TOKEN_MARGIN_S = 300.0
 TOKEN_FALLBACK_S = 23 * 3600.0
-RETRYABLE = {429: "Too Many Requests", 502: "Bad Gateway", 503: "DataHub unavailable", 504: "Gateway Timeout"}
+_HINTS = {
+    429: "the API allows 120 calls a minute per IP address, and 2 token calls a minute",
+    503: "DataHub cannot keep up with demand at the moment",
+}
 
 
-class EloverblikError(RuntimeError):
+class EloverblikError(SourceError):
     """A failure that ends the run. The message is for the energy team: it never holds a token."""
 
 
 class EloverblikRequestError(EloverblikError):
-    """One request was refused (4xx other than 401/429, or an answer we cannot read): the caller may skip its items
-    and go on."""
-
-
-@dataclass
-class ClientStats:
-    requests: int = 0
-    token_calls: int = 0
-    retries: int = 0
-    waited_s: float = 0.0
+    """One request was refused (a 4xx other than 401 and 429, or an answer we cannot read): the caller may record
+    its metering points as failed and go on."""
 
 
 def token_expiry(token: str) -> float | None:
@@ -81,133 +75,87 @@ def token_expiry(token: str) -> float | None:
         exp = json.loads(payload).get("exp")
     except (ValueError, AttributeError):
         return None
-    return float(exp) if isinstance(exp, int | float) else None
-
-
-def retry_after_s(value: str | None) -> float | None:
-    """`Retry-After` as seconds: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
 
 
 class EloverblikClient:
-    """The third-party API at `base_url` (e.g. https://api.eloverblik.dk/thirdpartyapi)."""
+    """The third-party API behind `http` (an HttpClient whose base URL is e.g. https://api.eloverblik.dk/thirdpartyapi;
+    it retries 429/502/503/504 and connection errors with back-off that honours Retry-After)."""
 
-    def __init__(self, base_url: str, refresh_token: str, *, http: httpx.Client, attempts: int = 5,
-                 backoff_s: float = 5.0, max_wait_s: float = 120.0,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._refresh_token = refresh_token
+    def __init__(self, http: HttpClient, refresh_token: str, *, clock: Callable[[], float] = time.time) -> None:
         self._http = http
-        self._attempts = max(1, attempts)
-        self._backoff_s = backoff_s
-        self._max_wait_s = max_wait_s
-        self._sleep = sleep
+        self._refresh_token = refresh_token
         self._clock = clock
         self._access: tuple[str, float] | None = None  # (token, renew after)
-        self.stats = ClientStats()
+        self.requests = 0
+        self.token_calls = 0
+
+    @property
+    def retries(self) -> int:
+        return self._http.retries
 
     # -- plumbing ----------------------------------------------------------------------------------------------------
 
-    def _wait(self, path: str, status: str, attempt: int, header: str | None) -> None:
-        asked = retry_after_s(header)
-        delay = min(self._max_wait_s, asked if asked is not None else self._backoff_s * 2 ** (attempt - 1))
-        log.warning("eloverblik %s on %s: waiting %.0f s before attempt %d of %d", status, path, delay, attempt + 1,
-                    self._attempts)
-        self.stats.retries += 1
-        self.stats.waited_s += delay
-        self._sleep(delay)
-
-    def _send(self, method: str, path: str, bearer: str, body: Any = None) -> httpx.Response:
-        """One call with back-off on 429/502/503/504 and connection errors; raises EloverblikError when they last."""
-        headers = {"Authorization": f"Bearer {bearer}", "Accept": "application/json", "api-version": "1.0"}
-        for attempt in range(1, self._attempts + 1):
-            self.stats.requests += 1
-            try:
-                r = self._http.request(method, f"{self.base_url}{path}", headers=headers, json=body)
-            except httpx.TransportError as e:
-                if attempt == self._attempts:
-                    raise EloverblikError(
-                        f"Eloverblik could not be reached ({type(e).__name__} on {path}) after {self._attempts} "
-                        "attempts; the run stopped, what was stored is kept, the next run resumes") from None
-                self._wait(path, type(e).__name__, attempt, None)
-                continue
-            if r.status_code not in RETRYABLE:
-                return r
-            status = f"{r.status_code} {RETRYABLE[r.status_code]}"
-            if attempt == self._attempts:
-                hint = ("the API allows 120 calls a minute per IP address and 2 token calls a minute"
-                        if r.status_code == 429 else "DataHub cannot keep up with demand at the moment")
-                raise EloverblikError(
-                    f"Eloverblik answered {status} on {path} {self._attempts} times ({hint}); the run stopped, "
-                    "what was stored is kept and the next run resumes from each metering point's cursor")
-            self._wait(path, status, attempt, r.headers.get("Retry-After"))
-        raise AssertionError("unreachable")
+    def _request(self, method: str, path: str, bearer: str, body: Any = None) -> Any:
+        """One call (the HttpClient retries what is worth retrying); 401 comes back as None for the caller to handle,
+        429/503 that outlast the retries end the run with a message that says what to expect."""
+        self.requests += 1
+        try:
+            resp = self._http.request(method, path, json=body, headers={
+                "Authorization": f"Bearer {bearer}", "Accept": "application/json", "api-version": "1.0"})
+        except HttpError as e:
+            if e.status == 401:
+                return None
+            if e.status in _HINTS:
+                raise EloverblikError(f"{e} ({_HINTS[e.status]})") from None
+            if e.status is not None and 400 <= e.status < 500:
+                raise EloverblikRequestError(str(e)) from None
+            raise
+        try:
+            return resp.json()
+        except ValueError:
+            raise EloverblikRequestError(f"eloverblik: {method} {path} answered {resp.status_code} with a body "
+                                         "that is not JSON") from None
 
     def _token(self) -> str:
         now = self._clock()
         if self._access is not None and now < self._access[1]:
             return self._access[0]
-        self.stats.token_calls += 1
-        r = self._send("GET", "/api/token", self._refresh_token)
-        if r.status_code in (401, 403):
-            what = ("is not a refresh token (403)" if r.status_code == 403 else
-                    "was refused (401): it has expired (a refresh token lasts one year), was deactivated, or is not "
-                    "a third-party token")
+        self.token_calls += 1
+        try:
+            body = self._request("GET", "/api/token", self._refresh_token)
+        except EloverblikRequestError as e:
+            if "answered 403" not in str(e):
+                raise
+            body = None
+        if body is None:  # 401, or 403 for a token that is not a refresh token
             raise EloverblikError(
-                f"the Eloverblik refresh token {what}. Create a new one in ElOverblik (log in with MitID Erhverv as "
-                "the registered third party, 'API-adgang') and set ENERGIBLIK_SYNC__ELOVERBLIK__REFRESH_TOKEN or "
-                "..._REFRESH_TOKEN_FILE")
-        token = self._json(r, "/api/token").get("result")
-        if r.status_code != 200 or not isinstance(token, str) or not token:
-            raise EloverblikError(f"Eloverblik's token endpoint answered {r.status_code} without a token")
+                "eloverblik: the refresh token was refused: it has expired (a refresh token lasts one year), was "
+                "deactivated, or is not a third-party refresh token. Create a new one in ElOverblik (MitID Erhverv "
+                "as the registered third party, 'API-adgang') and set ENERGIBLIK_SYNC__ELOVERBLIK__REFRESH_TOKEN or "
+                "ENERGIBLIK_SYNC__ELOVERBLIK__REFRESH_TOKEN_FILE")
+        token = body.get("result") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise EloverblikError("eloverblik: GET /api/token answered without a token ('result')")
         exp = token_expiry(token)
         renew = (exp - TOKEN_MARGIN_S) if exp is not None else now + TOKEN_FALLBACK_S
         self._access = (token, max(renew, now + 60.0))
         return token
 
-    @staticmethod
-    def _json(r: httpx.Response, path: str) -> dict[str, Any]:
-        try:
-            body = r.json()
-        except ValueError:
-            raise EloverblikRequestError(f"Eloverblik answered {r.status_code} on {path} with a body that is not "
-                                         "JSON") from None
-        if not isinstance(body, dict):
-            raise EloverblikRequestError(f"Eloverblik answered {r.status_code} on {path} with JSON that is not an "
-                                         "object")
-        return body
-
     def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
-        """A data call with the cached access token; one renewal when it answers 401 (expired or revoked)."""
-        for renewal in (False, True):
-            r = self._send(method, path, self._token(), body)
-            if r.status_code == 401:
-                if renewal:
-                    raise EloverblikError(f"Eloverblik refused a newly issued data access token (401 on {path}); "
-                                          "check that the refresh token's third party is still approved")
-                log.info("eloverblik: data access token refused (401 on %s); getting a new one", path)
+        """A data call with the cached access token, renewed once when the call answers 401 (expired or revoked)."""
+        for renewed in (False, True):
+            answer = self._request(method, path, self._token(), body)
+            if answer is None:
+                if renewed:
+                    raise EloverblikError(f"eloverblik: {method} {path} refused a newly issued data access token "
+                                          "(401); is the third party still approved and the authorization active?")
+                log.info("eloverblik: data access token refused; getting a new one", extra={"path": path})
                 self._access = None
                 continue
-            if r.status_code != 200:
-                detail = ""
-                try:
-                    problem = r.json()
-                    if isinstance(problem, dict):
-                        detail = str(problem.get("detail") or problem.get("title") or "")[:300]
-                except ValueError:
-                    pass
-                raise EloverblikRequestError(f"Eloverblik answered {r.status_code} on {path}"
-                                             + (f": {detail}" if detail else ""))
-            return self._json(r, path)
+            if not isinstance(answer, dict):
+                raise EloverblikRequestError(f"eloverblik: {method} {path} answered JSON that is not an object")
+            return answer
         raise AssertionError("unreachable")
 
     # -- the API -----------------------------------------------------------------------------------------------------

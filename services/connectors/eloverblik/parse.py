@@ -8,7 +8,7 @@ Shapes (cited so they can be checked):
   `MyEnergyData_MarketDocument` → `TimeSeries[]` (`mRID`, `businessType`, `measurement_Unit.name`,
   `MarketEvaluationPoint.mRID.name`) → `Period[]` (`resolution`, `timeInterval.start/end` in UTC) → `Point[]`
   (`position` "1".."96", `out_Quantity.quantity` a decimal string with at most 3 decimals, `out_Quantity.quality`).
-- One Period per local (Danish) day, e.g. `2018-12-31T23:00:00Z`–`2019-01-01T23:00:00Z` with 24 points: a real
+- One Period per local (Danish) day, e.g. `2018-12-31T23:00:00Z`-`2019-01-01T23:00:00Z` with 24 points: a real
   answer kept as a test fixture in github.com/project-origin/datahub-service (src/tests/measurements/
   imported_timeseries_data.py). A day when the clocks change has 23 or 25 hourly points (92 or 100 quarters).
 - A point's position p covers [start + (p-1)·resolution, start + p·resolution) (curveType A01: "successive intervals
@@ -118,7 +118,7 @@ def _period(series: Series, period: Any, where: str) -> None:
     start = parse_instant_utc(interval.get("start"), f"{where}.timeInterval.start")
     end = parse_instant_utc(interval.get("end"), f"{where}.timeInterval.end")
     if end <= start or (end - start) % step:
-        raise ParseError(f"{where}.timeInterval: {start.isoformat()}–{end.isoformat()} is not a whole number of "
+        raise ParseError(f"{where}.timeInterval: {start.isoformat()}-{end.isoformat()} is not a whole number of "
                          f"{resolution} steps")
     slots = (end - start) // step
     series.resolutions.add(resolution)  # type: ignore[arg-type]
