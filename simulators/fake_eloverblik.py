@@ -459,12 +459,11 @@ def estate_gsrn(meter_id: str) -> str:
 
 
 def estate_points(n_buildings: int, seed: int = 2015) -> Iterator[tuple[str, str, FakeMeteringPoint]]:
-    """(building id, meter id, metering point) for each electricity meter of the simulated estate; its consumption
-    is the model's hourly truth (simulators/model.py), so the API can be compared with the simulator."""
+    """(building id, meter id, metering point) for each main electricity meter of the simulated estate; its hourly
+    consumption is the model's truth (simulators/model.py), the same the estate's MQTT meters count."""
     from simulators import model
 
-    fleet = model.fleet(n_buildings, seed)
-    for b in fleet:
+    for b in model.fleet(n_buildings, seed):
         for m in b.meters:
             if m.carrier != "electricity" or m.parent is not None:
                 continue
@@ -486,6 +485,29 @@ def estate_points(n_buildings: int, seed: int = 2015) -> Iterator[tuple[str, str
                                                 data_from=model.HISTORY_START, profile=kwh)
 
 
+# a metering point of the municipality that has no meter in the estate (street lighting): the demo's unmapped one
+STREET_LIGHTING = FakeMeteringPoint("571313199999999990", "PT1H", street="Ballerup Byvej", number="1")
+
+
+def register_estate_twins(n_buildings: int, seed: int = 2015) -> int:
+    """Register, for each main electricity meter of the estate, its DataHub twin `<meter>-dh` (interval kWh per hour,
+    external_id the GSRN) as a sub-meter of it, so the demo shows the DataHub route beside MQTT without counting the
+    electricity twice (a sub-meter splits its parent's use and never adds to it). Uses ENERGIBLIK_DB__URL."""
+    from services.db import get_engine
+    from services.registry import service as registry
+    from services.registry.schemas import MeterIn
+
+    actor = registry.Actor("simulator", via="simulator")
+    n = 0
+    with get_engine().begin() as conn:
+        for building_id, meter_id, mp in estate_points(n_buildings, seed):
+            registry.put_meter(conn, f"{meter_id}-dh", MeterIn.model_validate({
+                "building_id": building_id, "carrier": "electricity", "unit": "kWh", "mode": "interval",
+                "interval_minutes": 60, "external_id": mp.gsrn, "parent_meter_id": meter_id}), actor=actor)
+            n += 1
+    return n
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default="127.0.0.1")
@@ -497,11 +519,16 @@ def main() -> None:
                    help="serve the simulated estate's electricity meters (GSRN from the meter id)")
     p.add_argument("--buildings", type=int, default=int(os.environ.get("ENERGIBLIK_SIM_BUILDINGS", "12")))
     p.add_argument("--seed", type=int, default=2015)
+    p.add_argument("--register", action="store_true",
+                   help="register the estate's DataHub twin meters in the database (ENERGIBLIK_DB__URL) and exit")
     a = p.parse_args()
+    if a.register:
+        print(f"registered {register_estate_twins(a.buildings, a.seed)} DataHub twin meters", flush=True)
+        return
     refresh = os.environ.get("ENERGIBLIK_FAKE_ELOVERBLIK_REFRESH_TOKEN", "fake-refresh-token")
     state = FakeState(refresh)
     if a.estate:
-        points = [mp for _, _, mp in estate_points(a.buildings, a.seed)]
+        points = [mp for _, _, mp in estate_points(a.buildings, a.seed)] + [STREET_LIGHTING]
     else:
         points = [FakeMeteringPoint(f"5713131800000000{i:02d}", "PT15M" if i % 2 else "PT1H") for i in range(a.points)]
     state.add_authorization(a.cvr, points)

@@ -290,3 +290,30 @@ def test_backfill_goes_back_until_the_data_ends_or_the_api_history_limit(
     assert b[0][0] == datetime(2025, 1, 1, 0, tzinfo=UTC)
     firsts = [r["date_from"] for r in state.requests if "gettimeseries" in r["path"]]
     assert firsts[-1] == "2025-01-01" and all(f >= "2025-01-01" for f in firsts)
+
+
+def test_the_simulated_estate_arrives_through_datahub_as_the_model_counts_it(
+    fake: FakeServer, sleeps: list[float], db: Engine
+) -> None:
+    from services.db import get_engine
+    from simulators import model
+    from simulators.fake_eloverblik import STREET_LIGHTING, estate_points, register_estate_twins
+    from simulators.history import register as register_fleet
+
+    buildings = model.fleet(2, 2015)
+    register_fleet(get_engine(), buildings)
+    twins = register_estate_twins(2)
+    points = list(estate_points(2))
+    assert twins == len(points) >= 2
+    fake.state.add_authorization(CVR, [mp for _, _, mp in points] + [STREET_LIGHTING])
+    run = sync(settings_for(fake, first_sync_days=3))
+    assert run.status == "ok" and run.detail["unmapped"] == 1, run
+    assert run.stored == twins * (3 * 24)  # 30 March .. 1 April
+    building_id, meter_id, _ = points[0]
+    b = next(x for x in buildings if x.id == building_id)
+    day = date(2026, 3, 31)
+    truth = sum(use.get("electricity", 0.0) for _, use in model.day_use(b, day, 2015))
+    start, end = day_bounds(day)
+    got = sum(v for ts, v, _, _ in readings_of(db, f"{meter_id}-dh") if start < ts <= end)
+    assert got == pytest.approx(truth, abs=0.02)  # DataHub's 3 decimals per hour
+    assert scalar(db, "SELECT parent_meter_id FROM meters WHERE id = :m", m=f"{meter_id}-dh") == meter_id
