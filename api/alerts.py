@@ -124,14 +124,12 @@ def resolve(alert_id: AlertId, caller: Caller, engine: EngineDep, clock: ClockDe
 
 
 @router.get("/alert-rules")
-def get_rules(_: Caller, engine: EngineDep) -> list[dict[str, Any]]:
+def get_rules(caller: Caller, engine: EngineDep) -> list[dict[str, Any]]:
     """Rule rows: defaults (no building type or building), per building type, per building; params merge in that
-    order."""
+    order. A facility manager sees the defaults, the type rows and their own buildings' rows only."""
     with engine.connect() as sa:
-        cur = _driver(sa).execute("SELECT id, rule, building_type, building_id, params, enabled, updated_at "
-                                  "FROM alert_rules ORDER BY rule, building_type NULLS FIRST, building_id NULLS FIRST")
-        keys = ("id", "rule", "building_type", "building_id", "params", "enabled", "updated_at")
-        return [dict(zip(keys, r, strict=True)) for r in cur]
+        rows = store.rules(_driver(sa))
+    return [r for r in rows if r["building_id"] is None or caller.scope.allows(r["building_id"])]
 
 
 class RuleIn(BaseModel):

@@ -4,21 +4,24 @@ reading and completeness of every meter)."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 
 from api import errors
-from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, TimezoneDep
+from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, TimezoneDep, pg
 from api.routing import v1_router
 from api.targets import _driver, _scope_ids
 from services.auth.schemas import Role
 from services.dashboard import service
 from services.errors import ValidationFailed
-from services.registry.schemas import Carrier
+from services.registry.schemas import USED_ENERGY_CARRIERS, Carrier
+from services.targets import service as targets_service
 
 WEB = Path(__file__).resolve().parent / "web"
 CHART_JS = WEB / "node_modules" / "chart.js" / "dist"
@@ -26,12 +29,35 @@ CHART_JS = WEB / "node_modules" / "chart.js" / "dist"
 router = v1_router(tags=["dashboard"])
 
 
-@router.get("/me")
-def me(caller: Caller) -> dict[str, Any]:
-    """The caller: role, name, the buildings it is bound to (null: every building) and what it may do."""
+class MeOut(BaseModel):
+    """Who the caller is, what it may do, and what the dashboard needs to know of the installation so that it
+    repeats no rule of its own: the time zone every figure is in, today there, the baseline year of the energy
+    target, and which carriers are energy used."""
+
+    role: Role
+    name: str
+    building_ids: list[str] | None = Field(description="the buildings a facility manager is bound to; null: every "
+                                                       "building")
+    can_handle_alerts: bool = Field(description="may acknowledge and resolve alerts (every role but viewer)")
+    portfolio: bool = Field(description="may see the whole portfolio (every role but facility manager)")
+    timezone: str = Field(description="the IANA time zone of every local date and instant (ENERGIBLIK_TIMEZONE)")
+    today: date = Field(description="today's date in that time zone")
+    baseline_year: int = Field(description="the baseline year of the energy target T1 (the municipality's 2015)")
+    energy_carriers: list[Carrier] = Field(description="carriers whose kWh are energy used (not water, which is m3, "
+                                                       "nor own PV production, shown beside consumption)")
+
+
+@router.get("/me", response_model=MeOut)
+def me(caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep) -> MeOut:
+    """The caller: role, name, the buildings it is bound to (null: every building), what it may do, and the
+    installation's time zone, today, T1's baseline year and the energy carriers."""
     ids = caller.scope.building_ids
-    return {"role": caller.role.value, "name": caller.name, "building_ids": None if ids is None else sorted(ids),
-            "can_handle_alerts": caller.role != Role.viewer, "portfolio": caller.role != Role.facility_manager}
+    with pg(engine) as conn:
+        baseline_year = targets_service.energy_baseline_year(conn)
+    return MeOut(role=caller.role, name=caller.name, building_ids=None if ids is None else sorted(ids),
+                 can_handle_alerts=caller.role != Role.viewer, portfolio=caller.role != Role.facility_manager,
+                 timezone=tz.key, today=clock.now().astimezone(tz).date(), baseline_year=baseline_year,
+                 energy_carriers=list(USED_ENERGY_CARRIERS))
 
 
 @router.get("/weather-corrected")

@@ -8,6 +8,8 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -25,6 +27,14 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
 ]
 
 
+class _BodyTooLarge(HTTPException):
+    """Raised from `receive` when a body without a length grows past the limit: an HTTPException, so that FastAPI's
+    body parsing passes it on (it turns any other error into a 400) and the error handler answers 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, _too_large_text(limit))
+
+
 class Hardening:
     def __init__(self, app: ASGIApp, max_body: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -39,9 +49,23 @@ class Hardening:
             await _too_large(send, self.max_body)
             return
         api = str(scope.get("path", "")).startswith("/api/")
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            # a body sent without a length (chunked) is counted as it arrives and cut off at the same limit
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body") or b"")
+                if received > self.max_body:
+                    raise _BodyTooLarge(self.max_body)
+            return message
 
         async def with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = list(message.get("headers") or [])
                 present = {k.lower() for k, _ in headers}
                 headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
@@ -50,11 +74,19 @@ class Hardening:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        try:
+            await self.app(scope, counted, with_headers)
+        except _BodyTooLarge:
+            if not started:
+                await _too_large(send, self.max_body)
+
+
+def _too_large_text(limit: int) -> str:
+    return f"the request body exceeds {limit} bytes (or announces no valid length); split it"
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    msg = f"the request body exceeds {limit} bytes (or announces no valid length); split it"
+    msg = _too_large_text(limit)
     body = json.dumps({"detail": msg, "errors": [{"field": "body", "message": msg}]}).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),

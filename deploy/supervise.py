@@ -68,7 +68,8 @@ def estate_programs(*, workers: int, sim_args: list[str] | None, python: str | N
               # the connectors' scheduler: runs only the sources enabled in the environment (docs/connectors.md)
               Program("sync", [py, "-m", "ingest.sync"],
                       {"ENERGIBLIK_SYNC__METRICS_PORT": str(metrics_port_base + 12)}),
-              Program("api", [py, "-m", "api"], {"ENERGIBLIK_API_HOST": "127.0.0.1"})]
+              Program("api", [py, "-m", "api"], {"ENERGIBLIK_API_HOST": "127.0.0.1",
+                                                  "ENERGIBLIK_API_METRICS_PORT": str(metrics_port_base + 13)})]
     if sim_args is not None:
         progs.append(Program("sim-1", [py, "-m", "simulators.live", *sim_args]))
     return progs

@@ -126,9 +126,10 @@ def _rebuild_meters(url: str, timezone: str, keys: list[int], chunk_days: int = 
 
 def _rollups(args: argparse.Namespace, s: Settings) -> int:
     import time
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     import psycopg
+    from tqdm import tqdm
 
     from services.db import libpq_dsn
 
@@ -144,12 +145,22 @@ def _rollups(args: argparse.Namespace, s: Settings) -> int:
             keys = [r[0] for r in conn.execute("SELECT key FROM meters ORDER BY key")]
     t0 = time.perf_counter()
     jobs = max(1, min(args.jobs, len(keys) or 1))
-    if jobs == 1:
-        parts = [_rebuild_meters(s.db.url, s.timezone, keys, args.chunk_days)]
-    else:
-        with ProcessPoolExecutor(jobs) as pool:
-            parts = list(pool.map(_rebuild_meters, [s.db.url] * jobs, [s.timezone] * jobs,
-                                  [keys[i::jobs] for i in range(jobs)], [args.chunk_days] * jobs))
+    # small groups of meters, so the bar moves steadily and its ETA means something
+    groups = [keys[i:i + 10] for i in range(0, len(keys), 10)]
+    parts = []
+    with tqdm(total=len(keys), desc="rollups rebuild", unit="meter", file=sys.stderr,
+              disable=True if args.no_progress else None) as bar:
+        if jobs == 1:
+            for g in groups:
+                parts.append(_rebuild_meters(s.db.url, s.timezone, g, args.chunk_days))
+                bar.update(len(g))
+        else:
+            with ProcessPoolExecutor(jobs) as pool:
+                futures = {pool.submit(_rebuild_meters, s.db.url, s.timezone, g, args.chunk_days): len(g)
+                           for g in groups}
+                for f in as_completed(futures):
+                    parts.append(f.result())
+                    bar.update(futures[f])
     meters, readings = sum(p[0] for p in parts), sum(p[1] for p in parts)
     failed = sorted(k for p in parts for k in p[2])
     took = time.perf_counter() - t0
@@ -262,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--jobs", type=int, default=1, help="processes working in parallel (one meter per transaction)")
     ro.add_argument("--chunk-days", type=int, default=31,
                     help="days recomputed per step (larger: fewer round trips for long histories)")
+    ro.add_argument("--no-progress", action="store_true", help="no progress bar (it is drawn on a terminal only)")
     im = sub.add_parser("import", help="import buildings, meters or luminaires from CSV (all rows or none)")
     im.add_argument("kind", choices=[k.value for k in Kind])
     im.add_argument("file", help="CSV file with a header of id plus the API's PUT fields; - reads stdin")

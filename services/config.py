@@ -222,6 +222,9 @@ class Settings(BaseSettings):
     members: MembershipSettings = Field(default_factory=MembershipSettings)
     sync: SyncSettings = Field(default_factory=SyncSettings)
     admin_token: SecretStr | None = None
+    # the API's own Prometheus metrics (api/metrics.py), on a localhost port of their own; 0 turns them off
+    api_metrics_host: str = "127.0.0.1"
+    api_metrics_port: int = 9120
     timezone: str = "Europe/Copenhagen"
     log_level: str = "INFO"
     log_json: bool = True

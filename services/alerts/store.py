@@ -182,3 +182,11 @@ def search(conn: PgConn, *, building_ids: Sequence[str] | None, building_id: str
         d["state"] = str(d["state"])
         out.append(d)
     return out
+
+
+def rules(conn: PgConn) -> list[dict[str, Any]]:
+    """Every rule row, defaults first, then per building type, then per building."""
+    cur = conn.execute("SELECT id, rule, building_type, building_id, params, enabled, updated_at "
+                       "FROM alert_rules ORDER BY rule, building_type NULLS FIRST, building_id NULLS FIRST")
+    keys = ("id", "rule", "building_type", "building_id", "params", "enabled", "updated_at")
+    return [dict(zip(keys, r, strict=True)) for r in cur]

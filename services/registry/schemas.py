@@ -95,6 +95,12 @@ class Carrier(StrEnum):
     heat_pump = "heat_pump"
 
 
+# The carriers whose kWh are energy used (what totals and targets add up): water is m3, never energy, and own PV
+# production is shown beside consumption, never subtracted from it or added to it (docs/semantics.md).
+USED_ENERGY_CARRIERS: tuple[Carrier, ...] = tuple(c for c in Carrier if c not in (Carrier.water,
+                                                                                   Carrier.pv_production))
+
+
 class MeterMode(StrEnum):
     register = "register"
     interval = "interval"

@@ -304,6 +304,11 @@ def weather(conn: PgConn, years: Sequence[int]) -> tuple[Weather, ref.NormalYear
     return Weather(normal.degree_days, {(m.year, m.month): v for m, v in gd.items()}, share), normal, share_source
 
 
+def energy_baseline_year(conn: PgConn, target_id: str = "T1") -> int:
+    """The baseline year of the energy target (T1 by default): what the dashboard compares against."""
+    return int(target(conn, target_id)["baseline_year"])
+
+
 def target(conn: PgConn, target_id: str) -> dict[str, Any]:
     row = conn.execute("SELECT id, name, metric, building_group, baseline_year, target_year, reduction_pct, "
                        "description FROM targets WHERE id = %s", [target_id]).fetchone()

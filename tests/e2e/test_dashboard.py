@@ -315,3 +315,15 @@ def test_pending_figures_are_said_and_never_drawn_as_zero(page: Any, engine: Eng
     finally:
         with engine.begin() as c:
             c.execute(text("DELETE FROM rollup_dirty"))
+
+
+def test_api_docs_work_offline_from_local_assets(page: Any, api: Api) -> None:
+    # Swagger UI loads its scripts from the API itself: every request stays on the API's origin (a CDN would fail
+    # on an offline machine, and is not pinned)
+    origins: list[str] = []
+    page.on("request", lambda r: origins.append(r.url.split("/", 3)[2]))
+    page.goto("/docs")
+    page.wait_for_selector(".opblock", timeout=30_000)
+    assert page.locator(".opblock").count() > 40  # the operations of /api/v1
+    host = api.base_url.split("/", 3)[2]
+    assert origins and set(origins) == {host}, set(origins)

@@ -31,11 +31,13 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def api(stack: Stack) -> Iterator[Api]:
     port = _free_port()
+    metrics_port = _free_port()
     env = {
         **os.environ,
         **stack.env,
         "ENERGIBLIK_API_HOST": "127.0.0.1",
         "ENERGIBLIK_API_PORT": str(port),
+        "ENERGIBLIK_API_METRICS_PORT": str(metrics_port),
         "ENERGIBLIK_LOG_JSON": "false",
     }
     log_path = Path(tempfile.mkdtemp(prefix="energiblik-api-")) / "api.log"
@@ -55,7 +57,7 @@ def api(stack: Stack) -> Iterator[Api]:
             if time.monotonic() > deadline:
                 pytest.fail(f"the API did not become healthy:\n{log_path.read_text()}")
             time.sleep(0.1)
-        yield Api(base, stack.admin_token, log_path)
+        yield Api(base, stack.admin_token, log_path, f"http://127.0.0.1:{metrics_port}/metrics")
     finally:
         proc.terminate()
         try:

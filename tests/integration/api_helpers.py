@@ -14,6 +14,7 @@ class Api:
     base_url: str
     admin_token: str
     log_path: Path
+    metrics_url: str = ""  # the API's own Prometheus metrics (api/metrics.py)
 
     def client(self, token: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

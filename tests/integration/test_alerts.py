@@ -98,7 +98,7 @@ def test_silent_meter_opens_once_resolves_itself_and_is_handled_over_http(
     assert admin.get("/api/v1/alerts/999999").status_code == 404
 
 
-def test_counter_anomaly_and_rules_as_data(admin: httpx.Client, stack: Stack, db: Engine) -> None:
+def test_counter_anomaly_and_rules_as_data(admin: httpx.Client, api: Api, stack: Stack, db: Engine) -> None:
     put_ok(admin, "/api/v1/buildings/B1", building_body())
     put_ok(admin, "/api/v1/meters/M1", meter_body("B1"))
     now = datetime.now(UTC)
@@ -124,6 +124,12 @@ def test_counter_anomaly_and_rules_as_data(admin: httpx.Client, stack: Stack, db
     assert ok.json()["params"] == {"school_holidays": True, "margin_pct": 50}
     rules = admin.get("/api/v1/alert-rules").json()
     assert any(x["rule"] == "counter_anomaly" and x["building_id"] == "B1" and not x["enabled"] for x in rules)
+    # a facility manager of another building sees the defaults and type rows, not B1's own rows
+    put_ok(admin, "/api/v1/buildings/B2", building_body())
+    with api.client(make_token(admin, "facility_manager", ["B2"])) as fm:
+        theirs = fm.get("/api/v1/alert-rules").json()
+    assert {x["building_id"] for x in theirs} == {None}
+    assert len(theirs) == len([x for x in rules if x["building_id"] is None])
 
 
 class Receiver:

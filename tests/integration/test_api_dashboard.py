@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import Engine, text
@@ -66,9 +67,14 @@ def test_me_weather_corrected_and_meter_status(api: Api, admin: httpx.Client, db
     me = admin.get("/api/v1/me").json()
     assert me["role"] == "admin" and me["building_ids"] is None and me["portfolio"] is True
     with api.client(make_token(admin, "facility_manager", ["A"])) as fm:
-        assert fm.get("/api/v1/me").json() == {"role": "facility_manager", "name": "test facility_manager",
-                                               "building_ids": ["A"], "can_handle_alerts": True,
-                                               "portfolio": False}
+        today = datetime.now(ZoneInfo("Europe/Copenhagen")).date().isoformat()
+        # the dashboard asks the server for the time zone, today, T1's baseline year and the energy carriers
+        assert fm.get("/api/v1/me").json() in [{
+            "role": "facility_manager", "name": "test facility_manager", "building_ids": ["A"],
+            "can_handle_alerts": True, "portfolio": False, "timezone": "Europe/Copenhagen", "today": day,
+            "baseline_year": 2015, "energy_carriers": ["electricity", "district_heating", "natural_gas", "oil",
+                                                       "ev_charging", "heat_pump"]}
+            for day in (today, (date.fromisoformat(today) + timedelta(days=1)).isoformat())]  # midnight
         assert fm.get("/api/v1/weather-corrected", params={"building_id": "B"}).status_code == 404
         assert fm.get("/api/v1/meter-status", params={"building_id": "B"}).status_code == 404
         assert {m["building_id"] for m in fm.get("/api/v1/meter-status").json()} == {"A"}

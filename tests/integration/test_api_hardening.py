@@ -4,6 +4,7 @@ checked before the body is read, and error lists capped (api/hardening.py, api/e
 from __future__ import annotations
 
 import http.client
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -45,3 +46,40 @@ def test_error_lists_are_capped(admin: httpx.Client) -> None:
     errors = r.json()["errors"]
     assert len(errors) == 51 and errors[-1]["message"].startswith("and 1950 more errors")
     assert len(r.content) < 20_000
+
+
+def test_a_body_without_a_length_is_cut_off_at_the_limit(admin: httpx.Client) -> None:
+    # chunked: no Content-Length to refuse up front; counted as it arrives and refused past 21 MiB
+    chunk = b"building_id,carrier,month,kwh,source\n" + b"x" * (1024 * 1024)
+
+    def body() -> Iterator[bytes]:
+        for _ in range(23):
+            yield chunk
+
+    r = admin.post("/api/v1/imports/baseline", content=body(), headers={"Content-Type": "text/csv"})
+    assert r.status_code == 413, r.text
+    assert "exceeds" in r.json()["detail"]
+    # a small chunked body still goes through to the route (here: a CSV with a bad header, 422 naming it)
+    r = admin.post("/api/v1/imports/baseline", content=iter([b"nope\n"]), headers={"Content-Type": "text/csv"})
+    assert r.status_code == 422, r.text
+
+
+def test_the_api_counts_and_times_its_answers_by_route_template(api: Api, admin: httpx.Client) -> None:
+    def count(route: str, status: str) -> float:
+        text = httpx.get(api.metrics_url, timeout=10).text
+        for line in text.splitlines():
+            if line.startswith("energiblik_api_requests_total{") and f'route="{route}"' in line \
+                    and f'status="{status}"' in line and 'method="GET"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before_404 = count("/api/v1/buildings/{building_id}", "404")
+    before_ok = count("/api/v1/me", "200")
+    for i in range(3):
+        assert admin.get(f"/api/v1/buildings/nosuch-{i}").status_code == 404
+    assert admin.get("/api/v1/me").status_code == 200
+    assert count("/api/v1/buildings/{building_id}", "404") == before_404 + 3  # one label, not one per id
+    assert count("/api/v1/me", "200") == before_ok + 1
+    text = httpx.get(api.metrics_url, timeout=10).text
+    assert 'energiblik_api_request_duration_seconds_bucket{le="0.15",method="GET",route="/api/v1/me"}' in text
+    assert "nosuch-1" not in text

@@ -67,7 +67,7 @@ def test_chaos_soak_60s_loses_and_doubles_nothing(stack: Stack, tmp_path: Path) 
     out = tmp_path / "chaos.json"
     cmd = [sys.executable, str(REPO / "bench" / "chaos.py"), "--profile", stack.env["ENERGIBLIK_PROFILE"],
            "--duration", "60", "--speed", "3600", "--buildings", "6", "--seed", "3", "--pg-outage", "10",
-           "--settle", "5", "--metrics-port-base", str(free_block(10)), "--json", str(out)]
+           "--settle", "5", "--metrics-port-base", str(free_block(14)), "--json", str(out)]
     try:
         proc = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=600)
     finally:

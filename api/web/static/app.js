@@ -3,13 +3,13 @@ import { ApiError, get, setToken, token } from "./api.js";
 import { applyStatic, getLang, setLang, t } from "./i18n.js";
 import { renderBuildings } from "./building.js";
 import { renderPortfolio } from "./portfolio.js";
+import { setContext } from "./context.js";
+import { status } from "./dom.js";
 
 const state = { me: null, view: null };
 window.energiblik = { state, ready: false };
 
 const $ = (id) => document.getElementById(id);
-
-export function status(text) { $("status").textContent = text || ""; }
 
 function showSignin(message) {
   state.me = null;
@@ -28,6 +28,7 @@ async function signIn(tok) {
     const me = await get("/me", null, tok);
     setToken(tok);
     state.me = me;
+    setContext(me);
   } catch (e) {
     setToken(null);
     showSignin(e instanceof ApiError && (e.status === 401 || e.status === 403) ? t("signin.bad")

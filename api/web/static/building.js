@@ -4,16 +4,10 @@
 import { get, post } from "./api.js";
 import { chartAvailable, COLOURS, draw } from "./charts.js";
 import { dateTime, locale, num, pct, t } from "./i18n.js";
-import { status } from "./app.js";
-import { el } from "./dom.js";
+import { el, status } from "./dom.js";
+import { baselineYear, isEnergy, timeZone, today } from "./context.js";
 
-const BASELINE_YEAR = 2015;
-const ENERGY = ["electricity", "district_heating", "natural_gas", "oil", "heat_pump", "ev_charging"];
-const view = { buildingId: null, res: "year", date: todayLocal(), carrier: "", weather: false };
-
-function todayLocal() {  // today's date in Europe/Copenhagen as YYYY-MM-DD
-  return new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Copenhagen" }).format(new Date());
-}
+const view = { buildingId: null, res: "year", date: null, carrier: "", weather: false };
 const parse = (s) => { const [y, m, d] = s.split("-").map(Number); return new Date(Date.UTC(y, m - 1, d)); };
 const ymd = (d) => d.toISOString().slice(0, 10);
 const addDays = (d, n) => new Date(d.getTime() + n * 86_400_000);
@@ -58,7 +52,7 @@ function isoWeek(d) {
 
 function bucketLabel(res, iso) {
   const d = new Date(iso);
-  const o = { timeZone: "Europe/Copenhagen" };
+  const o = { timeZone: timeZone() };
   if (res === "day") return new Intl.DateTimeFormat(locale(), { ...o, hour: "2-digit", minute: "2-digit" }).format(d);
   if (res === "week") return new Intl.DateTimeFormat(locale(), { ...o, weekday: "short", day: "numeric" }).format(d);
   if (res === "month") return new Intl.DateTimeFormat(locale(), { ...o, day: "numeric" }).format(d);
@@ -69,6 +63,7 @@ const children = (...kids) => kids.filter((k) => k !== null && k !== undefined);
 
 export async function renderBuildings(root, me) {
   root.replaceChildren(el("p", { text: t("loading") }));
+  view.date = view.date || today();
   const buildings = await get("/buildings");
   const title = el("h1", { text: me.role === "facility_manager" ? t("b.title") : t("b.title.all") });
   if (!buildings.length) { root.replaceChildren(title, el("p", { class: "notice empty", text: t("b.none") })); return; }
@@ -104,7 +99,7 @@ async function renderBuilding(root, me, b) {
 }
 
 async function renderChartCard(card, b, meters) {
-  const carriers = [...new Set(meters.filter((m) => !m.parent_meter_id && ENERGY.includes(m.carrier)).map((m) => m.carrier))];
+  const carriers = [...new Set(meters.filter((m) => !m.parent_meter_id && isEnergy(m.carrier)).map((m) => m.carrier))];
   if (view.carrier && !carriers.includes(view.carrier)) view.carrier = "";
   const resButtons = ["day", "week", "month", "year"].map((r) => el("button", {
     type: "button", "aria-pressed": String(view.res === r), "data-res": r,
@@ -133,7 +128,7 @@ async function renderChartCard(card, b, meters) {
 
   const d = parse(view.date);
   const year = d.getUTCFullYear();
-  const years = [year, year - 1, BASELINE_YEAR].filter((y, i, a) => a.indexOf(y) === i);
+  const years = [year, year - 1, baselineYear()].filter((y, i, a) => a.indexOf(y) === i);
   const p = period(view.res, d);
   const carrier = view.carrier || null;
   const needMonthly = view.res === "year" || view.weather;
@@ -207,7 +202,7 @@ async function renderChartCard(card, b, meters) {
 
 // The meter's active span [active_from, active_to) as local dates, and what replaced it.
 function span(m) {
-  const day = (iso) => new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeZone: "Europe/Copenhagen" })
+  const day = (iso) => new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeZone: timeZone() })
     .format(new Date(iso));
   const text = m.active_from ? (m.active_to ? t("m.fromto", day(m.active_from), day(m.active_to)) : t("m.since", day(m.active_from)))
     : (m.active_to ? t("m.until", day(m.active_to)) : t("m.always"));

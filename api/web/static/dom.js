@@ -9,3 +9,6 @@ export const el = (tag, attrs = {}, ...kids) => {
   e.append(...kids.filter((k) => k !== null && k !== undefined));
   return e;
 };
+
+/** The page's status line (errors while loading, what an action did). */
+export function status(text) { document.getElementById("status").textContent = text || ""; }

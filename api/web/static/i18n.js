@@ -1,4 +1,6 @@
 // Danish (default) and English texts of the dashboard, and number/date formatting for the chosen language.
+import { timeZone } from "./context.js";
+
 const STRINGS = {
   da: {
     skip: "Spring til indhold",
@@ -180,7 +182,7 @@ export function pct(share, digits = 0) {  // share 0..1
 export function dateTime(iso) {
   if (!iso) return t("m.never");
   return new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeStyle: "short",
-                                             timeZone: "Europe/Copenhagen" }).format(new Date(iso));
+                                             timeZone: timeZone() }).format(new Date(iso));
 }
 
 /** Texts of the static page (elements with data-i18n), the language button and <html lang>. */
