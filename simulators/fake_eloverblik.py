@@ -88,6 +88,9 @@ def default_profile(gsrn: str) -> Profile:
 class FakeMeteringPoint:
     gsrn: str
     resolution: str = "PT1H"  # native: PT1H or PT15M
+    # PT15M metering points that were hourly before the market moved to quarters: local days before this date are
+    # PT1H (a Quarter request gets them as PT1H periods: hours cannot be split)
+    quarters_from: date | None = None
     type_of_mp: str = "E17"  # E17 consumption, E18 production
     street: str = "Hold-an Vej"
     number: str = "7"
@@ -217,13 +220,19 @@ class FakeState:
             return fixed
         if end in mp.missing:
             return None, "A02"
-        step = STEP[mp.resolution]
+        step = self.native_step(mp, end - timedelta(seconds=1))
         profile = mp.profile or default_profile(mp.gsrn)
         qty = round(profile(end - step, step), 3)
         return qty, "A03" if end in mp.estimated else "A04"
 
+    @staticmethod
+    def native_step(mp: FakeMeteringPoint, at: datetime) -> timedelta:
+        if mp.quarters_from is not None and at.astimezone(TZ).date() < mp.quarters_from:
+            return STEP["PT1H"]
+        return STEP[mp.resolution]
+
     def _point(self, mp: FakeMeteringPoint, end: datetime, step: timedelta) -> tuple[float | None, str]:
-        native = STEP[mp.resolution]
+        native = self.native_step(mp, end - timedelta(seconds=1))
         if step == native:
             return self.native(mp, end)
         # an hour built from quarters: the sum of what is there; A05 when some quarter is missing, A03 if estimated
@@ -235,8 +244,8 @@ class FakeState:
         code = "A05" if "A02" in codes else "A03" if codes & {"A03", "A05"} else "A04"
         return round(sum(values), 3), code
 
-    def document(self, mp: FakeMeteringPoint, first: date, last: date, step: timedelta) -> dict[str, Any]:
-        """MyEnergyData_MarketDocument for local days first..last (inclusive)."""
+    def document(self, mp: FakeMeteringPoint, first: date, last: date, asked: timedelta | None) -> dict[str, Any]:
+        """MyEnergyData_MarketDocument for local days first..last (inclusive), in the asked step (None: native)."""
         today = self.now().astimezone(TZ).date()
         floor = max(mp.data_from, date(today.year - HISTORY_YEARS, 1, 1))
         periods = []
@@ -245,6 +254,8 @@ class FakeState:
             start = datetime(day.year, day.month, day.day, tzinfo=TZ).astimezone(UTC)
             nxt = day + timedelta(days=1)
             end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=TZ).astimezone(UTC)
+            native = self.native_step(mp, start)
+            step = native if asked is None or asked < native else asked
             points = []
             for position in range(1, int((end - start) / step) + 1):
                 qty, code = self._point(mp, start + step * position, step)
@@ -382,12 +393,13 @@ def make_app(state: FakeState) -> FastAPI:
             if mp is None:
                 result.append(_item(gsrn, 20012, "Unauthorized"))
                 continue
-            native = STEP[mp.resolution]
-            step = {"Actual": native, "Quarter": STEP["PT15M"], "Hour": STEP["PT1H"]}.get(aggregation)
-            if step is None or step < native:
+            asked = {"Quarter": STEP["PT15M"], "Hour": STEP["PT1H"]}.get(aggregation)
+            if aggregation not in ("Actual", "Quarter", "Hour") or (
+                    asked is not None and asked < STEP[mp.resolution]):
+                # a point that never had quarters cannot give them; Day/Month/Year are not served by this fake
                 result.append(_item(gsrn, 30008, "RequestedAggregationUnavaliable"))
                 continue
-            result.append(_item(gsrn, 10000, "NoError", state.document(mp, first, end - timedelta(days=1), step)))
+            result.append(_item(gsrn, 10000, "NoError", state.document(mp, first, end - timedelta(days=1), asked)))
         return JSONResponse({"result": result})
 
     # -- controls for a fake run as a program --------------------------------------------------------------------------

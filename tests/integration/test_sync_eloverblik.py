@@ -23,7 +23,7 @@ from services.connectors.eloverblik import EloverblikSource
 from services.connectors.schemas import RunOut
 from services.connectors.service import SyncOptions
 from services.db import libpq_dsn
-from simulators.fake_eloverblik import STEP, FakeMeteringPoint, FakeServer, FakeState
+from simulators.fake_eloverblik import FakeMeteringPoint, FakeServer, FakeState
 from tests.integration.api_helpers import building_body, put_ok
 from tests.integration.harness import scalar
 from tests.integration.test_coverage_cadences import settle
@@ -102,11 +102,11 @@ def truth_kwh(state: FakeState, gsrns: list[str], d: date) -> float:
     start, end = day_bounds(d)
     for g in gsrns:
         mp = points[g]
-        t = start + STEP[mp.resolution]
+        t = start + state.native_step(mp, start)
         while t <= end:
             qty, _ = state.native(mp, t)
             total += qty or 0.0
-            t += STEP[mp.resolution]
+            t += state.native_step(mp, t)
     return total
 
 
@@ -317,3 +317,26 @@ def test_the_simulated_estate_arrives_through_datahub_as_the_model_counts_it(
     got = sum(v for ts, v, _, _ in readings_of(db, f"{meter_id}-dh") if start < ts <= end)
     assert got == pytest.approx(truth, abs=0.02)  # DataHub's 3 decimals per hour
     assert scalar(db, "SELECT parent_meter_id FROM meters WHERE id = :m", m=f"{meter_id}-dh") == meter_id
+
+
+def test_a_metering_point_that_moved_from_hours_to_quarters(
+    fake: FakeServer, sleeps: list[float], admin: httpx.Client, db: Engine
+) -> None:
+    state = fake.state
+    switch = date(2026, 3, 20)
+    state.add_authorization(CVR, [FakeMeteringPoint(A, "PT15M", quarters_from=switch),
+                                  FakeMeteringPoint(B, "PT15M", quarters_from=switch)])
+    register(admin, [("EL-A", A, 60, "kWh", "interval"), ("EL-B", B, 15, "kWh", "interval")])
+    run = sync(settings_for(fake, chunk_days=31))
+    # registered hourly: every hour of the 31 days, DataHub's quarters summed into hours after the switch
+    a = readings_of(db, "EL-A")
+    assert len(a) == 743
+    hour = datetime(2026, 3, 25, 9, tzinfo=UTC)
+    quarters = [state.native(state.points()[A], hour - timedelta(minutes=15 * k))[0] or 0.0 for k in range(4)]
+    assert next(v for ts, v, _, _ in a if ts == hour) == pytest.approx(sum(quarters), abs=0.001)
+    # registered with 15 minutes: the quarters since the switch are stored, the hourly days before are an item error
+    assert run.status == "partial" and run.errors == 1, run
+    assert "PT1H" in run.detail["item_errors"][0]["error"] and run.detail["item_errors"][0]["item"] == B
+    b = readings_of(db, "EL-B")
+    first_quarter = datetime(2026, 3, 20, 0, 15, tzinfo=CPH).astimezone(UTC)
+    assert b[0][0] == first_quarter and len(b) == (date(2026, 4, 2) - switch).days * 96 - 4

@@ -61,6 +61,7 @@ class Point:
     value: float
     quality: str  # ours
     code: str  # DataHub's
+    resolution: str  # PT1H or PT15M
 
 
 @dataclass
@@ -74,11 +75,11 @@ class Series:
     gaps: int = 0  # A02 points, and points without a quantity
     error: str | None = None  # success false, or a shape the parser refused
 
-    def readings(self) -> list[dict[str, Any]]:
-        """The points in the wire contract's shape, oldest first."""
+    def readings(self, resolution: str | None = None) -> list[dict[str, Any]]:
+        """The points (of one resolution, when given) in the wire contract's shape, oldest first."""
         return [
             {"ts": p.ts.isoformat(), "value": p.value, "unit": self.unit, "quality": p.quality}
-            for p in sorted(self.points, key=lambda p: p.ts)
+            for p in sorted(self.points, key=lambda p: p.ts) if resolution is None or p.resolution == resolution
         ]
 
 
@@ -109,9 +110,9 @@ def _period(series: Series, period: Any, where: str) -> None:
     if not isinstance(period, dict):
         raise ParseError(f"{where}: not an object")
     resolution = period.get("resolution")
-    step = RESOLUTIONS.get(resolution) if isinstance(resolution, str) else None
-    if step is None:
+    if not isinstance(resolution, str) or resolution not in RESOLUTIONS:
         raise ParseError(f"{where}.resolution: {resolution!r} is not PT1H or PT15M")
+    step = RESOLUTIONS[resolution]
     interval = period.get("timeInterval")
     if not isinstance(interval, dict):
         raise ParseError(f"{where}.timeInterval: missing")
@@ -121,7 +122,7 @@ def _period(series: Series, period: Any, where: str) -> None:
         raise ParseError(f"{where}.timeInterval: {start.isoformat()}-{end.isoformat()} is not a whole number of "
                          f"{resolution} steps")
     slots = (end - start) // step
-    series.resolutions.add(resolution)  # type: ignore[arg-type]
+    series.resolutions.add(resolution)
     points = period.get("Point") or []
     if not isinstance(points, list):
         raise ParseError(f"{where}.Point: not a list")
@@ -147,7 +148,7 @@ def _period(series: Series, period: Any, where: str) -> None:
         if quality is None or raw is None or raw == "":
             series.gaps += 1  # not available: the interval stays a gap
             continue
-        series.points.append(Point(start + step * position, _quantity(raw, at), quality, code))
+        series.points.append(Point(start + step * position, _quantity(raw, at), quality, code, resolution))
 
 
 def _series(gsrn: str, item: dict[str, Any], where: str) -> Series:

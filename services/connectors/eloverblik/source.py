@@ -258,17 +258,22 @@ class _Run:
             return
         other = s.resolutions - {t.resolution}
         if other:
-            ctx.item_error(t.gsrn, f"{span}: Eloverblik delivers {', '.join(sorted(other))} for this metering point "
-                                   f"but meter {t.meter.meter_id!r} is registered with interval_minutes "
-                                   f"{t.meter.interval_minutes}; nothing of this span was stored")
-            t.done = True
-            return
+            # e.g. the hours before a metering point moved to quarters, for a meter registered with 15 minutes: an
+            # hourly value on it would be read as a quarter's. The days in its own resolution are still stored.
+            ctx.item_error(t.gsrn, f"{span}: Eloverblik delivers {', '.join(sorted(other))} for (some days of) this "
+                                   f"metering point but meter {t.meter.meter_id!r} is registered with "
+                                   f"interval_minutes {t.meter.interval_minutes}; those days were not stored "
+                                   "(a meter registered with 60 takes the whole history: DataHub sums quarters)")
+            if ctx.options.backfill:
+                t.done = True  # further back there is only more of it
         self.not_available += s.gaps
         if not s.points:
             if ctx.options.backfill and not s.gaps:
                 t.done = True  # no data this far back: the metering point's data starts later
             return
-        readings = s.readings()
+        readings = s.readings(t.resolution)
+        if not readings:
+            return
         for i in range(0, len(readings), MAX_READINGS_PER_STORE):
             part = readings[i:i + MAX_READINGS_PER_STORE]
             last = datetime.fromisoformat(part[-1]["ts"])
