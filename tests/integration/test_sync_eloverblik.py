@@ -340,3 +340,30 @@ def test_a_metering_point_that_moved_from_hours_to_quarters(
     b = readings_of(db, "EL-B")
     first_quarter = datetime(2026, 3, 20, 0, 15, tzinfo=CPH).astimezone(UTC)
     assert b[0][0] == first_quarter and len(b) == (date(2026, 4, 2) - switch).days * 96 - 4
+
+
+def test_requests_stay_within_the_documented_limits_the_fake_enforces(
+    fake: FakeServer, sleeps: list[float], admin: httpx.Client, db: Engine
+) -> None:
+    state = fake.state
+    gsrns = [f"5713131801000001{i:02d}" for i in range(12)]
+    state.add_authorization(CVR, [FakeMeteringPoint(g, "PT1H") for g in gsrns])
+    register(admin, [(f"EL-{i}", g, 60, "kWh", "interval") for i, g in enumerate(gsrns)])
+    run = sync(settings_for(fake, first_sync_days=5))
+    assert run.status == "ok" and run.stored == 12 * (5 * 24 - 1), run  # 28 March .. 1 April, one 23-hour day
+    calls = [r for r in state.requests if "gettimeseries" in r["path"]]
+    assert sorted(len(r["gsrns"]) for r in calls) == [2, 10]  # at most 10 metering points per request
+
+    # the fake refuses what the API's limits forbid, so a client that broke them would fail here
+    token = httpx.get(f"{fake.base_url}/api/token", headers={"Authorization": f"Bearer {REFRESH}"}).json()["result"]
+    auth = {"Authorization": f"Bearer {token}"}
+    body = {"meteringPoints": {"meteringPoint": gsrns[:11]}}
+    r = httpx.post(f"{fake.base_url}/api/meterdata/gettimeseries/2026-03-01/2026-03-02/Hour", json=body, headers=auth)
+    assert r.status_code == 400 and "10 metering points" in r.json()["detail"]
+    body = {"meteringPoints": {"meteringPoint": gsrns[:1]}}
+    r = httpx.post(f"{fake.base_url}/api/meterdata/gettimeseries/2024-01-01/2026-01-02/Hour", json=body, headers=auth)
+    assert r.status_code == 400 and "730 days" in r.json()["detail"]
+    r = httpx.post(f"{fake.base_url}/api/meterdata/gettimeseries/2026-04-01/2026-04-03/Hour", json=body, headers=auth)
+    assert r.status_code == 400 and "30003" in r.json()["detail"]  # dateTo after today
+    r = httpx.get(f"{fake.base_url}/api/authorization/authorizations", headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401
