@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from api import (
     admin,
     alerts,
+    connectors,
     consumption,
     dashboard,
     errors,
@@ -67,7 +68,7 @@ def create_app() -> FastAPI:
     )
     errors.install(app)
     for r in (registry.router, readings.router, consumption.router, imports.router, admin.router, targets.router,
-              reports.router, alerts.router, sync.router):
+              reports.router, alerts.router, sync.router, connectors.router):
         app.include_router(r, responses=errors.RESPONSES)
     app.include_router(health.router)
     dashboard.install(app)

@@ -95,6 +95,11 @@ async def _forbidden(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        # FastAPI's "error parsing the body" (bytes that are not UTF-8 JSON): bad input like any other, a 422
+        # naming the body, as documented for every route
+        msg = "the body is not valid JSON in UTF-8"
+        return _json(422, msg, [FieldError("body", msg)])
     field = {404: "path", 405: "method"}.get(exc.status_code, "request")
     return _json(exc.status_code, str(exc.detail), [FieldError(field, str(exc.detail))], exc.headers)
 

@@ -15,7 +15,7 @@ from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, RegistryWriter
 from api.routing import v1_router
 from api.targets import _driver, _scope_ids
 from services.errors import ValidationFailed
-from services.registry.schemas import Carrier
+from services.registry.schemas import Carrier, Number, WholeNumber
 from services.targets import portfolio
 from services.targets import reference as ref
 
@@ -66,9 +66,9 @@ class FactorIn(BaseModel):
     model_config = {"extra": "forbid"}
 
     carrier: Carrier
-    year: int = Field(ge=1990, le=2100)
+    year: WholeNumber = Field(ge=1990, le=2100)
     area: str = Field(default="DK2", pattern=r"^[A-Z0-9]{2,8}$", description="price area, DK1 or DK2")
-    kg_per_kwh: float = Field(ge=0, le=2, description="kg CO2 (or CO2e) per kWh delivered")
+    kg_per_kwh: Number = Field(ge=0, le=2, description="kg CO2 (or CO2e) per kWh delivered")
     method: str = Field(min_length=1, max_length=300)
     source: str = Field(min_length=1, max_length=500)
 

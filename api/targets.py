@@ -29,6 +29,7 @@ from services.auth.schemas import Principal
 from services.db import PgConn
 from services.errors import ValidationFailed
 from services.registry import service as registry
+from services.registry.schemas import Number, WholeNumber
 from services.targets import adjustments, service
 from services.targets import reference as ref
 from services.targets.adjustments import AdjustmentIn
@@ -109,7 +110,7 @@ class NormalYearIn(BaseModel):
     model_config = {"extra": "forbid"}
 
     source: str = Field(min_length=1, max_length=500, description="where the 12 values come from")
-    degree_days: list[float] = Field(min_length=12, max_length=12, description="January .. December")
+    degree_days: list[Number] = Field(min_length=12, max_length=12, description="January .. December")
 
 
 class NormalYearOut(BaseModel):
@@ -147,7 +148,7 @@ def put_normal_year(body: NormalYearIn, caller: RegistryWriter, engine: EngineDe
 class ShareIn(BaseModel):
     model_config = {"extra": "forbid"}
 
-    a: float = Field(ge=0, le=1, description="weather-independent share used when neither the building's "
+    a: Number = Field(ge=0, le=1, description="weather-independent share used when neither the building's "
                                              "hot_water_share nor a regression with R² >= 0.75 gives one")
     source: str = Field(min_length=1, max_length=500)
 
@@ -242,9 +243,9 @@ class TargetIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     metric: Literal["energy_kwh", "led_share", "fossil_heating", "energy_labels", "co2_kg"]
     building_group: str = Field(default="municipal", pattern=r"^[a-z0-9_]{1,40}$")
-    baseline_year: int = Field(ge=1990, le=2100)
-    target_year: int = Field(ge=1990, le=2100)
-    reduction_pct: float | None = Field(default=None, ge=0, le=100)
+    baseline_year: WholeNumber = Field(ge=1990, le=2100)
+    target_year: WholeNumber = Field(ge=1990, le=2100)
+    reduction_pct: Number | None = Field(default=None, ge=0, le=100)
     description: str = Field(default="", max_length=2000)
 
 

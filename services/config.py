@@ -182,6 +182,8 @@ class UtilitySettings(SourceSettings):
     # a folder whose new export files the scheduler imports (moved to done/ or failed/ with a report beside them)
     inbox: Path | None = None
     every_s: float = 300.0
+    # the inbox files' mapping: a preset name, inline JSON or a .json file (docs/connectors.md, "Utility exports")
+    preset: str | None = None
 
 
 class DmiSettings(SourceSettings):

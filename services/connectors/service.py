@@ -165,12 +165,27 @@ class SyncContext:
             p = self._pipelines[source] = IngestPipeline.from_settings(self.settings, source=source)
         return p
 
-    def _messages(self, meter: MeterRef, readings: Sequence[dict[str, Any]], max_items: int) -> list[RawMessage]:
+    def _messages(self, meter: MeterRef, readings: Sequence[dict[str, Any]], pipeline: IngestPipeline
+                  ) -> list[RawMessage]:
+        """The readings as wire-contract messages that each fit the pipeline's limits (readings per message and
+        payload bytes), as a gateway would publish them; a message is halved until it fits."""
         topic = f"{self.settings.mqtt.topic_prefix.strip('/')}/buildings/{meter.building_id}/meters/{meter.meter_id}" \
                 "/readings"
         received = datetime.now(UTC)
-        return [RawMessage(topic, orjson.dumps(list(readings[i:i + max_items])), received)
-                for i in range(0, len(readings), max_items)]
+        out: list[RawMessage] = []
+
+        def add(chunk: Sequence[dict[str, Any]]) -> None:
+            payload = orjson.dumps(list(chunk))
+            if len(payload) > pipeline.max_payload_bytes and len(chunk) > 1:
+                half = len(chunk) // 2
+                add(chunk[:half])
+                add(chunk[half:])
+                return
+            out.append(RawMessage(topic, payload, received))  # one reading too large is the pipeline's to refuse
+
+        for i in range(0, len(readings), pipeline.max_items):
+            add(readings[i:i + pipeline.max_items])
+        return out
 
     def store_readings(self, meter: MeterRef, readings: Sequence[dict[str, Any]], *, source: str,
                        cursor: tuple[str, datetime] | None = None, cursor_detail: dict[str, Any] | None = None
@@ -180,7 +195,7 @@ class SyncContext:
         of what is stored. With `options.dry_run` the same work is done and rolled back: the counts say what would
         happen. Rows the pipeline refuses become dead letters with their reason and are counted as rejected."""
         pipeline = self._pipeline(source)
-        messages = self._messages(meter, readings, pipeline.max_items)
+        messages = self._messages(meter, readings, pipeline)
         stats = BatchStats()
         with self.conn.transaction():
             if messages:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.db import PgConn
 from services.registry.csv_import import csv_records
+from services.registry.schemas import FROM_TEXT, Number
 from services.targets import service
 from services.validation import FieldError, field_errors
 
@@ -30,7 +31,7 @@ class AdjustmentIn(BaseModel):
     effective: date | None = Field(default=None, description="the local date the change takes effect (the name "
                                                              "before valid_from; give one of them)")
     reason: str = Field(min_length=3, max_length=1000, description="why; shown in progress reports")
-    heated_area_m2: float | None = Field(default=None, ge=0, le=10_000_000,
+    heated_area_m2: Number | None = Field(default=None, ge=0, le=10_000_000,
                                          description="the area from the date on (area_changed only)")
 
     @property
@@ -94,7 +95,7 @@ def import_csv(conn: PgConn, text: str, *, actor: str, tz: ZoneInfo) -> tuple[in
         raw = {h: (c.strip() or None) for h, c in zip(header, cells, strict=False)}  # a short row: empty cells
         building_id = raw.pop("building_id", None) or ""
         try:
-            body = AdjustmentIn.model_validate(raw)
+            body = AdjustmentIn.model_validate(raw, context=FROM_TEXT)
         except ValidationError as e:
             rejected += [Rejected(n, f.field, f.message) for f in field_errors(e.errors())]
             continue

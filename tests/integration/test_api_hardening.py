@@ -83,3 +83,32 @@ def test_the_api_counts_and_times_its_answers_by_route_template(api: Api, admin:
     text = httpx.get(api.metrics_url, timeout=10).text
     assert 'energiblik_api_request_duration_seconds_bucket{le="0.15",method="GET",route="/api/v1/me"}' in text
     assert "nosuch-1" not in text
+
+
+def test_numbers_are_json_numbers_everywhere(admin: httpx.Client) -> None:
+    # settings, targets, CO2 factors and adjustments are as strict as the registry: true and "0.25" are not numbers
+    probes = [
+        ("PUT", "/api/v1/settings/default-hot-water-share", {"a": "0.25", "source": "x"}, "a"),
+        ("PUT", "/api/v1/settings/default-hot-water-share", {"a": True, "source": "x"}, "a"),
+        ("PUT", "/api/v1/settings/normal-year", {"source": "x", "degree_days": [True] + [100] * 11},
+         "degree_days.0"),
+        ("PUT", "/api/v1/targets/T9", {"name": "x", "metric": "energy_kwh", "baseline_year": "2015",
+                                       "target_year": 2030, "reduction_pct": 20}, "baseline_year"),
+        ("PUT", "/api/v1/targets/T9", {"name": "x", "metric": "energy_kwh", "baseline_year": 2015,
+                                       "target_year": 2030, "reduction_pct": True}, "reduction_pct"),
+        ("POST", "/api/v1/co2-factors", {"carrier": "electricity", "year": 2024, "kg_per_kwh": "0.1",
+                                         "method": "m", "source": "s"}, "kg_per_kwh"),
+    ]
+    for method, path, body, field in probes:
+        r = admin.request(method, path, json=body)
+        assert r.status_code == 422, (path, body, r.text)
+        assert field in [e["field"] for e in r.json()["errors"]], (path, r.json())
+    # real numbers still go through
+    ok = admin.put("/api/v1/settings/default-hot-water-share", json={"a": 0.3, "source": "x"})
+    assert ok.status_code == 200 and ok.json()["a"] == 0.3
+
+
+def test_a_body_that_is_not_utf8_json_is_a_422_naming_the_body(admin: httpx.Client) -> None:
+    r = admin.put("/api/v1/settings/normal-year", content=b".|\xff\xfeR", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"] == [{"field": "body", "message": "the body is not valid JSON in UTF-8"}]

@@ -107,6 +107,16 @@ def test_readings_go_through_the_pipeline_idempotently_with_revisions(source: Li
     assert scalar(db, "SELECT quality::text FROM readings WHERE ts = :ts", ts=corrected[5][0]) == "estimated"
 
 
+def test_large_deliveries_are_cut_into_messages_that_fit_the_pipeline(source: ListSource, db: Engine) -> None:
+    # 12,000 quarter-hours: more readings than one message may hold (10,000) and far more bytes (256 KiB)
+    start = T0 - timedelta(days=200)
+    source.points = {"571313100000000001": [(start + timedelta(minutes=15 * (i + 1)), 0.5, "measured")
+                                            for i in range(12_000)]}
+    out = run()
+    assert (out.status, out.stored, out.rejected) == ("ok", 12_000, 0)
+    assert scalar(db, "SELECT count(*) FROM dead_letters") == 0
+
+
 def test_refused_rows_are_dead_lettered_and_the_run_is_partial(source: ListSource, db: Engine) -> None:
     rows = hours(4)
     rows[2] = (rows[2][0], -1.0, "measured")  # an interval meter cannot use a negative quantity
