@@ -129,7 +129,10 @@ def get_labels(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: Timezo
                                 group=group)
 
 
-@router.get("/green-accounts", response_model=None)
+@router.get("/green-accounts", response_model=None, responses={200: {
+    "description": "the report: JSON (default), or with `format=csv` a CSV file, with `format=html` a printable page",
+    "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}},
+                "text/html": {"schema": {"type": "string"}}}}})
 def get_green_accounts(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, year: Year = None,
                        baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None,
                        group: Group = "municipal",

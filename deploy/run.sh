@@ -35,6 +35,27 @@ for f in "$RUN"/*.pid; do
   kill -TERM "$(cat "$f")" 2>/dev/null && for _ in $(seq 600); do kill -0 "$(cat "$f")" 2>/dev/null || break; sleep 0.1; done
   rm -f "$f"
 done
+# Optional (ENERGIBLIK_DEMO_ELOVERBLIK=1): the estate's electricity also through DataHub. A fake Eloverblik
+# third-party API serves each main electricity meter's hourly truth under a GSRN; its DataHub twin meter (`<id>-dh`,
+# a sub-meter, so nothing counts twice) is registered, and the sync scheduler is pointed at the fake. Off by
+# default: it adds nothing to a plain run.
+ELO_LINE=""
+if [ "${ENERGIBLIK_DEMO_ELOVERBLIK:-0}" != 0 ]; then
+  ELO_PORT="${ENERGIBLIK_FAKE_ELOVERBLIK_PORT:-8790}"
+  export ENERGIBLIK_FAKE_ELOVERBLIK_REFRESH_TOKEN="${ENERGIBLIK_FAKE_ELOVERBLIK_REFRESH_TOKEN:-demo-refresh-token}"
+  "$PY" -m simulators.fake_eloverblik --register --estate --buildings "$FLEET" --seed "$SEED"
+  nohup "$PY" -m simulators.fake_eloverblik --estate --buildings "$FLEET" --seed "$SEED" --port "$ELO_PORT" \
+    >"$RUN/fake-eloverblik.log" 2>&1 &
+  echo $! >"$RUN/fake-eloverblik.pid"
+  for _ in $(seq 100); do
+    curl -fsS "http://127.0.0.1:${ELO_PORT}/thirdpartyapi/api/isalive" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  export ENERGIBLIK_SYNC__ELOVERBLIK__ENABLED=true
+  export ENERGIBLIK_SYNC__ELOVERBLIK__BASE_URL="http://127.0.0.1:${ELO_PORT}/thirdpartyapi"
+  export ENERGIBLIK_SYNC__ELOVERBLIK__REFRESH_TOKEN="$ENERGIBLIK_FAKE_ELOVERBLIK_REFRESH_TOKEN"
+  ELO_LINE="  Eloverblik     fake third-party API http://127.0.0.1:${ELO_PORT}/thirdpartyapi (DataHub twins: <meter>-dh)"
+fi
 # Every process under supervisord (deploy/supervise.py writes $RUN/supervisord.conf): a program that crashes is
 # started again, with a growing pause when it keeps failing at start; $RUN/supervisord.log has a line for each.
 # Live meters and luminaires: catch up from where the history ends, then real time; a few realistic faults.
@@ -82,3 +103,4 @@ Energiblik is running (profile $ENERGIBLIK_PROFILE), with a simulated estate of 
 Broker credentials of a building: .venv/bin/energiblik broker-credentials <building_id>  (after sourcing
   <(bash deploy/stack.sh env)). Stop everything: bash deploy/stack.sh down
 MSG
+if [ -n "$ELO_LINE" ]; then echo "$ELO_LINE"; fi

@@ -257,6 +257,7 @@ cmd_down() {
   for f in "$RUN"/sim*.pid; do [ -e "$f" ] && stop_pidfile "$f"; done
   stop_pidfile "$RUN/rollups.pid"
   stop_pidfile "$RUN/alerts.pid"
+  stop_pidfile "$RUN/fake-eloverblik.pid"  # the demo's fake Eloverblik (ENERGIBLIK_DEMO_ELOVERBLIK=1 deploy/run.sh)
   stop_pidfile "$MQ/mosquitto.pid"
   if [ -f "$PGDATA/PG_VERSION" ] && pg_running; then
     as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null

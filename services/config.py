@@ -152,9 +152,30 @@ def read_secret(value: SecretStr | None, file: Path | None, what: str) -> str | 
 
 
 class EloverblikSettings(SourceSettings):
+    """Eloverblik's third-party API (DataHub electricity by GSRN); docs/connectors.md, "Eloverblik (DataHub)"."""
+
     base_url: str = "https://api.eloverblik.dk/thirdpartyapi"
     refresh_token: SecretStr | None = None
     refresh_token_file: Path | None = None
+    # only the authorizations (powers of attorney) granted by this CVR; unset: every active authorization
+    cvr: str | None = None
+    # the nightly run, local time (DataHub has most of yesterday by then; what comes later is seen the next night)
+    run_at: time = time(3, 30)
+    # every incremental run fetches again this many days before each metering point's cursor, so corrections
+    # DataHub publishes later are seen and stored as revisions
+    correction_days: int = Field(default=31, ge=0, le=730)
+    # a metering point without a cursor (first run, or newly authorised) starts this many days back; --backfill
+    # goes back as far as the data goes
+    first_sync_days: int = Field(default=31, ge=1, le=730)
+    # days per time-series request (the API takes at most 730) and metering points per request (the API's
+    # recommendation: 10)
+    chunk_days: int = Field(default=31, ge=1, le=730)
+    points_per_request: int = Field(default=10, ge=1, le=10)
+    # the API serves "the previous 5 years plus the current year"; backfill never asks before that, nor before 2015
+    history_years: int = Field(default=5, ge=0, le=20)
+    backoff_s: float = 30.0  # no Retry-After on a 429/503: wait 30 s, 60 s, … ("wait 1 min. before retrying")
+    max_attempts: int = 4
+    timeout_s: float = 120.0
 
 
 class UtilitySettings(SourceSettings):
