@@ -79,7 +79,8 @@ up AS (
     SELECT meter_key, ts, value, quality, source FROM s
     ON CONFLICT (meter_key, ts) DO UPDATE
         SET value = EXCLUDED.value, quality = EXCLUDED.quality, source = EXCLUDED.source, received_at = now()
-        WHERE r.value IS DISTINCT FROM EXCLUDED.value
+        -- a new value, or the same value with a new quality (an estimate later confirmed as measured): a revision
+        WHERE r.value IS DISTINCT FROM EXCLUDED.value OR r.quality IS DISTINCT FROM EXCLUDED.quality
     RETURNING r.meter_key, r.ts, r.value, r.quality, r.source
 ),
 rev AS (

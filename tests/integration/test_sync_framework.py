@@ -106,6 +106,15 @@ def test_readings_go_through_the_pipeline_idempotently_with_revisions(source: Li
     assert scalar(db, "SELECT new_value FROM reading_revisions") == 3.5
     assert scalar(db, "SELECT quality::text FROM readings WHERE ts = :ts", ts=corrected[5][0]) == "estimated"
 
+    confirmed = list(corrected)
+    confirmed[5] = (corrected[5][0], 3.5, "measured")  # the estimate confirmed: same value, now measured
+    source.points = {"571313100000000001": confirmed}
+    fourth = run()
+    assert (fourth.stored, fourth.duplicate, fourth.revised) == (0, 23, 1)
+    assert scalar(db, "SELECT quality::text FROM readings WHERE ts = :ts", ts=corrected[5][0]) == "measured"
+    assert scalar(db, "SELECT count(*) FROM reading_revisions WHERE old_quality = 'estimated' "
+                      "AND new_quality = 'measured'") == 1
+
 
 def test_large_deliveries_are_cut_into_messages_that_fit_the_pipeline(source: ListSource, db: Engine) -> None:
     # 12,000 quarter-hours: more readings than one message may hold (10,000) and far more bytes (256 KiB)
