@@ -327,3 +327,31 @@ def test_api_docs_work_offline_from_local_assets(page: Any, api: Api) -> None:
     assert page.locator(".opblock").count() > 40  # the operations of /api/v1
     host = api.base_url.split("/", 3)[2]
     assert origins and set(origins) == {host}, set(origins)
+
+
+def test_data_sources_card_shows_each_connector(page: Any, engine: Engine, world: dict[str, str]) -> None:
+    # what GET /api/v1/sync says, as the card shows it: a failed Eloverblik run with its message, an unmapped
+    # metering point, a DMI run that went well, and sources never run
+    with engine.begin() as c:
+        c.execute(text(
+            "INSERT INTO sync_runs (source, trigger, actor, finished_at, status, stored, message) VALUES "
+            "('eloverblik', 'schedule', 'scheduler', now(), 'failed', 0, "
+            "'Eloverblik refused the refresh token (401): renew it on eloverblik.dk'), "
+            "('dmi', 'cli', 'cli:root', now(), 'ok', 53, NULL)"))
+        c.execute(text("INSERT INTO sync_unmapped (source, external_id) VALUES ('eloverblik', '571313100000000099')"))
+    try:
+        sign_in(page, world["team"])
+        rows = page.locator("#sources tbody tr")
+        assert rows.count() == 4  # eloverblik, utility, dmi, energidataservice
+        elo = page.locator("#sources tr[data-source=eloverblik]")
+        assert elo.get_attribute("data-status") == "failed"
+        cells = elo.locator("td").all_inner_texts()
+        assert cells[0] == "Fejlet" and cells[-1] == "1"  # failed; one metering point without a meter
+        assert "renew it on eloverblik.dk" in page.locator("#sources [data-problem=eloverblik]").inner_text()
+        dmi = page.locator("#sources tr[data-source=dmi]").locator("td").all_inner_texts()
+        assert dmi[0] == "OK" and dmi[2] == "53"
+        assert page.locator("#sources tr[data-source=utility] td").first.inner_text() == "Ikke slået til"
+        shot(page, "data-sources")
+    finally:
+        with engine.begin() as c:
+            c.execute(text("TRUNCATE sync_runs, sync_unmapped"))
