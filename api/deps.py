@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Path, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from services.auth.schemas import Principal
 from services.auth.service import authenticate, require
@@ -35,12 +35,17 @@ def clock() -> Clock:
 EngineDep = Annotated[Engine, Depends(engine)]
 
 
+def driver(sa: Connection) -> PgConn:
+    """The psycopg connection under a SQLAlchemy one, for repositories that take psycopg (one kind of connection)."""
+    return cast(PgConn, sa.connection.driver_connection)
+
+
 @contextmanager
 def pg(eng: Engine, *, write: bool = False) -> Iterator[PgConn]:
     """The one connection kind repositories take: a pooled psycopg connection, inside a transaction that commits
     at the end when `write` (and is rolled back otherwise, or on any error)."""
     with eng.begin() if write else eng.connect() as sa:
-        yield cast(PgConn, sa.connection.driver_connection)
+        yield driver(sa)
 SettingsDep = Annotated[Settings, Depends(settings)]
 ClockDep = Annotated[Clock, Depends(clock)]
 

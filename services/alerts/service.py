@@ -13,11 +13,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.alerts import rules, store
+from services.alerts.rules import DEFAULT_PARAMS
+from services.alerts.schemas import RuleIn
 from services.boundary import one_item
 from services.consumption import repository as consumption_repo
 from services.db import PgConn
+from services.errors import NotFoundError, ValidationFailed
 from services.targets import service as targets
 from services.targets.progress import share_for, year_figures
+from services.targets.reference import audit
 
 log = logging.getLogger(__name__)
 
@@ -246,3 +250,24 @@ _RULES: dict[str, Callable[[Ctx, Building, dict[str, Any]], None]] = {
     "above_baseline": _above,
     "dh_cooling": _cooling,
 }
+
+
+def set_rule(conn: PgConn, body: RuleIn, actor: str) -> dict[str, Any]:
+    """Set a rule's parameters for everyone, a building type or one building: only the rule's known parameters, of
+    their type, never negative; audit-logged."""
+    if body.building_type and body.building_id:
+        raise ValidationFailed("building_id", "give building_type or building_id, not both")
+    known = DEFAULT_PARAMS[body.rule]
+    for k, v in body.params.items():
+        if k not in known:
+            raise ValidationFailed(f"params.{k}", f"unknown parameter; {body.rule} has {', '.join(sorted(known))}")
+        if type(v) is not type(known[k]) and not (isinstance(known[k], float) and isinstance(v, int)):
+            raise ValidationFailed(f"params.{k}", f"must be of type {type(known[k]).__name__}")
+        if isinstance(v, int | float) and not isinstance(v, bool) and v < 0:
+            raise ValidationFailed(f"params.{k}", "must not be negative")
+    if body.building_id is not None and not store.building_exists(conn, body.building_id):
+        raise NotFoundError("building", body.building_id)
+    row = store.put_rule(conn, body.rule, building_type=body.building_type, building_id=body.building_id,
+                         params=body.params, enabled=body.enabled)
+    audit(conn, actor, "put", f"alert-rules/{body.rule}", body.model_dump())
+    return row

@@ -190,3 +190,28 @@ def rules(conn: PgConn) -> list[dict[str, Any]]:
                        "FROM alert_rules ORDER BY rule, building_type NULLS FIRST, building_id NULLS FIRST")
     keys = ("id", "rule", "building_type", "building_id", "params", "enabled", "updated_at")
     return [dict(zip(keys, r, strict=True)) for r in cur]
+
+
+def facility_managers(conn: PgConn) -> list[tuple[int, str, list[str]]]:
+    """The active facility-manager tokens: id, name, buildings (the digests' recipients)."""
+    rows = conn.execute("SELECT id, name, building_ids FROM api_tokens WHERE role = 'facility_manager' "
+                        "AND revoked_at IS NULL ORDER BY id").fetchall()
+    return [(int(r[0]), str(r[1]), list(r[2])) for r in rows]
+
+
+def put_rule(conn: PgConn, rule: str, *, building_type: str | None, building_id: str | None,
+             params: dict[str, Any], enabled: bool) -> dict[str, Any]:
+    """Create or merge a rule row (params merge key by key into what the row had)."""
+    row = conn.execute(
+        "INSERT INTO alert_rules (rule, building_type, building_id, params, enabled) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (rule, building_type, building_id) DO UPDATE SET params = alert_rules.params || "
+        "EXCLUDED.params, enabled = EXCLUDED.enabled, updated_at = now() "
+        "RETURNING id, rule, building_type, building_id, params, enabled, updated_at",
+        [rule, building_type, building_id, json.dumps(params), enabled]).fetchone()
+    assert row is not None
+    keys = ("id", "rule", "building_type", "building_id", "params", "enabled", "updated_at")
+    return dict(zip(keys, row, strict=True))
+
+
+def building_exists(conn: PgConn, building_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM buildings WHERE id = %s", [building_id]).fetchone() is not None

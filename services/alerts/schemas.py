@@ -1,0 +1,85 @@
+"""What the alert answers say: alerts with their history, the rules as data, and the daily digests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RuleName = Literal["meter_silent", "counter_anomaly", "night_baseload", "lights_out_of_hours", "above_baseline",
+                   "dh_cooling"]
+AlertState = Literal["open", "acknowledged", "resolved"]
+
+
+class AlertEventOut(BaseModel):
+    at: datetime
+    kind: str = Field(description="opened, repeated, acknowledged or resolved")
+    actor: str = Field(description="who: a token's name, or `energiblik` for the rules themselves")
+    detail: dict[str, Any] | None = Field(description="what the rule found then, or the note given")
+
+
+class AlertOut(BaseModel):
+    id: int
+    rule: RuleName
+    building_id: str
+    subject: str = Field(description="the meter or luminaire the alert is about; empty for the whole building")
+    state: AlertState
+    severity: str = Field(description="info, warning or critical")
+    title: str
+    detail: dict[str, Any] = Field(description="the rule's evidence (e.g. the night's baseload in kW against its "
+                                               "normal, a silent meter's last reading); instants in local time")
+    wasted_kwh: float | None = Field(description="kWh used above what the rule judges normal over the alert's "
+                                                 "periods so far (null where a rule does not estimate waste)")
+    first_seen: datetime
+    last_seen: datetime
+    occurrences: int = Field(description="periods (days, months, decisions) it fired for")
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution: str | None = Field(description="why it was resolved: by hand with a note, or the condition ended")
+
+
+class AlertWithEventsOut(AlertOut):
+    events: list[AlertEventOut] = Field(description="its history, oldest first")
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule: RuleName
+    building_type: str | None = Field(default=None, min_length=1, max_length=100)
+    building_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    params: dict[str, Any] = Field(default_factory=dict, description="only the keys to override")
+    enabled: bool = True
+
+
+class RuleOut(BaseModel):
+    id: int
+    rule: RuleName
+    building_type: str | None = Field(description="the row applies to buildings of this type (null: all)")
+    building_id: str | None = Field(description="the row applies to this building (null: all)")
+    params: dict[str, Any] = Field(description="parameters set on this row; rows merge: defaults, type, building")
+    enabled: bool
+    updated_at: datetime | None = None
+
+
+class DigestOut(BaseModel):
+    recipient: str = Field(description="the token's name the digest is for")
+    date: str = Field(description="the local day the digest covers (YYYY-MM-DD)")
+    new: list[AlertOut] = Field(description="alerts first seen that day")
+    active: list[AlertOut] = Field(description="every alert still open or acknowledged at the day's end")
+    wasted_kwh_active: float = Field(description="kWh wasted so far by the active alerts (sum of their wasted_kwh)")
+
+
+class RecipientDigestOut(DigestOut):
+    token_id: int
+    buildings: list[str] = Field(description="the facility manager's buildings")
+    html: str = Field(description="the same digest as an HTML mail body")
