@@ -19,17 +19,21 @@ from api.deps import (
     RegistryWriter,
     SettingsDep,
     TimezoneDep,
+    driver,
 )
 from api.routing import v1_router
 from services.auth.schemas import Principal
 from services.registry import service
 from services.registry.schemas import (
     AreaHistoryEntry,
+    BuildingHistoryOut,
     BuildingIn,
     BuildingOut,
+    LuminaireHistoryOut,
     LuminaireIn,
     LuminaireOut,
     LuminairePutOut,
+    MeterHistoryOut,
     MeterIn,
     MeterOut,
     MeterPutOut,
@@ -97,7 +101,7 @@ def get_area_history(building_id: BuildingId, caller: Caller, engine: EngineDep,
         return service.area_history(conn, building_id, caller.scope, tz)
 
 
-@router.get("/buildings/{building_id}/history")
+@router.get("/buildings/{building_id}/history", response_model=BuildingHistoryOut)
 def get_building_history(building_id: BuildingId, caller: Caller, engine: EngineDep, tz: TimezoneDep
                          ) -> dict[str, Any]:
     """The building's dated facts — heated area, heating, building group — each row with `valid_from` (null: since
@@ -106,8 +110,7 @@ def get_building_history(building_id: BuildingId, caller: Caller, engine: Engine
 
     with engine.connect() as conn:
         out = service.building_history(conn, building_id, caller.scope, tz)
-        out["adjustments"] = targets.adjustments(conn.connection.driver_connection, [building_id],  # type: ignore[arg-type]
-                                                 date(1900, 1, 1), date(2999, 12, 31))
+        out["adjustments"] = targets.adjustments(driver(conn), [building_id], date(1900, 1, 1), date(2999, 12, 31))
         return out
 
 
@@ -144,7 +147,7 @@ def get_meter(meter_id: MeterId, caller: Caller, engine: EngineDep) -> MeterOut:
         return service.get_meter(conn, meter_id, caller.scope)
 
 
-@router.get("/meters/{meter_id}/history")
+@router.get("/meters/{meter_id}/history", response_model=MeterHistoryOut)
 def get_meter_history(meter_id: MeterId, caller: Caller, engine: EngineDep, tz: TimezoneDep) -> dict[str, Any]:
     """The meter's parent over time (`parent_meter_id` null: a main meter, counted in totals)."""
     with engine.connect() as conn:
@@ -184,7 +187,7 @@ def get_luminaire(luminaire_id: LuminaireId, caller: Caller, engine: EngineDep) 
         return service.get_luminaire(conn, luminaire_id, caller.scope)
 
 
-@router.get("/luminaires/{luminaire_id}/history")
+@router.get("/luminaires/{luminaire_id}/history", response_model=LuminaireHistoryOut)
 def get_luminaire_history(luminaire_id: LuminaireId, caller: Caller, engine: EngineDep, tz: TimezoneDep
                           ) -> dict[str, Any]:
     """The luminaire's technology and rated W over time (it counts in LED shares from its first row)."""

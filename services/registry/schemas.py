@@ -9,7 +9,7 @@ the id, the timestamps and, for meters, the kWh factor actually used for the met
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -446,3 +446,64 @@ class LuminairePutOut(LuminaireOut):
     replayed_quarantined: int | None = Field(
         default=None, description="quarantined messages for this luminaire stored now that it is registered"
     )
+
+
+# -- dated history (GET /buildings/{id}/history, /meters/{id}/history, /luminaires/{id}/history) --------------------
+
+class HistoryRow(BaseModel):
+    valid_from: datetime | None = Field(description="from when the value holds (local time); null: since always, "
+                                                    "the value the registry first learnt")
+    recorded_at: datetime = Field(description="when the row was recorded")
+    recorded_by: str | None = Field(description="who recorded it: a token's name, `cli:<user>` or a migration")
+
+
+class AreaRow(HistoryRow):
+    heated_area_m2: float
+    reason: str | None = Field(default=None, description="why the area changed (a reason given with the change)")
+
+
+class HeatingRow(HistoryRow):
+    heating: Heating
+
+
+class GroupRow(HistoryRow):
+    building_group: str
+
+
+class ParentRow(HistoryRow):
+    parent_meter_id: str | None = Field(description="the meter it is a sub-meter of; null: a main meter that "
+                                                    "counts in totals")
+
+
+class LuminaireSpecRow(HistoryRow):
+    technology: Technology
+    rated_power_w: float
+
+
+class AdjustmentOut(BaseModel):
+    id: int
+    building_id: str
+    kind: str = Field(description="added, sold, area_changed or other")
+    effective: date = Field(description="the local date the change takes effect")
+    heated_area_m2: float | None = Field(description="the area from that date on (area_changed only)")
+    reason: str
+    actor: str = Field(description="who declared it")
+    created_at: datetime
+
+
+class BuildingHistoryOut(BaseModel):
+    building_id: str
+    heated_area_m2: list[AreaRow] = Field(description="heated areas, oldest first")
+    heating: list[HeatingRow] = Field(description="heating sources, oldest first")
+    building_group: list[GroupRow] = Field(description="building groups (which target counts it), oldest first")
+    adjustments: list[AdjustmentOut] = Field(description="non-routine adjustments: added, sold, area changed")
+
+
+class MeterHistoryOut(BaseModel):
+    meter_id: str
+    parent_meter_id: list[ParentRow] = Field(description="the meter's parent over time, oldest first")
+
+
+class LuminaireHistoryOut(BaseModel):
+    luminaire_id: str
+    technology: list[LuminaireSpecRow] = Field(description="technology and rated W over time, oldest first")
