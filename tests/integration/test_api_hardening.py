@@ -112,3 +112,13 @@ def test_a_body_that_is_not_utf8_json_is_a_422_naming_the_body(admin: httpx.Clie
     r = admin.put("/api/v1/settings/normal-year", content=b".|\xff\xfeR", headers={"Content-Type": "application/json"})
     assert r.status_code == 422, r.text
     assert r.json()["errors"] == [{"field": "body", "message": "the body is not valid JSON in UTF-8"}]
+
+
+def test_a_registry_file_over_the_row_cap_is_refused_before_any_work(admin: httpx.Client) -> None:
+    from api.imports import MAX_REGISTRY_ROWS
+
+    body = "id,name,type,heated_area_m2,heating\n" + "".join(
+        f"b{i},B {i},school,100,district_heating\n" for i in range(MAX_REGISTRY_ROWS + 1))
+    r = admin.post("/api/v1/imports/registry/buildings", content=body.encode(), headers={"Content-Type": "text/csv"})
+    assert r.status_code == 413 and "split it" in r.json()["detail"]
+    assert admin.get("/api/v1/buildings").json() == []
