@@ -4,8 +4,9 @@ team scripts against it (Python and httpx; the same calls work from R or Power B
     ENERGIBLIK_API=http://127.0.0.1:8000 ENERGIBLIK_TOKEN=<token> python docs/examples/energiblik_client.py 2025
 
 It prints T1's progress for a year (reduction, verdict, coverage), the monthly consumption of that year (all energy
-carriers; `carrier=district_heating` etc. for one) with each month's coverage, and every building's reduction. Errors are the API's own: 401 (token), 403 (role), 404
-(outside your buildings), 422 with `errors` naming each field.
+carriers; `carrier=district_heating` etc. for one) with each month's coverage, and every building's reduction.
+Errors are the API's own: 401 (token), 403 (role), 404 (outside your buildings), 422 with `errors` naming each
+field.
 """
 
 from __future__ import annotations
