@@ -63,6 +63,7 @@ MARKER = "simulator_history"
 HOURLY_DAYS = 62  # hourly readings for the last two months (alerts judge against 30 days of hours)
 PER_MESSAGE = 2000  # readings per MQTT-style message (wire contract: at most 10,000)
 SOURCE = "Energiblik simulator"
+HOUR = timedelta(hours=1)
 SIMULATOR = registry.Actor("simulator", via="simulator")
 
 
@@ -131,12 +132,13 @@ def readings(b: BuildingSpec, end: datetime, seed: int) -> Iterator[tuple[str, o
     for m in b.meters:
         if m.active_from <= d and m.carrier != "ev_charging":
             items[m.id].append({"ts": _iso(_midnight(d)), "value": round(m.v0, 6)})
-    while _midnight(d) < end:
+    while d < end_day or (d == end_day and _midnight(d) < end):
         hourly = d >= hourly_from
+        last_day = d == end_day
         nxt = d + timedelta(days=1)
         for start, use in day_use(b, d, seed):
-            hour_end = start + timedelta(hours=1)
-            if hour_end > end:
+            hour_end = start + HOUR
+            if last_day and hour_end > end:
                 break
             for m in b.meters:
                 if d < m.active_from or (m.active_until is not None and d >= m.active_until):

@@ -7,7 +7,8 @@ import { dateTime, num, pct, t } from "./i18n.js";
 import { el } from "./dom.js";
 
 const view = { year: null };
-const SPAN = { path: "span2", ranking: "wide", labels: "span2" };
+const SPAN = { path: "span2", ranking: "wide", labels: "span2", alerts: "wide" };
+const ALERT_ROWS = 50;
 const thisYear = () => Number(new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Copenhagen", year: "numeric" }).format(new Date()));
 
 const card = (id, title, ...kids) => el("section", { class: `card ${SPAN[id] || ""}`, id, "aria-labelledby": `${id}-h` },
@@ -24,15 +25,17 @@ export async function renderPortfolio(root, me) {
   view.year = view.year || now;
   const p = await get("/progress", { year: view.year });
   const lastYear = now - 1;
-  const [led, fossil, labels, co2] = await Promise.all([
-    get("/led"), get("/fossil"), get("/labels", { year: lastYear }), get("/co2", { year: lastYear })]);
+  const [led, fossil, labels, co2, alerts, buildings] = await Promise.all([
+    get("/led"), get("/fossil"), get("/labels", { year: lastYear }), get("/co2", { year: lastYear }),
+    get("/alerts", { state: "active", limit: ALERT_ROWS + 1 }), get("/buildings")]);
   const progressCard = renderProgress(p, now);
   const pathCard = card("path", t("p.path", p.target_year),
     el("div", { class: "chart-box" }, el("canvas", { id: "path-chart", role: "img", "aria-label": t("p.path", p.target_year) })),
     el("div", { id: "path-notes" }));
   root.replaceChildren(
     el("h1", { text: t("p.title") }),
-    el("div", { class: "grid" }, progressCard, pathCard, renderRanking(p), renderLed(led), renderFossil(fossil),
+    el("div", { class: "grid" }, progressCard, pathCard, renderAlerts(alerts, buildings), renderRanking(p),
+      renderLed(led), renderFossil(fossil),
       renderCo2(co2), renderLabels(labels), renderExports(lastYear)));
   await renderPath(pathCard, p, now);
   void me;
@@ -114,6 +117,21 @@ async function renderPath(pathCard, p, now) {
       pointStyle: years.map((y) => (y === now ? "triangle" : "circle")), spanGaps: true },
   ] }, options: { scales: { y: { title: { display: true, text: "%" }, ticks: { callback: (v) => `${num(v)} %` } } },
     plugins: { tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${num(c.parsed.y, 1)} %` } } } } });
+}
+
+// Every active alert in the caller's scope, newest first: what the product caught, where, and the waste it estimates
+// (handled on each building's page).
+function renderAlerts(alerts, buildings) {
+  if (!alerts.length) return card("alerts", t("pa.title"), el("p", { class: "muted", text: t("a.none") }));
+  const names = new Map(buildings.map((b) => [b.id, b.name]));
+  const shown = alerts.slice(0, ALERT_ROWS);
+  return card("alerts", t("pa.title"), table(null,
+    [t("pa.building"), t("a.alert"), t("a.severity"), t("pa.wasted"), t("a.since")],
+    shown.map((a) => [`${names.get(a.building_id) || a.building_id} (${a.building_id})`,
+      el("span", {}, el("strong", {}, a.title), el("br"), el("span", { class: "muted" }, a.rule)),
+      a.severity, a.wasted_kwh === null ? "–" : num(a.wasted_kwh, a.wasted_kwh < 100 ? 1 : 0), dateTime(a.first_seen)]),
+    [3]),
+    alerts.length > ALERT_ROWS ? el("p", { class: "muted", text: t("pa.more", ALERT_ROWS) }) : null);
 }
 
 function renderRanking(p) {
