@@ -25,16 +25,16 @@ export async function renderPortfolio(root, me) {
   view.year = view.year || now;
   const p = await get("/progress", { year: view.year });
   const lastYear = now - 1;
-  const [led, fossil, labels, co2, alerts, buildings] = await Promise.all([
+  const [led, fossil, labels, co2, alerts] = await Promise.all([
     get("/led"), get("/fossil"), get("/labels", { year: lastYear }), get("/co2", { year: lastYear }),
-    get("/alerts", { state: "active", limit: ALERT_ROWS + 1 }), get("/buildings")]);
+    get("/alerts", { state: "active", limit: ALERT_ROWS + 1 })]);
   const progressCard = renderProgress(p, now);
   const pathCard = card("path", t("p.path", p.target_year),
     el("div", { class: "chart-box" }, el("canvas", { id: "path-chart", role: "img", "aria-label": t("p.path", p.target_year) })),
     el("div", { id: "path-notes" }));
   root.replaceChildren(
     el("h1", { text: t("p.title") }),
-    el("div", { class: "grid" }, progressCard, pathCard, renderAlerts(alerts, buildings), renderRanking(p),
+    el("div", { class: "grid" }, progressCard, pathCard, renderAlerts(alerts, p.buildings), renderRanking(p),
       renderLed(led), renderFossil(fossil),
       renderCo2(co2), renderLabels(labels), renderExports(lastYear)));
   await renderPath(pathCard, p, now);
@@ -120,14 +120,14 @@ async function renderPath(pathCard, p, now) {
 }
 
 // Every active alert in the caller's scope, newest first: what the product caught, where, and the waste it estimates
-// (handled on each building's page).
+// (handled on each building's page). Names from the progress answer's buildings (the id where one is not there).
 function renderAlerts(alerts, buildings) {
   if (!alerts.length) return card("alerts", t("pa.title"), el("p", { class: "muted", text: t("a.none") }));
-  const names = new Map(buildings.map((b) => [b.id, b.name]));
+  const names = new Map(buildings.map((b) => [b.building_id, b.name]));
   const shown = alerts.slice(0, ALERT_ROWS);
   return card("alerts", t("pa.title"), table(null,
     [t("pa.building"), t("a.alert"), t("a.severity"), t("pa.wasted"), t("a.since")],
-    shown.map((a) => [`${names.get(a.building_id) || a.building_id} (${a.building_id})`,
+    shown.map((a) => [names.has(a.building_id) ? `${names.get(a.building_id)} (${a.building_id})` : a.building_id,
       el("span", {}, el("strong", {}, a.title), el("br"), el("span", { class: "muted" }, a.rule)),
       a.severity, a.wasted_kwh === null ? "–" : num(a.wasted_kwh, a.wasted_kwh < 100 ? 1 : 0), dateTime(a.first_seen)]),
     [3]),
