@@ -1,12 +1,18 @@
-"""Write the simulated estate's history from 2015 until yesterday, quickly, through the product's own code paths:
-the registry service (as the API's PUTs), the ingest pipeline (the same decoding, validation and COPY as MQTT
-messages get, fed wire-contract topics and JSON payloads directly instead of through the broker), the baseline and
-degree-day imports (as the API's CSV imports) and the rollup rebuild command.
+"""Write the simulated estate's history from 2015 until the last full hour but one, quickly, through the product's
+own code paths: the registry service (as the API's PUTs), the ingest pipeline (the same decoding, validation and COPY
+as MQTT messages get, fed wire-contract topics and JSON payloads directly instead of through the broker), the baseline
+and degree-day imports (as the API's CSV imports) and the rollup rebuild command.
 
 Readings: one register reading a day (local midnight) from 2015, hourly ones for the last two months — as municipal
 meters are read daily by their utilities and hourly only recently. Daily reads give exact days, months and years
-(coverage 1); hours exist where readings are hourly. The 2015 baseline is imported
+(coverage 1); hours exist where readings are hourly. For the last three days (what the alert process judges) the
+devices' telemetry too: luminaires (on each change and every hour) and the heat meters read through wmbusmeters
+(kamheat telegrams every quarter-hour, with flow and return temperatures). The 2015 baseline is imported
 as monthly kWh per building and carrier, with the monthly degree days of the simulated weather.
+
+The history ends at the last full hour but one (`--until`), so the live simulation has only an hour or two to catch
+up and no meter looks silent when the alert process starts; the demo's scenarios (simulators/scenarios.py) are
+planted relative to that end.
 
     python -m simulators.history --buildings 100 --seed 2015
 """
@@ -43,9 +49,13 @@ from simulators.model import (
     MeterSpec,
     day_use,
     fleet,
+    luminaire_states,
     meter_amount,
     month_degree_days,
+    silent_since,
+    wmbus_telegram,
 )
+from simulators.scenarios import TELEMETRY_DAYS, default_end, plant, today_of
 
 log = logging.getLogger("energiblik.simulator")
 REPO = Path(__file__).resolve().parent.parent
@@ -53,6 +63,7 @@ MARKER = "simulator_history"
 HOURLY_DAYS = 62  # hourly readings for the last two months (alerts judge against 30 days of hours)
 PER_MESSAGE = 2000  # readings per MQTT-style message (wire contract: at most 10,000)
 SOURCE = "Energiblik simulator"
+HOUR = timedelta(hours=1)
 SIMULATOR = registry.Actor("simulator", via="simulator")
 
 
@@ -108,31 +119,45 @@ def _meter_in(b: BuildingSpec, m: MeterSpec) -> MeterIn:
         "active_to": m.active_until.isoformat() if m.active_until else None, "replaced_by": replaced_by})
 
 
-def readings(b: BuildingSpec, until: date, seed: int) -> Iterator[tuple[MeterSpec, list[dict[str, object]]]]:
-    """Per meter, its readings from its start until local midnight of `until`, as wire-contract items."""
-    hourly_from = until - timedelta(days=HOURLY_DAYS)
+def readings(b: BuildingSpec, end: datetime, seed: int) -> Iterator[tuple[str, object]]:
+    """Per device, what it sent from its start until `end` (UTC, on an hour): (topic below the building, payload)
+    — wire-contract reading arrays, wmbusmeters telegrams, luminaire telemetry arrays."""
+    end_day = end.astimezone(TZ).date()
+    hourly_from = end_day - timedelta(days=HOURLY_DAYS)
+    telemetry_from = _midnight(today_of(end) - timedelta(days=TELEMETRY_DAYS))
     values = {m.id: m.v0 for m in b.meters}
     items: dict[str, list[dict[str, object]]] = {m.id: [] for m in b.meters}
+    silent = {m.id: s for m in b.meters if (s := silent_since(b, m.id)) is not None}
     d = HISTORY_START
     for m in b.meters:
         if m.active_from <= d and m.carrier != "ev_charging":
             items[m.id].append({"ts": _iso(_midnight(d)), "value": round(m.v0, 6)})
-    while d < until:
+    while d < end_day or (d == end_day and _midnight(d) < end):
         hourly = d >= hourly_from
+        last_day = d == end_day
         nxt = d + timedelta(days=1)
         for start, use in day_use(b, d, seed):
+            hour_end = start + HOUR
+            if last_day and hour_end > end:
+                break
             for m in b.meters:
                 if d < m.active_from or (m.active_until is not None and d >= m.active_until):
                     continue
                 amount = meter_amount(m, use)
-                end = start + timedelta(hours=1)
                 if m.carrier == "ev_charging":
                     if amount > 0 or hourly:
-                        items[m.id].append({"ts": _iso(end), "value": round(amount, 6)})
+                        items[m.id].append({"ts": _iso(hour_end), "value": round(amount, 6)})
+                    continue
+                if m.wmbus_id and start >= telemetry_from:  # the gateway's telegrams, every quarter-hour
+                    for k in range(1, 5):
+                        t = start + timedelta(minutes=15 * k)
+                        q_use = {c: v / 4 for c, v in use.items()}
+                        yield f"wmbus/{m.id}", wmbus_telegram(b, m, values[m.id] + amount * k / 4, t, q_use)
+                    values[m.id] += amount
                     continue
                 values[m.id] += amount
-                if hourly:
-                    items[m.id].append({"ts": _iso(end), "value": round(values[m.id], 6)})
+                if hourly and (m.id not in silent or hour_end <= silent[m.id]):
+                    items[m.id].append({"ts": _iso(hour_end), "value": round(values[m.id], 6)})
         if not hourly:
             for m in b.meters:
                 if m.active_from <= nxt and (m.active_until is None or nxt <= m.active_until) \
@@ -140,12 +165,41 @@ def readings(b: BuildingSpec, until: date, seed: int) -> Iterator[tuple[MeterSpe
                     items[m.id].append({"ts": _iso(_midnight(nxt)), "value": round(values[m.id], 6)})
         for m in b.meters:
             if len(items[m.id]) >= PER_MESSAGE:
-                yield m, items[m.id]
+                yield f"meters/{m.id}/readings", items[m.id]
                 items[m.id] = []
         d = nxt
     for m in b.meters:
         if items[m.id]:
-            yield m, items[m.id]
+            yield f"meters/{m.id}/readings", items[m.id]
+    yield from telemetry(b, telemetry_from, end)
+
+
+def telemetry(b: BuildingSpec, start: datetime, end: datetime) -> Iterator[tuple[str, object]]:
+    """The luminaires' telemetry from `start` to `end` inclusive: each quarter-hour's state when it changed, and
+    every state on the hour (as simulators.live sends it)."""
+    per: list[list[dict[str, object]]] = [[] for _ in range(b.luminaires)]
+    last: list[object] = [None] * b.luminaires
+    t = start
+    while t <= end:
+        for i, state in enumerate(luminaire_states(b, t)):
+            if t.minute == 0 or state != last[i]:
+                per[i].append({"ts": _iso(t), **state})
+                last[i] = state
+        t += timedelta(minutes=15)
+    for i, rows in enumerate(per, start=1):
+        if rows:
+            yield f"luminaires/{b.id}-l{i:03d}/telemetry", rows
+
+
+def _end(until: str | None) -> datetime:
+    if until is None:
+        return default_end()
+    if len(until) == 10:
+        return _midnight(date.fromisoformat(until))
+    t = datetime.fromisoformat(until)
+    if t.tzinfo is None or t.minute or t.second or t.microsecond:
+        raise SystemExit(f"--until {until}: an instant with its offset, on the hour, or a date")
+    return t.astimezone(UTC)
 
 
 def _midnight(d: date) -> datetime:
@@ -156,19 +210,21 @@ def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _ingest_part(n: int, seed: int, until: date, part: int, parts: int) -> int:
-    return ingest(fleet(n, seed)[part::parts], until, seed)[0]
+def _ingest_part(n: int, seed: int, end: datetime, part: int, parts: int) -> int:
+    buildings = fleet(n, seed)
+    plant(buildings, end, seed)
+    return ingest(buildings[part::parts], end, seed)[0]
 
 
-def ingest_parallel(n: int, seed: int, until: date, jobs: int) -> tuple[int, float]:
-    """`ingest` with the buildings split over `jobs` processes (each rebuilds the same fleet from the seed)."""
+def ingest_parallel(n: int, seed: int, end: datetime, jobs: int) -> tuple[int, float]:
+    """`ingest` with the buildings split over `jobs` processes (each rebuilds the same fleet and scenarios)."""
     t0 = time.perf_counter()
     with ProcessPoolExecutor(jobs) as pool:
-        stored = sum(pool.map(_ingest_part, [n] * jobs, [seed] * jobs, [until] * jobs, range(jobs), [jobs] * jobs))
+        stored = sum(pool.map(_ingest_part, [n] * jobs, [seed] * jobs, [end] * jobs, range(jobs), [jobs] * jobs))
     return stored, time.perf_counter() - t0
 
 
-def ingest(buildings: list[BuildingSpec], until: date, seed: int) -> tuple[int, float]:
+def ingest(buildings: list[BuildingSpec], end: datetime, seed: int) -> tuple[int, float]:
     """Feed the readings to the ingest pipeline in batches, one transaction per batch, as the worker does."""
     s = get_settings()
     pipeline = IngestPipeline(s.mqtt.topic_prefix, track_rollups=False)
@@ -176,9 +232,9 @@ def ingest(buildings: list[BuildingSpec], until: date, seed: int) -> tuple[int, 
     with psycopg.connect(libpq_dsn(s.db.url)) as conn:
         batch: list[RawMessage] = []
         for b in buildings:
-            for m, items in readings(b, until, seed):
-                topic = f"{s.mqtt.topic_prefix}/buildings/{b.id}/meters/{m.id}/readings"
-                batch.append(RawMessage(topic, orjson.dumps(items), datetime.now(UTC)))
+            for path, payload in readings(b, end, seed):
+                topic = f"{s.mqtt.topic_prefix}/buildings/{b.id}/{path}"
+                batch.append(RawMessage(topic, orjson.dumps(payload), datetime.now(UTC)))
                 if len(batch) >= 25:
                     stored += _flush(conn, pipeline, batch)
                     batch = []
@@ -196,6 +252,7 @@ def _flush(conn: PgConn, pipeline: IngestPipeline, batch: list[RawMessage]) -> i
 
 
 def baseline_and_degree_days(buildings: list[BuildingSpec], until: date, seed: int) -> None:
+    """(`until`: the months before its month are complete.)"""
     """The 2015 baseline (monthly kWh per building and carrier, from the simulated 2015) and the actual degree
     days of every complete month, through the same import code as the API's CSV imports."""
     rows = ["building_id,carrier,month,kwh,source"]
@@ -233,12 +290,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--buildings", type=int, default=100)
     ap.add_argument("--seed", type=int, default=2015)
-    ap.add_argument("--until", type=date.fromisoformat, default=None, help="local date, exclusive (default today)")
+    ap.add_argument("--until", default=None,
+                    help="where the history ends: an RFC 3339 instant (on the hour) or a local date (its midnight); "
+                         "default the last full hour but one")
     ap.add_argument("--jobs", type=int, default=2, help="processes generating readings and rebuilding rollups")
     ap.add_argument("--force", action="store_true", help="write the history even if it is there")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    until = args.until or datetime.now(TZ).date()
+    end = _end(args.until)
     params = {"buildings": args.buildings, "seed": args.seed}
     engine = get_engine()
     with psycopg.connect(libpq_dsn(get_settings().db.url)) as conn:
@@ -248,18 +307,23 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t0 = time.perf_counter()
     buildings = fleet(args.buildings, args.seed)
+    scenarios = plant(buildings, end, args.seed)
     register(engine, buildings)
     print(f"registered {len(buildings)} buildings, {sum(len(b.meters) for b in buildings)} meters, "
           f"{sum(b.luminaires for b in buildings)} luminaires")
-    n, secs = ingest_parallel(args.buildings, args.seed, until, args.jobs)
+    n, secs = ingest_parallel(args.buildings, args.seed, end, args.jobs)
     print(f"stored {n:,} readings through the ingest pipeline in {secs:.0f} s ({n / max(secs, 1e-9):,.0f}/s)")
-    baseline_and_degree_days(buildings, until, args.seed)
+    baseline_and_degree_days(buildings, end.astimezone(TZ).date(), args.seed)
     print("imported the 2015 baseline and monthly degree days")
     subprocess.run([sys.executable, "-m", "services.cli", "rollups", "rebuild", "--jobs", str(args.jobs),
                     "--chunk-days", "366"], cwd=REPO, check=True)
     with psycopg.connect(libpq_dsn(get_settings().db.url)) as conn, conn.transaction():
-        ref.set_setting(conn, MARKER, {**params, "until": until.isoformat()}, SOURCE, "simulator")
-    print(f"history written in {time.perf_counter() - t0:.0f} s")
+        ref.set_setting(conn, MARKER, {**params, "until": end.isoformat(),
+                                       "scenarios": [{"rule": x.rule, "building_id": x.building_id, "what": x.what}
+                                                     for x in scenarios]}, SOURCE, "simulator")
+    print(f"history written in {time.perf_counter() - t0:.0f} s; the demo's scenarios (simulators/scenarios.py):")
+    for x in scenarios:
+        print(f"  {x.rule}: {x.what}")
     return 0
 
 

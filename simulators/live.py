@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import random
 import signal
 import sys
@@ -42,8 +41,19 @@ import psycopg
 from services.broker.service import building_identity
 from services.config import get_settings
 from services.db import libpq_dsn
-from simulators.model import FLUORESCENT_W, LED_W, TZ, BuildingSpec, MeterSpec, day_use, fleet, lit_watts, meter_amount
+from simulators.model import (
+    TZ,
+    BuildingSpec,
+    MeterSpec,
+    day_use,
+    fleet,
+    luminaire_states,
+    meter_amount,
+    silent_since,
+    wmbus_telegram,
+)
 from simulators.publisher import WindowedPublisher, drive, flush_all
+from simulators.scenarios import plant
 
 log = logging.getLogger("energiblik.simulator.live")
 STEP = timedelta(minutes=15)
@@ -68,6 +78,7 @@ class Building:
     ev_hour: dict[str, float] = field(default_factory=dict)
     held: list[tuple[str, bytes, object]] = field(default_factory=list)  # a gateway outage: published later
     held_until: datetime | None = None
+    lights: list[object] = field(default_factory=list)  # each luminaire's last reported state
 
 
 @dataclass
@@ -115,7 +126,9 @@ class Simulation:
                     continue
                 ts, value = start_values.get(m.id, (now, m.v0))
                 states[m.id] = MeterState(m, value, ts)
-                self.clock = min(self.clock, ts)
+                silent = silent_since(b, m.id)
+                if silent is None or ts < silent:  # a meter silent for good does not hold the others back
+                    self.clock = min(self.clock, ts)
             self.buildings.append(Building(b, connect(b), states, batched=i % 2 == 0))
         self.clock = self.clock.replace(minute=self.clock.minute - self.clock.minute % 15, second=0, microsecond=0)
         self.stats = {"messages": 0, "readings": 0, "garbage": 0, "duplicates": 0, "late": 0, "gaps": 0,
@@ -154,8 +167,8 @@ class Simulation:
                 if t <= st.last_ts or t.astimezone(TZ).date() < st.spec.active_from:
                     continue
                 self._meter(b, st, t, use)
+            self._luminaires(b, t)
             if t.minute == 0:
-                self._luminaires(b, t)
                 self._flush(b)
         if "garbage" in self.opts.faults and self.rng.random() < self.opts.fault_rate:
             b = self.rng.choice(self.buildings)
@@ -185,6 +198,13 @@ class Simulation:
             return
         st.value += amount
         st.last_ts = t
+        if b.spec.events:  # the demo's scenarios (simulators/scenarios.py)
+            silent = silent_since(b.spec, m.id)
+            if silent is not None and t > silent:
+                return  # its gateway lost power: nothing is sent
+            if any(e.kind == "reset" and e.meter == m.id and e.start == t for e in b.spec.events):
+                st.value = amount  # the register restarted from zero during this quarter-hour
+                self.stats["resets"] += 1
         if self.fault("gaps"):
             self.stats["gaps"] += 1
             return  # this reading never arrives; the next one covers the consumption
@@ -219,14 +239,7 @@ class Simulation:
         self.stats["exchanges"] += 1
 
     def _wmbus(self, b: Building, m: MeterSpec, st: MeterState, t: datetime, use: dict[str, float]) -> None:
-        heat_kw = use.get("district_heating", 0.0) * 4
-        flow_c = 70.0 if heat_kw > 0 else 60.0
-        ret = 38.0 + (6.0 if b.spec.id.endswith("7") else 0.0) + self.rng.uniform(-2, 2)
-        volume = heat_kw / (1.16 * max(flow_c - ret, 5.0))
-        telegram = {"_": "telegram", "media": "heat", "meter": "kamheat", "name": m.id, "id": m.wmbus_id,
-                    "total_energy_consumption_kwh": round(st.value * 1000, 3), "power_kw": round(heat_kw, 3),
-                    "volume_flow_m3h": round(volume, 4), "t1_temperature_c": round(flow_c, 1),
-                    "t2_temperature_c": round(ret, 1), "timestamp": t.astimezone(UTC).isoformat()}
+        telegram = wmbus_telegram(b.spec, m, st.value, t, use)
         self.publish(b, f"{self.prefix}/buildings/{b.spec.id}/wmbus/{m.id}", orjson.dumps(telegram),
                      [(m.id, telegram["timestamp"], round(st.value, 6))])
 
@@ -246,19 +259,15 @@ class Simulation:
             self.stats["readings"] += len(items)
 
     def _luminaires(self, b: Building, t: datetime) -> None:
-        local = (t - timedelta(minutes=1)).astimezone(TZ)
-        total_w = lit_watts(b.spec, local)
-        n = b.spec.luminaires
-        led = b.spec.led_year is not None and local.year >= b.spec.led_year
-        rated = LED_W if led else FLUORESCENT_W
-        lit = min(n, math.ceil(total_w / rated - 1e-9)) if total_w > 0 else 0  # the fewest fittings that carry it
-        per_lit = total_w / lit if lit else 0.0  # each dimmed to its share
-        for i in range(1, n + 1):
-            on = i <= lit
-            item = {"ts": t.isoformat(), "on": on, "power_w": round(per_lit, 2) if on else 0.0,
-                    "dim_pct": round(min(100.0, per_lit / rated * 100), 1) if on else 0}
-            self.publish(b, f"{self.prefix}/buildings/{b.spec.id}/luminaires/{b.spec.id}-l{i:03d}/telemetry",
+        """Each luminaire's state for the quarter-hour starting at `t`: sent when it changes, and every hour."""
+        states = luminaire_states(b.spec, t)
+        for i, state in enumerate(states):
+            if t.minute != 0 and i < len(b.lights) and b.lights[i] == state:
+                continue
+            item = {"ts": t.isoformat(), **state}
+            self.publish(b, f"{self.prefix}/buildings/{b.spec.id}/luminaires/{b.spec.id}-l{i + 1:03d}/telemetry",
                          orjson.dumps(item))
+        b.lights = list(states)
 
     def run(self, stop: Callable[[], bool]) -> None:
         wall0, sim0 = time.monotonic(), self.clock
@@ -305,6 +314,19 @@ def start_values(buildings: list[BuildingSpec]) -> dict[str, tuple[datetime, flo
             "SELECT m.id, r.ts, r.value FROM meters m CROSS JOIN LATERAL (SELECT ts, value FROM readings "
             "WHERE meter_key = m.key ORDER BY ts DESC LIMIT 1) r WHERE m.id = ANY(%s)", [ids]).fetchall()
     return {r[0]: (r[1], float(r[2])) for r in rows}
+
+
+def history_end() -> datetime | None:
+    """Where simulators.history ended the estate's history (its marker), or None when it did not write one."""
+    with psycopg.connect(libpq_dsn(get_settings().db.url)) as conn:
+        row = conn.execute("SELECT value FROM settings WHERE key = 'simulator_history'").fetchone()
+    until = row[0].get("until") if row is not None else None
+    if not until:
+        return None
+    if len(until) == 10:  # written before the history ended on the hour: local midnight of that date
+        d = datetime.fromisoformat(until)
+        return d.replace(tzinfo=TZ).astimezone(UTC)
+    return datetime.fromisoformat(until).astimezone(UTC)
 
 
 class PublishedLog:
@@ -362,6 +384,10 @@ def main(argv: list[str] | None = None) -> int:
     opts = Options(speed=args.speed, faults=faults, fault_rate=args.fault_rate, seed=args.seed, until=args.until,
                    api_url=args.api_url, admin_token=s.admin_token.get_secret_value() if s.admin_token else None)
     buildings = fleet(args.buildings, args.seed)
+    end = history_end()
+    if end is not None:  # the demo's scenarios, planted relative to where the history ends
+        for x in plant(buildings, end, args.seed):
+            log.info("scenario %s: %s", x.rule, x.what)
     values = start_values(buildings)
     if args.start is not None:
         values = {k: v for k, v in values.items() if v[0] <= args.start}

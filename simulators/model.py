@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.calendar import open_at
+from services.calendar import WEEKDAYS as CALENDAR_DAYS
+from services.calendar import closed_reason
 
 TZ = ZoneInfo("Europe/Copenhagen")
 HISTORY_START = date(2015, 1, 1)
@@ -73,6 +74,28 @@ class MeterSpec:
     v0: float = 0.0  # register value on active_from
 
 
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to a building, part of its true history (the demo's scenarios,
+    simulators/scenarios.py): between `start` and `end` (UTC, half-open; end None: still going on)
+
+    - `closed_load`: `value` kW more electricity in every hour the building is closed all of (a lost night setback);
+    - `load`: `value` kW more electricity in every hour;
+    - `lights`: luminaires drawing `value` W more (a zone left on);
+    - `poor_cooling`: district-heating return temperature around `value` °C instead of the normal 35 °C;
+    - `silent`: meter `meter` sends nothing from `start` on (its last reading is the one at `start`);
+    - `reset`: the register of meter `meter` restarts from zero at `start` (a quarter-hour end)."""
+
+    kind: str
+    start: datetime
+    end: datetime | None = None
+    value: float = 0.0
+    meter: str | None = None
+
+    def at(self, t: datetime) -> bool:
+        return self.start <= t and (self.end is None or t < self.end)
+
+
 @dataclass
 class BuildingSpec:
     id: str
@@ -90,6 +113,7 @@ class BuildingSpec:
     night_light_rate: float  # share of nights a zone is left lit
     energy_label: str | None = None
     meters: list[MeterSpec] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)  # planted by simulators.scenarios
 
     @property
     def school(self) -> bool:
@@ -195,17 +219,34 @@ def _hash01(*parts: object) -> float:
     return (zlib.crc32(repr(parts).encode()) & 0xFFFFFF) / 0xFFFFFF
 
 
-_OPEN: dict[tuple[str, date, bool], tuple[bool, ...]] = {}
+_QUARTERS: dict[tuple[str, date, bool], tuple[bool, ...]] = {}
+_RANGES: dict[str, dict[int, list[tuple[int, int]]]] = {}
+
+
+def open_quarters(a: Archetype, d: date, school: bool) -> tuple[bool, ...]:
+    """Open in each local quarter-hour of day d (judged at its start, as services.calendar.open_at judges an
+    instant), holidays counted; 96 flags (index 4h + q)."""
+    key = (a.type, d, school)
+    found = _QUARTERS.get(key)
+    if found is None:
+        ranges = _RANGES.get(a.type)
+        if ranges is None:
+            ranges = {i: [(int(r[:2]) * 60 + int(r[3:5]), int(r[6:8]) * 60 + int(r[9:11]))
+                          for r in a.hours.get(day, [])] for i, day in enumerate(CALENDAR_DAYS)}
+            _RANGES[a.type] = ranges
+        if closed_reason(d, school=school):
+            found = (False,) * 96
+        else:
+            today = ranges[d.weekday()]
+            found = tuple(any(lo <= q * 15 < hi for lo, hi in today) for q in range(96))
+        _QUARTERS[key] = found
+    return found
 
 
 def open_hours(a: Archetype, d: date, school: bool) -> tuple[bool, ...]:
     """Open in the local hour h of day d (judged at h:30), holidays counted; 24 flags."""
-    key = (a.type, d, school)
-    found = _OPEN.get(key)
-    if found is None:
-        found = tuple(open_at(a.hours, datetime(d.year, d.month, d.day, h, 30), school=school) for h in range(24))
-        _OPEN[key] = found
-    return found
+    q = open_quarters(a, d, school)
+    return tuple(q[4 * h + 2] for h in range(24))
 
 
 def local_day_hours(d: date) -> list[datetime]:
@@ -220,7 +261,7 @@ def day_use(b: BuildingSpec, d: date, seed: int = 2015) -> list[tuple[datetime, 
     """What each carrier counts in every hour of local day d: [(UTC hour start, {carrier: kWh})]; water in m3,
     gas and oil as kWh of fuel. This is the truth the meters measure."""
     a = b.archetype
-    flags = open_hours(a, d, b.school)
+    quarters = open_quarters(a, d, b.school)
     eff = (1 - b.improvement_per_year) ** (d.year - 2015)
     area_k = b.area_m2 / 1000
     annual = b.area_m2 * a.heat_kwh_per_m2 * eff
@@ -237,10 +278,17 @@ def day_use(b: BuildingSpec, d: date, seed: int = 2015) -> list[tuple[datetime, 
     out = []
     for start in local_day_hours(d):
         h = start.astimezone(TZ).hour
-        is_open = flags[h]
+        q = quarters[4 * h:4 * h + 4]
+        is_open = q[2]  # occupancy follows the hour's half past
         use: dict[str, float] = {}
         el = area_k * (a.base_kw_per_1000m2 + (a.occupied_kw_per_1000m2 if is_open else 0.0)) * eff
-        el += lighting_w(b, d, h, is_open) / 1000
+        # lighting by the quarter-hour: lights come on when the building opens (07:30), not with the hour
+        if q[0] == q[1] == q[2] == q[3]:
+            el += lighting_w(b, d, h, q[0]) / 1000
+        else:
+            el += sum(lighting_w(b, d, h, x) for x in q) / 4000
+        if b.events:
+            el += _event_kw(b, start, not any(q))
         heat = space_per_h * (1.2 if 6 <= h < 18 else 0.8) + water_heat * (1.6 if is_open else 0.5)
         if heating == "heat_pump":
             hp = heat / HEAT_PUMP_COP
@@ -278,10 +326,43 @@ def lighting_w(b: BuildingSpec, d: date, hour: int, is_open: bool) -> float:
     return 0.0
 
 
+def _event_kw(b: BuildingSpec, hour_start: datetime, closed_hour: bool) -> float:
+    """Electricity the building's events add in the hour starting at `hour_start` (UTC), kW = kWh."""
+    kw = 0.0
+    for e in b.events:
+        if (e.kind == "load" or (e.kind == "closed_load" and closed_hour)) and e.at(hour_start):
+            kw += e.value
+        elif e.kind == "lights":  # quarter by quarter
+            kw += sum(e.value for k in range(4) if e.at(hour_start + timedelta(minutes=15 * k))) / 4000
+    return kw
+
+
 def lit_watts(b: BuildingSpec, local: datetime) -> float:
-    """Lighting power of the whole building at a local time (what its luminaires report)."""
+    """Lighting power of the whole building in the quarter-hour starting at a local time (what its luminaires
+    report), events included."""
     d = local.date()
-    return lighting_w(b, d, local.hour, open_hours(b.archetype, d, b.school)[local.hour])
+    w = lighting_w(b, d, local.hour, open_quarters(b.archetype, d, b.school)[4 * local.hour + local.minute // 15])
+    if b.events:
+        t = local.astimezone(UTC)
+        w += sum(e.value for e in b.events if e.kind == "lights" and e.at(t))
+    return w
+
+
+def heat_sample(b: BuildingSpec, t: datetime, heat_kw: float) -> tuple[float, float, float]:
+    """(flow °C, return °C, volume flow m³/h) a district-heating meter reports at `t` (UTC) while delivering
+    `heat_kw`: flow 70 °C (60 °C without demand), return about 35 °C (±2 K), or about an event's temperature while
+    the substation cools poorly."""
+    flow = 70.0 if heat_kw > 0 else 60.0
+    ret = 35.0
+    for e in b.events:
+        if e.kind == "poor_cooling" and e.at(t):
+            ret = e.value
+    ret += 4.0 * (_hash01(b.id, t.timestamp(), "return") - 0.5)
+    return flow, ret, heat_kw / (1.16 * max(flow - ret, 5.0))
+
+
+def silent_since(b: BuildingSpec, meter_id: str) -> datetime | None:
+    return next((e.start for e in b.events if e.kind == "silent" and e.meter == meter_id), None)
 
 
 def meter_amount(m: MeterSpec, use: dict[str, float]) -> float:
@@ -295,3 +376,29 @@ def meter_amount(m: MeterSpec, use: dict[str, float]) -> float:
         return kwh / m.kwh_per_unit
     return kwh
 
+
+
+def luminaire_states(b: BuildingSpec, t: datetime) -> list[dict[str, object]]:
+    """What each of the building's luminaires reports for the quarter-hour starting at `t` (UTC): the building's
+    lighting power carried by the fewest fittings that can carry it, each dimmed to its share."""
+    local = t.astimezone(TZ)
+    total_w = lit_watts(b, local)
+    n = b.luminaires
+    led = b.led_year is not None and local.year >= b.led_year
+    rated = LED_W if led else FLUORESCENT_W
+    lit = min(n, math.ceil(total_w / rated - 1e-9)) if total_w > 0 else 0
+    per_lit = total_w / lit if lit else 0.0
+    return [{"on": True, "power_w": round(per_lit, 2), "dim_pct": round(min(100.0, per_lit / rated * 100), 1)}
+            if i < lit else {"on": False, "power_w": 0.0, "dim_pct": 0} for i in range(n)]
+
+
+def wmbus_telegram(b: BuildingSpec, m: MeterSpec, value: float, t: datetime, quarter_use: dict[str, float]
+                   ) -> dict[str, object]:
+    """A wmbusmeters `kamheat` telegram of heat meter `m` (register `value` in its unit, MWh) at `t` (UTC), for the
+    quarter-hour ending at `t` that used `quarter_use`."""
+    heat_kw = quarter_use.get("district_heating", 0.0) * 4
+    flow_c, ret, volume = heat_sample(b, t, heat_kw)
+    return {"_": "telegram", "media": "heat", "meter": "kamheat", "name": m.id, "id": m.wmbus_id,
+            "total_energy_consumption_kwh": round(value * 1000, 3), "power_kw": round(heat_kw, 3),
+            "volume_flow_m3h": round(volume, 4), "t1_temperature_c": round(flow_c, 1),
+            "t2_temperature_c": round(ret, 1), "timestamp": t.astimezone(UTC).isoformat()}

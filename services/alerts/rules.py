@@ -147,6 +147,7 @@ def lights_out_of_hours(samples: Mapping[str, Sequence[LightSample]], rated_w: M
     gap = timedelta(minutes=params["max_gap_minutes"])
     holidays_closed = not params.get("open_on_public_holidays", False)
     minutes: dict[str, float] = {}
+    day_end: datetime | None = None  # local midnight after `day` (from a sample's zone), a sample's hold ends there
     wasted_wh = 0.0
     for lid, unsorted in samples.items():
         rows = sorted(unsorted, key=lambda s: s.local)
@@ -158,8 +159,12 @@ def lights_out_of_hours(samples: Mapping[str, Sequence[LightSample]], rated_w: M
                 lit = False
             if not lit or open_at(opening_hours, s.local, school=school, holidays_closed=holidays_closed):
                 continue
+            if day_end is None:
+                day_end = (datetime(day.year, day.month, day.day, tzinfo=s.local.tzinfo) + timedelta(days=1)
+                           ).astimezone(UTC).astimezone(s.local.tzinfo)
             nxt = rows[i + 1].local if i + 1 < len(rows) else s.local + gap
-            held = min(nxt - s.local, gap)
+            held = min(nxt, day_end) - s.local
+            held = min(held, gap)
             m = held.total_seconds() / 60
             minutes[lid] = minutes.get(lid, 0.0) + m
             wasted_wh += (s.power_w if s.power_w is not None else rated_w.get(lid, 0.0)) * m / 60

@@ -83,12 +83,21 @@ def _event(conn: PgConn, alert_id: int, kind: str, actor: str, detail: dict[str,
 
 
 def fire(conn: PgConn, key: Key, f: Finding, now: datetime, *, notify: bool = True) -> tuple[int, str]:
-    """Open an alert, or add this finding to the active one. A period already recorded changes nothing (rules are
-    re-evaluated as data arrives). Returns (alert id, "opened" | "repeated" | "unchanged")."""
+    """Open an alert, or add this finding to the active one. A period already recorded, by the active alert or by a
+    resolved one, changes nothing (rules are re-evaluated as data arrives). Returns (alert id, "opened" | "repeated"
+    | "unchanged")."""
     rule, building_id, subject = key
     row = conn.execute("SELECT id, periods FROM alerts WHERE rule = %s AND building_id = %s AND subject = %s "
                        "AND state <> 'resolved' FOR UPDATE", [rule, building_id, subject]).fetchone()
     if row is None:
+        # a period an alert already recorded, now resolved (automatically or by hand), opens nothing again: each
+        # evaluation judges the last days again, and a day that fired before the condition ended must not open a
+        # new alert every minute
+        done = conn.execute("SELECT id FROM alerts WHERE building_id = %s AND rule = %s AND subject = %s "
+                            "AND %s = ANY(periods) ORDER BY id DESC LIMIT 1",
+                            [building_id, rule, subject, f.period]).fetchone()
+        if done is not None:
+            return int(done[0]), "unchanged"
         new = conn.execute(
             "INSERT INTO alerts (rule, building_id, subject, severity, title, detail, periods, wasted_kwh, first_seen, "
             "last_seen) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",

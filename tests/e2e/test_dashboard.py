@@ -228,6 +228,9 @@ def test_portfolio_progress_equals_the_api(page: Any, api: Api, world: dict[str,
     assert required == 12 and actual >= 3  # 2015..2026; 2015 (0), 2025 and the 2026 forecast
     assert page.locator("#ranking tbody tr").count() == 2
     assert "Ballerup Rådhus" in page.locator("#ranking").inner_text()
+    # every active alert of the portfolio, with its building's name (the town hall's silent meter is never handled)
+    assert "Ballerup Rådhus (raadhus)" in page.locator("#alerts").inner_text()
+    assert "Måler raadhus-el er tavs" in page.locator("#alerts").inner_text()
     assert "raadhus" in page.locator("#fossil").inner_text()
     # the school's boiler replacement shows as a lifecycle: gas until 2021-06-01, district heating since
     converted = page.locator("#fossil-converted tbody tr")

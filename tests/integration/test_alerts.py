@@ -20,6 +20,8 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
+from services.alerts import store
+from services.alerts.rules import Finding
 from services.alerts.service import evaluate
 from services.db import libpq_dsn
 from tests.integration.api_helpers import Api, building_body, make_token, meter_body, put_ok
@@ -96,6 +98,28 @@ def test_silent_meter_opens_once_resolves_itself_and_is_handled_over_http(
         r = admin.get(path, params={"date": "0001-01-01"})
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "date"
     assert admin.get("/api/v1/alerts/999999").status_code == 404
+
+
+def test_a_period_judged_again_after_its_alert_resolved_opens_nothing(admin: httpx.Client, stack: Stack) -> None:
+    # each evaluation judges the last three days again: a day that fired while the last day is normal opened an
+    # alert and resolved it in the same evaluation, and then again every minute (a new alert, two webhooks each time)
+    put_ok(admin, "/api/v1/buildings/B1", building_body())
+    now = datetime.now(UTC)
+    key = store.Key("lights_out_of_hours", "B1", "")
+    friday = Finding(period="2026-11-27", title="lights on outside opening hours on 2026-11-27", wasted_kwh=1.5)
+    with psycopg.connect(libpq_dsn(stack.db_url)) as conn, conn.transaction():
+        assert store.fire(conn, key, friday, now)[1] == "opened"
+        assert store.clear(conn, key, "no lights out of hours on 2026-11-29", now) is not None
+        assert store.fire(conn, key, friday, now)[1] == "unchanged"  # the next minute's evaluation
+        assert store.clear(conn, key, "no lights out of hours on 2026-11-29", now) is None
+        # also after a resolution by hand; a new period opens a new alert
+        monday = Finding(period="2026-11-30", title="lights on outside opening hours on 2026-11-30", wasted_kwh=2.0)
+        opened = store.fire(conn, key, monday, now)
+        assert opened[1] == "opened"
+        store.change_state(conn, opened[0], "resolved", actor="test", note="switched off", now=now)
+        assert store.fire(conn, key, monday, now)[1] == "unchanged"
+    alerts = admin.get("/api/v1/alerts", params={"building_id": "B1"}).json()
+    assert sorted((a["state"], a["wasted_kwh"]) for a in alerts) == [("resolved", 1.5), ("resolved", 2.0)]
 
 
 def test_counter_anomaly_and_rules_as_data(admin: httpx.Client, api: Api, stack: Stack, db: Engine) -> None:

@@ -117,6 +117,18 @@ def test_lights_on_in_the_evening_by_hand() -> None:
                                school=False) is None
 
 
+def test_lights_on_at_the_end_of_the_day_count_only_until_midnight() -> None:
+    # the last sample of the judged day, with no later sample fetched (the evaluation reads the judged days only):
+    # it holds until midnight at most, not max_gap_minutes into the next day (which that day counts itself)
+    day = date(2025, 11, 17)  # a Monday, open 07-16
+    p = DEFAULT_PARAMS["lights_out_of_hours"]
+    t = datetime(2025, 11, 17, 23, 15, tzinfo=CPH)
+    samples = {"L1": [LightSample(t - timedelta(hours=1), 0.0, False), LightSample(t, 100.0, True)]}
+    f = lights_out_of_hours(samples, {"L1": 100.0}, day, WEEKDAYS_7_16, p, school=False)
+    # 23:15-24:00: 45 min at 100 W = 0.075 kWh (not 60 min, 0.1 kWh)
+    assert f is not None and f.detail["luminaires"] == {"L1": 45.0} and f.wasted_kwh == 0.075
+
+
 def test_holidays_and_lights() -> None:
     p = DEFAULT_PARAMS["lights_out_of_hours"]
     easter_monday = date(2025, 4, 21)

@@ -8,7 +8,8 @@ import { el } from "./dom.js";
 import { renderSources } from "./sources.js";
 
 const view = { year: null };
-const SPAN = { path: "span2", ranking: "wide", labels: "span2", sources: "span2" };
+const SPAN = { path: "span2", ranking: "wide", labels: "span2", alerts: "wide", sources: "span2" };
+const ALERT_ROWS = 50;
 const thisYear = () => Number(new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Copenhagen", year: "numeric" }).format(new Date()));
 
 const card = (id, title, ...kids) => el("section", { class: `card ${SPAN[id] || ""}`, id, "aria-labelledby": `${id}-h` },
@@ -25,8 +26,9 @@ export async function renderPortfolio(root, me) {
   view.year = view.year || now;
   const p = await get("/progress", { year: view.year });
   const lastYear = now - 1;
-  const [led, fossil, labels, co2, sources] = await Promise.all([
+  const [led, fossil, labels, co2, alerts, sources] = await Promise.all([
     get("/led"), get("/fossil"), get("/labels", { year: lastYear }), get("/co2", { year: lastYear }),
+    get("/alerts", { state: "active", limit: ALERT_ROWS + 1 }),
     get("/sync").catch(() => null)]);  // portfolio-wide roles only; the card is left out for the others
   const progressCard = renderProgress(p, now);
   const pathCard = card("path", t("p.path", p.target_year),
@@ -34,8 +36,9 @@ export async function renderPortfolio(root, me) {
     el("div", { id: "path-notes" }));
   root.replaceChildren(
     el("h1", { text: t("p.title") }),
-    el("div", { class: "grid" }, progressCard, pathCard, renderRanking(p), renderLed(led), renderFossil(fossil),
-      renderCo2(co2), renderLabels(labels), sources ? renderSources(sources, card) : null, renderExports(lastYear)));
+    el("div", { class: "grid" }, progressCard, pathCard, renderAlerts(alerts, p.buildings), renderRanking(p),
+      renderLed(led), renderFossil(fossil), renderCo2(co2), renderLabels(labels),
+      sources ? renderSources(sources, card) : null, renderExports(lastYear)));
   await renderPath(pathCard, p, now);
   void me;
 }
@@ -116,6 +119,21 @@ async function renderPath(pathCard, p, now) {
       pointStyle: years.map((y) => (y === now ? "triangle" : "circle")), spanGaps: true },
   ] }, options: { scales: { y: { title: { display: true, text: "%" }, ticks: { callback: (v) => `${num(v)} %` } } },
     plugins: { tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${num(c.parsed.y, 1)} %` } } } } });
+}
+
+// Every active alert in the caller's scope, newest first: what the product caught, where, and the waste it estimates
+// (handled on each building's page). Names from the progress answer's buildings (the id where one is not there).
+function renderAlerts(alerts, buildings) {
+  if (!alerts.length) return card("alerts", t("pa.title"), el("p", { class: "muted", text: t("a.none") }));
+  const names = new Map(buildings.map((b) => [b.building_id, b.name]));
+  const shown = alerts.slice(0, ALERT_ROWS);
+  return card("alerts", t("pa.title"), table(null,
+    [t("pa.building"), t("a.alert"), t("a.severity"), t("pa.wasted"), t("a.since")],
+    shown.map((a) => [names.has(a.building_id) ? `${names.get(a.building_id)} (${a.building_id})` : a.building_id,
+      el("span", {}, el("strong", {}, a.title), el("br"), el("span", { class: "muted" }, a.rule)),
+      a.severity, a.wasted_kwh === null ? "–" : num(a.wasted_kwh, a.wasted_kwh < 100 ? 1 : 0), dateTime(a.first_seen)]),
+    [3]),
+    alerts.length > ALERT_ROWS ? el("p", { class: "muted", text: t("pa.more", ALERT_ROWS) }) : null);
 }
 
 function renderRanking(p) {
