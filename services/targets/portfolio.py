@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from services.db import PgConn
 from services.registry.history import HEATING, periods, value_as_of, values_during
+from services.targets import cache
 from services.targets import reference as ref
 from services.targets.co2 import FactorUsed, factor_for_carrier
 from services.targets.progress import (
@@ -67,7 +68,7 @@ def co2_rows(buildings: Sequence[BuildingData], years: Sequence[int], table: dic
     return out
 
 
-def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
+def _co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
         group: str | None = "municipal") -> dict[str, Any]:
     years = sorted({baseline_year, year})
     buildings = load_buildings(conn, ids, group, years=years, baseline_year=baseline_year, tz=tz)
@@ -121,36 +122,31 @@ def led(conn: PgConn, ids: Sequence[str] | None, at: Sequence[date | datetime], 
     """LED share by count and by installed W per building and for the portfolio at each point (a date means its
     local midnight; the technology history per luminaire decides); per building at the last point; lighting kWh
     and dimming savings from telemetry for `lighting_year`."""
-    hist: dict[str, list[tuple[datetime, str, float]]] = {}
-    building_of: dict[str, str] = {}
-    for lid, bid, valid_from, tech, watts in conn.execute(
-            "SELECT h.luminaire_id, l.building_id, h.valid_from, h.technology, h.rated_power_w "
-            "FROM luminaire_history h JOIN luminaires l ON l.id = h.luminaire_id "
-            "WHERE (%s::text[] IS NULL OR l.building_id = ANY(%s)) ORDER BY h.valid_from", [ids, ids]):
-        hist.setdefault(lid, []).append((valid_from, tech, float(watts)))
-        building_of[lid] = bid
+    groups = cache.memo(conn, ("luminaire_groups", _ids_key(ids)), lambda: _luminaire_groups(conn, ids))
     series = []
     per_building: dict[str, dict[str, Any]] = {}
     for d in at:
         edge = d if isinstance(d, datetime) else datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
         n = led_n = w = led_w = 0.0
-        for lid, rows in hist.items():
-            state = [r for r in rows if r[0] <= edge]
-            if not state:
+        for (bid, rows), count in groups:
+            state = None
+            for r in rows:  # (oldest first) the row valid at the edge
+                if r[0] <= edge:
+                    state = r
+            if state is None:
                 continue  # not installed yet
-            _, tech, watts = state[-1]
+            _, tech, watts = state
             is_led = tech == "led"
-            n += 1
-            w += watts
-            led_n += is_led
-            led_w += watts if is_led else 0
+            n += count
+            w += watts * count
+            led_n += is_led * count
+            led_w += watts * count if is_led else 0
             if d == at[-1]:
-                pb = per_building.setdefault(building_of[lid], {"luminaires": 0, "led": 0, "watts": 0.0,
-                                                                "led_watts": 0.0})
-                pb["luminaires"] += 1
-                pb["led"] += is_led
-                pb["watts"] += watts
-                pb["led_watts"] += watts if is_led else 0
+                pb = per_building.setdefault(bid, {"luminaires": 0, "led": 0, "watts": 0.0, "led_watts": 0.0})
+                pb["luminaires"] += count
+                pb["led"] += is_led * count
+                pb["watts"] += watts * count
+                pb["led_watts"] += watts * count if is_led else 0
         series.append({"at": d, "luminaires": int(n), "led": int(led_n),
                        "led_share_count": round(led_n / n, 4) if n else None,
                        "led_share_watts": round(led_w / w, 4) if w else None, "installed_w": round(w, 1)})
@@ -163,6 +159,26 @@ def led(conn: PgConn, ids: Sequence[str] | None, at: Sequence[date | datetime], 
     if lighting_year is not None:
         out["lighting"] = lighting(conn, ids, lighting_year, tz)
     return out
+
+
+def _luminaire_groups(conn: PgConn, ids: Sequence[str] | None
+                      ) -> list[tuple[tuple[str, tuple[tuple[datetime, str, float], ...]], int]]:
+    """The luminaires' technology histories (oldest first), grouped: (building, history) -> how many luminaires
+    have exactly that history (a building retrofitted at once is one group), so the shares at each date are counted
+    per group instead of per luminaire."""
+    hist: dict[str, list[tuple[datetime, str, float]]] = {}
+    building_of: dict[str, str] = {}
+    for lid, bid, valid_from, tech, watts in conn.execute(
+            "SELECT h.luminaire_id, l.building_id, h.valid_from, h.technology, h.rated_power_w "
+            "FROM luminaire_history h JOIN luminaires l ON l.id = h.luminaire_id "
+            "WHERE (%s::text[] IS NULL OR l.building_id = ANY(%s)) ORDER BY h.valid_from", [ids, ids]):
+        hist.setdefault(lid, []).append((valid_from, tech, float(watts)))
+        building_of[lid] = bid
+    groups: dict[tuple[str, tuple[tuple[datetime, str, float], ...]], int] = {}
+    for lid, rows in hist.items():
+        key = (building_of[lid], tuple(rows))
+        groups[key] = groups.get(key, 0) + 1
+    return list(groups.items())
 
 
 def lighting(conn: PgConn, ids: Sequence[str] | None, year: int, tz: ZoneInfo) -> dict[str, Any]:
@@ -193,7 +209,7 @@ def lighting(conn: PgConn, ids: Sequence[str] | None, year: int, tz: ZoneInfo) -
 
 # ---- Fossil phase-out (T3) ---------------------------------------------------------------------------------------
 
-def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], baseline_year: int, tz: ZoneInfo,
+def _fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], baseline_year: int, tz: ZoneInfo,
            group: str | None = "municipal", now: datetime | None = None) -> dict[str, Any]:
     """Buildings burning oil or gas per year: by their metered (or imported) oil and gas kWh, and by their heating
     as of each year in the registry's heating history, so a replaced boiler shows as a lifecycle."""
@@ -288,7 +304,7 @@ def label_for(intensity: float, area: float, limits: Sequence[Limit]) -> str:
     return "G"
 
 
-def labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, baseline_year: int = 2015,
+def _labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, baseline_year: int = 2015,
            group: str | None = "municipal") -> dict[str, Any]:
     """Measured (weather-corrected) kWh per m2 against the label limits; saving potential = kWh a year above the
     limit of the next better class than the measured one."""
@@ -332,7 +348,7 @@ def labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, 
 
 # ---- Green accounts (grønt regnskab) -----------------------------------------------------------------------------
 
-def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
+def _green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
                    group: str | None = "municipal") -> dict[str, Any]:
     years = [baseline_year, year]
     buildings = load_buildings(conn, ids, group, years=years, baseline_year=baseline_year, tz=tz)
@@ -427,3 +443,38 @@ def green_accounts_csv(report: dict[str, Any]) -> str:
 
 def months_of(year: int) -> list[date]:
     return [date(year, m, 1) for m in MONTHS]
+
+
+# ---- The answers above, cached exactly by data version (services/targets/cache.py) ---------------------------------
+# Each key holds every argument; the answers are shared between callers, who must not change them.
+
+def _ids_key(ids: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if ids is None else tuple(ids)
+
+
+def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
+        group: str | None = "municipal") -> dict[str, Any]:
+    return cache.memo(conn, ("co2", _ids_key(ids), year, baseline_year, tz.key, group),
+                      lambda: _co2(conn, ids, year=year, baseline_year=baseline_year, tz=tz, group=group))
+
+
+def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], baseline_year: int, tz: ZoneInfo,
+           group: str | None = "municipal", now: datetime | None = None) -> dict[str, Any]:
+    # `now` only decides the instant the registered heating is read at (the end of the last year, or now while it
+    # runs): that instant is the key, so the answer is the same
+    edge = min(datetime(years[-1] + 1, 1, 1, tzinfo=tz), now or datetime.now(tz))
+    return cache.memo(conn, ("fossil", _ids_key(ids), tuple(years), baseline_year, tz.key, group, edge),
+                      lambda: _fossil(conn, ids, years=years, baseline_year=baseline_year, tz=tz, group=group,
+                                      now=edge))
+
+
+def labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, baseline_year: int = 2015,
+           group: str | None = "municipal") -> dict[str, Any]:
+    return cache.memo(conn, ("labels", _ids_key(ids), year, tz.key, baseline_year, group),
+                      lambda: _labels(conn, ids, year=year, tz=tz, baseline_year=baseline_year, group=group))
+
+
+def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
+                   group: str | None = "municipal") -> dict[str, Any]:
+    return cache.memo(conn, ("green_accounts", _ids_key(ids), year, baseline_year, tz.key, group),
+                      lambda: _green_accounts(conn, ids, year=year, baseline_year=baseline_year, tz=tz, group=group))

@@ -1,0 +1,97 @@
+"""A cache of computed target answers, invalidated exactly by the database's data version (migration 0014).
+
+Every statement that changes a table the target answers read (the registry and its histories, the monthly and daily
+rollups, pending rollups, baselines, degree days, settings, CO2 factors, targets, adjustments, luminaires) bumps
+`targets_data_version` in the writer's own transaction. An answer is cached under the version read *before* any
+of its data: every row it then reads is at least as new as that version, and any change committed later raises the
+version, so no later request finds the entry again. An entry is therefore never reused after a change it did not
+see. The key also holds everything else the answer depends on: the route and its parameters, the caller's scope and
+the local date (`today`); answers that depend on the current instant (LED shares "now", target statuses) are not
+cached whole.
+
+The cost of exactness: a live system whose rollups advance every few seconds invalidates the cache as often, and an
+answer is recomputed on the first request after each change (docs/benchmarks.md gives both figures). Entries are
+held in process memory (one cache per API worker), least recently used first out, within a byte budget.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from services.db import PgConn
+
+T = TypeVar("T")
+
+DataVersion = tuple[int, datetime]
+
+
+def data_version(conn: PgConn) -> DataVersion:
+    """The current data version (read it before the data an answer is computed from)."""
+    row = conn.execute("SELECT sum(v)::bigint, min(epoch) FROM targets_data_version").fetchone()
+    assert row is not None
+    return int(row[0]), row[1]
+
+
+class Lru:
+    """A thread-safe least-recently-used map with a budget: `cost(value)` units in all (bytes, or 1 per entry)."""
+
+    def __init__(self, budget: int, cost: Callable[[Any], int]) -> None:
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._costs: dict[Hashable, int] = {}
+        self._used = 0
+        self._budget = budget
+        self._cost = cost
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+            self.misses += 1
+            return None
+
+    def put(self, key: Hashable, value: Any) -> None:
+        cost = self._cost(value)
+        if cost > self._budget:
+            return
+        with self._lock:
+            if key in self._items:
+                self._used -= self._costs.pop(key)
+                del self._items[key]
+            self._items[key] = value
+            self._costs[key] = cost
+            self._used += cost
+            while self._used > self._budget:
+                old, _ = self._items.popitem(last=False)
+                self._used -= self._costs.pop(old)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._costs.clear()
+            self._used = 0
+
+
+# computed answers as Python objects (shared: callers must not change them), at most 48 of them
+answers = Lru(48, lambda _v: 1)
+# serialised answers (bytes) as the API sends them, within 256 MiB
+responses = Lru(256 * 1024 * 1024, lambda v: len(v[0]) if isinstance(v, tuple) else sys.getsizeof(v))
+
+
+def memo(conn: PgConn, key: Hashable, compute: Callable[[], T]) -> T:
+    """The answer for `key` at the current data version: cached, or computed (and cached) now."""
+    full = (key, data_version(conn))
+    hit = answers.get(full)
+    if hit is not None:
+        return hit  # type: ignore[no-any-return]
+    value = compute()
+    answers.put(full, value)
+    return value
