@@ -136,6 +136,28 @@ def time_answers(api: Api, ids: list[str], rounds: int, requests: int, only: set
     return {"answers": {k: {**summary(v), "bytes": size[k]} for k, v in samples.items()}, "load": loads}
 
 
+def time_cold(api: Api, url: str, ids: list[str], rounds: int) -> dict[str, Any]:
+    """Each answer right after a change: a statement that changes nothing but, like any write to a table the
+    answers read, moves the data version (migration 0014), so the request finds nothing cached and computes."""
+    last_year = datetime.now(TZ).year - 1
+    todo = answers(ids[::97] or ids, last_year)
+    samples: dict[str, list[float]] = {a[0]: [] for a in todo}
+    with psycopg.connect(libpq_dsn(url), autocommit=True) as c:
+        for r in range(rounds):
+            for label, path, params, _ in todo:
+                c.execute("DELETE FROM settings WHERE false")
+                try:
+                    _, ms, _ = get_raw(api, path, params(r) if callable(params) else params)
+                except urllib.error.HTTPError:
+                    samples.pop(label, None)
+                    continue
+                if label in samples:
+                    samples[label].append(ms)
+            log(f"  cold round {r + 1}/{rounds}: load {os.getloadavg()[0]:.2f}; "
+                + ", ".join(f"{k} {v[-1]:.0f}" for k, v in samples.items() if v))
+    return {k: summary(v) for k, v in samples.items() if v}
+
+
 def time_browser(api: Api, loads: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
@@ -213,6 +235,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--requests", type=int, default=4, help="requests of each answer per round")
     ap.add_argument("--loads", type=int, default=10, help="browser loads of the portfolio view")
+    ap.add_argument("--cold", type=int, default=3, help="rounds of each answer right after a change")
     ap.add_argument("--only", action="append", help="time only these answers (labels), e.g. --only targets")
     ap.add_argument("--regenerate", action="store_true")
     ap.add_argument("--no-browser", action="store_true")
@@ -243,6 +266,9 @@ def main() -> None:
     try:
         log(f"timing the answers: {args.rounds} rounds x {args.requests} requests")
         figures.update(time_answers(api, ids, args.rounds, args.requests, set(args.only) if args.only else None))
+        if args.cold:
+            log(f"timing the answers right after a change: {args.cold} rounds")
+            figures["cold"] = time_cold(api, url, ids, args.cold)
         if not args.no_browser:
             log(f"timing the portfolio view in Chromium: {args.loads} loads")
             figures["browser"] = time_browser(api, args.loads)
@@ -253,7 +279,7 @@ def main() -> None:
     tag = f"_{args.tag}" if args.tag else ""
     (results / f"targets_{args.buildings}{tag}_explain.txt").write_text(explain_all(url))
     (results / f"targets_{args.buildings}{tag}.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
-    print(json.dumps({k: v for k, v in figures.items() if k in ("answers", "browser", "load")}, indent=1,
+    print(json.dumps({k: v for k, v in figures.items() if k in ("answers", "cold", "browser", "load")}, indent=1,
                      default=str))
 
 

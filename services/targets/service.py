@@ -204,13 +204,16 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
     for (bid, k, y), seconds in active.items():
         out[bid].month_weights.setdefault(y, {})[k] = seconds
     readings: dict[tuple[str, int, str, int], tuple[float, float, float]] = {}
+    # the meters counted under some key in some month (water, PV and sub-meters splitting their parent never are:
+    # their rows would be skipped below, so they are not read)
+    counted = sorted({mkey for (mkey, _y), (_b, keys) in key_in.items() if any(keys)})
     # A meter is a sub-meter in a month when its parent as of the month's first instant is set (meter parent
     # history): a meter re-parented on 2022-01-01 adds to totals through 2021 and splits its parent from then on.
     # (the key per meter and month worked out above, so no as-of lookup per rollup row in SQL)
     for mkey, month, amount, measured, estimated in conn.execute(
             "SELECT meter_key, month, amount, measured_s, estimated FROM consumption_monthly "
             "WHERE meter_key = ANY(%s) AND month >= %s AND month < %s AND month = ANY(%s)",
-            [[r[0] for r in meter_rows], date(all_years[0], 1, 1), date(all_years[-1] + 1, 1, 1),
+            [counted, date(all_years[0], 1, 1), date(all_years[-1] + 1, 1, 1),
              [date(y, m, 1) for y in all_years for m in range(1, 13)]]):  # only the years compared
         if month.year not in all_years or (mkey, month.year, month.month) in split:
             continue

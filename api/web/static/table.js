@@ -14,11 +14,11 @@ export function pagedTable(id, head, rows, { numeric = [], buildings = new Map()
   const count = el("span", { id: `${id}-count`, class: "muted", "aria-live": "polite" });
   const prev = el("button", { type: "button", id: `${id}-prev`, onclick: () => { state.page -= 1; draw(); } }, t("tbl.prev"));
   const next = el("button", { type: "button", id: `${id}-next`, onclick: () => { state.page += 1; draw(); } }, t("tbl.next"));
-  const select = (key, label) => {
+  const select = (key, name, label) => {  // a filter on the buildings' `key`, state[name]
     const opts = options(key);
     if (opts.length < 2) return null;  // nothing to choose between
-    return el("label", { for: `${id}-${key}` }, label, el("select", { id: `${id}-${key}`, onchange: (ev) => {
-      state[key === "building_group" ? "group" : "type"] = ev.target.value; state.page = 0; draw();
+    return el("label", { for: `${id}-${name}` }, label, el("select", { id: `${id}-${name}`, onchange: (ev) => {
+      state[name] = ev.target.value; state.page = 0; draw();
     } }, el("option", { value: "" }, t("tbl.all")), ...opts.map((o) => el("option", { value: o }, o))));
   };
   const matching = () => {
@@ -47,7 +47,7 @@ export function pagedTable(id, head, rows, { numeric = [], buildings = new Map()
     oninput: (ev) => { state.q = ev.target.value; state.page = 0; draw(); } });
   const controls = rows.length > pageSize ? el("div", { class: "controls" },
     el("label", { for: `${id}-search` }, t("tbl.search"), search),
-    select("type", t("tbl.type")), select("building_group", t("tbl.group"))) : null;
+    select("type", "type", t("tbl.type")), select("building_group", "group", t("tbl.group"))) : null;
   const wrap = el("div", { class: "paged", id: `${id}-table` }, controls,
     el("div", { class: "table-wrap" }, el("table", {},
       el("thead", {}, el("tr", {}, ...head.map((h, i) => el("th", { scope: "col", class: numeric.includes(i) ? "num" : null }, h)))),
