@@ -96,9 +96,14 @@ def get_raw(api: Api, path: str, params: dict[str, str]) -> tuple[Any, float, in
     req = urllib.request.Request(f"http://127.0.0.1:{api.port}{path}{q}",
                                  headers={"Authorization": f"Bearer {api.token}", "Accept-Encoding": "identity"})
     t = time.perf_counter()
-    with urllib.request.urlopen(req, timeout=120) as r:
-        raw = r.read()
-        ctype = r.headers.get("Content-Type", "")
+    try:
+        with urllib.request.urlopen(req, timeout=300) as r:
+            raw = r.read()
+            ctype = r.headers.get("Content-Type", "")
+    except urllib.error.URLError as e:
+        if api.proc.poll() is not None:
+            raise RuntimeError(f"the API process ended with {api.proc.returncode}") from e
+        raise
     ms = (time.perf_counter() - t) * 1000
     body = json.loads(raw) if "json" in ctype else raw.decode()
     return body, ms, len(raw)
@@ -202,15 +207,21 @@ def time_browser(api: Api, loads: int) -> dict[str, Any]:
 
 
 EXPLAINS = [
-    ("monthly rollup rows of the buildings' meters for the years compared (load_buildings)",
+    ("the data version, read before every cached answer (services/targets/cache.py)",
+     "SELECT sum(v)::bigint, min(epoch) FROM targets_data_version"),
+    ("monthly rollup rows of the counted meters for the years a progress answer compares (load_buildings)",
      "SELECT meter_key, month, amount, measured_s, estimated FROM consumption_monthly "
-     "WHERE meter_key = ANY(%(keys)s) AND month >= %(a)s AND month < %(b)s"),
+     "WHERE meter_key = ANY(%(keys)s) AND month >= %(a)s AND month < %(b)s AND month = ANY(%(months)s)"),
+    ("the same before: every month from the baseline year to this year, every meter (rows of other years skipped "
+     "in Python)",
+     "SELECT meter_key, month, amount, measured_s, estimated FROM consumption_monthly "
+     "WHERE meter_key = ANY(%(all_keys)s) AND month >= %(a)s AND month < %(b)s"),
     ("imported baseline, current version (baseline_current view)",
      "SELECT building_id, carrier, month, kwh FROM baseline_current WHERE building_id = ANY(%(ids)s) "
      "AND month >= %(a)s AND month < %(a1)s"),
-    ("active alerts, newest first",
+    ("active alerts, newest first (GET /alerts?state=active)",
      "SELECT id FROM alerts WHERE state <> 'resolved' ORDER BY last_seen DESC LIMIT 5000"),
-    ("luminaire technology history with buildings (LED share)",
+    ("luminaire technology history with buildings (LED shares)",
      "SELECT h.luminaire_id, l.building_id, h.valid_from, h.technology, h.rated_power_w FROM luminaire_history h "
      "JOIN luminaires l ON l.id = h.luminaire_id ORDER BY h.valid_from"),
 ]
@@ -220,9 +231,15 @@ def explain_all(url: str) -> str:
     out = []
     with psycopg.connect(libpq_dsn(url), autocommit=True) as c:
         ids = [r[0] for r in c.execute("SELECT id FROM buildings ORDER BY id")]
-        keys = [r[0] for r in c.execute("SELECT key FROM meters")]
-        params = {"ids": ids, "keys": keys, "a": date(2015, 1, 1), "a1": date(2016, 1, 1),
-                  "b": date(datetime.now(TZ).year + 1, 1, 1)}
+        # the meters a portfolio progress counts: mains (and heat-pump / EV sub-meters), never water or PV
+        keys = [r[0] for r in c.execute(
+            "SELECT key FROM meters WHERE carrier NOT IN ('water', 'pv_production') AND (parent_meter_id IS NULL "
+            "OR carrier IN ('heat_pump', 'ev_charging'))")]
+        all_keys = [r[0] for r in c.execute("SELECT key FROM meters")]
+        this_year = datetime.now(TZ).year
+        years = [2015, this_year - 1, this_year]
+        params = {"ids": ids, "keys": keys, "all_keys": all_keys, "a": date(2015, 1, 1), "a1": date(2016, 1, 1),
+                  "b": date(this_year + 1, 1, 1), "months": [date(y, m, 1) for y in years for m in range(1, 13)]}
         for label, sql in EXPLAINS:
             plan = "\n".join(r[0] for r in c.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params))
             out.append(f"-- {label}\n{sql}\n{plan}\n")
@@ -239,6 +256,7 @@ def main() -> None:
     ap.add_argument("--only", action="append", help="time only these answers (labels), e.g. --only targets")
     ap.add_argument("--regenerate", action="store_true")
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--explain-only", action="store_true", help="only the EXPLAINs (of an estate generated before)")
     ap.add_argument("--tag", default="", help="suffix of the result files (e.g. before)")
     args = ap.parse_args()
 
@@ -262,6 +280,12 @@ def main() -> None:
         assert m is not None
         figures["estate"] = m["figures"]
         ids = [r[0] for r in c.execute("SELECT id FROM buildings ORDER BY id")]
+    results = REPO / "bench" / "results"
+    results.mkdir(exist_ok=True)
+    tag = f"_{args.tag}" if args.tag else ""
+    if args.explain_only:
+        (results / f"targets_{args.buildings}{tag}_explain.txt").write_text(explain_all(url))
+        return
     api = Api(url)
     try:
         log(f"timing the answers: {args.rounds} rounds x {args.requests} requests")
@@ -274,9 +298,6 @@ def main() -> None:
             figures["browser"] = time_browser(api, args.loads)
     finally:
         api.close()
-    results = REPO / "bench" / "results"
-    results.mkdir(exist_ok=True)
-    tag = f"_{args.tag}" if args.tag else ""
     (results / f"targets_{args.buildings}{tag}_explain.txt").write_text(explain_all(url))
     (results / f"targets_{args.buildings}{tag}.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
     print(json.dumps({k: v for k, v in figures.items() if k in ("answers", "cold", "browser", "load")}, indent=1,
