@@ -158,15 +158,26 @@ export function t(key, ...args) {
   return s.replace(/\{(\d)\}/g, (_, i) => String(args[Number(i)] ?? ""));
 }
 
+// Number formats made once per language, style and digits (making one costs far more than formatting with it).
+const formats = new Map();
+function numberFormat(style, digits) {
+  const key = `${locale()}|${style}|${digits}`;
+  let f = formats.get(key);
+  if (!f) {
+    f = new Intl.NumberFormat(locale(), { style, minimumFractionDigits: digits, maximumFractionDigits: digits });
+    formats.set(key, f);
+  }
+  return f;
+}
+
 export function num(x, digits = 0) {
   if (x === null || x === undefined || Number.isNaN(x)) return "–";
-  return new Intl.NumberFormat(locale(), { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(x);
+  return numberFormat("decimal", digits).format(x);
 }
 
 export function pct(share, digits = 0) {  // share 0..1
   if (share === null || share === undefined) return "–";
-  return new Intl.NumberFormat(locale(), { style: "percent", minimumFractionDigits: digits,
-                                           maximumFractionDigits: digits }).format(share);
+  return numberFormat("percent", digits).format(share);
 }
 
 export function dateTime(iso) {

@@ -117,7 +117,7 @@ function renderRanking(p, buildings) {
   if (!rows.length) return card("ranking", t("r.title"), el("p", { class: "notice empty", text: t("r.none") }));
   return card("ranking", t("r.title"), pagedTable("ranking",
     ["#", t("r.building"), t("r.reduction"), t("r.saving"), t("r.gap"), t("r.coverage")],
-    rows.map((b, i) => ({ building_id: b.building_id, cells: [String(i + 1),
+    rows.map((b, i) => ({ building_id: b.building_id, cells: () => [String(i + 1),
       b.pending ? `${b.name} ${t("r.pending")}` : b.name, signedPct(b.reduction_pct), num(b.saving_kwh), num(b.gap_kwh),
       pct(Math.min(b.coverage.baseline, b.coverage.year))] })), { numeric: [0, 2, 3, 4, 5], buildings }));
 }
@@ -132,7 +132,7 @@ function renderLed(led, buildings) {
       el("div", {}, el("p", { class: "figure" }, pct(nowPoint.led_share_watts)), el("span", {}, t("l.watts")))),
     first && first !== nowPoint ? el("p", { class: "muted" }, `${String(first.at).slice(0, 4)}: ${pct(first.led_share_count)}`) : null,
     pagedTable("led", [t("r.building"), t("l.count"), t("l.watts")],
-      led.buildings.map((b) => ({ building_id: b.building_id, cells: [b.building_id, pct(b.led_share_count), pct(b.led_share_watts)] })),
+      led.buildings.map((b) => ({ building_id: b.building_id, cells: () => [b.building_id, pct(b.led_share_count), pct(b.led_share_watts)] })),
       { numeric: [1, 2], buildings }));
 }
 
@@ -145,13 +145,13 @@ function renderFossil(f, buildings) {
   return card("fossil", t("f.title"),
     still.length ? el("p", {}, t("f.count", still.length, f.target_year)) : el("p", { class: "muted", text: t("f.none") }),
     still.length ? pagedTable("fossil-still", [t("r.building"), t("f.heating"), t("f.kwh", last)],
-      still.map((b) => ({ building_id: b.building_id, cells: [b.building_id,
+      still.map((b) => ({ building_id: b.building_id, cells: () => [b.building_id,
         b.registered_heating ? t(`heating.${b.registered_heating}`) : "–", num(b.kwh)] })), { numeric: [2], buildings }) : null,
     converted.length ? el("div", { id: "fossil-converted" }, el("h3", { text: t("f.converted", converted.length) }),
       pagedTable("fossil-conv", [t("r.building"), t("f.from"), t("f.to"), t("f.until")],
         converted.map((x) => {
           const was = fossilHeating(x);
-          return { building_id: x.building_id, cells: [x.building_id, was ? t(`heating.${was.heating}`) : "–",
+          return { building_id: x.building_id, cells: () => [x.building_id, was ? t(`heating.${was.heating}`) : "–",
             x.converted_to ? t(`heating.${x.converted_to}`) : "–", String(x.fossil_until).slice(0, 10)] };
         }), { buildings })) : null);
 }
@@ -159,7 +159,7 @@ function renderFossil(f, buildings) {
 function renderLabels(l, buildings) {
   return card("labels", t("lab.title"),
     pagedTable("labels", [t("r.building"), t("lab.registered"), t("lab.measured"), t("lab.kwhm2"), t("lab.potential")],
-      l.buildings.map((b) => ({ building_id: b.building_id, cells: [b.name, b.registered_label || "–",
+      l.buildings.map((b) => ({ building_id: b.building_id, cells: () => [b.name, b.registered_label || "–",
         b.measured_class || "–", num(b.kwh_per_m2, 1), num(b.saving_potential_kwh)] })), { numeric: [3, 4], buildings }),
     l.without_label.length ? el("p", { class: "notice" }, t("lab.without", l.without_label.join(", "))) : null,
     el("p", { class: "muted", text: `${t("lab.note")} (${l.year})` }));

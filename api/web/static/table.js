@@ -1,6 +1,7 @@
 // A table of many buildings that stays usable at 2,000 rows: one page at a time (25 rows), searched by building
 // (id or name) and filtered by building type and group; the count of matching rows and page buttons below it.
-// rows: [{ building_id, cells: [...] }]; buildings: Map id -> { name, type, building_group } (GET /buildings).
+// rows: [{ building_id, cells: () => [...] }] (a row's cells are made when its page is shown); buildings: Map id ->
+// { name, type, building_group } (GET /buildings).
 import { el } from "./dom.js";
 import { num, t } from "./i18n.js";
 
@@ -37,7 +38,7 @@ export function pagedTable(id, head, rows, { numeric = [], buildings = new Map()
     const first = state.page * pageSize;
     const shown = found.slice(first, first + pageSize);
     tbody.replaceChildren(...shown.map((r) => el("tr", { "data-building": r.building_id },
-      ...r.cells.map((c, i) => el("td", { class: numeric.includes(i) ? "num" : null }, c)))));
+      ...r.cells().map((c, i) => el("td", { class: numeric.includes(i) ? "num" : null }, c)))));
     count.textContent = found.length
       ? t("tbl.count", num(first + 1), num(first + shown.length), num(found.length)) : t("tbl.none");
     prev.disabled = state.page === 0;
