@@ -3,7 +3,7 @@ sent, computed once per data version and key."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 from fastapi import Response
@@ -26,17 +26,28 @@ def json_bytes(answer: Any, model: type[Any] | None = None) -> bytes:
     return bytes(JSONResponse(jsonable_encoder(answer)).body)
 
 
-def answer(conn: PgConn, key: Hashable, compute: Callable[[], tuple[bytes, str, Mapping[str, str]]]) -> Response:
-    """The cached (body, media type, headers) for `key` at the current data version, or computed now and kept.
-    The version is read before `compute` reads anything."""
-    full = (key, cache.data_version(conn))
+def answer(conn: PgConn, key: Hashable, compute: Callable[[], tuple[bytes, str, Mapping[str, str]]],
+           years: Iterable[int] = (), keep: Callable[[], bool] = lambda: True) -> Response:
+    """The cached (body, media type, headers) for `key` at the current data version of `years` (every year whose
+    rollups the answer reads), or computed now and kept (unless `keep()`, asked after computing, says no). The
+    version is read before `compute` reads anything."""
+    ys = tuple(sorted(set(years)))
+    full = (key, ys, cache.data_version(conn, ys))
     hit = cache.responses.get(full)
     if hit is None:
         hit = compute()
-        cache.responses.put(full, hit)
+        if keep():
+            cache.responses.put(full, hit)
     body, media_type, headers = hit
     return Response(content=body, media_type=media_type, headers=dict(headers))
 
 
-def json_answer(conn: PgConn, key: Hashable, compute: Callable[[], Any], model: type[Any] | None = None) -> Response:
-    return answer(conn, key, lambda: (json_bytes(compute(), model), "application/json", {}))
+def json_answer(conn: PgConn, key: Hashable, compute: Callable[[], Any], model: type[Any] | None = None, *,
+                years: Iterable[int] = (), keep: Callable[[Any], bool] = lambda _a: True) -> Response:
+    computed: list[Any] = []
+
+    def run() -> tuple[bytes, str, Mapping[str, str]]:
+        computed.append(compute())
+        return json_bytes(computed[0], model), "application/json", {}
+
+    return answer(conn, key, run, years, lambda: keep(computed[0]))

@@ -50,7 +50,7 @@ def get_co2(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneD
         ids = _scope_ids(caller, building_id, sa)
         conn = _driver(sa)
         return cached.json_answer(conn, ("co2", _key(ids), y, baseline_year, tz.key, group), lambda: portfolio.co2(
-            conn, ids, year=y, baseline_year=baseline_year, tz=tz, group=group))
+            conn, ids, year=y, baseline_year=baseline_year, tz=tz, group=group), years=(baseline_year, y))
 
 
 @router.get("/co2-factors")
@@ -117,7 +117,8 @@ def get_fossil(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: Timezo
             conn, ("fossil", _key(ids), baseline_year, last, tz.key, group, min(datetime(last + 1, 1, 1, tzinfo=tz),
                                                                                 now)),
             lambda: portfolio.fossil(conn, ids, years=list(range(baseline_year, last + 1)),
-                                     baseline_year=baseline_year, tz=tz, group=group, now=now))
+                                     baseline_year=baseline_year, tz=tz, group=group, now=now),
+            years=range(baseline_year, last + 1))
 
 
 @router.get("/labels", response_model=dict[str, Any])
@@ -129,7 +130,8 @@ def get_labels(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: Timezo
         ids = _scope_ids(caller, building_id, sa)
         conn = _driver(sa)
         return cached.json_answer(conn, ("labels", _key(ids), y, tz.key, group),
-                                  lambda: portfolio.labels(conn, ids, year=y, tz=tz, group=group))
+                                  lambda: portfolio.labels(conn, ids, year=y, tz=tz, group=group, baseline_year=2015),
+                                  years=(2015, y))
 
 
 @router.get("/green-accounts", response_model=None)
@@ -158,7 +160,7 @@ def get_green_accounts(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz
         ids = _scope_ids(caller, building_id, sa)
         conn = _driver(sa)
         return cached.answer(conn, ("green-accounts", _key(ids), y, baseline_year, tz.key, group, format),
-                             lambda: render(conn))
+                             lambda: render(conn), years=(baseline_year, y))
 
 
 def _key(ids: list[str] | None) -> tuple[str, ...] | None:

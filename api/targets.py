@@ -191,10 +191,11 @@ def get_progress(
         ids = _scope_ids(caller, building_id, sa)
         conn = _driver(sa)
         y = year or today.year
+        base = int(service.target(conn, target)["baseline_year"])  # the years whose rollups it reads
         return cached.json_answer(
             conn, ("progress", y, target, None if ids is None else tuple(ids), today, tz.key),
             lambda: service.progress(conn, year=y, target_id=target, building_ids=ids, today=today, tz=tz),
-            ProgressOut)
+            ProgressOut, years=(base, y - 1, y), keep=lambda out: out["baseline_year"] == base)
 
 
 @router.get("/progress/path", response_model=ProgressPathOut)
@@ -215,10 +216,12 @@ def get_progress_path(
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
         conn = _driver(sa)
+        years = service.rollup_years(conn, target, today)
         return cached.json_answer(
             conn, ("progress-path", target, None if ids is None else tuple(ids), today, tz.key, from_year, to_year),
             lambda: service.progress_path(conn, target_id=target, building_ids=ids, today=today, tz=tz,
-                                          first=from_year, last=to_year), ProgressPathOut)
+                                          first=from_year, last=to_year), ProgressPathOut,
+            years=years, keep=lambda out: out["baseline_year"] == years.start)
 
 
 @router.get("/baseline")

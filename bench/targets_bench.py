@@ -68,7 +68,7 @@ def ensure_database(base_url: str, name: str, fresh: bool) -> str:
     return url
 
 
-def answers(one_building: list[str], last_year: int) -> list[tuple[str, str, dict[str, str], Any]]:
+def answers(one_building: list[str], last_year: int) -> list[tuple[str, str, Any, Any]]:
     """(label, path, params or a function of the request number giving them, check of the body)."""
     def some(key: str) -> Any:
         return lambda b: bool(b[key])
@@ -141,16 +141,26 @@ def time_answers(api: Api, ids: list[str], rounds: int, requests: int, only: set
     return {"answers": {k: {**summary(v), "bytes": size[k]} for k, v in samples.items()}, "load": loads}
 
 
-def time_cold(api: Api, url: str, ids: list[str], rounds: int) -> dict[str, Any]:
-    """Each answer right after a change: a statement that changes nothing but, like any write to a table the
-    answers read, moves the data version (migration 0014), so the request finds nothing cached and computes."""
+# The two kinds of change a cached answer sees: an undated one (registry, settings...: every answer computes again) and
+# a rollup of the running month (the live case: only answers reading this year's rollups compute again). Each is a
+# statement that changes no figure but moves the data version as such a write does (migration 0014).
+CHANGES = {
+    "undated": "DELETE FROM settings WHERE false",
+    "this_month_rollup": "UPDATE consumption_monthly SET amount = amount WHERE (meter_key, month) = "
+                         "(SELECT meter_key, month FROM consumption_monthly "
+                         " WHERE month = date_trunc('month', now())::date LIMIT 1)",
+}
+
+
+def time_cold(api: Api, url: str, ids: list[str], rounds: int, change: str) -> dict[str, Any]:
+    """Each answer right after a change (CHANGES): the request finds nothing cached for what changed."""
     last_year = datetime.now(TZ).year - 1
     todo = answers(ids[::97] or ids, last_year)
     samples: dict[str, list[float]] = {a[0]: [] for a in todo}
     with psycopg.connect(libpq_dsn(url), autocommit=True) as c:
         for r in range(rounds):
             for label, path, params, _ in todo:
-                c.execute("DELETE FROM settings WHERE false")
+                c.execute(CHANGES[change])
                 try:
                     _, ms, _ = get_raw(api, path, params(r) if callable(params) else params)
                 except urllib.error.HTTPError:
@@ -158,12 +168,12 @@ def time_cold(api: Api, url: str, ids: list[str], rounds: int) -> dict[str, Any]
                     continue
                 if label in samples:
                     samples[label].append(ms)
-            log(f"  cold round {r + 1}/{rounds}: load {os.getloadavg()[0]:.2f}; "
+            log(f"  after a change ({change}) round {r + 1}/{rounds}: load {os.getloadavg()[0]:.2f}; "
                 + ", ".join(f"{k} {v[-1]:.0f}" for k, v in samples.items() if v))
     return {k: summary(v) for k, v in samples.items() if v}
 
 
-def time_browser(api: Api, loads: int) -> dict[str, Any]:
+def time_browser(api: Api, loads: int, url: str | None = None, change: str | None = None) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     base = f"http://127.0.0.1:{api.port}"
@@ -180,6 +190,9 @@ def time_browser(api: Api, loads: int) -> dict[str, Any]:
                 calls: list[str] = []
                 page.on("request", lambda r, c=calls: c.append(r.url) if "/api/v1/" in r.url else None)
                 load1 = os.getloadavg()[0]
+                if change is not None and url is not None:  # the view right after such a change
+                    with psycopg.connect(libpq_dsn(url), autocommit=True) as c:
+                        c.execute(CHANGES[change])
                 page.goto(f"{base}/#portfolio")
                 page.wait_for_function("window.energiblik && window.energiblik.completeAt !== undefined",
                                        timeout=120_000)
@@ -291,16 +304,22 @@ def main() -> None:
         log(f"timing the answers: {args.rounds} rounds x {args.requests} requests")
         figures.update(time_answers(api, ids, args.rounds, args.requests, set(args.only) if args.only else None))
         if args.cold:
-            log(f"timing the answers right after a change: {args.cold} rounds")
-            figures["cold"] = time_cold(api, url, ids, args.cold)
+            for change in CHANGES:
+                log(f"timing the answers right after a change ({change}): {args.cold} rounds")
+                figures.setdefault("after_change", {})[change] = time_cold(api, url, ids, args.cold, change)
+            figures["cold"] = figures["after_change"]["undated"]
         if not args.no_browser:
             log(f"timing the portfolio view in Chromium: {args.loads} loads")
             figures["browser"] = time_browser(api, args.loads)
+            if args.cold:
+                log(f"the portfolio view right after a rollup of this month: {args.cold} loads")
+                figures["browser_after_this_month_rollup"] = time_browser(api, args.cold, url, "this_month_rollup")
     finally:
         api.close()
     (results / f"targets_{args.buildings}{tag}_explain.txt").write_text(explain_all(url))
     (results / f"targets_{args.buildings}{tag}.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
-    print(json.dumps({k: v for k, v in figures.items() if k in ("answers", "cold", "browser", "load")}, indent=1,
+    shown = ("answers", "after_change", "browser", "browser_after_this_month_rollup", "load")
+    print(json.dumps({k: v for k, v in figures.items() if k in shown}, indent=1,
                      default=str))
 
 

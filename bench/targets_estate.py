@@ -177,7 +177,7 @@ INSERT INTO baseline_imports (actor, accepted, rejected) VALUES ('bench', 0, 0) 
 def _script(c: psycopg.Connection, sql: str, params: dict[str, object]) -> None:
     for statement in sql.split(";\n"):
         if statement.strip():
-            c.execute(statement, params)  # type: ignore[arg-type]
+            c.execute(statement, params)
 
 
 def generate(c: psycopg.Connection, buildings: int, now: datetime) -> dict[str, int]:

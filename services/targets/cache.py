@@ -1,17 +1,20 @@
 """A cache of computed target answers, invalidated exactly by the database's data version (migration 0014).
 
-Every statement that changes a table the target answers read (the registry and its histories, the monthly and daily
-rollups, pending rollups, baselines, degree days, settings, CO2 factors, targets, adjustments, luminaires) bumps
-`targets_data_version` in the writer's own transaction. An answer is cached under the version read *before* any
-of its data: every row it then reads is at least as new as that version, and any change committed later raises the
-version, so no later request finds the entry again. An entry is therefore never reused after a change it did not
-see. The key also holds everything else the answer depends on: the route and its parameters, the caller's scope and
-the local date (`today`); answers that depend on the current instant (LED shares "now", target statuses) are not
+Every transaction that changes a table the target answers read bumps a data version in its own transaction: the
+registry and its histories, baselines, degree days, settings, CO2 factors, targets, adjustments and luminaires bump
+`targets_data_version`; the monthly and daily rollups, gap steps and pending rollups bump the version of the years
+their rows concern (`targets_year_version`), so this month's rollups leave answers about finished years current. An
+answer is cached under the version read *before* any of its data: every row it then reads is at least as new as that
+version, and any change committed later raises the version, so no later request finds the entry again. An entry is
+therefore never reused after a change it did not see. An answer is keyed by the versions of the years whose rollups
+it reads. The key also holds everything else the answer depends on: the route and its parameters, the caller's scope
+and the local date (`today`); answers that depend on the current instant (LED shares "now", target statuses) are not
 cached whole.
 
-The cost of exactness: a live system whose rollups advance every few seconds invalidates the cache as often, and an
-answer is recomputed on the first request after each change (docs/benchmarks.md gives both figures). Entries are
-held in process memory (one cache per API worker), least recently used first out, within a byte budget.
+The cost of exactness: a live system whose rollups advance every few seconds invalidates the answers about the
+running year as often, and such an answer is recomputed on the first request after each change (docs/benchmarks.md
+gives both figures). Entries are held in process memory (one cache per API worker), least recently used first out,
+within a byte budget.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -27,14 +30,20 @@ from services.db import PgConn
 
 T = TypeVar("T")
 
-DataVersion = tuple[int, datetime]
+DataVersion = tuple[int, datetime, tuple[int, ...]]
 
 
-def data_version(conn: PgConn) -> DataVersion:
-    """The current data version (read it before the data an answer is computed from)."""
-    row = conn.execute("SELECT sum(v)::bigint, min(epoch) FROM targets_data_version").fetchone()
+def data_version(conn: PgConn, years: Iterable[int] = ()) -> DataVersion:
+    """The current data version of what an answer about `years` reads (read it before that data): the version of
+    everything not dated (registry, baselines, settings...) and of each year's rollups and pending rollups."""
+    ys = sorted(set(years))
+    row = conn.execute(
+        "SELECT (SELECT sum(v)::bigint FROM targets_data_version), (SELECT min(epoch) FROM targets_data_version), "
+        "(SELECT array_agg(coalesce(s, 0) ORDER BY y) FROM unnest(%s::int[]) y "
+        " LEFT JOIN LATERAL (SELECT sum(v)::bigint AS s FROM targets_year_version WHERE year = y) t ON TRUE)",
+        [ys]).fetchone()
     assert row is not None
-    return int(row[0]), row[1]
+    return int(row[0]), row[1], tuple(row[2] or ())
 
 
 class Lru:
@@ -86,12 +95,16 @@ answers = Lru(48, lambda _v: 1)
 responses = Lru(256 * 1024 * 1024, lambda v: len(v[0]) if isinstance(v, tuple) else sys.getsizeof(v))
 
 
-def memo(conn: PgConn, key: Hashable, compute: Callable[[], T]) -> T:
-    """The answer for `key` at the current data version: cached, or computed (and cached) now."""
-    full = (key, data_version(conn))
+def memo(conn: PgConn, key: Hashable, compute: Callable[[], T], years: Iterable[int] = (),
+         keep: Callable[[T], bool] = lambda _v: True) -> T:
+    """The answer for `key` at the current data version of `years` (every year whose rollups it reads): cached, or
+    computed now and cached, unless `keep(answer)` says the years assumed were not the ones it read."""
+    ys = tuple(sorted(set(years)))
+    full = (key, ys, data_version(conn, ys))
     hit = answers.get(full)
     if hit is not None:
         return hit  # type: ignore[no-any-return]
     value = compute()
-    answers.put(full, value)
+    if keep(value):
+        answers.put(full, value)
     return value

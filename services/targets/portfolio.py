@@ -493,7 +493,8 @@ def _ids_key(ids: Sequence[str] | None) -> tuple[str, ...] | None:
 def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
         group: str | None = "municipal") -> dict[str, Any]:
     return cache.memo(conn, ("co2", _ids_key(ids), year, baseline_year, tz.key, group),
-                      lambda: _co2(conn, ids, year=year, baseline_year=baseline_year, tz=tz, group=group))
+                      lambda: _co2(conn, ids, year=year, baseline_year=baseline_year, tz=tz, group=group),
+                      years=(baseline_year, year))
 
 
 def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], baseline_year: int, tz: ZoneInfo,
@@ -503,16 +504,18 @@ def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], bas
     edge = min(datetime(years[-1] + 1, 1, 1, tzinfo=tz), now or datetime.now(tz))
     return cache.memo(conn, ("fossil", _ids_key(ids), tuple(years), baseline_year, tz.key, group, edge),
                       lambda: _fossil(conn, ids, years=years, baseline_year=baseline_year, tz=tz, group=group,
-                                      now=edge))
+                                      now=edge), years=(baseline_year, *years))
 
 
 def labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, baseline_year: int = 2015,
            group: str | None = "municipal") -> dict[str, Any]:
     return cache.memo(conn, ("labels", _ids_key(ids), year, tz.key, baseline_year, group),
-                      lambda: _labels(conn, ids, year=year, tz=tz, baseline_year=baseline_year, group=group))
+                      lambda: _labels(conn, ids, year=year, tz=tz, baseline_year=baseline_year, group=group),
+                      years=(baseline_year, year))
 
 
 def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
                    group: str | None = "municipal") -> dict[str, Any]:
     return cache.memo(conn, ("green_accounts", _ids_key(ids), year, baseline_year, tz.key, group),
-                      lambda: _green_accounts(conn, ids, year=year, baseline_year=baseline_year, tz=tz, group=group))
+                      lambda: _green_accounts(conn, ids, year=year, baseline_year=baseline_year, tz=tz, group=group),
+                      years=(baseline_year, year))

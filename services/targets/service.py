@@ -337,9 +337,16 @@ def progress(conn: PgConn, *, year: int, target_id: str, building_ids: Sequence[
              tz: ZoneInfo) -> dict[str, Any]:
     """Progress of an energy target for a year (cached exactly by data version: services/targets/cache.py; the
     answer is shared, callers must not change it)."""
+    base = int(target(conn, target_id)["baseline_year"])  # the years whose rollups it reads (checked after)
     key = ("progress", year, target_id, None if building_ids is None else tuple(building_ids), today, tz.key)
     return cache.memo(conn, key, lambda: _progress(conn, year=year, target_id=target_id, building_ids=building_ids,
-                                                   today=today, tz=tz))
+                                                   today=today, tz=tz),
+                      years=(base, year - 1, year), keep=lambda out: out["baseline_year"] == base)
+
+
+def rollup_years(conn: PgConn, target_id: str, today: date) -> range:
+    """Every year whose rollups the progress answers of an energy target read (its baseline year to this year)."""
+    return range(int(target(conn, target_id)["baseline_year"]), today.year + 1)
 
 
 def progress_path(conn: PgConn, *, target_id: str, building_ids: Sequence[str] | None, today: date, tz: ZoneInfo,

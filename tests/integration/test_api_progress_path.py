@@ -26,14 +26,22 @@ TZ = ZoneInfo("Europe/Copenhagen")
 THIS_YEAR = datetime.now(TZ).year
 
 # every table the target answers read (services/targets/service.py, portfolio.py, reference.py, status.py):
-# written down here by hand, so a table left out of migration 0014's triggers fails the test below
-READ_BY_TARGETS = (
+# written down here by hand, so a table left out of migration 0014's triggers fails the tests below. Undated ones move
+# the version of every answer; the rollups and pending rollups move the version of the years their rows concern.
+UNDATED = (
     "buildings", "building_area_history", "building_group_history", "building_heating_history",
-    "building_adjustments", "meters", "meter_parent_history", "meter_exchanges", "consumption_monthly",
-    "consumption_daily", "consumption_gap_steps", "rollup_dirty", "baseline_entries", "baseline_imports",
-    "degree_day_entries", "degree_day_imports", "settings", "co2_factors", "targets", "luminaires",
+    "building_adjustments", "meters", "meter_parent_history", "meter_exchanges", "baseline_entries",
+    "baseline_imports", "degree_day_entries", "degree_day_imports", "settings", "co2_factors", "targets", "luminaires",
     "luminaire_history",
 )
+DATED = {  # a row in mid-2031 (no estate data there)
+    "consumption_monthly": "INSERT INTO consumption_monthly VALUES (999999, '2031-06-01', 1, 1, 0)",
+    "consumption_daily": "INSERT INTO consumption_daily VALUES (999999, '2031-06-15', 1, 1, 0)",
+    "consumption_gap_steps": "INSERT INTO consumption_gap_steps VALUES (999999, '2031-06-15T10:00Z', "
+                             "'2031-06-17T10:00Z', 1)",
+    "rollup_dirty": "INSERT INTO rollup_dirty (meter_key, ts_from, ts_to) VALUES (999999, '2031-06-15T10:00Z', "
+                    "'2031-06-15T11:00Z')",
+}
 
 
 def dsn(stack: Stack) -> str:
@@ -96,23 +104,68 @@ def test_path_bounds_and_errors(admin: httpx.Client) -> None:
     assert one.status_code == 200 and one.json()["years"][1]["reduction_pct"] is not None
 
 
-def version(c: psycopg.Connection) -> int:
-    row = c.execute("SELECT sum(v) FROM targets_data_version").fetchone()
+def version(c: psycopg.Connection, year: int | None = None) -> int:
+    row = (c.execute("SELECT sum(v) FROM targets_data_version") if year is None else
+           c.execute("SELECT coalesce(sum(v), 0) FROM targets_year_version WHERE year = %s", [year])).fetchone()
     assert row is not None
     return int(row[0])
 
 
 def test_every_table_the_answers_read_moves_the_data_version(stack: Stack, estate: None) -> None:
     with psycopg.connect(dsn(stack), autocommit=True) as c:
-        for table in READ_BY_TARGETS:
+        for table in UNDATED:
             before = version(c)
             c.execute(f"DELETE FROM {table} WHERE false")  # a statement changing nothing still counts
             assert version(c) > before, f"{table} does not move the data version"
+        for table, insert in DATED.items():
+            before, y2031, y2030 = version(c), version(c, 2031), version(c, 2030)
+            c.execute(insert)
+            assert version(c, 2031) > y2031, f"{table} does not move the version of the year its row concerns"
+            assert (version(c), version(c, 2030)) == (before, y2030)  # nor anything else
+            c.execute(f"DELETE FROM {table} WHERE meter_key = 999999")
+            assert version(c, 2031) > y2031 + 1
+            with c.transaction():  # emptying it concerns every year (seen inside the transaction, rolled back)
+                c.execute(f"TRUNCATE {table}")
+                moved = version(c) > before
+                raise psycopg.Rollback
+            assert moved, f"TRUNCATE {table} does not move the data version"
+        # pending rollups reach into the years their spans are widened to (readings up to 62 days around)
+        y2030 = version(c, 2030)
+        c.execute("INSERT INTO rollup_dirty (meter_key, ts_from, ts_to) VALUES (999999, '2031-01-20T10:00Z', "
+                  "'2031-01-20T11:00Z')")
+        assert version(c, 2030) > y2030
+        c.execute("DELETE FROM rollup_dirty WHERE meter_key = 999999")
         before = version(c)
         with pytest.raises(psycopg.errors.DivisionByZero), c.transaction():
             c.execute("UPDATE settings SET source = source WHERE false")
             c.execute("SELECT 1 / 0")
         assert version(c) == before  # a rolled-back change changes nothing
+        # one bump per transaction, and a bump undone with its savepoint is made again by the next change
+        y2031 = version(c, 2031)
+        with c.transaction():
+            with pytest.raises(psycopg.errors.DivisionByZero), c.transaction():
+                c.execute("DELETE FROM settings WHERE false")
+                c.execute(DATED["consumption_monthly"])
+                c.execute("SELECT 1 / 0")
+            c.execute("DELETE FROM buildings WHERE false")
+            c.execute("DELETE FROM targets WHERE false")
+            c.execute(DATED["consumption_monthly"])
+            c.execute("DELETE FROM consumption_monthly WHERE meter_key = 999999")
+        assert version(c) == before + 1 and version(c, 2031) == y2031 + 1
+
+
+def test_a_change_in_one_year_leaves_other_years_answers_cached(admin: httpx.Client, stack: Stack) -> None:
+    from services.targets import cache
+
+    last = THIS_YEAR - 1
+    with psycopg.connect(dsn(stack)) as c:
+        before = cache.data_version(c, (2015, last)), cache.data_version(c, (THIS_YEAR,))
+        c.execute("UPDATE consumption_monthly SET amount = amount WHERE month = %s",
+                  [datetime(THIS_YEAR, 1, 1).date()])  # a rollup of this year's January
+        c.commit()
+        after = cache.data_version(c, (2015, last)), cache.data_version(c, (THIS_YEAR,))
+    assert after[0] == before[0]  # last year's CO2, labels, green accounts, fossil stay cached
+    assert after[1] != before[1]  # this year's progress is computed again
 
 
 def test_cached_answers_follow_every_change(admin: httpx.Client, stack: Stack) -> None:

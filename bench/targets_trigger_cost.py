@@ -1,0 +1,67 @@
+"""What migration 0014's data-version triggers cost a writer: 5,000 pending ranges inserted the way the ingest worker
+does (`mark_dirty`, executemany: one statement per range) into `rollup_dirty`, in one transaction (rolled back),
+with the trigger as shipped (one bump per transaction), with a bump per statement (the first version), and with the
+trigger disabled. Median of --repeat runs each. Run on a database of bench/targets.sh:
+
+    bash bench/on_stack.sh bench/targets_trigger_cost.py --buildings 137
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from services.db import libpq_dsn  # noqa: E402
+
+PER_STATEMENT = """
+CREATE OR REPLACE FUNCTION bump_targets_data_version() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE targets_data_version SET v = v + 1 WHERE slot = pg_backend_pid() % 256;
+    RETURN NULL;
+END $$;
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--buildings", type=int, default=137)
+    ap.add_argument("--ranges", type=int, default=5000)
+    ap.add_argument("--repeat", type=int, default=7)
+    args = ap.parse_args()
+    url = make_url(os.environ["ENERGIBLIK_DB__URL"]).set(database=f"energiblik_targets_{args.buildings}")
+    dsn = libpq_dsn(url.render_as_string(hide_password=False))
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    ranges = [(k, t0 + timedelta(minutes=k), t0 + timedelta(minutes=k + 15)) for k in range(1, args.ranges + 1)]
+    setups = {"trigger as shipped (one bump per transaction)": [],
+              "a bump per statement (the first version)": [PER_STATEMENT],
+              "trigger disabled": ["ALTER TABLE rollup_dirty DISABLE TRIGGER rollup_dirty_targets_data_version"]}
+    out: dict[str, list[float]] = {k: [] for k in setups}
+    for _ in range(args.repeat):
+        for label, before in setups.items():
+            with psycopg.connect(dsn) as c:  # one transaction, rolled back: the setup goes with it
+                for sql in before:
+                    c.execute(sql)
+                t = time.perf_counter()
+                with c.cursor() as cur:
+                    cur.executemany("INSERT INTO rollup_dirty (meter_key, ts_from, ts_to) VALUES (%s, %s, %s)",
+                                    ranges)
+                out[label].append((time.perf_counter() - t) * 1000)
+                c.rollback()
+    for label, xs in out.items():
+        print(f"{label}: median {statistics.median(xs):.0f} ms for {args.ranges:,} ranges "
+              f"(runs: {', '.join(f'{x:.0f}' for x in xs)}); load {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
