@@ -23,6 +23,7 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
+from concurrent.futures import Future
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -95,16 +96,37 @@ answers = Lru(48, lambda _v: 1)
 responses = Lru(256 * 1024 * 1024, lambda v: len(v[0]) if isinstance(v, tuple) else sys.getsizeof(v))
 
 
+_inflight: dict[Hashable, Future[Any]] = {}
+_inflight_lock = threading.Lock()
+
+
 def memo(conn: PgConn, key: Hashable, compute: Callable[[], T], years: Iterable[int] = (),
          keep: Callable[[T], bool] = lambda _v: True) -> T:
     """The answer for `key` at the current data version of `years` (every year whose rollups it reads): cached, or
-    computed now and cached, unless `keep(answer)` says the years assumed were not the ones it read."""
+    computed now and cached, unless `keep(answer)` says the years assumed were not the ones it read. Requests that
+    need the same answer while it is being computed wait for that computation instead of repeating it (the view asks
+    for this year's progress and the path, which holds it, at once)."""
     ys = tuple(sorted(set(years)))
     full = (key, ys, data_version(conn, ys))
     hit = answers.get(full)
     if hit is not None:
         return hit  # type: ignore[no-any-return]
-    value = compute()
+    with _inflight_lock:
+        running = _inflight.get(full)
+        if running is None:
+            mine: Future[Any] = Future()
+            _inflight[full] = mine
+    if running is not None:
+        return running.result()  # type: ignore[no-any-return]
+    try:
+        value = compute()
+    except BaseException as e:
+        mine.set_exception(e)
+        raise
+    finally:
+        with _inflight_lock:
+            _inflight.pop(full, None)
     if keep(value):
         answers.put(full, value)
+    mine.set_result(value)
     return value
