@@ -45,9 +45,9 @@ def get_co2(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneD
             baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None,
             group: Group = "municipal") -> Response:
     """kg CO2 per building, carrier and year, with the factor and method used, and the change since the baseline."""
-    y = _started(year or _last_year(clock, tz), clock, tz)
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
+        y = _started(year or _last_year(clock, tz), clock, tz)
         conn = _driver(sa)
         return cached.json_answer(conn, ("co2", _key(ids), y, baseline_year, tz.key, group), lambda: portfolio.co2(
             conn, ids, year=y, baseline_year=baseline_year, tz=tz, group=group), years=(baseline_year, y))
@@ -125,9 +125,9 @@ def get_fossil(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: Timezo
 def get_labels(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, year: Year = None,
                building_id: BuildingFilter = None, group: Group = "municipal") -> Response:
     """Energy labels: registered label, measured kWh/m² against the label limits, ranking by saving potential."""
-    y = _started(year or _last_year(clock, tz), clock, tz)
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
+        y = _started(year or _last_year(clock, tz), clock, tz)
         conn = _driver(sa)
         return cached.json_answer(conn, ("labels", _key(ids), y, tz.key, group),
                                   lambda: portfolio.labels(conn, ids, year=y, tz=tz, group=group, baseline_year=2015),
@@ -142,9 +142,7 @@ def get_green_accounts(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz
                        ) -> Response:
     """The yearly green accounts (grønt regnskab) per building and for the portfolio: energy by carrier, weather
     corrected, CO2, change against the baseline year, coverage. `format=csv` or `format=html` (printable)."""
-    y = _started(year or _last_year(clock, tz), clock, tz)
-
-    def render(conn: PgConn) -> tuple[bytes, str, dict[str, str]]:
+    def render(conn: PgConn, y: int) -> tuple[bytes, str, dict[str, str]]:
         report = portfolio.green_accounts(conn, ids, year=y, baseline_year=baseline_year, tz=tz, group=group)
         if format == "csv":
             name = f"green-accounts-{report['year']}.csv"
@@ -158,9 +156,10 @@ def get_green_accounts(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz
 
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
+        y = _started(year or _last_year(clock, tz), clock, tz)
         conn = _driver(sa)
         return cached.answer(conn, ("green-accounts", _key(ids), y, baseline_year, tz.key, group, format),
-                             lambda: render(conn), years=(baseline_year, y))
+                             lambda: render(conn, y), years=(baseline_year, y))
 
 
 def _key(ids: list[str] | None) -> tuple[str, ...] | None:
