@@ -8,13 +8,14 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Response
-from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
+from api import cached
 from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, RegistryWriter, TimezoneDep
 from api.routing import v1_router
 from api.targets import _driver, _scope_ids
 from services.config import get_settings
+from services.db import PgConn
 from services.errors import ValidationFailed
 from services.registry.schemas import Carrier, Number, WholeNumber
 from services.targets import portfolio
@@ -44,7 +45,7 @@ def _started(year: int, clock: ClockDep, tz: TimezoneDep) -> int:
 @router.get("/co2", response_model=Co2Out)
 def get_co2(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, year: Year = None,
             baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None,
-            group: Group = "municipal") -> dict[str, Any]:
+            group: Group = "municipal") -> Response:
     """kg CO2 per building, carrier and year, with the factor and method used, and the change since the baseline;
     electricity (with heat pumps and EV charging) also hour by hour with the grid's hourly intensity of the price
     area (`electricity_hourly`, each electric row's `hourly`), the annual factor covering hours without one."""
@@ -52,9 +53,12 @@ def get_co2(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneD
     hourly = portfolio.HourlyCo2Settings(area=eds.price_area, dataset=eds.dataset, method=eds.method)
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
-        return portfolio.co2(_driver(sa), ids, year=_started(year or _last_year(clock, tz), clock, tz),
-                             baseline_year=baseline_year,
-                             tz=tz, group=group, hourly=hourly)
+        y = _started(year or _last_year(clock, tz), clock, tz)
+        conn = _driver(sa)
+        return cached.json_answer(
+            conn, ("co2", _key(ids), y, baseline_year, tz.key, group, hourly),
+            lambda: portfolio.co2(conn, ids, year=y, baseline_year=baseline_year, tz=tz, group=group, hourly=hourly),
+            Co2Out, years=(baseline_year, y))
 
 
 @router.get("/co2-factors")
@@ -102,31 +106,40 @@ def get_led(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneD
         return portfolio.led(_driver(sa), ids, at, tz, lighting_year=year or today.year - 1)
 
 
-@router.get("/fossil")
+@router.get("/fossil", response_model=dict[str, Any])
 def get_fossil(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
                baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None,
-               group: Group = "municipal") -> dict[str, Any]:
+               group: Group = "municipal") -> Response:
     """Buildings still heated with oil or natural gas: count, kWh and CO2 per year since the baseline year, by
     consumption and by the heating history; each fossil-heated building's heating lifecycle."""
     last = _last_year(clock, tz)
     if baseline_year > last:
         raise ValidationFailed("baseline_year", f"{baseline_year} is after the last complete year ({last}): the "
                                                 "trend runs from the baseline year to the last complete year")
+    now = clock.now()
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
-        return portfolio.fossil(_driver(sa), ids, years=list(range(baseline_year, last + 1)),
-                                baseline_year=baseline_year, tz=tz, group=group,
-                                now=clock.now())
+        conn = _driver(sa)
+        # (the answer depends on now only through the day: the heating is read at the start of this year)
+        return cached.json_answer(
+            conn, ("fossil", _key(ids), baseline_year, last, tz.key, group, min(datetime(last + 1, 1, 1, tzinfo=tz),
+                                                                                now)),
+            lambda: portfolio.fossil(conn, ids, years=list(range(baseline_year, last + 1)),
+                                     baseline_year=baseline_year, tz=tz, group=group, now=now),
+            years=range(baseline_year, last + 1))
 
 
-@router.get("/labels")
+@router.get("/labels", response_model=dict[str, Any])
 def get_labels(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, year: Year = None,
-               building_id: BuildingFilter = None, group: Group = "municipal") -> dict[str, Any]:
+               building_id: BuildingFilter = None, group: Group = "municipal") -> Response:
     """Energy labels: registered label, measured kWh/m² against the label limits, ranking by saving potential."""
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
-        return portfolio.labels(_driver(sa), ids, year=_started(year or _last_year(clock, tz), clock, tz), tz=tz,
-                                group=group)
+        y = _started(year or _last_year(clock, tz), clock, tz)
+        conn = _driver(sa)
+        return cached.json_answer(conn, ("labels", _key(ids), y, tz.key, group),
+                                  lambda: portfolio.labels(conn, ids, year=y, tz=tz, group=group, baseline_year=2015),
+                                  years=(2015, y))
 
 
 @router.get("/green-accounts", response_model=None, responses={200: {
@@ -137,23 +150,31 @@ def get_green_accounts(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz
                        baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None,
                        group: Group = "municipal",
                        format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
-                       ) -> dict[str, Any] | Response:
+                       ) -> Response:
     """The yearly green accounts (grønt regnskab) per building and for the portfolio: energy by carrier, weather
     corrected, CO2, change against the baseline year, coverage. `format=csv` or `format=html` (printable)."""
+    def render(conn: PgConn, y: int) -> tuple[bytes, str, dict[str, str]]:
+        report = portfolio.green_accounts(conn, ids, year=y, baseline_year=baseline_year, tz=tz, group=group)
+        if format == "csv":
+            name = f"green-accounts-{report['year']}.csv"
+            headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+            if report["computed_through"] is not None:  # as the consumption CSV: the figures are not current yet
+                headers["X-Energiblik-Computed-Through"] = report["computed_through"].isoformat()
+            return portfolio.green_accounts_csv(report).encode(), "text/csv; charset=utf-8", headers
+        if format == "html":
+            return _green_html(report).encode(), "text/html; charset=utf-8", {}
+        return cached.json_bytes(report), "application/json", {}
+
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
-        report = portfolio.green_accounts(_driver(sa), ids, year=_started(year or _last_year(clock, tz), clock, tz),
-                                          baseline_year=baseline_year, tz=tz,
-                                          group=group)
-    if format == "csv":
-        name = f"green-accounts-{report['year']}.csv"
-        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
-        if report["computed_through"] is not None:  # as the consumption CSV: the figures are not current yet
-            headers["X-Energiblik-Computed-Through"] = report["computed_through"].isoformat()
-        return Response(portfolio.green_accounts_csv(report), media_type="text/csv; charset=utf-8", headers=headers)
-    if format == "html":
-        return HTMLResponse(_green_html(report))
-    return report
+        y = _started(year or _last_year(clock, tz), clock, tz)
+        conn = _driver(sa)
+        return cached.answer(conn, ("green-accounts", _key(ids), y, baseline_year, tz.key, group, format),
+                             lambda: render(conn, y), years=(baseline_year, y))
+
+
+def _key(ids: list[str] | None) -> tuple[str, ...] | None:
+    return None if ids is None else tuple(ids)
 
 
 def _num(x: Any, digits: int = 0) -> str:

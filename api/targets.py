@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
+from api import cached
 from api.deps import (
     AuditReader,
     BuildingFilter,
@@ -34,7 +35,7 @@ from services.registry.schemas import Number, WholeNumber
 from services.targets import adjustments, service
 from services.targets import reference as ref
 from services.targets.adjustments import AdjustmentIn
-from services.targets.schemas import ProgressOut
+from services.targets.schemas import ProgressOut, ProgressPathOut
 from services.validation import FieldError, FieldErrors
 
 router = v1_router(tags=["targets"])
@@ -208,7 +209,7 @@ def get_progress(
     year: Annotated[int | None, Query(ge=1990, le=2100, description="reporting year; default: this year")] = None,
     building_id: BuildingFilter = None,
     target: Annotated[str, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="an energy target")] = "T1",
-) -> dict[str, Any]:
+) -> Any:
     """Progress of an energy target (T1 by default) for a year: total, like-for-like and intensity, weather-corrected,
     with coverage, method, electrification and a per-building ranking. The top-level figures are what was measured:
     a finished year whole, a running year's complete months against the same months of the baseline year; a running
@@ -216,8 +217,39 @@ def get_progress(
     today = clock.now().astimezone(tz).date()
     with engine.connect() as sa:
         ids = _scope_ids(caller, building_id, sa)
-        return service.progress(_driver(sa), year=year or today.year, target_id=target, building_ids=ids,
-                                today=today, tz=tz)
+        conn = _driver(sa)
+        y = year or today.year
+        base = int(service.target(conn, target)["baseline_year"])  # the years whose rollups it reads
+        return cached.json_answer(
+            conn, ("progress", y, target, None if ids is None else tuple(ids), today, tz.key),
+            lambda: service.progress(conn, year=y, target_id=target, building_ids=ids, today=today, tz=tz),
+            ProgressOut, years=(base, y - 1, y), keep=lambda out: out["baseline_year"] == base)
+
+
+@router.get("/progress/path", response_model=ProgressPathOut)
+def get_progress_path(
+    *, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
+    building_id: BuildingFilter = None,
+    target: Annotated[str, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="an energy target")] = "T1",
+    from_year: Annotated[int | None, Query(alias="from", ge=1990, le=2100,
+                                           description="first year; default: the baseline year")] = None,
+    to_year: Annotated[int | None, Query(alias="to", ge=1990, le=2100,
+                                         description="last year; default: the target year or this year, the later")
+                       ] = None,
+) -> Any:
+    """The path of an energy target (T1 by default) across years in one answer: per year the reduction a straight
+    path asks for and the reduction reached (measured, or the running year's whole-year forecast), each as GET
+    /progress gives it for that year."""
+    today = clock.now().astimezone(tz).date()
+    with engine.connect() as sa:
+        ids = _scope_ids(caller, building_id, sa)
+        conn = _driver(sa)
+        years = service.rollup_years(conn, target, today)
+        return cached.json_answer(
+            conn, ("progress-path", target, None if ids is None else tuple(ids), today, tz.key, from_year, to_year),
+            lambda: service.progress_path(conn, target_id=target, building_ids=ids, today=today, tz=tz,
+                                          first=from_year, last=to_year), ProgressPathOut,
+            years=years, keep=lambda out: out["baseline_year"] == years.start)
 
 
 @router.get("/baseline")

@@ -27,8 +27,13 @@ class MeterFacts:
 
 def mark_dirty(conn: PgConn, ranges: Sequence[tuple[int, datetime, datetime]]) -> None:
     if ranges:
-        with conn.cursor() as cur:
-            cur.executemany("INSERT INTO rollup_dirty (meter_key, ts_from, ts_to) VALUES (%s, %s, %s)", ranges)
+        # one statement for the whole batch (in the given order): the statement triggers of migration 0014 (the
+        # target answers' data versions) then run once per batch instead of once per range
+        conn.execute("INSERT INTO rollup_dirty (meter_key, ts_from, ts_to) "
+                     "SELECT r.meter_key, r.ts_from, r.ts_to "
+                     "FROM unnest(%s::integer[], %s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY "
+                     "AS r(meter_key, ts_from, ts_to, n) ORDER BY n",
+                     [[r[0] for r in ranges], [r[1] for r in ranges], [r[2] for r in ranges]])
 
 
 def lock_meters(conn: PgConn, keys: Sequence[int]) -> None:

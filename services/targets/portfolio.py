@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from services.consumption.periods import local_midnight
 from services.db import PgConn
 from services.registry.history import HEATING, PARENT_METER, periods, value_as_of, values_during
+from services.targets import cache
 from services.targets import reference as ref
 from services.targets.co2 import (
     ANNUAL,
@@ -142,8 +143,8 @@ def add_hourly(rows: list[dict[str, Any]], sums: dict[tuple[str, str, int, int],
         r["hourly"] = hourly_figure(r["kwh"], total, f, hourly.label)
 
 
-def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
-        group: str | None = "municipal", hourly: HourlyCo2Settings | None = None) -> dict[str, Any]:
+def _co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
+         group: str | None = "municipal", hourly: HourlyCo2Settings | None = None) -> dict[str, Any]:
     hourly = hourly or HourlyCo2Settings()
     years = sorted({baseline_year, year})
     buildings = load_buildings(conn, ids, group, years=years, baseline_year=baseline_year, tz=tz)
@@ -242,36 +243,20 @@ def led(conn: PgConn, ids: Sequence[str] | None, at: Sequence[date | datetime], 
     """LED share by count and by installed W per building and for the portfolio at each point (a date means its
     local midnight; the technology history per luminaire decides); per building at the last point; lighting kWh
     and dimming savings from telemetry for `lighting_year`."""
-    hist: dict[str, list[tuple[datetime, str, float]]] = {}
-    building_of: dict[str, str] = {}
-    for lid, bid, valid_from, tech, watts in conn.execute(
-            "SELECT h.luminaire_id, l.building_id, h.valid_from, h.technology, h.rated_power_w "
-            "FROM luminaire_history h JOIN luminaires l ON l.id = h.luminaire_id "
-            "WHERE (%s::text[] IS NULL OR l.building_id = ANY(%s)) ORDER BY h.valid_from", [ids, ids]):
-        hist.setdefault(lid, []).append((valid_from, tech, float(watts)))
-        building_of[lid] = bid
+    groups = cache.memo(conn, ("luminaire_groups", _ids_key(ids)), lambda: _luminaire_groups(conn, ids))
+
+    def edge_of(d: date | datetime) -> int:
+        return _micros(d if isinstance(d, datetime) else datetime(d.year, d.month, d.day, tzinfo=tz))
+
+    # the points before the last depend on the registry only: cached by data version; the last (usually now), with
+    # the per-building shares, is counted afresh
+    fixed = tuple(edge_of(d) for d in at if d != at[-1])
+    earlier = iter(cache.memo(conn, ("led_points", _ids_key(ids), fixed),
+                              lambda: [_led_point(groups, e, None) for e in fixed]))
     series = []
     per_building: dict[str, dict[str, Any]] = {}
     for d in at:
-        edge = d if isinstance(d, datetime) else datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
-        n = led_n = w = led_w = 0.0
-        for lid, rows in hist.items():
-            state = [r for r in rows if r[0] <= edge]
-            if not state:
-                continue  # not installed yet
-            _, tech, watts = state[-1]
-            is_led = tech == "led"
-            n += 1
-            w += watts
-            led_n += is_led
-            led_w += watts if is_led else 0
-            if d == at[-1]:
-                pb = per_building.setdefault(building_of[lid], {"luminaires": 0, "led": 0, "watts": 0.0,
-                                                                "led_watts": 0.0})
-                pb["luminaires"] += 1
-                pb["led"] += is_led
-                pb["watts"] += watts
-                pb["led_watts"] += watts if is_led else 0
+        n, led_n, w, led_w = _led_point(groups, edge_of(d), per_building) if d == at[-1] else next(earlier)
         series.append({"at": d, "luminaires": int(n), "led": int(led_n),
                        "led_share_count": round(led_n / n, 4) if n else None,
                        "led_share_watts": round(led_w / w, 4) if w else None, "installed_w": round(w, 1)})
@@ -286,22 +271,91 @@ def led(conn: PgConn, ids: Sequence[str] | None, at: Sequence[date | datetime], 
     return out
 
 
+def _led_point(groups: Sequence[tuple[tuple[str, tuple[tuple[int, str, float], ...]], int]], edge: int,
+               per_building: dict[str, dict[str, Any]] | None) -> tuple[float, float, float, float]:
+    """Luminaires, LED luminaires, W and LED W installed at `edge` (microseconds since 1970), from each luminaire's
+    technology history; with `per_building`, each building's counts added there too."""
+    n = led_n = w = led_w = 0.0
+    for (bid, rows), count in groups:
+        state = None
+        for r in rows:  # (oldest first) the row valid at the edge
+            if r[0] <= edge:
+                state = r
+        if state is None:
+            continue  # not installed yet
+        _, tech, watts = state
+        is_led = tech == "led"
+        n += count
+        w += watts * count
+        led_n += is_led * count
+        led_w += watts * count if is_led else 0
+        if per_building is not None:
+            pb = per_building.setdefault(bid, {"luminaires": 0, "led": 0, "watts": 0.0, "led_watts": 0.0})
+            pb["luminaires"] += count
+            pb["led"] += is_led * count
+            pb["watts"] += watts * count
+            pb["led_watts"] += watts * count if is_led else 0
+    return n, led_n, w, led_w
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(at: datetime) -> int:
+    """An instant as whole microseconds since 1970 (exact, and compared much faster than aware datetimes)."""
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def _luminaire_groups(conn: PgConn, ids: Sequence[str] | None
+                      ) -> list[tuple[tuple[str, tuple[tuple[int, str, float], ...]], int]]:
+    """The luminaires' technology histories (oldest first; valid_from in microseconds since 1970), grouped:
+    (building, history) -> how many luminaires have exactly that history (a building retrofitted at once is one
+    group), so the shares at each date are counted per group instead of per luminaire."""
+    hist: dict[str, list[tuple[int, str, float]]] = {}
+    building_of: dict[str, str] = {}
+    for lid, bid, valid_from, tech, watts in conn.execute(
+            "SELECT h.luminaire_id, l.building_id, h.valid_from, h.technology, h.rated_power_w "
+            "FROM luminaire_history h JOIN luminaires l ON l.id = h.luminaire_id "
+            "WHERE (%s::text[] IS NULL OR l.building_id = ANY(%s)) ORDER BY h.valid_from", [ids, ids]):
+        hist.setdefault(lid, []).append((_micros(valid_from), tech, float(watts)))
+        building_of[lid] = bid
+    groups: dict[tuple[str, tuple[tuple[int, str, float], ...]], int] = {}
+    for lid, rows in hist.items():
+        key = (building_of[lid], tuple(rows))
+        groups[key] = groups.get(key, 0) + 1
+    return list(groups.items())
+
+
 def lighting(conn: PgConn, ids: Sequence[str] | None, year: int, tz: ZoneInfo) -> dict[str, Any]:
     """Lighting kWh from the luminaires' energy registers and the saving from dimming: rated power x burning hours
     minus the energy actually used."""
     a = datetime(year, 1, 1, tzinfo=tz)
     b = datetime(year + 1, 1, 1, tzinfo=tz)
-    rows = conn.execute(
-        """
-        SELECT l.building_id, count(*) FILTER (WHERE t.n > 1), sum(t.wh), sum(t.full_wh)
-        FROM luminaires l JOIN LATERAL (
-            SELECT count(*) AS n, max(energy_wh) - min(energy_wh) AS wh,
-                   l.rated_power_w * (max(burn_hours) - min(burn_hours)) AS full_wh
-            FROM luminaire_telemetry WHERE luminaire_key = l.key AND ts >= %s AND ts < %s
-        ) t ON TRUE
-        WHERE (%s::text[] IS NULL OR l.building_id = ANY(%s)) AND t.n > 1
-        GROUP BY 1 ORDER BY 1
-        """, [a, b, ids, ids]).fetchall()
+    if ids is None:
+        # the whole portfolio: the year's telemetry aggregated per luminaire once, then joined (a lookup per
+        # luminaire, as below, costs 50,000 index probes at 2,000 buildings even without telemetry); the same rows
+        rows = conn.execute(
+            """
+            SELECT l.building_id, count(*) FILTER (WHERE t.n > 1), sum(t.wh), sum(l.rated_power_w * t.burn)
+            FROM (SELECT luminaire_key, count(*) AS n, max(energy_wh) - min(energy_wh) AS wh,
+                         max(burn_hours) - min(burn_hours) AS burn
+                  FROM luminaire_telemetry WHERE ts >= %s AND ts < %s GROUP BY 1) t
+            JOIN luminaires l ON l.key = t.luminaire_key
+            WHERE t.n > 1
+            GROUP BY 1 ORDER BY 1
+            """, [a, b]).fetchall()
+    else:
+        rows = conn.execute(
+            """
+            SELECT l.building_id, count(*) FILTER (WHERE t.n > 1), sum(t.wh), sum(t.full_wh)
+            FROM luminaires l JOIN LATERAL (
+                SELECT count(*) AS n, max(energy_wh) - min(energy_wh) AS wh,
+                       l.rated_power_w * (max(burn_hours) - min(burn_hours)) AS full_wh
+                FROM luminaire_telemetry WHERE luminaire_key = l.key AND ts >= %s AND ts < %s
+            ) t ON TRUE
+            WHERE l.building_id = ANY(%s) AND t.n > 1
+            GROUP BY 1 ORDER BY 1
+            """, [a, b, list(ids)]).fetchall()
     per = [{"building_id": r[0], "luminaires_reporting": r[1], "kwh": round((r[2] or 0) / 1000, 2),
             "full_power_kwh": round((r[3] or 0) / 1000, 2) if r[3] is not None else None,
             "dimming_saving_kwh": round(((r[3] or 0) - (r[2] or 0)) / 1000, 2) if r[3] is not None else None}
@@ -314,7 +368,7 @@ def lighting(conn: PgConn, ids: Sequence[str] | None, year: int, tz: ZoneInfo) -
 
 # ---- Fossil phase-out (T3) ---------------------------------------------------------------------------------------
 
-def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], baseline_year: int, tz: ZoneInfo,
+def _fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], baseline_year: int, tz: ZoneInfo,
            group: str | None = "municipal", now: datetime | None = None) -> dict[str, Any]:
     """Buildings burning oil or gas per year: by their metered (or imported) oil and gas kWh, and by their heating
     as of each year in the registry's heating history, so a replaced boiler shows as a lifecycle."""
@@ -409,7 +463,7 @@ def label_for(intensity: float, area: float, limits: Sequence[Limit]) -> str:
     return "G"
 
 
-def labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, baseline_year: int = 2015,
+def _labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, baseline_year: int = 2015,
            group: str | None = "municipal") -> dict[str, Any]:
     """Measured (weather-corrected) kWh per m2 against the label limits; saving potential = kWh a year above the
     limit of the next better class than the measured one."""
@@ -453,7 +507,7 @@ def labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, 
 
 # ---- Green accounts (grønt regnskab) -----------------------------------------------------------------------------
 
-def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
+def _green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
                    group: str | None = "municipal") -> dict[str, Any]:
     years = [baseline_year, year]
     buildings = load_buildings(conn, ids, group, years=years, baseline_year=baseline_year, tz=tz)
@@ -548,3 +602,45 @@ def green_accounts_csv(report: dict[str, Any]) -> str:
 
 def months_of(year: int) -> list[date]:
     return [date(year, m, 1) for m in MONTHS]
+
+
+# ---- The answers above, cached exactly by data version (services/targets/cache.py) ---------------------------------
+# Each key holds every argument; the answers are shared between callers, who must not change them.
+
+def _ids_key(ids: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if ids is None else tuple(ids)
+
+
+def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
+        group: str | None = "municipal", hourly: HourlyCo2Settings | None = None) -> dict[str, Any]:
+    # the hourly figures read consumption_hourly, whose rows change only with the daily rows of the same local days
+    # (the rollups rewrite both for a range): the years' versions of consumption_daily cover them; the hourly
+    # intensities move their years' versions themselves (migration 0014)
+    h = hourly or HourlyCo2Settings()
+    return cache.memo(conn, ("co2", _ids_key(ids), year, baseline_year, tz.key, group, h),
+                      lambda: _co2(conn, ids, year=year, baseline_year=baseline_year, tz=tz, group=group, hourly=h),
+                      years=(baseline_year, year))
+
+
+def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], baseline_year: int, tz: ZoneInfo,
+           group: str | None = "municipal", now: datetime | None = None) -> dict[str, Any]:
+    # `now` only decides the instant the registered heating is read at (the end of the last year, or now while it
+    # runs): that instant is the key, so the answer is the same
+    edge = min(datetime(years[-1] + 1, 1, 1, tzinfo=tz), now or datetime.now(tz))
+    return cache.memo(conn, ("fossil", _ids_key(ids), tuple(years), baseline_year, tz.key, group, edge),
+                      lambda: _fossil(conn, ids, years=years, baseline_year=baseline_year, tz=tz, group=group,
+                                      now=edge), years=(baseline_year, *years))
+
+
+def labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, baseline_year: int = 2015,
+           group: str | None = "municipal") -> dict[str, Any]:
+    return cache.memo(conn, ("labels", _ids_key(ids), year, tz.key, baseline_year, group),
+                      lambda: _labels(conn, ids, year=year, tz=tz, baseline_year=baseline_year, group=group),
+                      years=(baseline_year, year))
+
+
+def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
+                   group: str | None = "municipal") -> dict[str, Any]:
+    return cache.memo(conn, ("green_accounts", _ids_key(ids), year, baseline_year, tz.key, group),
+                      lambda: _green_accounts(conn, ids, year=year, baseline_year=baseline_year, tz=tz, group=group),
+                      years=(baseline_year, year))

@@ -5,7 +5,7 @@ for a finished and for a running year. Every further detail of `services.targets
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -195,3 +195,31 @@ class Co2Out(BaseModel):
     method: str
     electricity_hourly: ElectricityHourlyOut
     rows: list[Co2RowOut]
+
+
+class PathYearOut(BaseModel):
+    """One year of a target's path."""
+
+    year: int
+    required_pct: float = Field(description="the reduction a straight path from the baseline year to the target "
+                                            "year asks for by this year (the target's from the target year on)")
+    reduction_pct: float | None = Field(description="the reduction reached: measured (a finished year), the whole-"
+                                                    "year forecast (the running year), 0 (the baseline year); null "
+                                                    "for a year not started, without coverage or without a reduction")
+    basis: Literal["baseline", "measured", "forecast", "not_started"]
+    coverage: float | None = Field(description="the coverage of the figure (GET /progress for the year)")
+    verdict: str | None = Field(description="on_track, off_track or uncertain (GET /progress for the year)")
+    months_measured: int | None
+
+
+class ProgressPathOut(BaseModel):
+    """The path of an energy target across years: the required straight line and the reductions reached, each
+    year's as GET /progress gives it."""
+
+    target: dict[str, Any]
+    baseline_year: int
+    target_year: int
+    target_pct: float
+    years: list[PathYearOut]
+    missing: list[int] = Field(description="years measured or forecast without a reduction (no coverage or no "
+                                           "baseline consumption)")

@@ -23,6 +23,7 @@ from services.errors import NotFoundError, ValidationFailed
 from services.localtime import iso_local
 from services.registry.history import BUILDING_GROUP, PARENT_METER, Fact, Row, value_as_of, values_during
 from services.registry.service import REASON_REGISTERED
+from services.targets import cache
 from services.targets import reference as ref
 from services.targets.progress import (
     EV_SUB,
@@ -32,6 +33,7 @@ from services.targets.progress import (
     Cell,
     Weather,
     compute,
+    required_pct,
     time_weighted_area,
 )
 
@@ -160,8 +162,22 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
     # months in which a meter's parent changes after the 1st: counted day by day (each day as of its start), so a
     # sub-meter never adds to its parent's total for the rest of such a month
     split: dict[tuple[int, int, int], list[tuple[date, str | None]]] = {}  # (meter, year, month) -> day keys
+    month_s = {y: [(edges[i + 1] - edges[i]).total_seconds() for i in range(12)] for y, edges in edges_of.items()}
     for mkey, mid, bid, carrier, is_sub_now, active_from, active_to in meter_rows:
         hist = parents.get(mid, [])
+        if len(hist) <= 1 and not any(e[0] < r.valid_from < e[12] and r.valid_from not in e
+                                      for r in hist for e in edges_of.values()):
+            # the common case, a meter whose parent never changed: one key for every month (what the loop below
+            # works out month by month), its active seconds month by month
+            k0 = carrier_key(carrier, is_sub_now if not hist else hist[0].value[0] is not None)
+            for y, edges in edges_of.items():
+                if k0:
+                    acc = active.setdefault((bid, k0, y), [0.0] * 12)
+                    for i in range(12):
+                        acc[i] += (month_s[y][i] if active_from is None and active_to is None
+                                   else active_seconds((active_from, active_to), edges[i], edges[i + 1]))
+                key_in[(mkey, y)] = (bid, [k0] * 12)
+            continue
 
         def key_at(at: datetime, c: str = carrier, now_sub: bool = is_sub_now, h: list[Row] = hist) -> str | None:
             parent = value_as_of(h, at, extends_back=True)
@@ -188,13 +204,17 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
     for (bid, k, y), seconds in active.items():
         out[bid].month_weights.setdefault(y, {})[k] = seconds
     readings: dict[tuple[str, int, str, int], tuple[float, float, float]] = {}
+    # the meters counted under some key in some month (water, PV and sub-meters splitting their parent never are:
+    # their rows would be skipped below, so they are not read)
+    counted = sorted({mkey for (mkey, _y), (_b, keys) in key_in.items() if any(keys)})
     # A meter is a sub-meter in a month when its parent as of the month's first instant is set (meter parent
     # history): a meter re-parented on 2022-01-01 adds to totals through 2021 and splits its parent from then on.
     # (the key per meter and month worked out above, so no as-of lookup per rollup row in SQL)
     for mkey, month, amount, measured, estimated in conn.execute(
             "SELECT meter_key, month, amount, measured_s, estimated FROM consumption_monthly "
-            "WHERE meter_key = ANY(%s) AND month >= %s AND month < %s",
-            [[r[0] for r in meter_rows], date(all_years[0], 1, 1), date(all_years[-1] + 1, 1, 1)]):
+            "WHERE meter_key = ANY(%s) AND month >= %s AND month < %s AND month = ANY(%s)",
+            [counted, date(all_years[0], 1, 1), date(all_years[-1] + 1, 1, 1),
+             [date(y, m, 1) for y in all_years for m in range(1, 13)]]):  # only the years compared
         if month.year not in all_years or (mkey, month.year, month.month) in split:
             continue
         bid, month_keys = key_in[(mkey, month.year)]
@@ -320,6 +340,61 @@ def target(conn: PgConn, target_id: str) -> dict[str, Any]:
 
 def progress(conn: PgConn, *, year: int, target_id: str, building_ids: Sequence[str] | None, today: date,
              tz: ZoneInfo) -> dict[str, Any]:
+    """Progress of an energy target for a year (cached exactly by data version: services/targets/cache.py; the
+    answer is shared, callers must not change it)."""
+    base = int(target(conn, target_id)["baseline_year"])  # the years whose rollups it reads (checked after)
+    key = ("progress", year, target_id, None if building_ids is None else tuple(building_ids), today, tz.key)
+    return cache.memo(conn, key, lambda: _progress(conn, year=year, target_id=target_id, building_ids=building_ids,
+                                                   today=today, tz=tz),
+                      years=(base, year - 1, year), keep=lambda out: out["baseline_year"] == base)
+
+
+def rollup_years(conn: PgConn, target_id: str, today: date) -> range:
+    """Every year whose rollups the progress answers of an energy target read (its baseline year to this year)."""
+    return range(int(target(conn, target_id)["baseline_year"]), today.year + 1)
+
+
+def progress_path(conn: PgConn, *, target_id: str, building_ids: Sequence[str] | None, today: date, tz: ZoneInfo,
+                  first: int | None = None, last: int | None = None) -> dict[str, Any]:
+    """The path of an energy target across years, from the baseline year (or `first`) to the target year or this
+    year, whichever is later (or `last`): per year the reduction a straight path asks for (`required_pct`, the rule
+    of the progress answers) and the reduction reached: a finished year's measured one, the running year's
+    whole-year forecast, 0 in the baseline year, null for a year not started or without coverage. Each year's figures
+    are those of GET /progress for that year (the same computation, cached per year)."""
+    t = target(conn, target_id)
+    if t["metric"] != "energy_kwh":
+        raise ValidationFailed("target", f"{target_id} measures {t['metric']}; progress is for energy targets")
+    base, target_year = int(t["baseline_year"]), int(t["target_year"])
+    target_pct = float(t["reduction_pct"] or 0)
+    first = base if first is None else first
+    last = max(target_year, today.year) if last is None else last
+    if first < base:
+        raise ValidationFailed("from", f"must not be before the baseline year {base}")
+    if last < first:
+        raise ValidationFailed("to", f"must not be before from ({first})")
+    years = []
+    for y in range(first, last + 1):
+        row: dict[str, Any] = {"year": y, "required_pct": required_pct(target_pct, base, target_year, y),
+                               "reduction_pct": None, "basis": "not_started", "coverage": None, "verdict": None,
+                               "months_measured": None}
+        if y == base:
+            row.update(reduction_pct=0.0, basis="baseline")
+        elif y <= today.year:
+            p = progress(conn, year=y, target_id=target_id, building_ids=building_ids, today=today, tz=tz)
+            judged = p["forecast"] or p  # a running year: its whole-year forecast
+            known = judged["coverage"] > 0 and judged["reduction_pct"] is not None
+            row.update(reduction_pct=judged["reduction_pct"] if known else None,
+                       basis="forecast" if p["forecast"] else "measured", coverage=judged["coverage"],
+                       verdict=judged["verdict"], months_measured=p["months_measured"])
+        years.append(row)
+    return {"target": {k: t[k] for k in ("id", "name", "building_group")}, "baseline_year": base,
+            "target_year": target_year, "target_pct": target_pct, "years": years,
+            "missing": [r["year"] for r in years if r["basis"] in ("measured", "forecast")
+                        and r["reduction_pct"] is None]}
+
+
+def _progress(conn: PgConn, *, year: int, target_id: str, building_ids: Sequence[str] | None, today: date,
+              tz: ZoneInfo) -> dict[str, Any]:
     t = target(conn, target_id)
     if t["metric"] != "energy_kwh":
         raise ValidationFailed("target", f"{target_id} measures {t['metric']}; progress is for energy targets")

@@ -52,6 +52,9 @@ const STRINGS = {
     "p.path.missing": "År uden data: {0}.",
     "r.title": "Rangering af bygninger", "r.building": "Bygning", "r.reduction": "Reduktion",
     "r.saving": "Besparelse kWh", "r.gap": "Mangler til mål kWh", "r.coverage": "Dækning", "r.none": "Ingen bygninger med data.",
+    "tbl.search": "Søg bygning", "tbl.search.hint": "navn eller id", "tbl.type": "Type", "tbl.group": "Gruppe",
+    "tbl.all": "Alle", "tbl.prev": "Forrige", "tbl.next": "Næste", "tbl.count": "{0}–{1} af {2}",
+    "tbl.none": "Ingen bygninger matcher.",
     "led.title": "T2: LED-udrulning", "led.none": "Ingen armaturer registreret.",
     "f.title": "T3: Udfasning af olie og gas", "f.none": "Ingen bygninger fyrer med olie eller gas.",
     "f.kwh": "kWh {0}", "f.heating": "Registreret opvarmning", "f.count": "{0} bygninger bruger stadig olie eller gas (mål: {1})",
@@ -127,6 +130,9 @@ const STRINGS = {
     "p.path.missing": "Years without data: {0}.",
     "r.title": "Ranking of buildings", "r.building": "Building", "r.reduction": "Reduction",
     "r.saving": "Saving kWh", "r.gap": "Gap to target kWh", "r.coverage": "Coverage", "r.none": "No buildings with data.",
+    "tbl.search": "Find building", "tbl.search.hint": "name or id", "tbl.type": "Type", "tbl.group": "Group",
+    "tbl.all": "All", "tbl.prev": "Previous", "tbl.next": "Next", "tbl.count": "{0}–{1} of {2}",
+    "tbl.none": "No buildings match.",
     "led.title": "T2: LED rollout", "led.none": "No luminaires registered.",
     "f.title": "T3: Oil and gas phase-out", "f.none": "No buildings burn oil or gas.",
     "f.kwh": "kWh {0}", "f.heating": "Registered heating", "f.count": "{0} buildings still use oil or gas (target: {1})",
@@ -172,15 +178,26 @@ export function t(key, ...args) {
   return s.replace(/\{(\d)\}/g, (_, i) => String(args[Number(i)] ?? ""));
 }
 
+// Number formats made once per language, style and digits (making one costs far more than formatting with it).
+const formats = new Map();
+function numberFormat(style, digits) {
+  const key = `${locale()}|${style}|${digits}`;
+  let f = formats.get(key);
+  if (!f) {
+    f = new Intl.NumberFormat(locale(), { style, minimumFractionDigits: digits, maximumFractionDigits: digits });
+    formats.set(key, f);
+  }
+  return f;
+}
+
 export function num(x, digits = 0) {
   if (x === null || x === undefined || Number.isNaN(x)) return "–";
-  return new Intl.NumberFormat(locale(), { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(x);
+  return numberFormat("decimal", digits).format(x);
 }
 
 export function pct(share, digits = 0) {  // share 0..1
   if (share === null || share === undefined) return "–";
-  return new Intl.NumberFormat(locale(), { style: "percent", minimumFractionDigits: digits,
-                                           maximumFractionDigits: digits }).format(share);
+  return numberFormat("percent", digits).format(share);
 }
 
 export function dateTime(iso) {

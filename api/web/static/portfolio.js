@@ -6,6 +6,7 @@ import { chartAvailable, COLOURS, draw } from "./charts.js";
 import { dateTime, num, pct, t } from "./i18n.js";
 import { el } from "./dom.js";
 import { renderSources } from "./sources.js";
+import { pagedTable } from "./table.js";
 
 const view = { year: null };
 const SPAN = { path: "span2", ranking: "wide", labels: "span2", alerts: "wide", sources: "span2" };
@@ -24,22 +25,24 @@ export async function renderPortfolio(root, me) {
   root.replaceChildren(el("p", { text: t("loading") }));
   const now = thisYear();
   view.year = view.year || now;
-  const p = await get("/progress", { year: view.year });
   const lastYear = now - 1;
-  const [led, fossil, labels, co2, alerts, sources] = await Promise.all([
-    get("/led"), get("/fossil"), get("/labels", { year: lastYear }), get("/co2", { year: lastYear }),
+  // every answer of the view at once; the path across years is one answer (GET /progress/path), not one per year
+  const [p, path, led, fossil, labels, co2, list, alerts, sources] = await Promise.all([
+    get("/progress", { year: view.year }), get("/progress/path"), get("/led"), get("/fossil"),
+    get("/labels", { year: lastYear }), get("/co2", { year: lastYear }), get("/buildings"),
     get("/alerts", { state: "active", limit: ALERT_ROWS + 1 }),
     get("/sync").catch(() => null)]);  // portfolio-wide roles only; the card is left out for the others
+  const buildings = new Map(list.map((b) => [b.id, b]));
   const progressCard = renderProgress(p, now);
   const pathCard = card("path", t("p.path", p.target_year),
     el("div", { class: "chart-box" }, el("canvas", { id: "path-chart", role: "img", "aria-label": t("p.path", p.target_year) })),
     el("div", { id: "path-notes" }));
   root.replaceChildren(
     el("h1", { text: t("p.title") }),
-    el("div", { class: "grid" }, progressCard, pathCard, renderAlerts(alerts, p.buildings), renderRanking(p),
-      renderLed(led), renderFossil(fossil), renderCo2(co2), renderLabels(labels),
-      sources ? renderSources(sources, card) : null, renderExports(lastYear)));
-  await renderPath(pathCard, p, now);
+    el("div", { class: "grid" }, progressCard, pathCard, renderAlerts(alerts, p.buildings),
+      renderRanking(p, buildings), renderLed(led, buildings), renderFossil(fossil, buildings), renderCo2(co2),
+      renderLabels(labels, buildings), sources ? renderSources(sources, card) : null, renderExports(lastYear)));
+  renderPath(pathCard, path, now);
   void me;
 }
 
@@ -88,23 +91,16 @@ function renderProgress(p, now) {
     el("h2", { id: "progress-h", text: `${t("p.reduction")} ${p.year}` }), ...kids);
 }
 
-async function renderPath(pathCard, p, now) {
-  const last = Math.max(p.target_year, now);
-  const years = [];
-  for (let y = p.baseline_year; y <= last; y += 1) years.push(y);
-  const answers = await Promise.all(years.map((y) => (y === p.baseline_year || y > now ? null
-    : (y === p.year ? Promise.resolve(p) : get("/progress", { year: y }).catch(() => null)))));
-  const actual = years.map((y, i) => {
-    if (y === p.baseline_year) return 0;
-    const a = answers[i] && (answers[i].forecast || answers[i]);  // a running year: its whole-year forecast
-    return a && a.coverage > 0 && a.reduction_pct !== null ? a.reduction_pct : null;
-  });
-  const required = years.map((y) => (y >= p.target_year ? p.target_pct
-    : Math.round(p.target_pct * (y - p.baseline_year) / (p.target_year - p.baseline_year) * 100) / 100));
+function renderPath(pathCard, path, now) {
+  // the required straight line and the reductions reached come from the API (GET /progress/path): the baseline
+  // year 0, each finished year measured, the running year's whole-year forecast, null where unknown
+  const years = path.years.map((r) => r.year);
+  const actual = path.years.map((r) => r.reduction_pct);
+  const required = path.years.map((r) => r.required_pct);
   const notes = pathCard.querySelector("#path-notes");
-  const missing = years.filter((y, i) => y <= now && actual[i] === null);
+  const missing = path.missing;
   const box = pathCard.querySelector(".chart-box");
-  if (!actual.some((v, i) => v !== null && years[i] !== p.baseline_year)) {
+  if (!actual.some((v, i) => v !== null && years[i] !== path.baseline_year)) {
     box.hidden = true;
     notes.replaceChildren(el("p", { class: "notice empty", text: t("p.path.empty") }));
     return;
@@ -136,17 +132,17 @@ function renderAlerts(alerts, buildings) {
     alerts.length > ALERT_ROWS ? el("p", { class: "muted", text: t("pa.more", ALERT_ROWS) }) : null);
 }
 
-function renderRanking(p) {
+function renderRanking(p, buildings) {
   const rows = p.buildings.filter((b) => b.in_year || b.in_baseline);
   if (!rows.length) return card("ranking", t("r.title"), el("p", { class: "notice empty", text: t("r.none") }));
-  return card("ranking", t("r.title"), table(null,
+  return card("ranking", t("r.title"), pagedTable("ranking",
     ["#", t("r.building"), t("r.reduction"), t("r.saving"), t("r.gap"), t("r.coverage")],
-    rows.map((b, i) => [String(i + 1), b.pending ? `${b.name} ${t("r.pending")}` : b.name, signedPct(b.reduction_pct),
-      num(b.saving_kwh), num(b.gap_kwh),
-      pct(Math.min(b.coverage.baseline, b.coverage.year))]), [0, 2, 3, 4, 5]));
+    rows.map((b, i) => ({ building_id: b.building_id, cells: () => [String(i + 1),
+      b.pending ? `${b.name} ${t("r.pending")}` : b.name, signedPct(b.reduction_pct), num(b.saving_kwh), num(b.gap_kwh),
+      pct(Math.min(b.coverage.baseline, b.coverage.year))] })), { numeric: [0, 2, 3, 4, 5], buildings }));
 }
 
-function renderLed(led) {
+function renderLed(led, buildings) {
   const nowPoint = led.series[led.series.length - 1];
   if (!nowPoint || !nowPoint.luminaires) return card("led", t("led.title"), el("p", { class: "notice empty", text: t("led.none") }));
   const first = led.series.find((s) => s.luminaires > 0);
@@ -155,11 +151,12 @@ function renderLed(led) {
       el("div", {}, el("p", { class: "figure", id: "led-portfolio" }, pct(nowPoint.led_share_count)), el("span", {}, t("l.count"))),
       el("div", {}, el("p", { class: "figure" }, pct(nowPoint.led_share_watts)), el("span", {}, t("l.watts")))),
     first && first !== nowPoint ? el("p", { class: "muted" }, `${String(first.at).slice(0, 4)}: ${pct(first.led_share_count)}`) : null,
-    table(null, [t("r.building"), t("l.count"), t("l.watts")],
-      led.buildings.map((b) => [b.building_id, pct(b.led_share_count), pct(b.led_share_watts)]), [1, 2]));
+    pagedTable("led", [t("r.building"), t("l.count"), t("l.watts")],
+      led.buildings.map((b) => ({ building_id: b.building_id, cells: () => [b.building_id, pct(b.led_share_count), pct(b.led_share_watts)] })),
+      { numeric: [1, 2], buildings }));
 }
 
-function renderFossil(f) {
+function renderFossil(f, buildings) {
   const still = f.buildings_still_fossil;
   const last = f.years[f.years.length - 1];
   // lifecycles: buildings whose oil or gas heating ended (registry heating history, back-dated where declared)
@@ -167,22 +164,23 @@ function renderFossil(f) {
   const fossilHeating = (x) => x.heating.filter((h) => h.heating === "oil" || h.heating === "natural_gas").pop();
   return card("fossil", t("f.title"),
     still.length ? el("p", {}, t("f.count", still.length, f.target_year)) : el("p", { class: "muted", text: t("f.none") }),
-    still.length ? table(null, [t("r.building"), t("f.heating"), t("f.kwh", last)],
-      still.map((b) => [b.building_id, b.registered_heating ? t(`heating.${b.registered_heating}`) : "–", num(b.kwh)]), [2]) : null,
+    still.length ? pagedTable("fossil-still", [t("r.building"), t("f.heating"), t("f.kwh", last)],
+      still.map((b) => ({ building_id: b.building_id, cells: () => [b.building_id,
+        b.registered_heating ? t(`heating.${b.registered_heating}`) : "–", num(b.kwh)] })), { numeric: [2], buildings }) : null,
     converted.length ? el("div", { id: "fossil-converted" }, el("h3", { text: t("f.converted", converted.length) }),
-      table(null, [t("r.building"), t("f.from"), t("f.to"), t("f.until")],
+      pagedTable("fossil-conv", [t("r.building"), t("f.from"), t("f.to"), t("f.until")],
         converted.map((x) => {
           const was = fossilHeating(x);
-          return [x.building_id, was ? t(`heating.${was.heating}`) : "–",
-            x.converted_to ? t(`heating.${x.converted_to}`) : "–", String(x.fossil_until).slice(0, 10)];
-        }))) : null);
+          return { building_id: x.building_id, cells: () => [x.building_id, was ? t(`heating.${was.heating}`) : "–",
+            x.converted_to ? t(`heating.${x.converted_to}`) : "–", String(x.fossil_until).slice(0, 10)] };
+        }), { buildings })) : null);
 }
 
-function renderLabels(l) {
+function renderLabels(l, buildings) {
   return card("labels", t("lab.title"),
-    table(null, [t("r.building"), t("lab.registered"), t("lab.measured"), t("lab.kwhm2"), t("lab.potential")],
-      l.buildings.map((b) => [b.name, b.registered_label || "–", b.measured_class || "–", num(b.kwh_per_m2, 1),
-        num(b.saving_potential_kwh)]), [3, 4]),
+    pagedTable("labels", [t("r.building"), t("lab.registered"), t("lab.measured"), t("lab.kwhm2"), t("lab.potential")],
+      l.buildings.map((b) => ({ building_id: b.building_id, cells: () => [b.name, b.registered_label || "–",
+        b.measured_class || "–", num(b.kwh_per_m2, 1), num(b.saving_potential_kwh)] })), { numeric: [3, 4], buildings }),
     l.without_label.length ? el("p", { class: "notice" }, t("lab.without", l.without_label.join(", "))) : null,
     el("p", { class: "muted", text: `${t("lab.note")} (${l.year})` }));
 }

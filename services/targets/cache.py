@@ -1,0 +1,132 @@
+"""A cache of computed target answers, invalidated exactly by the database's data version (migration 0014).
+
+Every transaction that changes a table the target answers read bumps a data version in its own transaction: the
+registry and its histories, baselines, degree days, settings, CO2 factors, targets, adjustments and luminaires bump
+`targets_data_version`; the monthly and daily rollups, gap steps and pending rollups bump the version of the years
+their rows concern (`targets_year_version`), so this month's rollups leave answers about finished years current. An
+answer is cached under the version read *before* any of its data: every row it then reads is at least as new as that
+version, and any change committed later raises the version, so no later request finds the entry again. An entry is
+therefore never reused after a change it did not see. An answer is keyed by the versions of the years whose rollups
+it reads. The key also holds everything else the answer depends on: the route and its parameters, the caller's scope
+and the local date (`today`); answers that depend on the current instant (LED shares "now", target statuses) are not
+cached whole.
+
+The cost of exactness: a live system whose rollups advance every few seconds invalidates the answers about the
+running year as often, and such an answer is recomputed on the first request after each change (docs/benchmarks.md
+gives both figures). Entries are held in process memory (one cache per API worker), least recently used first out,
+within a byte budget.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from concurrent.futures import Future
+from datetime import datetime
+from typing import Any, TypeVar
+
+from services.db import PgConn
+
+T = TypeVar("T")
+
+DataVersion = tuple[int, datetime, tuple[int, ...]]
+
+
+def data_version(conn: PgConn, years: Iterable[int] = ()) -> DataVersion:
+    """The current data version of what an answer about `years` reads (read it before that data): the version of
+    everything not dated (registry, baselines, settings...) and of each year's rollups and pending rollups."""
+    ys = sorted(set(years))
+    row = conn.execute(
+        "SELECT (SELECT sum(v)::bigint FROM targets_data_version), (SELECT min(epoch) FROM targets_data_version), "
+        "(SELECT array_agg(coalesce(s, 0) ORDER BY y) FROM unnest(%s::int[]) y "
+        " LEFT JOIN LATERAL (SELECT sum(v)::bigint AS s FROM targets_year_version WHERE year = y) t ON TRUE)",
+        [ys]).fetchone()
+    assert row is not None
+    return int(row[0]), row[1], tuple(row[2] or ())
+
+
+class Lru:
+    """A thread-safe least-recently-used map with a budget: `cost(value)` units in all (bytes, or 1 per entry)."""
+
+    def __init__(self, budget: int, cost: Callable[[Any], int]) -> None:
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._costs: dict[Hashable, int] = {}
+        self._used = 0
+        self._budget = budget
+        self._cost = cost
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+            self.misses += 1
+            return None
+
+    def put(self, key: Hashable, value: Any) -> None:
+        cost = self._cost(value)
+        if cost > self._budget:
+            return
+        with self._lock:
+            if key in self._items:
+                self._used -= self._costs.pop(key)
+                del self._items[key]
+            self._items[key] = value
+            self._costs[key] = cost
+            self._used += cost
+            while self._used > self._budget:
+                old, _ = self._items.popitem(last=False)
+                self._used -= self._costs.pop(old)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._costs.clear()
+            self._used = 0
+
+
+# computed answers as Python objects (shared: callers must not change them), at most 48 of them
+answers = Lru(48, lambda _v: 1)
+# serialised answers (bytes) as the API sends them, within 256 MiB
+responses = Lru(256 * 1024 * 1024, lambda v: len(v[0]) if isinstance(v, tuple) else sys.getsizeof(v))
+
+
+_inflight: dict[Hashable, Future[Any]] = {}
+_inflight_lock = threading.Lock()
+
+
+def memo(conn: PgConn, key: Hashable, compute: Callable[[], T], years: Iterable[int] = (),
+         keep: Callable[[T], bool] = lambda _v: True) -> T:
+    """The answer for `key` at the current data version of `years` (every year whose rollups it reads): cached, or
+    computed now and cached, unless `keep(answer)` says the years assumed were not the ones it read. Requests that
+    need the same answer while it is being computed wait for that computation instead of repeating it (the view asks
+    for this year's progress and the path, which holds it, at once)."""
+    ys = tuple(sorted(set(years)))
+    full = (key, ys, data_version(conn, ys))
+    hit = answers.get(full)
+    if hit is not None:
+        return hit  # type: ignore[no-any-return]
+    with _inflight_lock:
+        running = _inflight.get(full)
+        if running is None:
+            mine: Future[Any] = Future()
+            _inflight[full] = mine
+    if running is not None:
+        return running.result()  # type: ignore[no-any-return]
+    try:
+        value = compute()
+    except BaseException as e:
+        mine.set_exception(e)
+        raise
+    finally:
+        with _inflight_lock:
+            _inflight.pop(full, None)
+    if keep(value):
+        answers.put(full, value)
+    mine.set_result(value)
+    return value
