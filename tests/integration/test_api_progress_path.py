@@ -189,3 +189,17 @@ def test_cached_answers_follow_every_change(admin: httpx.Client, stack: Stack) -
     row = next(y for y in admin.get("/api/v1/progress/path").json()["years"] if y["year"] == last)
     assert row["reduction_pct"] == after["reduction_pct"] != next(
         y for y in path["years"] if y["year"] == last)["reduction_pct"]
+
+
+def test_the_hourly_co2_intensity_moves_the_versions_of_its_years(stack: Stack) -> None:
+    # /co2 multiplies the hourly rollup by the hour's intensity: a new or corrected intensity must reach it
+    with psycopg.connect(dsn(stack), autocommit=True) as c:
+        before, y2031, y2030 = version(c), version(c, 2031), version(c, 2030)
+        c.execute("INSERT INTO co2_intensity_hourly (area, ts, method, g_per_kwh, source) "
+                  "VALUES ('DK2', '2031-06-01T10:00Z', '125%', 100, 'test')")
+        assert version(c, 2031) > y2031
+        c.execute("UPDATE co2_intensity_hourly SET g_per_kwh = 90 WHERE ts = '2031-06-01T10:00Z'")
+        assert version(c, 2031) > y2031 + 1
+        assert (version(c), version(c, 2030)) == (before, y2030)  # nothing else
+        c.execute("DELETE FROM co2_intensity_hourly WHERE ts = '2031-06-01T10:00Z'")
+        assert version(c, 2031) > y2031 + 2
