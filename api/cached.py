@@ -11,7 +11,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
-from api.routing import _tz, local_instants
+from api.routing import answer_tz, local_instants
 from services.db import PgConn
 from services.targets import cache
 
@@ -19,7 +19,7 @@ from services.targets import cache
 def json_bytes(answer: Any, model: type[Any] | None = None) -> bytes:
     """The body FastAPI sends for `answer` returned by a route (validated by its response model, when it has
     one), instants in local time (api/routing.py)."""
-    answer = local_instants(answer, _tz())
+    answer = local_instants(answer, answer_tz())
     if model is not None:
         adapter = TypeAdapter(model)
         answer = adapter.dump_python(adapter.validate_python(answer), mode="json", by_alias=True)

@@ -14,9 +14,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from api import errors
-from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, TimezoneDep, pg
+from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, TimezoneDep, driver, pg, scope_ids
 from api.routing import v1_router
-from api.targets import _driver, _scope_ids
 from services.auth.schemas import Role
 from services.dashboard import service
 from services.errors import ValidationFailed
@@ -77,8 +76,8 @@ def get_weather_corrected(
     if any(not 1990 <= y <= 2100 for y in years) or len(years) > 12:
         raise ValidationFailed("year", "at most 12 years between 1990 and 2100")
     with engine.connect() as sa:
-        ids = _scope_ids(caller, building_id, sa)
-        return service.weather_corrected(_driver(sa), ids, years=years, carrier=carrier.value if carrier else None,
+        ids = scope_ids(caller, building_id, sa)
+        return service.weather_corrected(driver(sa), ids, years=years, carrier=carrier.value if carrier else None,
                                          baseline_year=baseline_year, tz=tz)
 
 
@@ -88,8 +87,8 @@ def get_meter_status(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: 
     """Every meter in scope with its last reading time and its data completeness over the last 30 local days."""
     today = clock.now().astimezone(tz).date()
     with engine.connect() as sa:
-        ids = _scope_ids(caller, building_id, sa)
-        return service.meter_status(_driver(sa), ids, today=today, tz=tz)
+        ids = scope_ids(caller, building_id, sa)
+        return service.meter_status(driver(sa), ids, today=today, tz=tz)
 
 
 def install(app: FastAPI) -> None:

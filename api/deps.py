@@ -17,6 +17,7 @@ from services.auth.service import authenticate, require
 from services.clock import Clock, SystemClock
 from services.config import Settings, get_settings
 from services.db import PgConn, get_engine
+from services.registry import service as registry
 from services.registry.schemas import ID_PATTERN, not_only_dots
 
 
@@ -38,6 +39,16 @@ EngineDep = Annotated[Engine, Depends(engine)]
 def driver(sa: Connection) -> PgConn:
     """The psycopg connection under a SQLAlchemy one, for repositories that take psycopg (one kind of connection)."""
     return cast(PgConn, sa.connection.driver_connection)
+
+
+def scope_ids(caller: Principal, building_id: str | None, sa: Connection) -> list[str] | None:
+    """The buildings an answer covers: the one asked for (404 when unknown or outside the caller's scope), else the
+    caller's (None: every building)."""
+    if building_id is not None:
+        registry.get_building(sa, building_id, caller.scope)
+        return [building_id]
+    ids = caller.scope.building_ids
+    return None if ids is None else sorted(ids)
 
 
 @contextmanager

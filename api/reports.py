@@ -11,9 +11,8 @@ from fastapi import Query, Response
 from pydantic import BaseModel, Field
 
 from api import cached
-from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, RegistryWriter, TimezoneDep
+from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, RegistryWriter, TimezoneDep, driver, scope_ids
 from api.routing import v1_router
-from api.targets import _driver, _scope_ids
 from services.config import get_settings
 from services.db import PgConn
 from services.errors import ValidationFailed
@@ -52,9 +51,9 @@ def get_co2(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneD
     eds = get_settings().sync.energidataservice
     hourly = portfolio.HourlyCo2Settings(area=eds.price_area, dataset=eds.dataset, method=eds.method)
     with engine.connect() as sa:
-        ids = _scope_ids(caller, building_id, sa)
+        ids = scope_ids(caller, building_id, sa)
         y = _started(year or _last_year(clock, tz), clock, tz)
-        conn = _driver(sa)
+        conn = driver(sa)
         return cached.json_answer(
             conn, ("co2", _key(ids), y, baseline_year, tz.key, group, hourly),
             lambda: portfolio.co2(conn, ids, year=y, baseline_year=baseline_year, tz=tz, group=group, hourly=hourly),
@@ -66,7 +65,7 @@ def get_co2_factors(_: Caller, engine: EngineDep, history: bool = False) -> list
     """The CO2 factor table: current rows (newest per carrier, year and area), or every version with history=true."""
     view = "co2_factors" if history else "co2_factors_current"
     with engine.connect() as sa:
-        cur = _driver(sa).execute(f"SELECT id, carrier, year, area, kg_per_kwh, method, source, created_at, actor "
+        cur = driver(sa).execute(f"SELECT id, carrier, year, area, kg_per_kwh, method, source, created_at, actor "
                                   f"FROM {view} ORDER BY carrier, year, area, id")
         keys = ("id", "carrier", "year", "area", "kg_per_kwh", "method", "source", "created_at", "actor")
         return [dict(zip(keys, r, strict=True)) for r in cur]
@@ -87,7 +86,7 @@ class FactorIn(BaseModel):
 def post_co2_factor(body: FactorIn, caller: RegistryWriter, engine: EngineDep) -> dict[str, Any]:
     """Add a factor version (it becomes current for its carrier, year and area; older versions stay)."""
     with engine.begin() as sa:
-        ref.add_co2_factor(_driver(sa), ref.Factor(body.carrier.value, body.year, body.area, body.kg_per_kwh,
+        ref.add_co2_factor(driver(sa), ref.Factor(body.carrier.value, body.year, body.area, body.kg_per_kwh,
                                                    body.method, body.source), caller.name)
     return body.model_dump(mode="json")
 
@@ -102,8 +101,8 @@ def get_led(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneD
     at: list[date | datetime] = [date(y, 1, 1) for y in range(from_year, today.year + 1)]
     at.append(now)
     with engine.connect() as sa:
-        ids = _scope_ids(caller, building_id, sa)
-        return portfolio.led(_driver(sa), ids, at, tz, lighting_year=year or today.year - 1)
+        ids = scope_ids(caller, building_id, sa)
+        return portfolio.led(driver(sa), ids, at, tz, lighting_year=year or today.year - 1)
 
 
 @router.get("/fossil", response_model=dict[str, Any])
@@ -118,8 +117,8 @@ def get_fossil(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: Timezo
                                                 "trend runs from the baseline year to the last complete year")
     now = clock.now()
     with engine.connect() as sa:
-        ids = _scope_ids(caller, building_id, sa)
-        conn = _driver(sa)
+        ids = scope_ids(caller, building_id, sa)
+        conn = driver(sa)
         # (the answer depends on now only through the day: the heating is read at the start of this year)
         return cached.json_answer(
             conn, ("fossil", _key(ids), baseline_year, last, tz.key, group, min(datetime(last + 1, 1, 1, tzinfo=tz),
@@ -134,9 +133,9 @@ def get_labels(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: Timezo
                building_id: BuildingFilter = None, group: Group = "municipal") -> Response:
     """Energy labels: registered label, measured kWh/m² against the label limits, ranking by saving potential."""
     with engine.connect() as sa:
-        ids = _scope_ids(caller, building_id, sa)
+        ids = scope_ids(caller, building_id, sa)
         y = _started(year or _last_year(clock, tz), clock, tz)
-        conn = _driver(sa)
+        conn = driver(sa)
         return cached.json_answer(conn, ("labels", _key(ids), y, tz.key, group),
                                   lambda: portfolio.labels(conn, ids, year=y, tz=tz, group=group, baseline_year=2015),
                                   years=(2015, y))
@@ -166,9 +165,9 @@ def get_green_accounts(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz
         return cached.json_bytes(report), "application/json", {}
 
     with engine.connect() as sa:
-        ids = _scope_ids(caller, building_id, sa)
+        ids = scope_ids(caller, building_id, sa)
         y = _started(year or _last_year(clock, tz), clock, tz)
-        conn = _driver(sa)
+        conn = driver(sa)
         return cached.answer(conn, ("green-accounts", _key(ids), y, baseline_year, tz.key, group, format),
                              lambda: render(conn, y), years=(baseline_year, y))
 

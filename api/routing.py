@@ -58,7 +58,8 @@ def _local_in_place(fields: dict[Any, Any], tz: ZoneInfo) -> None:
             fields[k] = local_instants(v, tz)
 
 
-def _tz() -> ZoneInfo:
+def answer_tz() -> ZoneInfo:
+    """The time zone every instant of an answer is written in (ENERGIBLIK_TIMEZONE)."""
     return ZoneInfo(get_settings().timezone)
 
 
@@ -70,13 +71,13 @@ def _in_local_time(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     if inspect.iscoroutinefunction(endpoint):
         @functools.wraps(endpoint)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
-            return local_instants(await endpoint(*args, **kwargs), _tz())
+            return local_instants(await endpoint(*args, **kwargs), answer_tz())
 
         run: Callable[..., Any] = run_async
     else:
         @functools.wraps(endpoint)
         def run_sync(*args: Any, **kwargs: Any) -> Any:
-            return local_instants(endpoint(*args, **kwargs), _tz())
+            return local_instants(endpoint(*args, **kwargs), answer_tz())
 
         run = run_sync
     run._local_instants = True  # type: ignore[attr-defined]

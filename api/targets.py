@@ -23,12 +23,12 @@ from api.deps import (
     EngineDep,
     RegistryWriter,
     TimezoneDep,
+    driver,
+    scope_ids,
 )
 from api.errors import error_body
 from api.imports import read_csv_text
 from api.routing import v1_router
-from services.auth.schemas import Principal
-from services.db import PgConn
 from services.errors import ValidationFailed
 from services.registry import service as registry
 from services.registry.schemas import Number, WholeNumber
@@ -59,14 +59,9 @@ def _import_answer(outcome: ref.ImportOutcome) -> JSONResponse:
     return JSONResponse({"import_id": outcome.import_id, "accepted": outcome.accepted, "rejected": rejected})
 
 
-def _driver(sa: Any) -> PgConn:
-    conn: PgConn = sa.connection.driver_connection
-    return conn
-
-
 def _in_tx(engine: Engine, fn: Any, *args: Any) -> Any:
     with engine.begin() as sa:
-        return fn(_driver(sa), *args)
+        return fn(driver(sa), *args)
 
 
 @router.post("/imports/baseline", openapi_extra=_csv_doc(
@@ -99,7 +94,7 @@ def get_degree_days(_: Caller, engine: EngineDep,
                     year: Annotated[int | None, Query(ge=1990, le=2100)] = None) -> list[dict[str, Any]]:
     """Current actual degree days per month (newest import), with the normal year's value beside."""
     with engine.connect() as sa:
-        conn = _driver(sa)
+        conn = driver(sa)
         first, last = (date(year, 1, 1), date(year, 12, 1)) if year else (date(1990, 1, 1), date(2100, 12, 1))
         cur = conn.execute("SELECT month, degree_days, source, import_id FROM degree_days_current "
                            "WHERE month >= %s AND month <= %s ORDER BY month", [first, last])
@@ -131,7 +126,7 @@ def get_degree_days_daily(
     if (last - first).days > 3700:
         raise ValidationFailed("start", "at most 3,700 days per request")
     with engine.connect() as sa:
-        return [asdict(d) for d in ref.degree_days_daily(_driver(sa), first, last)]
+        return [asdict(d) for d in ref.degree_days_daily(driver(sa), first, last)]
 
 
 class NormalYearIn(BaseModel):
@@ -156,7 +151,7 @@ def _normal_out(n: ref.NormalYear) -> NormalYearOut:
 @router.get("/settings/normal-year")
 def get_normal_year(_: Caller, engine: EngineDep) -> NormalYearOut:
     with engine.connect() as sa:
-        return _normal_out(ref.normal_year(_driver(sa)))
+        return _normal_out(ref.normal_year(driver(sa)))
 
 
 @router.put("/settings/normal-year")
@@ -168,7 +163,7 @@ def put_normal_year(body: NormalYearIn, caller: RegistryWriter, engine: EngineDe
     if sum(body.degree_days) <= 0:
         raise ValidationFailed("degree_days", "a normal year needs some degree days")
     with engine.begin() as sa:
-        conn = _driver(sa)
+        conn = driver(sa)
         ref.set_setting(conn, ref.NORMAL_YEAR_KEY, body.degree_days, body.source, caller.name)
         return _normal_out(ref.normal_year(conn))
 
@@ -184,23 +179,15 @@ class ShareIn(BaseModel):
 @router.get("/settings/default-hot-water-share")
 def get_default_share(_: Caller, engine: EngineDep) -> dict[str, Any]:
     with engine.connect() as sa:
-        a, source = ref.default_hot_water_share(_driver(sa))
+        a, source = ref.default_hot_water_share(driver(sa))
     return {"a": a, "source": source}
 
 
 @router.put("/settings/default-hot-water-share")
 def put_default_share(body: ShareIn, caller: RegistryWriter, engine: EngineDep) -> dict[str, Any]:
     with engine.begin() as sa:
-        ref.set_setting(_driver(sa), ref.DEFAULT_SHARE_KEY, body.a, body.source, caller.name)
+        ref.set_setting(driver(sa), ref.DEFAULT_SHARE_KEY, body.a, body.source, caller.name)
     return {"a": body.a, "source": body.source}
-
-
-def _scope_ids(caller: Principal, building_id: str | None, sa: Any) -> list[str] | None:
-    if building_id is not None:
-        registry.get_building(sa, building_id, caller.scope)  # 404 outside the scope
-        return [building_id]
-    ids = caller.scope.building_ids
-    return None if ids is None else sorted(ids)
 
 
 @router.get("/progress", response_model=ProgressOut)
@@ -216,8 +203,8 @@ def get_progress(
     year's whole-year forecast (with its own reduction, on_track and verdict) is in `forecast`."""
     today = clock.now().astimezone(tz).date()
     with engine.connect() as sa:
-        ids = _scope_ids(caller, building_id, sa)
-        conn = _driver(sa)
+        ids = scope_ids(caller, building_id, sa)
+        conn = driver(sa)
         y = year or today.year
         base = int(service.target(conn, target)["baseline_year"])  # the years whose rollups it reads
         return cached.json_answer(
@@ -242,8 +229,8 @@ def get_progress_path(
     /progress gives it for that year."""
     today = clock.now().astimezone(tz).date()
     with engine.connect() as sa:
-        ids = _scope_ids(caller, building_id, sa)
-        conn = _driver(sa)
+        ids = scope_ids(caller, building_id, sa)
+        conn = driver(sa)
         years = service.rollup_years(conn, target, today)
         return cached.json_answer(
             conn, ("progress-path", target, None if ids is None else tuple(ids), today, tz.key, from_year, to_year),
@@ -257,8 +244,8 @@ def get_baseline(*, caller: Caller, engine: EngineDep, building_id: BuildingFilt
                  year: Annotated[int, Query(ge=1990, le=2100)] = 2015) -> list[dict[str, Any]]:
     """The current imported baseline rows (newest import per building, carrier and month)."""
     with engine.connect() as sa:
-        ids = _scope_ids(caller, building_id, sa)
-        cur = _driver(sa).execute(
+        ids = scope_ids(caller, building_id, sa)
+        cur = driver(sa).execute(
             "SELECT building_id, carrier, month, kwh, source, import_id FROM baseline_current "
             "WHERE month >= %s AND month < %s AND (%s::text[] IS NULL OR building_id = ANY(%s)) "
             "ORDER BY building_id, carrier, month", [date(year, 1, 1), date(year + 1, 1, 1), ids, ids])
@@ -270,7 +257,7 @@ def get_baseline(*, caller: Caller, engine: EngineDep, building_id: BuildingFilt
 def get_baseline_imports(_: RegistryWriter, engine: EngineDep) -> list[dict[str, Any]]:
     """Every baseline import version: when, by whom, rows accepted and rejected."""
     with engine.connect() as sa:
-        cur = _driver(sa).execute("SELECT id, imported_at, actor, accepted, rejected FROM baseline_imports "
+        cur = driver(sa).execute("SELECT id, imported_at, actor, accepted, rejected FROM baseline_imports "
                                   "ORDER BY id DESC")
         return [{"import_id": r[0], "imported_at": r[1], "actor": r[2], "accepted": r[3], "rejected": r[4]}
                 for r in cur]
@@ -282,7 +269,7 @@ def get_baseline_missing(*, caller: Caller, engine: EngineDep, tz: TimezoneDep,
     """Buildings and carriers that have meters but no baseline for the year (neither imported nor from readings),
     and those whose baseline lacks months."""
     with engine.connect() as sa:
-        return service.baseline_missing(_driver(sa), _scope_ids(caller, None, sa), year, tz)
+        return service.baseline_missing(driver(sa), scope_ids(caller, None, sa), year, tz)
 
 
 @router.get("/targets")
@@ -292,8 +279,8 @@ def get_targets(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: Timez
 
     now = clock.now()
     with engine.connect() as sa:
-        ids = _scope_ids(caller, None, sa)
-        return target_statuses(_driver(sa), ids, now.astimezone(tz).date(), tz, now)
+        ids = scope_ids(caller, None, sa)
+        return target_statuses(driver(sa), ids, now.astimezone(tz).date(), tz, now)
 
 
 class TargetIn(BaseModel):
@@ -314,7 +301,7 @@ def put_target(target_id: BuildingId, body: TargetIn, caller: RegistryWriter, en
     if body.target_year < body.baseline_year:
         raise ValidationFailed("target_year", "must not be before baseline_year")
     with engine.begin() as sa:
-        conn = _driver(sa)
+        conn = driver(sa)
         old = conn.execute("SELECT row_to_json(t) FROM targets t WHERE id = %s", [target_id]).fetchone()
         conn.execute(
             "INSERT INTO targets (id, name, metric, building_group, baseline_year, target_year, reduction_pct, "
@@ -340,7 +327,7 @@ def post_adjustment(building_id: BuildingId, body: AdjustmentIn, caller: Registr
         raise FieldErrors(problems)
     with engine.begin() as sa:
         registry.get_building(sa, building_id, caller.scope)
-        return adjustments.add(_driver(sa), building_id, body, actor=caller.name, tz=tz)
+        return adjustments.add(driver(sa), building_id, body, actor=caller.name, tz=tz)
 
 
 @router.post("/imports/adjustments", openapi_extra={
@@ -360,7 +347,7 @@ async def import_adjustments(request: Request, caller: RegistryWriter, engine: E
 
     def run() -> tuple[int, list[adjustments.Rejected]]:
         with engine.begin() as sa:
-            return adjustments.import_csv(_driver(sa), text, actor=caller.name, tz=tz)
+            return adjustments.import_csv(driver(sa), text, actor=caller.name, tz=tz)
 
     accepted, rejected = await run_in_threadpool(run)
     if rejected:
@@ -375,7 +362,7 @@ async def import_adjustments(request: Request, caller: RegistryWriter, engine: E
 def get_adjustments(building_id: BuildingId, caller: Caller, engine: EngineDep) -> list[dict[str, Any]]:
     with engine.connect() as sa:
         registry.get_building(sa, building_id, caller.scope)
-        return service.adjustments(_driver(sa), [building_id], date(1900, 1, 1), date(2999, 12, 31))
+        return service.adjustments(driver(sa), [building_id], date(1900, 1, 1), date(2999, 12, 31))
 
 
 @router.get("/audit")
@@ -387,5 +374,5 @@ def get_audit(_: AuditReader, engine: EngineDep,
     """Who changed reference data and the registry, when and how (newest first, at most 500): registry changes
     carry `valid_from`, before/after of every field changed and the dated history rows they replaced."""
     with engine.connect() as sa:
-        return ref.audit_entries(_driver(sa), subject)
+        return ref.audit_entries(driver(sa), subject)
 

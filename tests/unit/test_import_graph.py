@@ -92,3 +92,14 @@ def test_entry_points_never_import_each_other() -> None:
     wrong = sorted((a, b) for a, edges in graph.items() for b in edges
                    if a.split(".")[0] in entry and b.split(".")[0] in entry and a.split(".")[0] != b.split(".")[0])
     assert wrong == []
+
+
+def test_no_module_imports_a_private_name_of_another() -> None:
+    wrong = []
+    for pkg in PACKAGES:
+        for path in (REPO / pkg).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PACKAGES:
+                    wrong += [f"{_module(path)}: {node.module}.{a.name}" for a in node.names
+                              if a.name.startswith("_") and not a.name.startswith("__")]
+    assert wrong == []
