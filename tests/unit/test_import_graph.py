@@ -103,3 +103,11 @@ def test_no_module_imports_a_private_name_of_another() -> None:
                     wrong += [f"{_module(path)}: {node.module}.{a.name}" for a in node.names
                               if a.name.startswith("_") and not a.name.startswith("__")]
     assert wrong == []
+
+
+def test_no_file_holds_a_merge_conflict_marker() -> None:
+    suffixes = {".py", ".md", ".js", ".css", ".html", ".sh", ".toml", ".yml", ".service", ".json"}
+    marked = [str(p.relative_to(REPO)) for p in REPO.rglob("*") if p.suffix in suffixes and p.is_file()
+              and not any(part in (".venv", "node_modules", ".stack", ".git") for part in p.parts)
+              and any(line.startswith(("<<<<<<< ", ">>>>>>> ")) for line in p.read_text(errors="replace").split("\n"))]
+    assert marked == []
