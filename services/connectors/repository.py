@@ -82,6 +82,16 @@ def set_cursor(conn: PgConn, source: str, key: str, cursor: datetime, detail: di
         "updated_at = now()", [source, key, cursor, Jsonb(detail or {})])
 
 
+def cursors(conn: PgConn, source: str, prefix: str) -> dict[str, datetime]:
+    rows = conn.execute("SELECT key, cursor FROM sync_cursors WHERE source = %s AND starts_with(key, %s)",
+                        [source, prefix]).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def delete_cursor(conn: PgConn, source: str, key: str) -> None:
+    conn.execute("DELETE FROM sync_cursors WHERE source = %s AND key = %s", [source, key])
+
+
 def record_unmapped(conn: PgConn, source: str, external_id: str, detail: dict[str, Any]) -> None:
     conn.execute(
         "INSERT INTO sync_unmapped (source, external_id, detail) VALUES (%s, %s, %s) "

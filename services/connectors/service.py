@@ -226,6 +226,17 @@ class SyncContext:
         with self.conn.transaction():
             repo.set_cursor(self.conn, self.source, key, value, detail)
 
+    def cursors(self, prefix: str) -> dict[str, datetime]:
+        """The source's cursors whose key starts with `prefix` (e.g. markers of work still to do)."""
+        with self.conn.transaction():
+            return repo.cursors(self.conn, self.source, prefix)
+
+    def clear_cursor(self, key: str) -> None:
+        if self.options.dry_run:
+            return
+        with self.conn.transaction():
+            repo.delete_cursor(self.conn, self.source, key)
+
     def unmapped(self, external_id: str, detail: dict[str, Any]) -> None:
         """A metering point or meter number without a registered meter: listed for registration, never dropped."""
         if self.options.dry_run:

@@ -292,6 +292,32 @@ def test_backfill_goes_back_until_the_data_ends_or_the_api_history_limit(
     assert firsts[-1] == "2025-01-01" and all(f >= "2025-01-01" for f in firsts)
 
 
+def test_a_backfill_that_ended_early_is_finished_by_the_next_run(
+    fake: FakeServer, sleeps: list[float], admin: httpx.Client, db: Engine
+) -> None:
+    # the backfill goes back from today; DataHub stops answering half-way: the recent history is stored, the older
+    # is not, and the nightly run (which only looks back correction_days) must not leave that hole silently
+    state = fake.state
+    state.add_authorization(CVR, [FakeMeteringPoint(A, "PT1H", data_from=date(2025, 11, 15))])
+    register(admin, [("EL-A", A, 60, "kWh", "interval")])
+    settings = settings_for(fake, chunk_days=31, history_years=1)
+    state.fail_next(503, times=100, after=5)  # token, authorizations, metering points, 2 windows; then 503
+    failed = sync(settings, backfill=True)
+    assert failed.status == "failed", failed
+    first_stored = readings_of(db, "EL-A")[0][0]
+    assert first_stored > datetime(2025, 12, 1, tzinfo=UTC)  # only the latest windows arrived: a hole before
+
+    state.faults.clear()
+    nightly = sync(settings)  # a plain incremental run
+    assert nightly.status == "ok", nightly
+    assert nightly.detail["backfill_resumed"] == [A]
+    a = readings_of(db, "EL-A")
+    assert a[0][0] == datetime(2025, 11, 15, 0, tzinfo=UTC)  # the whole history, from its first hour
+    assert len(a) == len({r[0] for r in a}) == (date(2026, 4, 2) - date(2025, 11, 15)).days * 24 - 1
+    assert scalar(db, "SELECT count(*) FROM sync_cursors WHERE key LIKE 'backfill-pending:%'") == 0
+    assert "backfill_resumed" not in sync(settings).detail  # done: the next night is an ordinary one
+
+
 def test_the_simulated_estate_arrives_through_datahub_as_the_model_counts_it(
     fake: FakeServer, sleeps: list[float], db: Engine
 ) -> None:

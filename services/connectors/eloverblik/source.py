@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -108,13 +108,45 @@ class EloverblikSource:
                         backoff_s=cfg.backoff_s, sleep=self._sleep) as http:
             client = EloverblikClient(http, token)
             try:
-                _Run(ctx, cfg, client).go()
+                self._resume_backfills(ctx, cfg, client)
+                run = _Run(ctx, cfg, client)
+                if ctx.options.backfill and not ctx.options.dry_run:
+                    run.mark_backfills = True
+                run.go()
             finally:
                 ctx.detail.update(requests=client.requests, token_calls=client.token_calls, retries=client.retries)
 
 
+    @staticmethod
+    def _resume_backfills(ctx: SyncContext, cfg: EloverblikSettings, client: EloverblikClient) -> None:
+        """A backfill that ended early (the API refused for good, the process stopped) left a marker per metering
+        point it had not finished; the next run of any kind finishes them first, going back from today again (what
+        is stored already comes back unchanged), so a failed backfill never leaves a silent hole in the history."""
+        if ctx.options.backfill or ctx.options.since or ctx.options.dry_run:
+            return
+        pending = sorted(k.removeprefix(BACKFILL_MARK) for k in ctx.cursors(BACKFILL_MARK))
+        if ctx.options.items:
+            pending = [g for g in pending if g in set(ctx.options.items)]
+        if not pending:
+            return
+        ctx.detail["backfill_resumed"] = pending
+        normal = ctx.options
+        ctx.options = replace(normal, backfill=True, items=pending)
+        try:
+            run = _Run(ctx, cfg, client)
+            run.mark_backfills = True
+            run.go()
+        finally:
+            ctx.options = normal
+
+
+BACKFILL_MARK = "backfill-pending:"
+
+
 class _Run:
     def __init__(self, ctx: SyncContext, cfg: EloverblikSettings, client: EloverblikClient) -> None:
+        self.mark_backfills = False  # keep a marker per metering point until its backfill is complete
+        self.failed: set[str] = set()
         self.ctx = ctx
         self.cfg = cfg
         self.client = client
@@ -192,6 +224,9 @@ class _Run:
 
     def go(self) -> None:
         targets = [t for t in self.targets(self.metering_points()) if t.start < self.end]
+        if self.mark_backfills:
+            for t in targets:
+                self.ctx.set_cursor(BACKFILL_MARK + t.gsrn, self.ctx.now, {"since": t.floor.isoformat()})
         bundles: list[list[Target]] = []
         for aggregation in sorted({t.aggregation for t in targets}):
             group = sorted((t for t in targets if t.aggregation == aggregation), key=lambda t: (t.start, t.gsrn))
@@ -208,6 +243,10 @@ class _Run:
                     self._unplan(len(wins) - i)
                     break
                 self._window(active, first, end)
+        if self.mark_backfills:  # the run got through: every metering point's backfill is complete but the failed
+            for t in targets:
+                if t.gsrn not in self.failed:
+                    self.ctx.clear_cursor(BACKFILL_MARK + t.gsrn)
         self.ctx.detail["not_available"] = self.not_available
         self.ctx.detail["summary"] = (
             f"{self.ctx.detail.get('mapped', 0)} metering points synced, {self.ctx.detail.get('unmapped', 0)} "
@@ -243,6 +282,7 @@ class _Run:
         except EloverblikRequestError as exc:
             for t in active:
                 ctx.item_error(t.gsrn, f"{span}: {exc}")
+                self.failed.add(t.gsrn)
                 t.done = True
             ctx.progress(advance=1)
             return
@@ -254,6 +294,7 @@ class _Run:
         ctx = self.ctx
         if s.error is not None:
             ctx.item_error(t.gsrn, f"{span}: {s.error}")
+            self.failed.add(t.gsrn)
             t.done = True
             return
         other = s.resolutions - {t.resolution}
