@@ -10,6 +10,8 @@ stored, and the age of each source's last run.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import sys
 import time
 from datetime import UTC, datetime
@@ -19,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from ingest.loop import Conn, run_forever
 from ingest.metrics import serve_http
 from services.config import get_settings
-from services.connectors.service import AlreadyRunning, due, run_source
+from services.connectors.service import AlreadyRunning, due, report_schedule, run_source
 from services.logs import setup_logging
 
 log = logging.getLogger("energiblik.sync")
@@ -52,10 +54,13 @@ def main() -> int:
     except OSError as exc:
         log.error("metrics endpoint not served", extra={"port": s.sync.metrics_port, "error": str(exc)})
 
+    reporter = f"{socket.gethostname()}:{os.getpid()}"
+
     def step(conn: Conn) -> bool:
         metrics.last_loop = time.monotonic()
         with conn.transaction():
             names = due(conn, s, datetime.now(UTC))
+            report_schedule(conn, s, reporter)
         for name in names:
             try:
                 run = run_source(name, settings=s, trigger="schedule", actor="scheduler")
@@ -69,6 +74,8 @@ def main() -> int:
                                               "rejected": run.rejected, "errors": run.errors,
                                               "message": (run.message or "")[:300]})
             metrics.last_loop = time.monotonic()
+            with conn.transaction():
+                report_schedule(conn, s, reporter)  # the next run, as it is now
         return False
 
     return run_forever(log, "sync scheduler", step, s.sync.tick_s)

@@ -18,6 +18,7 @@ DATA_TABLES = [
     "alert_events", "webhook_deliveries", "alerts", "heat_telemetry",
     "audit_log", "baseline_entries", "baseline_imports", "degree_day_entries", "degree_day_imports", "settings",
     "building_adjustments", "processing_errors", "ingest_members", "sync_runs", "sync_cursors", "sync_unmapped",
+    "sync_schedule",
     "degree_days_daily", "co2_intensity_hourly", "co2_intensity_revisions",
 ]
 

@@ -118,6 +118,22 @@ def unmapped_counts(conn: PgConn) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in rows}
 
 
+def report_schedule(conn: PgConn, rows: list[tuple[str, bool, str | None, datetime | None]], reporter: str) -> None:
+    """The scheduler's view of each source: (source, enabled, problem, next run)."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO sync_schedule (source, enabled, problem, next_run, reporter) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (source) DO UPDATE SET enabled = EXCLUDED.enabled, problem = EXCLUDED.problem, "
+            "next_run = EXCLUDED.next_run, reported_at = now(), reporter = EXCLUDED.reporter",
+            [(*r, reporter) for r in rows])
+
+
+def schedule(conn: PgConn) -> dict[str, dict[str, Any]]:
+    rows = _run_dicts(conn.execute("SELECT source, enabled, problem, next_run, reported_at, reporter "
+                                   "FROM sync_schedule"))
+    return {r["source"]: r for r in rows}
+
+
 def meters_by_external_id(conn: PgConn) -> list[tuple[Any, ...]]:
     return conn.execute(
         "SELECT external_id, id, building_id, unit, mode, interval_minutes, active_from, active_to FROM meters "

@@ -39,7 +39,8 @@ class UnmappedOut(BaseModel):
 
 class SourceStatus(BaseModel):
     source: str
-    enabled: bool = Field(description="ENERGIBLIK_SYNC__<SOURCE>__ENABLED: the scheduler runs it")
+    enabled: bool = Field(description="ENERGIBLIK_SYNC__<SOURCE>__ENABLED as the scheduler has it: it runs the "
+                                      "source on its schedule")
     problem: str | None = Field(description="why it cannot run as configured (e.g. no refresh token); null when ready")
     last_run: RunOut | None
     next_run: datetime | None = Field(description="when the scheduler runs it next; null when it does not")
@@ -48,3 +49,6 @@ class SourceStatus(BaseModel):
 
 class SyncStatusOut(BaseModel):
     sources: list[SourceStatus]
+    scheduler_running: bool = Field(description="the scheduler (python -m ingest.sync) reported within the last "
+                                                "10 minutes; `enabled`, `problem` and `next_run` are then its view")
+    scheduler_seen_at: datetime | None = Field(description="when the scheduler last reported (null: never)")

@@ -334,27 +334,61 @@ def run_source(name: str, *, settings: Settings, trigger: Trigger, actor: str, o
 
 # -- status -----------------------------------------------------------------------------------------------------
 
+SCHEDULER_FRESH = timedelta(minutes=10)
+
+
+def _view(source: Source, name: str, settings: Settings, last_started: datetime | None, *, now: datetime,
+          tz: ZoneInfo) -> tuple[bool, str | None, datetime | None]:
+    """(enabled, problem, next run) of a source under these settings."""
+    cfg = getattr(settings.sync, name, None)
+    enabled = bool(cfg is not None and cfg.enabled)
+    try:
+        problem = source.problem(settings)
+    except Exception as exc:
+        problem = str(exc)
+    return enabled, problem, source.next_run(last_started, now, tz) if enabled else None
+
+
+def report_schedule(conn: PgConn, settings: Settings, reporter: str, now: datetime | None = None) -> None:
+    """The scheduler's view of every source, for the status answer (the API process may not hold the sources'
+    settings and secrets: under Compose and systemd only the scheduler does)."""
+    _load_sources()
+    now = now or datetime.now(UTC)
+    tz = ZoneInfo(settings.timezone)
+    last = repo.last_runs(conn)
+    rows = []
+    for name in sorted(SOURCES):
+        run = last.get(name)
+        rows.append((name, *_view(SOURCES[name](settings), name, settings, run["started_at"] if run else None,
+                                  now=now, tz=tz)))
+    repo.report_schedule(conn, rows, reporter)
+
+
 def status(conn: PgConn, settings: Settings, now: datetime | None = None) -> SyncStatusOut:
-    """Every source: configured or why not, its last run, when the scheduler runs it next, its unmapped ids."""
+    """Every source: enabled or not and why it cannot run (as the scheduler reports it while it runs; else as
+    this process's settings say, with no next run), its last run, its next run and its unmapped ids."""
     _load_sources()
     now = now or datetime.now(UTC)
     tz = ZoneInfo(settings.timezone)
     last = repo.last_runs(conn)
     counts = repo.unmapped_counts(conn)
+    reported = repo.schedule(conn)
+    seen = max((r["reported_at"] for r in reported.values()), default=None)
+    running = seen is not None and now - seen <= SCHEDULER_FRESH
     out = []
     for name in sorted(SOURCES):
-        source = SOURCES[name](settings)
-        enabled = bool(getattr(settings.sync, name).enabled) if hasattr(settings.sync, name) else False
-        try:
-            problem = source.problem(settings)
-        except Exception as exc:
-            problem = str(exc)
         run = last.get(name)
-        next_run = source.next_run(run["started_at"] if run else None, now, tz) if enabled and not problem else None
+        mine = reported.get(name) if running else None
+        if mine is not None:
+            enabled, problem, next_run = mine["enabled"], mine["problem"], mine["next_run"]
+        else:
+            enabled, problem, _ = _view(SOURCES[name](settings), name, settings,
+                                        run["started_at"] if run else None, now=now, tz=tz)
+            next_run = None  # no scheduler: nothing runs by itself
         out.append(SourceStatus(source=name, enabled=enabled, problem=problem,
                                 last_run=_run_out(run) if run else None, next_run=next_run,
                                 unmapped=counts.get(name, 0)))
-    return SyncStatusOut(sources=out)
+    return SyncStatusOut(sources=out, scheduler_running=running, scheduler_seen_at=seen)
 
 
 def runs(conn: PgConn, source: str, limit: int = 50) -> list[RunOut]:

@@ -354,6 +354,7 @@ def test_data_sources_card_shows_each_connector(page: Any, engine: Engine, world
         dmi = page.locator("#sources tr[data-source=dmi]").locator("td").all_inner_texts()
         assert dmi[0] == "OK" and dmi[2] == "53"
         assert page.locator("#sources tr[data-source=utility] td").first.inner_text() == "Ikke slået til"
+        assert "kører ikke" in page.locator("#sources-no-scheduler").inner_text()  # no scheduler in this test
         shot(page, "data-sources")
     finally:
         with engine.begin() as c:

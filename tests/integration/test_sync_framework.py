@@ -205,8 +205,24 @@ def test_status_and_runs_over_http_for_portfolio_roles_only(source: ListSource, 
     mine = next(s for s in st.sources if s.source == "testsource")
     assert mine.last_run is not None and mine.last_run.stored == 2 and mine.enabled is False and mine.next_run is None
 
+    assert st.scheduler_running is False and st.scheduler_seen_at is None
+
+    # the scheduler reports its own view (its settings and secrets, which the API process may not have): the
+    # status shows that view while the scheduler keeps reporting
+    base = get_settings()
+    theirs = base.model_copy(update={"sync": base.sync.model_copy(update={
+        "dmi": base.sync.dmi.model_copy(update={"enabled": True})})})
+    with psycopg.connect(libpq_dsn(base.db.url)) as conn:
+        service.report_schedule(conn, theirs, "host:1")
+        conn.commit()
     r = admin.get("/api/v1/sync")
-    assert r.status_code == 200 and isinstance(r.json()["sources"], list)
+    assert r.status_code == 200 and r.json()["scheduler_running"] is True
+    dmi = next(x for x in r.json()["sources"] if x["source"] == "dmi")
+    assert dmi["enabled"] is True and dmi["next_run"] is not None and dmi["problem"] is None
+    with psycopg.connect(libpq_dsn(base.db.url)) as conn:  # a scheduler gone quiet for 11 minutes
+        later = service.status(conn, base, now=datetime.now(UTC) + timedelta(minutes=11))
+    assert later.scheduler_running is False
+    assert next(x for x in later.sources if x.source == "dmi").next_run is None
     assert admin.get("/api/v1/sync/eloverblik/runs").json() == []
     assert admin.get("/api/v1/sync/nosuch/runs").status_code == 422
     fm = make_token(admin, "facility_manager", ["b1"])

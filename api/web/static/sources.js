@@ -30,5 +30,6 @@ export function renderSources(status, card) {
       el("tbody", {}, ...rows))),
     ...problems.map((s) => el("p", { class: "notice", "data-problem": s.source },
       `${t(`src.name.${s.source}`)}: ${s.enabled && s.problem ? s.problem : s.last_run.message}`)),
+    status.scheduler_running ? null : el("p", { class: "notice", id: "sources-no-scheduler", text: t("src.noscheduler") }),
     el("p", { class: "muted", text: t("src.help") }));
 }
