@@ -345,3 +345,18 @@ def test_readings_are_chunked_to_fit_one_ingest_message() -> None:
     assert all(len(orjson.dumps(p)) <= 10_000 for p in parts)
     assert len(orjson.dumps(parts[0] + [payload[len(parts[0])]])) > 10_000  # each part is as full as it can be
     assert [len(p) for p in chunks(payload, max_bytes=10**9, max_items=2000)] == [2000, 2000, 1000]
+
+
+def test_a_negative_reading_and_a_time_outside_the_pipelines_window_are_rejected_by_line() -> None:
+    # a register cannot stand below 0 (a typo like -50 would read as a reset and a jump of the whole register), and
+    # a line the pipeline would refuse (in the future, before the earliest time) is refused here, by line and field,
+    # so the dry run says exactly what would be stored
+    ms = meters(R=("reg", "GJ", "register", None))
+    text = ("Målernr.;Dato;Tidspunkt;Aflæsning;Enhed\nR;17-05-2026;00:00;-50,0;GJ\nR;01-01-2030;00:00;10,0;GJ\n"
+            "R;01-01-1999;00:00;5,0;GJ\nR;01-06-2026;00:00;8000,0;GJ\n")
+    window = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+    p = plan_import(text.encode(), mapping_from(None, None), ms, CPH, window=window)
+    assert [(r.line, r.field) for r in p.rejected] == [(2, "Aflæsning"), (3, "Dato"), (4, "Dato")]
+    assert "negative" in p.rejected[0].message and "register" in p.rejected[0].message
+    assert "in the future" in p.rejected[1].message and "before 2000-01-01" in p.rejected[2].message
+    assert p.accepted == 1

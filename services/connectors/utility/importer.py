@@ -183,9 +183,11 @@ def meter_number(cell: Cell) -> str:
     return str(cell).strip()
 
 
-def plan_import(data: bytes, spec: MappingSpec, meters: Mapping[str, MeterLike], tz: ZoneInfo) -> Plan:
+def plan_import(data: bytes, spec: MappingSpec, meters: Mapping[str, MeterLike], tz: ZoneInfo, *,
+                window: tuple[datetime, datetime] | None = None) -> Plan:
     """Read the file with the mapping and check every line; nothing is stored. Raises FileError when the file as a
-    whole cannot be read (format, header, mapping)."""
+    whole cannot be read (format, header, mapping). `window` is [earliest, latest] the ingest pipeline takes a
+    reading's time in: a line outside it is rejected here, by line, as the pipeline would refuse it."""
     delimiter = "\t" if spec.delimiter == "tab" else spec.delimiter
     table = read_table(data, delimiter=delimiter, sheet=spec.sheet)
     cols = find_columns(table, spec)
@@ -205,7 +207,7 @@ def plan_import(data: bytes, spec: MappingSpec, meters: Mapping[str, MeterLike],
             continue
         if row is not None:
             rows.append(row)
-    _resolve_times(rows, cols, spec, tz, plan)
+    _resolve_times(rows, cols, spec, tz, plan, window=window)
     return plan
 
 
@@ -248,8 +250,9 @@ def _parse_row(line: int, cells: list[Cell], cols: Columns, spec: MappingSpec, *
         value = parse_number(_cell(cells, cols, vrole), decimal)
     except CellError as e:
         raise _Reject(vlabel, str(e)) from None
-    if not register and value < 0:
-        raise _Reject(vlabel, f"{value:g} is negative: a consumption is never below 0")
+    if value < 0:
+        raise _Reject(vlabel, f"{value:g} is negative: a " + ("meter's register (a reading)" if register else
+                                                               "consumption") + " is never below 0")
     unit = _unit(cells, cols, spec, meter, vrole)
     try:
         quality = parse_quality(_cell(cells, cols, "quality"))
@@ -331,7 +334,8 @@ def _period_end_inclusive(rows: list[_Row], spec: MappingSpec) -> dict[str, bool
     return {ext: v >= 0 for ext, v in votes.items()}
 
 
-def _resolve_times(rows: list[_Row], cols: Columns, spec: MappingSpec, tz: ZoneInfo, plan: Plan) -> None:
+def _resolve_times(rows: list[_Row], cols: Columns, spec: MappingSpec, tz: ZoneInfo, plan: Plan, *,
+                   window: tuple[datetime, datetime] | None = None) -> None:
     inclusive = _period_end_inclusive(rows, spec)
     # The repeated hour: how often each meter names each ambiguous wall time, and in which order its rows run.
     key_wall: dict[int, datetime] = {}
@@ -373,6 +377,12 @@ def _resolve_times(rows: list[_Row], cols: Columns, spec: MappingSpec, tz: ZoneI
                          warnings=plan.warnings if warn else None)
         except _Reject as e:
             plan.rejected.append(LineIssue(r.line, e.field, e.message))
+            continue
+        if window is not None and not window[0] <= ts <= window[1]:
+            later = ts > window[1]
+            plan.rejected.append(LineIssue(r.line, cols.label(cols.time_role), f"{iso_local(ts, tz)} is " + (
+                "in the future: a reading cannot be taken yet" if later else
+                f"before {iso_local(window[0], tz)}, the earliest time readings are taken for")))
             continue
         mp = plan.meters.setdefault(r.external_id, MeterPlan(r.external_id, r.meter))
         key = (r.external_id, ts.astimezone(UTC))

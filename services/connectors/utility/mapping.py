@@ -188,6 +188,14 @@ class Columns:
                 return r
         raise AssertionError("a header row always has a value column")
 
+    @property
+    def time_role(self) -> str:
+        """The column a line's time is read from (for messages about the time)."""
+        for r in ("timestamp", "date", "end", "start"):
+            if r in self.index:
+                return r
+        return "date"
+
     def label(self, role: str) -> str:
         """A role's column as messages name it: the header text the file uses."""
         return self.headers.get(role, role)

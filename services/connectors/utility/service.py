@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import shutil
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -75,7 +75,9 @@ def import_bytes(ctx: SyncContext, data: bytes, name: str, spec: MappingSpec) ->
     if len(data) > MAX_FILE_BYTES:
         raise FileError(f"the file is {len(data)} bytes, over the limit of {MAX_FILE_BYTES}; split it")
     meters = ctx.meters_by_external_id(reload=True)
-    plan: Plan = plan_import(data, spec, cast(dict[str, MeterLike], meters), ctx.tz)
+    ing = ctx.settings.ingest  # the pipeline's window for a reading's time, checked here line by line
+    window = (ing.earliest_ts, ctx.now + timedelta(hours=ing.max_future_hours))
+    plan: Plan = plan_import(data, spec, cast(dict[str, MeterLike], meters), ctx.tz, window=window)
     ctx.progress(total=plan.accepted, note=name)
     for ext, u in sorted(plan.unmapped.items()):
         ctx.unmapped(ext, {"file": name, "lines": u.lines, "first_line": u.first_line})
