@@ -213,6 +213,9 @@ def _sync(args: argparse.Namespace, s: Settings) -> int:
     from services.logs import setup_logging
 
     setup_logging(s.log_level, as_json=False)
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would bury the progress bar
     try:
         options = SyncOptions(
             backfill=args.backfill, dry_run=args.dry_run, preset=args.preset, items=args.only,
@@ -221,6 +224,10 @@ def _sync(args: argparse.Namespace, s: Settings) -> int:
             path=Path(args.file) if args.file else None)
     except ValueError as exc:
         print(f"sync: --since/--until: {exc} (use YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    if options.since and options.until and options.since >= options.until:
+        print(f"sync: --since {options.since} is not before --until {options.until} (until is exclusive)",
+              file=sys.stderr)
         return 2
     if options.path is not None and not options.path.is_file():
         print(f"sync: --file: {options.path} is not a readable file", file=sys.stderr)
