@@ -12,8 +12,9 @@ about twice as fast (shared/reference/ingest-measurements.md); they are unit-tes
 
 from __future__ import annotations
 
+import contextlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -137,9 +138,15 @@ def parse_ts(value: object, name: str = "ts") -> datetime:
     if value[-6] in "+-" and (value[-5:-3] > "23" or value[-2:] > "59"):
         raise WireError(f"{name}: {value[:40]!r} has an offset outside ±23:59")
     try:
-        return datetime.fromisoformat(value)  # fractions beyond microseconds are truncated
+        ts = datetime.fromisoformat(value)  # fractions beyond microseconds are truncated
     except ValueError as exc:
         raise WireError(f"{name}: {value[:40]!r} is not a valid time ({exc})") from None
+    if value[-6] in "+-" and value[-5:-3] >= "16":
+        # RFC 3339 allows offsets to ±23:59; PostgreSQL holds ±15:59 as an offset: the same instant in UTC (at the
+        # ends of the calendar there is none: such a time is refused by the window checks anyway)
+        with contextlib.suppress(OverflowError):
+            ts = ts.astimezone(UTC)
+    return ts
 
 
 def _kind(value: object) -> str:

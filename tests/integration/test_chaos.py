@@ -90,6 +90,6 @@ def test_chaos_soak_60s_loses_and_doubles_nothing(stack: Stack, tmp_path: Path) 
     assert r["days_under"] == [], "kWh missing (beyond interval readings lost to the broker kill)"
     assert r["internal_errors"] == 0
     assert r["unexpected_exits"] == {}
-    assert set(r["alive_at_end"]) == {"ingest-1", "ingest-2", "rollups", "alerts", "api", "sim-1"}
+    assert set(r["alive_at_end"]) == {"ingest-1", "ingest-2", "rollups", "alerts", "sync", "api", "sim-1"}
     assert all(st == "RUNNING" for name, st in r["alive_at_end"].items() if name != "sim-1"), r["alive_at_end"]
     assert r["malformed_sent"] > 100 and sum(r["dead_letters"].values()) > 0

@@ -70,6 +70,9 @@ def test_every_nasty_payload_gets_its_reason(name: str, kind: str, payload: byte
     ("2026-02-01T09:00:00-00:00", datetime(2026, 2, 1, 9, tzinfo=UTC)),
     ("2026-02-01T09:00:00.123456789Z", datetime(2026, 2, 1, 9, 0, 0, 123456, tzinfo=UTC)),
     ("2026-02-01T10:30:00+01:30", datetime(2026, 2, 1, 9, tzinfo=UTC)),
+    # offsets RFC 3339 allows beyond what PostgreSQL holds (±15:59): the same instant, kept in UTC
+    ("2026-02-02T08:59:00+23:59", datetime(2026, 2, 1, 9, tzinfo=UTC)),
+    ("2026-01-31T17:00:00-16:00", datetime(2026, 2, 1, 9, tzinfo=UTC)),
 ])
 def test_rfc3339_forms_the_contract_allows(ts: str, expect: datetime) -> None:
     got = wire.parse_ts(ts)
