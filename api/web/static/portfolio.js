@@ -7,11 +7,12 @@ import { dateTime, num, pct, t } from "./i18n.js";
 import { el } from "./dom.js";
 import { renderSources } from "./sources.js";
 import { pagedTable } from "./table.js";
+import { today } from "./context.js";
 
 const view = { year: null };
 const SPAN = { path: "span2", ranking: "wide", labels: "span2", alerts: "wide", sources: "span2" };
 const ALERT_ROWS = 50;
-const thisYear = () => Number(new Intl.DateTimeFormat("en-CA", { timeZone: "Europe/Copenhagen", year: "numeric" }).format(new Date()));
+const thisYear = () => Number(today().slice(0, 4));  // in the installation's time zone, as the server says
 
 const card = (id, title, ...kids) => el("section", { class: `card ${SPAN[id] || ""}`, id, "aria-labelledby": `${id}-h` },
   el("h2", { id: `${id}-h`, text: title }), ...kids);
