@@ -60,7 +60,19 @@ def get_co2(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneD
             Co2Out, years=(baseline_year, y))
 
 
-@router.get("/co2-factors")
+class FactorOut(BaseModel):
+    id: int
+    carrier: str
+    year: int
+    area: str = Field(description="price area (DK1, DK2)")
+    kg_per_kwh: float = Field(description="kg CO2 (or CO2e) per kWh delivered")
+    method: str
+    source: str
+    created_at: datetime = Field(description="when this version was added")
+    actor: str = Field(description="who added it ('default data file' for the shipped table)")
+
+
+@router.get("/co2-factors", response_model=list[FactorOut])
 def get_co2_factors(_: Caller, engine: EngineDep, history: bool = False) -> list[dict[str, Any]]:
     """The CO2 factor table: current rows (newest per carrier, year and area), or every version with history=true."""
     view = "co2_factors" if history else "co2_factors_current"
@@ -82,7 +94,7 @@ class FactorIn(BaseModel):
     source: str = Field(min_length=1, max_length=500)
 
 
-@router.post("/co2-factors", status_code=201)
+@router.post("/co2-factors", status_code=201, response_model=FactorIn)
 def post_co2_factor(body: FactorIn, caller: RegistryWriter, engine: EngineDep) -> dict[str, Any]:
     """Add a factor version (it becomes current for its carrier, year and area; older versions stay)."""
     with engine.begin() as sa:

@@ -24,6 +24,7 @@ from api.deps import (
     RegistryWriter,
     TimezoneDep,
     driver,
+    pg,
     scope_ids,
 )
 from api.errors import error_body
@@ -89,18 +90,21 @@ async def import_degree_days(request: Request, caller: RegistryWriter, engine: E
     return _import_answer(outcome)
 
 
-@router.get("/degree-days")
+class DegreeDayOut(BaseModel):
+    month: str = Field(description="YYYY-MM (local)")
+    degree_days: float = Field(description="actual heating degree days of the month, base 17 °C")
+    normal: float = Field(description="the normal year's degree days of that calendar month")
+    source: str
+    import_id: int = Field(description="the import (version) the value comes from")
+
+
+@router.get("/degree-days", response_model=list[DegreeDayOut])
 def get_degree_days(_: Caller, engine: EngineDep,
                     year: Annotated[int | None, Query(ge=1990, le=2100)] = None) -> list[dict[str, Any]]:
     """Current actual degree days per month (newest import), with the normal year's value beside."""
-    with engine.connect() as sa:
-        conn = driver(sa)
-        first, last = (date(year, 1, 1), date(year, 12, 1)) if year else (date(1990, 1, 1), date(2100, 12, 1))
-        cur = conn.execute("SELECT month, degree_days, source, import_id FROM degree_days_current "
-                           "WHERE month >= %s AND month <= %s ORDER BY month", [first, last])
-        normal = ref.normal_year(conn)
-        return [{"month": r[0].isoformat()[:7], "degree_days": r[1], "normal": normal.degree_days[r[0].month - 1],
-                 "source": r[2], "import_id": r[3]} for r in cur]
+    first, last = (date(year, 1, 1), date(year, 12, 1)) if year else (date(1990, 1, 1), date(2100, 12, 1))
+    with pg(engine) as conn:
+        return ref.current_degree_days(conn, first, last)
 
 
 class DailyDegreeDayOut(BaseModel):
@@ -176,14 +180,19 @@ class ShareIn(BaseModel):
     source: str = Field(min_length=1, max_length=500)
 
 
-@router.get("/settings/default-hot-water-share")
+class ShareOut(BaseModel):
+    a: float = Field(description="the default weather-independent share (hot water) of heat, 0-1")
+    source: str
+
+
+@router.get("/settings/default-hot-water-share", response_model=ShareOut)
 def get_default_share(_: Caller, engine: EngineDep) -> dict[str, Any]:
     with engine.connect() as sa:
         a, source = ref.default_hot_water_share(driver(sa))
     return {"a": a, "source": source}
 
 
-@router.put("/settings/default-hot-water-share")
+@router.put("/settings/default-hot-water-share", response_model=ShareOut)
 def put_default_share(body: ShareIn, caller: RegistryWriter, engine: EngineDep) -> dict[str, Any]:
     with engine.begin() as sa:
         ref.set_setting(driver(sa), ref.DEFAULT_SHARE_KEY, body.a, body.source, caller.name)
@@ -365,7 +374,15 @@ def get_adjustments(building_id: BuildingId, caller: Caller, engine: EngineDep) 
         return service.adjustments(driver(sa), [building_id], date(1900, 1, 1), date(2999, 12, 31))
 
 
-@router.get("/audit")
+class AuditEntryOut(BaseModel):
+    at: datetime
+    actor: str = Field(description="who: a token's name (and role), `cli:<user>`, `sync:<source>`, a migration")
+    action: str = Field(description="put, import, adjust, exchange, ...")
+    subject: str = Field(description="what: baseline, settings/<key>, targets/T1, buildings/<id>, meters/<id>, ...")
+    detail: Any = Field(description="what changed: before/after of each field, valid_from, counts of an import")
+
+
+@router.get("/audit", response_model=list[AuditEntryOut])
 def get_audit(_: AuditReader, engine: EngineDep,
               subject: Annotated[str, Query(max_length=200, description="a subject and what lies under it, "
                                             "e.g. baseline, settings/, targets/T1, buildings/rh-01 (with its "

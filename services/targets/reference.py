@@ -207,6 +207,15 @@ def import_degree_days(conn: PgConn, text: str, actor: str, audit_detail: dict[s
     return out
 
 
+def current_degree_days(conn: PgConn, first: date, last: date) -> list[dict[str, Any]]:
+    """The current actual degree days of the months in [first, last] (newest import), with the normal year's value."""
+    cur = conn.execute("SELECT month, degree_days, source, import_id FROM degree_days_current "
+                       "WHERE month >= %s AND month <= %s ORDER BY month", [first, last])
+    normal = normal_year(conn)
+    return [{"month": r[0].isoformat()[:7], "degree_days": r[1], "normal": normal.degree_days[r[0].month - 1],
+             "source": r[2], "import_id": r[3]} for r in cur]
+
+
 def degree_days(conn: PgConn, first: date, last: date) -> dict[date, float]:
     """Actual degree days per month in [first, last] (first days of months)."""
     cur = conn.execute("SELECT month, degree_days FROM degree_days_current WHERE month >= %s AND month <= %s",
