@@ -58,8 +58,8 @@ ensure_debian_packages() {
   dpkg -s mosquitto-clients >/dev/null 2>&1 || need+=(mosquitto-clients)
   if [ ${#need[@]} -gt 0 ]; then
     log "installing Debian packages: ${need[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null
   fi
 }
 
@@ -83,8 +83,8 @@ ensure_web() {
   local web="$REPO/api/web" stamp="$REPO/api/web/node_modules/.energiblik-installed"
   if ! command -v npm >/dev/null 2>&1; then
     log "installing Debian packages: npm"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq npm >/dev/null
   fi
   if [ ! -f "$stamp" ] || [ "$web/package-lock.json" -nt "$stamp" ]; then
     log "installing the dashboard's npm packages (npm ci in api/web)"
@@ -93,8 +93,8 @@ ensure_web() {
   fi
   if ! command -v chromium >/dev/null 2>&1; then
     log "installing Debian packages: chromium"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null
   fi
 }
 
