@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-from api.deps import EngineDep, Operator, SettingsDep, TimezoneDep, TokenAdmin
+from api.deps import EngineDep, Operator, SettingsDep, TimezoneDep, TokenAdmin, instant_query
 from api.routing import v1_router
 from services.auth import service as auth
 from services.auth.schemas import CreatedToken, TokenIn, TokenOut
@@ -23,7 +23,7 @@ def get_dead_letters(
     _: Operator,
     engine: EngineDep,
     tz: TimezoneDep,
-    since: Annotated[str | None, Query(description="received at or after; RFC 3339 instant or local date")] = None,
+    since: Annotated[str | None, instant_query("received at or after")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[DeadLetter]:
     """Rejected payloads with topic, reason and the raw bytes, newest first (admin and energy team only)."""
@@ -37,7 +37,7 @@ def get_processing_errors(
     _: Operator,
     engine: EngineDep,
     tz: TimezoneDep,
-    since: Annotated[str | None, Query(description="occurred at or after; RFC 3339 instant or local date")] = None,
+    since: Annotated[str | None, instant_query("occurred at or after")] = None,
     process: Annotated[str | None, Query(max_length=64, description="only this loop: rollups, alerts, …")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[ProcessingError]:

@@ -10,7 +10,17 @@ from fastapi import Path, Query
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
-from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, RegistryWriter, TimezoneDep, driver, pg
+from api.deps import (
+    BuildingFilter,
+    Caller,
+    ClockDep,
+    EngineDep,
+    RegistryWriter,
+    TimezoneDep,
+    driver,
+    instant_query,
+    pg,
+)
 from api.routing import v1_router
 from services.alerts import digest as digests_service
 from services.alerts import service, store
@@ -28,6 +38,7 @@ from services.auth.schemas import Principal, Role
 from services.auth.service import require
 from services.db import PgConn
 from services.errors import NotFoundError, ValidationFailed
+from services.localtime import REPORT_DATE_PATTERN
 from services.registry import service as registry
 from services.series.service import resolve_bounds
 
@@ -47,8 +58,8 @@ def _scoped(conn: PgConn, alert_id: int, caller: Principal) -> dict[str, Any]:
 def list_alerts(
     *, caller: Caller, engine: EngineDep, tz: TimezoneDep, building_id: BuildingFilter = None,
     rule: RuleName | None = None, state: Literal["open", "acknowledged", "resolved", "active"] | None = None,
-    since: Annotated[str | None, Query(description="last seen at or after; RFC 3339 or local date")] = None,
-    until: Annotated[str | None, Query(description="first seen before; RFC 3339 or local date")] = None,
+    since: Annotated[str | None, instant_query("last seen at or after")] = None,
+    until: Annotated[str | None, instant_query("first seen before")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     """Alerts newest first; `state=active` means open or acknowledged. A facility manager sees their buildings'."""
@@ -122,7 +133,8 @@ def _digest_day(day: date | None, clock: ClockDep, tz: Any) -> date:
     return d
 
 
-DigestDay = Annotated[date | None, Query(alias="date", description="local date; default yesterday")]
+DigestDay = Annotated[date | None, Query(alias="date", description="local date, 1990-2100; default yesterday",
+                                         json_schema_extra={"pattern": REPORT_DATE_PATTERN})]
 
 
 @router.get("/alerts-digest", response_model=DigestOut, responses={200: {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import Query, Response
@@ -45,9 +45,10 @@ ResolutionQ = Annotated[Literal["hour", "day", "week", "month", "year"],
 class PointOut(BaseModel):
     start: datetime
     end: datetime
-    kwh: float | None = Field(description="energy in kWh; null while the period is pending (never a 0 for readings "
-                                          "not yet computed); absent for water, which is in m3")
-    m3: float | None = Field(default=None, description="water only; null while pending")
+    # exactly one of kwh and m3 is present in each period, by the answer's unit; present, it is null while pending
+    kwh: float | None = Field(default=None, description="energy in kWh (unit kWh; absent for water): null while the "
+                                                        "period is pending, never a 0 for readings not yet computed")
+    m3: float | None = Field(default=None, description="water in m3 (unit m3; absent for energy): null while pending")
     coverage: float = Field(description="measured share of the meters' active time in the period (0-1): a step "
                                         "between readings lying inside the period is measured however long; a gap "
                                         "crossing its edge is estimated; a meter outside its active span counts "
@@ -59,9 +60,9 @@ class PointOut(BaseModel):
 
 
 class ConsumptionOut(BaseModel):
-    unit: str
-    resolution: str
-    timezone: str
+    unit: Literal["kWh", "m3"] = Field(description="kWh for energy, m3 for water: the series' amount field")
+    resolution: str = Field(description="hour, day, week, month or year: whole local periods")
+    timezone: str = Field(description="the IANA time zone of the periods (ENERGIBLIK_TIMEZONE)")
     requested_start: datetime = Field(
         description="the start the caller asked for, in local time (without `start`: `end` minus the resolution's "
                     "default span)")
@@ -110,6 +111,12 @@ def _json(answer: ConsumptionOut) -> JSONResponse:
     return JSONResponse(body)
 
 
+_CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {
+    "description": "the series: JSON (default), or with `format=csv` a CSV file (start,end,kwh or m3,coverage,"
+                   "estimated_share,pending)",
+    "content": {"text/csv": {"schema": {"type": "string"}}}}}
+
+
 def _csv(answer: ConsumptionOut) -> Response:
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\n")
@@ -127,7 +134,7 @@ def _csv(answer: ConsumptionOut) -> Response:
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-@router.get("/consumption", response_model=ConsumptionOut)
+@router.get("/consumption", response_model=ConsumptionOut, responses=_CSV_RESPONSE)
 def get_consumption(
     *, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
     building_id: BuildingFilter = None, carrier: Carrier | None = None,
@@ -151,7 +158,7 @@ def get_consumption(
     return _csv(answer) if format == "csv" else _json(answer)
 
 
-@router.get("/meters/{meter_id}/consumption", response_model=ConsumptionOut)
+@router.get("/meters/{meter_id}/consumption", response_model=ConsumptionOut, responses=_CSV_RESPONSE)
 def get_meter_consumption(
     *, meter_id: MeterId, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
     start: Start = None, end: End = None, resolution: ResolutionQ = "day", format: FormatQ = "json",

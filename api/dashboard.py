@@ -62,9 +62,12 @@ def me(caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep) -> M
 @router.get("/weather-corrected")
 def get_weather_corrected(
     *, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, building_id: BuildingFilter = None,
-    year: Annotated[list[int] | None, Query(description="one or more years; default: the baseline year, last year "
-                                                        "and this year")] = None,
-    carrier: Carrier | None = None, baseline_year: Annotated[int, Query(ge=1990, le=2100)] = 2015,
+    year: Annotated[list[Annotated[int, Field(ge=1990, le=2100)]] | None,
+                    Query(max_length=12, description="one to twelve years, 1990-2100; default: the baseline year, "
+                                                      "last year and this year")] = None,
+    carrier: Annotated[Carrier | None, Query(description="an energy carrier (water is not energy)",
+                                             json_schema_extra={"not": {"const": Carrier.water.value}})] = None,
+    baseline_year: Annotated[int, Query(ge=1990, le=2100)] = 2015,
 ) -> dict[str, Any]:
     """Monthly kWh as delivered and weather-corrected (heat only; the method and `a` of progress), per year, for one
     building or every building in the caller's scope."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Path, Query
@@ -17,6 +17,7 @@ from services.auth.service import authenticate, require
 from services.clock import Clock, SystemClock
 from services.config import Settings, get_settings
 from services.db import PgConn, get_engine
+from services.localtime import INSTANT_OR_DATE_PATTERN
 from services.registry import service as registry
 from services.registry.schemas import ID_PATTERN, not_only_dots
 
@@ -116,11 +117,22 @@ BuildingId = Annotated[str, Path(pattern=ID_PATTERN, description=_ID_DOC), After
 MeterId = Annotated[str, Path(pattern=ID_PATTERN, description=_ID_DOC), AfterValidator(not_only_dots)]
 LuminaireId = Annotated[str, Path(pattern=ID_PATTERN, description=_ID_DOC), AfterValidator(not_only_dots)]
 BuildingFilter = Annotated[str | None, Query(pattern=ID_PATTERN, description="only this building's devices")]
+# The pattern is declared, and checked by services.localtime.parse_instant, whose messages name the field and say
+# what is wrong (a pydantic pattern error would print the whole regular expression).
+_INSTANT_SCHEMA = {"pattern": f"^$|{INSTANT_OR_DATE_PATTERN}"}  # empty: as if not given
 Start = Annotated[
     str | None,
     Query(
+        json_schema_extra=_INSTANT_SCHEMA,
         description="inclusive; RFC 3339 instant (2026-03-29T00:00:00+01:00) or local date (2026-03-29 = local "
-        "midnight)"
+        "midnight), years 1900-2200"
     ),
 ]
-End = Annotated[str | None, Query(description="exclusive; RFC 3339 instant or local date (local midnight)")]
+End = Annotated[str | None, Query(json_schema_extra=_INSTANT_SCHEMA, description="exclusive; RFC 3339 instant or "
+                                  "local date (local midnight), years 1900-2200")]
+
+
+def instant_query(description: str) -> Any:
+    """A query parameter holding an RFC 3339 instant or a local date (local midnight), its pattern declared."""
+    return Query(json_schema_extra=_INSTANT_SCHEMA, description=f"{description}; RFC 3339 instant or local date, "
+                                                              "years 1900-2200")

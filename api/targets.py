@@ -32,7 +32,7 @@ from api.imports import read_csv_text
 from api.routing import v1_router
 from services.errors import ValidationFailed
 from services.registry import service as registry
-from services.registry.schemas import Number, WholeNumber
+from services.registry.schemas import STRICT_NUMBER, Number, WholeNumber
 from services.targets import adjustments, service
 from services.targets import reference as ref
 from services.targets.adjustments import AdjustmentIn
@@ -137,7 +137,9 @@ class NormalYearIn(BaseModel):
     model_config = {"extra": "forbid"}
 
     source: str = Field(min_length=1, max_length=500, description="where the 12 values come from")
-    degree_days: list[Number] = Field(min_length=12, max_length=12, description="January .. December")
+    degree_days: list[Annotated[float, Field(ge=0, le=1000), STRICT_NUMBER]] = Field(
+        min_length=12, max_length=12, description="January .. December, each 0-1000; at least one above 0",
+        json_schema_extra={"contains": {"type": "number", "exclusiveMinimum": 0}})
 
 
 class NormalYearOut(BaseModel):
@@ -300,7 +302,8 @@ class TargetIn(BaseModel):
     building_group: str = Field(default="municipal", pattern=r"^[a-z0-9_]{1,40}$")
     baseline_year: WholeNumber = Field(ge=1990, le=2100)
     target_year: WholeNumber = Field(ge=1990, le=2100)
-    reduction_pct: Number | None = Field(default=None, ge=0, le=100)
+    reduction_pct: Annotated[float, Field(ge=0, le=100), STRICT_NUMBER] | None = Field(
+        default=None, description="the reduction against the baseline year the target asks for, in %")
     description: str = Field(default="", max_length=2000)
 
 

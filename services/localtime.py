@@ -12,8 +12,32 @@ MIN_YEAR, MAX_YEAR = 1900, 2200
 # RFC 3339 date-time with an offset (the wire contract's `ts` and the API's instants): `T`/`t`, `Z`/`z` or ±HH:MM.
 RFC3339_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _date_pattern(years: str, leap_years: str) -> str:
+    """A calendar date as a regular expression: each month's own last day, 29 February in leap years only."""
+    long_months = r"(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    short_months = r"(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    february = r"02-(?:0[1-9]|1[0-9]|2[0-8])"
+    return rf"(?:(?:{years})-(?:{long_months}|{short_months}|{february})|(?:{leap_years})-02-29)"
+
+
+# What the API accepts as a local date and as an instant, written into the OpenAPI document as patterns so that a
+# client (or a schema-driven tester) knows in advance which text is valid: every calendar date of the years
+# MIN_YEAR-MAX_YEAR (1900 and 2100 are no leap years, 2000 is), and RFC 3339 with an offset; in a query string an
+# unencoded "+" arrives as a space, so a space stands for "+". ASCII digits only: `\d` means any Unicode digit to
+# some regex engines (pydantic's among them).
+DATE_PATTERN = _date_pattern(r"19[0-9][0-9]|2[01][0-9][0-9]|2200",
+                             r"(?:19|20|21)(?:0[48]|[2468][048]|[13579][26])|2000")
+# The dates a daily report may be asked for (the alert digests): 1990-2100, no leap day in 2100.
+REPORT_DATE_PATTERN = "^" + _date_pattern(r"199[0-9]|20[0-9][0-9]|2100",
+                                          r"199[26]|20(?:0[48]|[2468][048]|[13579][26])|2000") + "$"
+_TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?"
+_OFFSET = r"(?:[Zz]|[+ -](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+INSTANT_OR_DATE_PATTERN = rf"^{DATE_PATTERN}(?:[Tt]{_TIME}{_OFFSET})?$"
+
 # In a query string an unencoded "+" arrives as a space: "2026-03-29T00:00:00 01:00" meant "+01:00".
-_SPACE_OFFSET_RE = re.compile(r"^(.*T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
+_SPACE_OFFSET_RE = re.compile(r"^(.*[Tt]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:?\d{2})$")
 
 
 def parse_instant(value: str, field: str, tz: ZoneInfo) -> datetime:

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.alerts.rules import DEFAULT_PARAMS, RULES
+
 RuleName = Literal["meter_silent", "counter_anomaly", "night_baseload", "lights_out_of_hours", "above_baseline",
                    "dh_cooling"]
 AlertState = Literal["open", "acknowledged", "resolved"]
@@ -51,8 +53,33 @@ class NoteIn(BaseModel):
     note: str | None = Field(default=None, max_length=1000)
 
 
+def _param_schema(default: Any) -> dict[str, Any]:
+    """A rule parameter's JSON Schema, from its default: a count, an amount (never negative), a switch, or kinds."""
+    if isinstance(default, bool):
+        return {"type": "boolean"}
+    if isinstance(default, int):
+        return {"type": "integer", "minimum": 0}
+    if isinstance(default, float):
+        return {"type": "number", "minimum": 0}
+    return {"type": "array", "items": {"type": "string", "enum": list(default)}}
+
+
+def _rule_schema(schema: dict[str, Any]) -> None:
+    """The rule's own parameters declared per rule (`params` holds only keys the rule has, each of its type), and
+    building_type and building_id never both given: what set_rule checks, so the OpenAPI document says it."""
+    schema["allOf"] = [
+        {"if": {"properties": {"rule": {"const": rule}}, "required": ["rule"]},
+         "then": {"properties": {"params": {
+             "type": "object", "additionalProperties": False,
+             "properties": {k: _param_schema(v) for k, v in DEFAULT_PARAMS[rule].items()}}}}}
+        for rule in RULES
+    ]
+    schema["not"] = {"properties": {"building_type": {"type": "string"}, "building_id": {"type": "string"}},
+                     "required": ["building_type", "building_id"]}
+
+
 class RuleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_rule_schema)
 
     rule: RuleName
     building_type: str | None = Field(default=None, min_length=1, max_length=100)

@@ -258,6 +258,10 @@ def set_rule(conn: PgConn, body: RuleIn, actor: str) -> dict[str, Any]:
     if body.building_type and body.building_id:
         raise ValidationFailed("building_id", "give building_type or building_id, not both")
     known = DEFAULT_PARAMS[body.rule]
+    # a whole number written as 30.0 is the count 30 (JSON Schema's "integer" admits it too)
+    body = body.model_copy(update={"params": {
+        k: int(v) if type(known.get(k)) is int and type(v) is float and v.is_integer() else v
+        for k, v in body.params.items()}})
     for k, v in body.params.items():
         if k not in known:
             raise ValidationFailed(f"params.{k}", f"unknown parameter; {body.rule} has {', '.join(sorted(known))}")
@@ -265,6 +269,8 @@ def set_rule(conn: PgConn, body: RuleIn, actor: str) -> dict[str, Any]:
             raise ValidationFailed(f"params.{k}", f"must be of type {type(known[k]).__name__}")
         if isinstance(v, int | float) and not isinstance(v, bool) and v < 0:
             raise ValidationFailed(f"params.{k}", "must not be negative")
+        if isinstance(v, list) and not set(v) <= set(known[k]):
+            raise ValidationFailed(f"params.{k}", f"each of {', '.join(known[k])}")
     if body.building_id is not None and not store.building_exists(conn, body.building_id):
         raise NotFoundError("building", body.building_id)
     row = store.put_rule(conn, body.rule, building_type=body.building_type, building_id=body.building_id,

@@ -68,8 +68,12 @@ def _number_input(value: Any, info: ValidationInfo) -> Any:
     return value
 
 
-Number = Annotated[float, BeforeValidator(_number_input)]
-WholeNumber = Annotated[int, BeforeValidator(_number_input)]
+STRICT_NUMBER = BeforeValidator(_number_input)
+Number = Annotated[float, STRICT_NUMBER]
+WholeNumber = Annotated[int, STRICT_NUMBER]
+# Bounds on a strict number go before the validator, `Annotated[float, Field(ge=0), STRICT_NUMBER]`: put on top of
+# `Number` inside a union or a list, pydantic writes them into the JSON Schema under its own names (ge, le), which
+# no client reads.
 # Trimmed, non-empty single text values.
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300), _NO_NUL]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), _NO_NUL]
@@ -256,8 +260,8 @@ class BuildingIn(_PutBody):
         description='weekday (mon..sun) -> list of "HH:MM-HH:MM" local-time ranges; a missing or empty day is closed',
         examples=[{"mon": ["07:00-16:00"], "tue": ["07:00-16:00"], "sat": []}],
     )
-    hot_water_share: Number | None = Field(
-        default=None, ge=0, le=1, description="weather-independent share a of the building's heat use"
+    hot_water_share: Annotated[float, Field(ge=0, le=1), STRICT_NUMBER] | None = Field(
+        default=None, description="weather-independent share a of the building's heat use"
     )
     building_group: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")] = Field(
         default="municipal",
@@ -274,10 +278,8 @@ class MeterIn(_PutBody):
     unit: Unit
     mode: MeterMode
     # validate_default: the rules below must also run when the field is left out.
-    interval_minutes: WholeNumber | None = Field(
+    interval_minutes: Annotated[int, Field(gt=0, le=MAX_INTERVAL_MINUTES), STRICT_NUMBER] | None = Field(
         default=None,
-        gt=0,
-        le=MAX_INTERVAL_MINUTES,
         validate_default=True,
         description="interval meters: length of the interval each reading covers (required); register meters: the "
         "expected time between readings (default 60), e.g. 1440 for daily reads, 131760 (91.5 days) for quarterly "
@@ -287,10 +289,8 @@ class MeterIn(_PutBody):
     external_id: ShortText | None = Field(
         default=None, description="the meter's own id, e.g. the wM-Bus id that wmbusmeters reports"
     )
-    kwh_per_unit: Number | None = Field(
+    kwh_per_unit: Annotated[float, Field(gt=0, le=1000), STRICT_NUMBER] | None = Field(
         default=None,
-        gt=0,
-        le=1000,
         validate_default=True,
         description=(
             "kWh per m3 or l for fuel meters; defaults: natural gas 11.0 kWh/m3, oil 10.0 kWh/l "
@@ -300,8 +300,8 @@ class MeterIn(_PutBody):
     parent_meter_id: EntityId | None = Field(
         default=None, description="the meter this sub-meter splits; same building; sub-meters never add to totals"
     )
-    max_power_kw: Number | None = Field(
-        default=None, gt=0, le=10_000_000,
+    max_power_kw: Annotated[float, Field(gt=0, le=10_000_000), STRICT_NUMBER] | None = Field(
+        default=None,
         description="physical maximum (kW): a register step whose average power exceeds it is a spike, flagged and "
         "excluded from consumption",
     )

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.db import PgConn
 from services.registry.csv_import import csv_records
-from services.registry.schemas import FROM_TEXT, Number
+from services.registry.schemas import FROM_TEXT, STRICT_NUMBER
 from services.targets import service
 from services.validation import FieldError, field_errors
 
@@ -22,7 +22,10 @@ COLUMNS = ("building_id", "kind", "valid_from", "reason", "heated_area_m2")
 
 
 class AdjustmentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # the date is required under one of its two names (declared, as the check in `day` and the API's)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["valid_from"], "properties": {"valid_from": {"type": "string"}}},
+        {"required": ["effective"], "properties": {"effective": {"type": "string"}}}]})
 
     kind: Literal["added", "sold", "area_changed", "other"] = Field(
         description="added to / sold from the portfolio, heated area changed, or another non-routine change")
@@ -31,8 +34,8 @@ class AdjustmentIn(BaseModel):
     effective: date | None = Field(default=None, description="the local date the change takes effect (the name "
                                                              "before valid_from; give one of them)")
     reason: str = Field(min_length=3, max_length=1000, description="why; shown in progress reports")
-    heated_area_m2: Number | None = Field(default=None, ge=0, le=10_000_000,
-                                         description="the area from the date on (area_changed only)")
+    heated_area_m2: Annotated[float, Field(ge=0, le=10_000_000), STRICT_NUMBER] | None = Field(
+        default=None, description="the area from the date on (area_changed only)")
 
     @property
     def day(self) -> date:

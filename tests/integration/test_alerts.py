@@ -146,6 +146,15 @@ def test_counter_anomaly_and_rules_as_data(admin: httpx.Client, api: Api, stack:
     ok = admin.put("/api/v1/alert-rules", json={"rule": "night_baseload", "building_type": "school",
                                                 "params": {"margin_pct": 50}})
     assert ok.json()["params"] == {"school_holidays": True, "margin_pct": 50}
+    # what the OpenAPI document declares per rule is what is checked: 50.0 is the count 50, kinds are the rule's own
+    ok = admin.put("/api/v1/alert-rules", json={"rule": "night_baseload", "building_type": "school",
+                                                "params": {"margin_pct": 40.0}})
+    assert ok.status_code == 200 and ok.json()["params"]["margin_pct"] == 40
+    assert type(ok.json()["params"]["margin_pct"]) is int
+    bad = admin.put("/api/v1/alert-rules", json={"rule": "counter_anomaly", "params": {"kinds": ["reset", "leak"]}})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "params.kinds"
+    ok = admin.put("/api/v1/alert-rules", json={"rule": "night_baseload", "building_type": "school",
+                                                "params": {"margin_pct": 50}})
     rules = admin.get("/api/v1/alert-rules").json()
     assert any(x["rule"] == "counter_anomaly" and x["building_id"] == "B1" and not x["enabled"] for x in rules)
     # a facility manager of another building sees the defaults and type rows, not B1's own rows
