@@ -428,17 +428,8 @@ class AdjustmentIn(BaseModel):
         return d
 
 
-class AdjustmentOut(BaseModel):
-    """A non-routine adjustment as recorded."""
-
-    id: int
-    building_id: str
-    kind: Literal["added", "sold", "area_changed", "other"]
-    effective: date = Field(description="the local date it takes effect")
-    heated_area_m2: float | None = Field(description="area_changed: the heated area from that date on, m2")
-    reason: str = Field(description="why; shown in progress reports")
-    actor: str = Field(description="who recorded it")
-    created_at: datetime = Field(description="when it was recorded")
+# An adjustment as recorded is answered in the registry's shape: services.registry.schemas.AdjustmentOut (GET
+# /buildings/{id}/history lists the same rows).
 
 
 # ---- degree days, settings, audit -----------------------------------------------------------------------------------
