@@ -1,47 +1,27 @@
 """Non-routine adjustments (PRODUCT.md "Progress": buildings added or sold, and area changes, with a reason and an
-audit trail): the body one adjustment takes, and a CSV import of many, dated by `valid_from` like every other
-registry change (docs/registry.md). Caller owns the transaction."""
+audit trail): the rules across the fields of one (its body: schemas.AdjustmentIn), and a CSV import of many, dated
+by `valid_from` like every other registry change (docs/registry.md). Caller owns the transaction."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from services.db import PgConn
 from services.registry.csv_import import csv_records
-from services.registry.schemas import FROM_TEXT, STRICT_NUMBER
+from services.registry.schemas import FROM_TEXT
 from services.targets import service
+from services.targets.schemas import AdjustmentIn
 from services.validation import FieldError, field_errors
+
+# AdjustmentIn lives in schemas.py; it stays importable from here, its first home
+__all__ = ["COLUMNS", "MAX_ROWS", "AdjustmentIn", "Rejected", "add", "check", "import_csv"]
 
 MAX_ROWS = 50_000
 COLUMNS = ("building_id", "kind", "valid_from", "reason", "heated_area_m2")
-
-
-class AdjustmentIn(BaseModel):
-    # the date is required under one of its two names (declared, as the check in `day` and the API's)
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
-        {"required": ["valid_from"], "properties": {"valid_from": {"type": "string"}}},
-        {"required": ["effective"], "properties": {"effective": {"type": "string"}}}]})
-
-    kind: Literal["added", "sold", "area_changed", "other"] = Field(
-        description="added to / sold from the portfolio, heated area changed, or another non-routine change")
-    valid_from: date | None = Field(default=None, description="the local date the change takes effect (as every "
-                                                              "dated registry change); `effective` is the same")
-    effective: date | None = Field(default=None, description="the local date the change takes effect (the name "
-                                                             "before valid_from; give one of them)")
-    reason: str = Field(min_length=3, max_length=1000, description="why; shown in progress reports")
-    heated_area_m2: Annotated[float, Field(ge=0, le=10_000_000), STRICT_NUMBER] | None = Field(
-        default=None, description="the area from the date on (area_changed only)")
-
-    @property
-    def day(self) -> date:
-        d = self.valid_from or self.effective
-        assert d is not None
-        return d
 
 
 def check(body: AdjustmentIn) -> list[FieldError]:

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from services.db import PgConn
+from services.targets import repository as repo
 
 T = TypeVar("T")
 
@@ -37,14 +38,7 @@ DataVersion = tuple[int, datetime, tuple[int, ...]]
 def data_version(conn: PgConn, years: Iterable[int] = ()) -> DataVersion:
     """The current data version of what an answer about `years` reads (read it before that data): the version of
     everything not dated (registry, baselines, settings...) and of each year's rollups and pending rollups."""
-    ys = sorted(set(years))
-    row = conn.execute(
-        "SELECT (SELECT sum(v)::bigint FROM targets_data_version), (SELECT min(epoch) FROM targets_data_version), "
-        "(SELECT array_agg(coalesce(s, 0) ORDER BY y) FROM unnest(%s::int[]) y "
-        " LEFT JOIN LATERAL (SELECT sum(v)::bigint AS s FROM targets_year_version WHERE year = y) t ON TRUE)",
-        [ys]).fetchone()
-    assert row is not None
-    return int(row[0]), row[1], tuple(row[2] or ())
+    return repo.data_version(conn, sorted(set(years)))
 
 
 class Lru:

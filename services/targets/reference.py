@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from typing import Any, TypeVar
 from services.db import PgConn
 from services.errors import ValidationFailed
 from services.registry.schemas import Carrier
+from services.targets import repository as repo
+from services.targets.schemas import NormalYearOut
 
 T = TypeVar("T")
 DATA = Path(__file__).resolve().parent / "data"
@@ -39,19 +40,31 @@ def data_file_source(name: str) -> str:
 
 
 def audit(conn: PgConn, actor: str, action: str, subject: str, detail: dict[str, Any]) -> None:
-    conn.execute("INSERT INTO audit_log (actor, action, subject, detail) VALUES (%s, %s, %s, %s)",
-                 [actor, action, subject, json.dumps(detail, default=str)])
+    """Record who changed what (the audit log), `detail` saying how."""
+    repo.insert_audit(conn, actor, action, subject, detail)
 
 
 def audit_entries(conn: PgConn, subject_prefix: str, limit: int = 500) -> list[dict[str, Any]]:
     """Audit rows whose subject is `subject_prefix` or lies under it: "buildings/b1" gives buildings/b1 and
     buildings/b1/adjustments but not buildings/b10; a prefix ending in "/" (or empty) gives everything under it."""
-    p = subject_prefix
-    cur = conn.execute("SELECT at, actor, action, subject, detail FROM audit_log WHERE left(subject, length(%s)) = %s "
-                       "AND (%s = '' OR right(%s, 1) = '/' OR length(subject) = length(%s) "
-                       "OR substr(subject, length(%s) + 1, 1) = '/') ORDER BY id DESC LIMIT %s",
-                       [p, p, p, p, p, p, limit])
-    return [{"at": r[0], "actor": r[1], "action": r[2], "subject": r[3], "detail": r[4]} for r in cur]
+    return [{"at": r[0], "actor": r[1], "action": r[2], "subject": r[3], "detail": r[4]}
+            for r in repo.audit_rows(conn, subject_prefix, limit)]
+
+
+# ---- baseline ----------------------------------------------------------------------------------------------------
+
+def current_baseline(conn: PgConn, building_ids: Sequence[str] | None, year: int) -> list[dict[str, Any]]:
+    """The current baseline rows of a year (newest import per building, carrier and month) of the buildings (None:
+    all), the month as YYYY-MM."""
+    return [{"building_id": r[0], "carrier": r[1], "month": r[2].isoformat()[:7], "kwh": r[3], "source": r[4],
+             "import_id": r[5]}
+            for r in repo.current_baseline(conn, building_ids, date(year, 1, 1), date(year + 1, 1, 1))]
+
+
+def baseline_imports(conn: PgConn) -> list[dict[str, Any]]:
+    """Every baseline import version, newest first: when, by whom, rows accepted and rejected."""
+    return [{"import_id": r[0], "imported_at": r[1], "actor": r[2], "accepted": r[3], "rejected": r[4]}
+            for r in repo.baseline_imports(conn)]
 
 
 # ---- CSV imports -------------------------------------------------------------------------------------------------
@@ -112,8 +125,9 @@ BASELINE_COLUMNS = ("building_id", "carrier", "month", "kwh", "source")
 def import_baseline(conn: PgConn, text: str, actor: str) -> ImportOutcome:
     """Store the valid rows of a baseline CSV as a new import version; report the others."""
     rows = _rows(text, BASELINE_COLUMNS)
-    known = {r[0] for r in conn.execute("SELECT id FROM buildings")}
-    out, good, seen = ImportOutcome(), [], set()
+    known = repo.building_ids(conn)
+    out, seen = ImportOutcome(), set()
+    good: list[tuple[str, str, date, float, str]] = []
     for line, row in rows:
         try:
             bid = row["building_id"]
@@ -138,14 +152,7 @@ def import_baseline(conn: PgConn, text: str, actor: str) -> ImportOutcome:
         except _Bad as b:
             out.rejected.append(Rejected(line, b.field, b.message))
     if good:
-        r = conn.execute("INSERT INTO baseline_imports (actor, accepted, rejected) VALUES (%s, %s, %s) RETURNING id",
-                         [actor, len(good), len(out.rejected)]).fetchone()
-        assert r is not None
-        out.import_id = int(r[0])
-        with conn.cursor() as cur, cur.copy(
-                "COPY baseline_entries (import_id, building_id, carrier, month, kwh, source) FROM STDIN") as cp:
-            for g in good:
-                cp.write_row((out.import_id, *g))
+        out.import_id = repo.insert_baseline_import(conn, actor, good, len(out.rejected))
         audit(conn, actor, "import", "baseline", {"import_id": out.import_id, "accepted": len(good),
                                                   "rejected": len(out.rejected),
                                                   "buildings": sorted({g[0] for g in good})})
@@ -176,7 +183,8 @@ def import_degree_days(conn: PgConn, text: str, actor: str, audit_detail: dict[s
     """Store the valid rows of a degree-day CSV as a new import version; report the others. `audit_detail` adds to
     the audit entry (the DMI connector names its source and the old and new value of each month changed)."""
     rows = _rows(text, DEGREE_DAY_COLUMNS)
-    out, good, seen = ImportOutcome(), [], set()
+    out, seen = ImportOutcome(), set()
+    good: list[tuple[date, float, str]] = []
     for line, row in rows:
         try:
             month = _parsed("month", parse_month, row["month"])
@@ -192,14 +200,7 @@ def import_degree_days(conn: PgConn, text: str, actor: str, audit_detail: dict[s
         except _Bad as b:
             out.rejected.append(Rejected(line, b.field, b.message))
     if good:
-        r = conn.execute("INSERT INTO degree_day_imports (actor, accepted) VALUES (%s, %s) RETURNING id",
-                         [actor, len(good)]).fetchone()
-        assert r is not None
-        out.import_id = int(r[0])
-        with conn.cursor() as cur, cur.copy(
-                "COPY degree_day_entries (import_id, month, degree_days, source) FROM STDIN") as cp:
-            for g in good:
-                cp.write_row((out.import_id, *g))
+        out.import_id = repo.insert_degree_day_import(conn, actor, good)
         audit(conn, actor, "import", "degree_days", {"import_id": out.import_id, "accepted": len(good),
                                                      "months": [g[0].isoformat()[:7] for g in good],
                                                      **(audit_detail or {})})
@@ -209,18 +210,15 @@ def import_degree_days(conn: PgConn, text: str, actor: str, audit_detail: dict[s
 
 def current_degree_days(conn: PgConn, first: date, last: date) -> list[dict[str, Any]]:
     """The current actual degree days of the months in [first, last] (newest import), with the normal year's value."""
-    cur = conn.execute("SELECT month, degree_days, source, import_id FROM degree_days_current "
-                       "WHERE month >= %s AND month <= %s ORDER BY month", [first, last])
+    rows = repo.current_degree_days(conn, first, last)
     normal = normal_year(conn)
     return [{"month": r[0].isoformat()[:7], "degree_days": r[1], "normal": normal.degree_days[r[0].month - 1],
-             "source": r[2], "import_id": r[3]} for r in cur]
+             "source": r[2], "import_id": r[3]} for r in rows]
 
 
 def degree_days(conn: PgConn, first: date, last: date) -> dict[date, float]:
     """Actual degree days per month in [first, last] (first days of months)."""
-    cur = conn.execute("SELECT month, degree_days FROM degree_days_current WHERE month >= %s AND month <= %s",
-                       [first, last])
-    return {r[0]: float(r[1]) for r in cur}
+    return {r[0]: r[1] for r in repo.current_degree_days(conn, first, last)}
 
 
 @dataclass(frozen=True)
@@ -233,9 +231,7 @@ class DailyDegreeDays:
 
 def degree_days_daily(conn: PgConn, first: date, last: date) -> list[DailyDegreeDays]:
     """Daily degree days in [first, last] (DMI connector, complete days only: services/connectors/dmi.py)."""
-    return [DailyDegreeDays(r[0], float(r[1]), r[2], r[3]) for r in conn.execute(
-        "SELECT day, degree_days, source, fetched_at FROM degree_days_daily WHERE day >= %s AND day <= %s "
-        "ORDER BY day", [first, last])]
+    return [DailyDegreeDays(*r) for r in repo.degree_days_daily(conn, first, last)]
 
 
 # ---- settings ----------------------------------------------------------------------------------------------------
@@ -253,25 +249,43 @@ def default_normal_year() -> NormalYear:
     return NormalYear(values, data_file_source("normal_year.csv"), True)
 
 
+def normal_year_out(n: NormalYear) -> NormalYearOut:
+    """A normal year as the API answers it, with its total."""
+    return NormalYearOut(source=n.source, degree_days=list(n.degree_days), total=round(sum(n.degree_days), 1),
+                         default=n.is_default)
+
+
 def normal_year(conn: PgConn) -> NormalYear:
-    row = conn.execute("SELECT value, source FROM settings WHERE key = %s", [NORMAL_YEAR_KEY]).fetchone()
+    """The normal year weather correction uses: the stored setting, else the shipped default."""
+    row = repo.setting(conn, NORMAL_YEAR_KEY)
     if row is None:
         return default_normal_year()
     return NormalYear(tuple(float(x) for x in row[0]), row[1], False)
 
 
 def set_setting(conn: PgConn, key: str, value: Any, source: str, actor: str) -> None:
-    old = conn.execute("SELECT value, source FROM settings WHERE key = %s", [key]).fetchone()
-    conn.execute(
-        "INSERT INTO settings (key, value, source, actor) VALUES (%s, %s, %s, %s) ON CONFLICT (key) DO UPDATE "
-        "SET value = EXCLUDED.value, source = EXCLUDED.source, actor = EXCLUDED.actor, updated_at = now()",
-        [key, json.dumps(value), source, actor])
+    """Store a setting with its source; audit-logged with the value before and after."""
+    old = repo.setting(conn, key)
+    repo.upsert_setting(conn, key, value, source, actor)
     audit(conn, actor, "set", f"settings/{key}", {"old": None if old is None else {"value": old[0], "source": old[1]},
                                                   "new": {"value": value, "source": source}})
 
 
+def set_normal_year(conn: PgConn, degree_days: Sequence[float], source: str, actor: str) -> NormalYear:
+    """Set the normal year (12 monthly degree days, base 17 °C, each 0-1000, some above 0) with its source;
+    audit-logged. The normal year now in force."""
+    for i, v in enumerate(degree_days):
+        if not 0 <= v <= 1000:
+            raise ValidationFailed(f"degree_days.{i}", "must be between 0 and 1000")
+    if sum(degree_days) <= 0:
+        raise ValidationFailed("degree_days", "a normal year needs some degree days")
+    set_setting(conn, NORMAL_YEAR_KEY, list(degree_days), source, actor)
+    return normal_year(conn)
+
+
 def default_hot_water_share(conn: PgConn) -> tuple[float, str]:
-    row = conn.execute("SELECT value, source FROM settings WHERE key = %s", [DEFAULT_SHARE_KEY]).fetchone()
+    """(the default weather-independent share of heat, its source): the stored setting, else 0.25."""
+    row = repo.setting(conn, DEFAULT_SHARE_KEY)
     if row is None:
         return DEFAULT_HOT_WATER_SHARE, "Energiblik default (PRODUCT.md: 0.25)"
     return float(row[0]), str(row[1])
@@ -291,47 +305,21 @@ class Factor:
 
 def co2_factors(conn: PgConn, area: str = "DK2") -> dict[str, list[Factor]]:
     """Current factors per carrier, by year."""
-    cur = conn.execute("SELECT carrier, year, area, kg_per_kwh, method, source FROM co2_factors_current "
-                       "WHERE area = %s ORDER BY carrier, year", [area])
     out: dict[str, list[Factor]] = {}
-    for r in cur:
-        out.setdefault(r[0], []).append(Factor(r[0], r[1], r[2], float(r[3]), r[4], r[5]))
+    for r in repo.current_co2_factors(conn, area):
+        out.setdefault(r[0], []).append(Factor(*r))
     return out
 
 
 def add_co2_factor(conn: PgConn, f: Factor, actor: str) -> None:
-    conn.execute("INSERT INTO co2_factors (carrier, year, area, kg_per_kwh, method, source, actor) "
-                 "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                 [f.carrier, f.year, f.area, f.kg_per_kwh, f.method, f.source, actor])
+    """A new version of a CO2 factor; audit-logged."""
+    repo.insert_co2_factor(conn, carrier=f.carrier, year=f.year, area=f.area, kg_per_kwh=f.kg_per_kwh,
+                           method=f.method, source=f.source, actor=actor)
     audit(conn, actor, "add", f"co2_factors/{f.carrier}/{f.year}/{f.area}",
           {"kg_per_kwh": f.kg_per_kwh, "method": f.method, "source": f.source})
 
 
-def electric_meters(conn: PgConn, building_ids: Sequence[str]) -> list[tuple[int, str, str, str, bool]]:
-    """(key, id, building, carrier, is a sub-meter now) of the buildings' meters whose kWh are grid electricity."""
-    return [(int(r[0]), r[1], r[2], r[3], bool(r[4])) for r in conn.execute(
-        "SELECT key, id, building_id, carrier, parent_meter_id IS NOT NULL FROM meters "
-        "WHERE building_id = ANY(%s) AND carrier IN ('electricity', 'heat_pump', 'ev_charging')",
-        [list(building_ids)])]
-
-
-def hourly_electricity_by_day(conn: PgConn, meter_keys: Sequence[int], span: tuple[datetime, datetime], *,
-                              area: str, method: str, tz: str) -> list[tuple[int, date, float, float]]:
-    """Per meter and local day in [start, end): (key, day, kWh of the hours with a stored CO2 intensity for `area`
-    and `method`, their grams: sum of kWh_h * g/kWh_h). One pass over the hourly rollup (150 meters, one year with
-    every hour covered: 2.1 s on the shared 2-core machine at load average 7; /co2 asks only for the hours the
-    intensity covers, so a baseline year before the dataset costs nothing). An hourly row's `hour` is the hour's
-    start, as is an intensity's `ts`."""
-    return [(int(r[0]), r[1], float(r[2]), float(r[3])) for r in conn.execute(
-        "SELECT h.meter_key, (h.hour AT TIME ZONE %s)::date, sum(h.amount), sum(h.amount * i.g_per_kwh) "
-        "FROM consumption_hourly h JOIN co2_intensity_hourly i ON i.area = %s AND i.method = %s AND i.ts = h.hour "
-        "WHERE h.meter_key = ANY(%s) AND h.hour >= %s AND h.hour < %s GROUP BY 1, 2",
-        [tz, area, method, list(meter_keys), span[0], span[1]])]
-
-
-def co2_intensity_span(conn: PgConn, area: str, method: str) -> tuple[datetime | None, datetime | None, int]:
-    """First and last stored hour of the hourly intensity and how many hours are stored."""
-    r = conn.execute("SELECT min(ts), max(ts), count(*) FROM co2_intensity_hourly WHERE area = %s AND method = %s",
-                     [area, method]).fetchone()
-    assert r is not None
-    return r[0], r[1], int(r[2])
+# kept here for the callers that read them through this module (services/targets/portfolio.py)
+electric_meters = repo.electric_meters
+hourly_electricity_by_day = repo.hourly_electricity_by_day
+co2_intensity_span = repo.co2_intensity_span

@@ -1,13 +1,16 @@
-"""The documented shape of a progress answer (GET /api/v1/progress): the API contract v1 fields with what they mean,
-for a finished and for a running year. Every further detail of `services.targets.progress.compute` passes through
-(extra fields allowed), so the models describe, never trim."""
+"""The in and out models of the targets slice: what the targets routes take and answer, each field with its unit and
+meaning. The progress answer (GET /api/v1/progress) documents the API contract v1 fields for a finished and for a
+running year; every further detail of `services.targets.progress.compute` passes through (extra fields allowed), so
+those models describe, never trim."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from services.registry.schemas import STRICT_NUMBER, Number, WholeNumber
 
 _REDUCTION = ("1 - actual_normalised_kwh / baseline_normalised_kwh, in % (null without baseline consumption, and "
               "null while a building of the portfolio has no data on a side: buildings_without_data)")
@@ -223,3 +226,265 @@ class ProgressPathOut(BaseModel):
     years: list[PathYearOut]
     missing: list[int] = Field(description="years measured or forecast without a reduction (no coverage or no "
                                            "baseline consumption)")
+
+
+# ---- targets (GET /api/v1/targets, PUT /api/v1/targets/{id}) ---------------------------------------------------------
+
+Metric = Literal["energy_kwh", "led_share", "fossil_heating", "energy_labels", "co2_kg"]
+_METRIC = ("what the target measures: energy_kwh (weather-corrected kWh), led_share (share of LED luminaires), "
+           "fossil_heating (buildings heated by oil or gas), energy_labels (labels held), co2_kg (kg CO2)")
+
+
+class TargetIn(BaseModel):
+    """A target as data: what it measures, for which buildings, from which year to which."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    metric: Metric = Field(description=_METRIC)
+    building_group: str = Field(default="municipal", pattern=r"^[a-z0-9_]{1,40}$",
+                                description="the buildings it addresses (a building's building_group)")
+    baseline_year: WholeNumber = Field(ge=1990, le=2100, description="the year compared against")
+    target_year: WholeNumber = Field(ge=1990, le=2100, description="the year by which the reduction is due")
+    reduction_pct: Annotated[float, Field(ge=0, le=100), STRICT_NUMBER] | None = Field(
+        default=None, description="the reduction (or share, for led_share) due by the target year, in %")
+    description: str = Field(default="", max_length=2000)
+
+
+class TargetOut(BaseModel):
+    """A target as stored."""
+
+    id: str = Field(description="the target's id, e.g. T1")
+    name: str
+    metric: Metric = Field(description=_METRIC)
+    building_group: str = Field(description="the buildings it addresses (a building's building_group)")
+    baseline_year: int = Field(description="the year compared against")
+    target_year: int = Field(description="the year by which the reduction is due")
+    reduction_pct: float | None = Field(description="the reduction (or share, for led_share) due by the target "
+                                                    "year, in %")
+    description: str
+
+
+class TargetStatusOut(BaseModel):
+    """Where a target stands. Which fields are given depends on the metric: energy_kwh the running year's progress
+    (as GET /progress), led_share the share now, fossil_heating, energy_labels and co2_kg last year's figures; a
+    field a metric does not give is absent, not null."""
+
+    year: int | None = Field(default=None, description="the year the status is about (energy_kwh: this year, "
+                                                       "running; fossil_heating, energy_labels, co2_kg: last year)")
+    at: datetime | None = Field(default=None, description="led_share: the instant the share is of (now)")
+    value_pct: float | None = Field(default=None, description="the figure reached, in %: energy_kwh the "
+                                                              "reduction the whole year is forecast to reach; "
+                                                              "led_share the share of luminaires that are LED; "
+                                                              "energy_labels the share of the buildings that must "
+                                                              "hold a label that do")
+    target_pct: float | None = Field(default=None, description="the target's reduction (or share) by its target "
+                                                               "year, in %")
+    required_pct: float | None = Field(default=None, description="energy_kwh: the reduction a straight path to the "
+                                                                 "target year asks for this year, in %")
+    verdict: str = Field(description="energy_kwh: on_track, off_track or uncertain; led_share: reached, "
+                                     "in_progress, off_track or 'no luminaires registered'; fossil_heating and "
+                                     "energy_labels: reached or in_progress; co2_kg: reporting")
+    coverage: float | None = Field(default=None, description="share of the figure backed by measured data, 0-1 "
+                                                             "(null: not measured data)")
+    basis: Literal["forecast", "measured"] | None = Field(
+        default=None, description="energy_kwh: value_pct and verdict are the running year's whole-year forecast, "
+                                  "or (no forecast) what is measured")
+    measured_pct: float | None = Field(default=None, description="energy_kwh: the reduction of the complete months "
+                                                                 "so far against the same months of the baseline "
+                                                                 "year, in %")
+    months_measured: int | None = Field(default=None, description="energy_kwh: complete months measured this year")
+    measured_verdict: str | None = Field(default=None, description="energy_kwh: the verdict on the measured months")
+    by_watts_pct: float | None = Field(default=None, description="led_share: the LED share of the installed watts, "
+                                                                 "in %")
+    luminaires: int | None = Field(default=None, description="led_share: luminaires registered")
+    buildings_still_fossil: int | None = Field(default=None, description="fossil_heating: buildings heated by oil "
+                                                                         "or gas last year")
+    baseline_buildings: int | None = Field(default=None, description="fossil_heating: such buildings in the "
+                                                                     "baseline year")
+    kwh: float | None = Field(default=None, description="fossil_heating: kWh of oil and gas last year")
+    kg_co2: float | None = Field(default=None, description="fossil_heating: kg CO2 of that oil and gas; co2_kg: kg "
+                                                           "CO2 of last year")
+    baseline_kg_co2: float | None = Field(default=None, description="co2_kg: kg CO2 of the baseline year")
+    change_pct: float | None = Field(default=None, description="co2_kg: change of kg CO2 against the baseline "
+                                                               "year, in % (negative: less)")
+    buildings_requiring_label: int | None = Field(default=None, description="energy_labels: public buildings over "
+                                                                            "250 m2, which must hold a label")
+    with_label: int | None = Field(default=None, description="energy_labels: those of them holding one")
+    method: str | None = Field(default=None, description="how the figure is computed")
+
+
+class TargetWithStatusOut(TargetOut):
+    """A target with its status for the caller's buildings."""
+
+    status: TargetStatusOut
+
+
+# ---- baseline (GET /api/v1/baseline, /baseline/imports, /baseline/missing) ------------------------------------------
+
+class BaselineRowOut(BaseModel):
+    """A current baseline row: the newest import's value for a building, carrier and month."""
+
+    building_id: str
+    carrier: str = Field(description="the energy carrier: electricity, district_heating, natural_gas, oil, ...")
+    month: str = Field(description="the local month, YYYY-MM")
+    kwh: float = Field(description="kWh used in the month")
+    source: str = Field(description="where the number comes from (e.g. 'invoice 2015')")
+    import_id: int = Field(description="the import (version) the row comes from: GET /baseline/imports")
+
+
+class BaselineImportOut(BaseModel):
+    """One baseline import version."""
+
+    import_id: int
+    imported_at: datetime = Field(description="when it was imported")
+    actor: str = Field(description="who imported it (a token's name, `cli:<user>`, ...)")
+    accepted: int = Field(description="rows stored")
+    rejected: int = Field(description="rows reported and not stored")
+
+
+class BaselineGapOut(BaseModel):
+    building_id: str
+    carrier: str
+
+
+class BaselinePartOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    building_id: str
+    carrier: str
+    months: int = Field(description="months of the year the baseline has (1-11)")
+    from_: Literal["import", "readings"] = Field(alias="from", description="where those months come from: the "
+                                                                           "imported baseline or the readings")
+
+
+class BaselineMissingOut(BaseModel):
+    """Where the baseline of a year falls short."""
+
+    year: int = Field(description="the baseline year asked about")
+    missing: list[BaselineGapOut] = Field(description="buildings and carriers with a main meter but no baseline "
+                                                      "for the year: neither imported nor from readings")
+    incomplete: list[BaselinePartOut] = Field(description="buildings and carriers whose baseline lacks months")
+
+
+# ---- CSV imports (POST /api/v1/imports/baseline, /degree-days, /adjustments) ----------------------------------------
+
+class RowRejectedOut(BaseModel):
+    line: int = Field(description="the file's line (1 is the header)")
+    field: str = Field(description="the column the problem is in (or header, row, body)")
+    message: str
+
+
+class ImportOut(BaseModel):
+    """A baseline or degree-day import: the valid rows are stored as a new import version, the others reported."""
+
+    import_id: int | None = Field(description="the import (version) the rows were stored as; null: no row stored")
+    accepted: int = Field(description="rows stored")
+    rejected: list[RowRejectedOut] = Field(description="rows not stored, each with its reason")
+
+
+class AdjustmentImportOut(BaseModel):
+    """An adjustments import: every row stored (a file with any wrong row stores nothing: 422)."""
+
+    accepted: int = Field(description="adjustments stored")
+    rejected: list[RowRejectedOut] = Field(description="empty: a file with a wrong row is refused whole")
+
+
+class ErrorItemOut(BaseModel):
+    field: str
+    message: str
+
+
+class ImportRefusedOut(BaseModel):
+    """Nothing imported: the API's error shape, with the rows refused (a wrong header or body gives `detail` and
+    `errors` only)."""
+
+    detail: str
+    errors: list[ErrorItemOut] = Field(description="one per problem, its line in the message")
+    accepted: int = Field(default=0, description="rows stored: 0")
+    rejected: list[RowRejectedOut] = Field(default_factory=list, description="the rows refused, each with its reason")
+
+
+# ---- non-routine adjustments (GET/POST /api/v1/buildings/{id}/adjustments) ------------------------------------------
+
+class AdjustmentIn(BaseModel):
+    # the date is required under one of its two names (declared, as the check in `day` and the API's)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["valid_from"], "properties": {"valid_from": {"type": "string"}}},
+        {"required": ["effective"], "properties": {"effective": {"type": "string"}}}]})
+
+    kind: Literal["added", "sold", "area_changed", "other"] = Field(
+        description="added to / sold from the portfolio, heated area changed, or another non-routine change")
+    valid_from: date | None = Field(default=None, description="the local date the change takes effect (as every "
+                                                              "dated registry change); `effective` is the same")
+    effective: date | None = Field(default=None, description="the local date the change takes effect (the name "
+                                                             "before valid_from; give one of them)")
+    reason: str = Field(min_length=3, max_length=1000, description="why; shown in progress reports")
+    heated_area_m2: Annotated[float, Field(ge=0, le=10_000_000), STRICT_NUMBER] | None = Field(
+        default=None, description="the area from the date on (area_changed only)")
+
+    @property
+    def day(self) -> date:
+        d = self.valid_from or self.effective
+        assert d is not None
+        return d
+
+
+# An adjustment as recorded is answered in the registry's shape: services.registry.schemas.AdjustmentOut (GET
+# /buildings/{id}/history lists the same rows).
+
+
+# ---- degree days, settings, audit -----------------------------------------------------------------------------------
+
+class DegreeDayOut(BaseModel):
+    month: str = Field(description="YYYY-MM (local)")
+    degree_days: float = Field(description="actual heating degree days of the month, base 17 °C")
+    normal: float = Field(description="the normal year's degree days of that calendar month")
+    source: str
+    import_id: int = Field(description="the import (version) the value comes from")
+
+
+class DailyDegreeDayOut(BaseModel):
+    day: date = Field(description="the local (Europe/Copenhagen) day")
+    degree_days: float = Field(description="heating degree days, base 17 °C (DMI acc_heating_degree_days_17)")
+    source: str = Field(description="where the value comes from: DMI, the municipality and the retrieval date")
+    fetched_at: datetime = Field(description="when the value was stored (a changed value: when it changed)")
+
+
+class NormalYearIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(min_length=1, max_length=500, description="where the 12 values come from")
+    degree_days: list[Annotated[float, Field(ge=0, le=1000), STRICT_NUMBER]] = Field(
+        min_length=12, max_length=12, json_schema_extra={"contains": {"type": "number", "exclusiveMinimum": 0}},
+        description="heating degree days (base 17 °C) of January .. December, each 0-1000; at least one above 0")
+
+
+class NormalYearOut(BaseModel):
+    """The normal year heat is weather-corrected to."""
+
+    source: str = Field(description="where the 12 values come from")
+    degree_days: list[float] = Field(description="heating degree days (base 17 °C) of January .. December")
+    total: float = Field(description="the year's degree days, rounded to 0.1")
+    default: bool = Field(description="true: the shipped default (no setting stored)")
+
+
+class ShareIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    a: Number = Field(ge=0, le=1, description="weather-independent share used when neither the building's "
+                                             "hot_water_share nor a regression with R² >= 0.75 gives one")
+    source: str = Field(min_length=1, max_length=500)
+
+
+class ShareOut(BaseModel):
+    a: float = Field(description="the default weather-independent share (hot water) of heat, 0-1")
+    source: str = Field(description="where the value comes from")
+
+
+class AuditEntryOut(BaseModel):
+    at: datetime
+    actor: str = Field(description="who: a token's name (and role), `cli:<user>`, `sync:<source>`, a migration")
+    action: str = Field(description="put, import, adjust, exchange, ...")
+    subject: str = Field(description="what: baseline, settings/<key>, targets/T1, buildings/<id>, meters/<id>, ...")
+    detail: Any = Field(description="what changed: before/after of each field, valid_from, counts of an import")

@@ -25,6 +25,7 @@ from services.registry.history import BUILDING_GROUP, PARENT_METER, Fact, Row, v
 from services.registry.service import REASON_REGISTERED
 from services.targets import cache
 from services.targets import reference as ref
+from services.targets import repository as repo
 from services.targets.progress import (
     EV_SUB,
     HEAT_PUMP_SUB,
@@ -36,6 +37,7 @@ from services.targets.progress import (
     required_pct,
     time_weighted_area,
 )
+from services.targets.schemas import TargetIn
 
 
 def month_edges(year: int, tz: ZoneInfo) -> list[datetime]:
@@ -60,21 +62,9 @@ def yearly_area(history: Sequence[tuple[date, float]], current: float, year: int
     return time_weighted_area(history, date(year, 1, 1), date(year + 1, 1, 1))
 
 
-def _sub_as_of(instant: str) -> str:
-    """SQL: is meter m a sub-meter as of `instant` (an SQL expression; its first parent row also holds before it;
-    the current column where a meter has no history)."""
-    return ("COALESCE((SELECT h.parent_meter_id IS NOT NULL FROM meter_parent_history h WHERE h.meter_id = m.id "
-            f"ORDER BY h.valid_from <= {instant} DESC, CASE WHEN h.valid_from <= {instant} THEN h.valid_from END "
-            "DESC, h.valid_from LIMIT 1), m.parent_meter_id IS NOT NULL)")
-
-
 def fact_rows(conn: PgConn, fact: Fact, ids: Sequence[str]) -> dict[str, list[Row]]:
     """Dated registry history of a fact per entity, oldest first (services.registry.history)."""
-    out: dict[str, list[Row]] = {}
-    for r in conn.execute(f"SELECT {fact.key}, valid_from, {', '.join(fact.columns)} FROM {fact.table} "
-                          f"WHERE {fact.key} = ANY(%s) ORDER BY {fact.key}, valid_from", [list(ids)]):
-        out.setdefault(r[0], []).append(Row(r[1], tuple(r[2:])))
-    return out
+    return repo.fact_rows(conn, fact, ids)
 
 
 def outside_group_years(conn: PgConn, ids: Sequence[str], group: str, years: Sequence[int], tz: ZoneInfo
@@ -111,29 +101,18 @@ def outside_group_months(conn: PgConn, ids: Sequence[str], group: str, years: Se
 
 def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str | None, *, years: Sequence[int],
                    baseline_year: int, tz: ZoneInfo) -> list[BuildingData]:
-    where: list[str] = ["TRUE"]
-    params: list[Any] = []
-    if group is not None:
-        # the group as of each year decides (group_years below); fetch every building that was ever in it
-        where.append("(building_group = %s OR EXISTS (SELECT 1 FROM building_group_history g "
-                     "WHERE g.building_id = buildings.id AND g.building_group = %s))")
-        params += [group, group]
-    if building_ids is not None:
-        where.append("id = ANY(%s)")
-        params.append(list(building_ids))
-    rows = conn.execute(f"SELECT id, name, hot_water_share, heated_area_m2 FROM buildings WHERE {' AND '.join(where)} "
-                        "ORDER BY id", params).fetchall()
+    """What the target figures need of the buildings asked for (None: all) that ever were in `group` (None: any):
+    areas, added/sold, group membership and monthly kWh with coverage per carrier key, in `years` and the baseline
+    year (an imported baseline replacing readings there)."""
+    # the group as of each year decides (outside_group_years below); every building that was ever in it is fetched
+    rows = repo.target_buildings(conn, building_ids, group)
     ids = [r[0] for r in rows]
     history: dict[str, list[tuple[date, float]]] = {}
-    for bid, valid_from, area in conn.execute(
-            "SELECT building_id, valid_from, heated_area_m2 FROM building_area_history WHERE building_id = ANY(%s)",
-            [ids]):
+    for bid, valid_from, area in repo.area_rows(conn, ids):
         history.setdefault(bid, []).append((valid_from.astimezone(tz).date(), float(area)))
     events: dict[str, dict[str, date]] = {}
     membership: dict[str, list[tuple[date, str]]] = {}
-    for bid, kind, effective in conn.execute(
-            "SELECT building_id, kind, effective FROM building_adjustments WHERE building_id = ANY(%s) "
-            "AND kind IN ('added', 'sold') ORDER BY effective, id", [ids]):
+    for bid, kind, effective in repo.portfolio_events(conn, ids):
         events.setdefault(bid, {})[kind] = effective
         membership.setdefault(bid, []).append((effective, kind))
     all_years = sorted({*years, baseline_year})
@@ -152,9 +131,7 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
     # Each meter counts under the carrier key it has as of each month (its parent then: meter parent history), and
     # a month's coverage is measured over the active time of the meters counted under its key in that month
     # (services/consumption/coverage.py), not over the month times the number of meters.
-    meter_rows = conn.execute(
-        "SELECT key, id, building_id, carrier, parent_meter_id IS NOT NULL, active_from, active_to FROM meters "
-        "WHERE building_id = ANY(%s)", [ids]).fetchall()
+    meter_rows = repo.meters_of(conn, ids)
     parents = fact_rows(conn, PARENT_METER, [r[1] for r in meter_rows])
     edges_of = {y: month_edges(y, tz) for y in all_years}
     active: dict[tuple[str, str, int], list[float]] = {}  # (building, carrier key, year) -> 12 months' active s
@@ -210,11 +187,8 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
     # A meter is a sub-meter in a month when its parent as of the month's first instant is set (meter parent
     # history): a meter re-parented on 2022-01-01 adds to totals through 2021 and splits its parent from then on.
     # (the key per meter and month worked out above, so no as-of lookup per rollup row in SQL)
-    for mkey, month, amount, measured, estimated in conn.execute(
-            "SELECT meter_key, month, amount, measured_s, estimated FROM consumption_monthly "
-            "WHERE meter_key = ANY(%s) AND month >= %s AND month < %s AND month = ANY(%s)",
-            [counted, date(all_years[0], 1, 1), date(all_years[-1] + 1, 1, 1),
-             [date(y, m, 1) for y in all_years for m in range(1, 13)]]):  # only the years compared
+    for mkey, month, amount, measured, estimated in repo.monthly_rollups(
+            conn, counted, [date(y, m, 1) for y in all_years for m in range(1, 13)]):  # only the years compared
         if month.year not in all_years or (mkey, month.year, month.month) in split:
             continue
         bid, month_keys = key_in[(mkey, month.year)]
@@ -234,9 +208,9 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
                 continue
             a, ms, e = readings.get((bid, y, k, m), (0.0, 0.0, 0.0))
             readings[(bid, y, k, m)] = (a + float(amount), ms + float(measured), e + float(estimated))
-    for (bid, year, k, month), (amount, measured, estimated) in readings.items():
-        cov = coverage(measured, active.get((bid, k, year), [0.0] * 12)[month - 1])
-        out[bid].data.setdefault(year, {}).setdefault(k, {})[month] = Cell(amount, cov, estimated)
+    for (bid, year, k, m), (amount, measured, estimated) in readings.items():
+        cov = coverage(measured, active.get((bid, k, year), [0.0] * 12)[m - 1])
+        out[bid].data.setdefault(year, {}).setdefault(k, {})[m] = Cell(amount, cov, estimated)
         out[bid].sources.setdefault(year, {})[k] = "readings"
     # A carrier whose meters were installed in the year but sent nothing is part of the figures with no month
     # measured (coverage counts its active time as missing), not left out as if it had no meter: the same
@@ -263,9 +237,8 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
                 {i + 1: g.amount * active_seconds((g.start, g.end), edges[i], edges[i + 1]) / length for i in touched})
     # An imported baseline replaces what readings give for that building and carrier in the baseline year.
     imported: dict[tuple[str, str], dict[int, Cell]] = {}
-    for bid, carrier, month, kwh in conn.execute(
-            "SELECT building_id, carrier, month, kwh FROM baseline_current WHERE building_id = ANY(%s) "
-            "AND month >= %s AND month < %s", [ids, date(baseline_year, 1, 1), date(baseline_year + 1, 1, 1)]):
+    for bid, carrier, month, kwh in repo.baseline_kwh(conn, ids, date(baseline_year, 1, 1),
+                                                      date(baseline_year + 1, 1, 1)):
         imported.setdefault((bid, carrier), {})[month.month] = Cell(float(kwh), 1.0)
     whole_months = active_seconds_per_period([ALWAYS], month_edges(baseline_year, tz))
     for (bid, carrier), months in imported.items():
@@ -274,8 +247,8 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
         out[bid].year_credit.get(baseline_year, {}).pop(carrier, None)  # the import replaces the readings
         out[bid].year_credit_kwh.get(baseline_year, {}).pop(carrier, None)
         out[bid].sources.setdefault(baseline_year, {})[carrier] = "import"
-    for i in ids:
-        _clip_to_portfolio(out[i])
+    for bid in ids:
+        _clip_to_portfolio(out[bid])
     return [out[i] for i in ids]
 
 
@@ -330,12 +303,21 @@ def energy_baseline_year(conn: PgConn, target_id: str = "T1") -> int:
 
 
 def target(conn: PgConn, target_id: str) -> dict[str, Any]:
-    row = conn.execute("SELECT id, name, metric, building_group, baseline_year, target_year, reduction_pct, "
-                       "description FROM targets WHERE id = %s", [target_id]).fetchone()
-    if row is None:
+    """A target (404 when there is none)."""
+    t = repo.target(conn, target_id)
+    if t is None:
         raise NotFoundError("target", target_id)
-    return dict(zip(("id", "name", "metric", "building_group", "baseline_year", "target_year", "reduction_pct",
-                     "description"), row, strict=True))
+    return t
+
+
+def put_target(conn: PgConn, target_id: str, body: TargetIn, actor: str) -> dict[str, Any]:
+    """Create or change a target; audit-logged with the whole row before and the body given. The target as stored."""
+    if body.target_year < body.baseline_year:
+        raise ValidationFailed("target_year", "must not be before baseline_year")
+    old = repo.target_as_json(conn, target_id)
+    repo.upsert_target(conn, target_id, body.model_dump())
+    ref.audit(conn, actor, "put", f"targets/{target_id}", {"old": old, "new": body.model_dump()})
+    return target(conn, target_id)
 
 
 def progress(conn: PgConn, *, year: int, target_id: str, building_ids: Sequence[str] | None, today: date,
@@ -434,8 +416,7 @@ def pending_counted(conn: PgConn, building_ids: Sequence[str], keep: set[str] | 
     these buildings (only those of the carrier keys `keep`, when given), with each meter's building. A meter counts
     as a main or a sub-meter as of each month (its parent history), so it is taken when either would count."""
     meters: dict[int, str] = {}
-    for key, bid, carrier in conn.execute(
-            "SELECT key, building_id, carrier FROM meters WHERE building_id = ANY(%s)", [list(building_ids)]):
+    for key, bid, carrier in repo.meter_carriers(conn, building_ids):
         ks = {carrier_key(carrier, False), carrier_key(carrier, True)} - {None}
         if ks and (keep is None or ks & keep):
             meters[key] = bid
@@ -478,12 +459,8 @@ def _freshness(conn: PgConn, out: dict[str, Any], building_ids: Sequence[str], *
 
 
 def adjustments(conn: PgConn, building_ids: Sequence[str] | None, first: date, last: date) -> list[dict[str, Any]]:
-    cur = conn.execute(
-        "SELECT id, building_id, kind, effective, heated_area_m2, reason, actor, created_at FROM building_adjustments "
-        "WHERE effective >= %s AND effective <= %s AND (%s::text[] IS NULL OR building_id = ANY(%s)) "
-        "ORDER BY effective, id", [first, last, building_ids, building_ids])
-    keys = ("id", "building_id", "kind", "effective", "heated_area_m2", "reason", "actor", "created_at")
-    return [dict(zip(keys, r, strict=True)) for r in cur]
+    """The non-routine adjustments recorded for the buildings (None: all) effective from `first` to `last`."""
+    return repo.adjustments(conn, building_ids, first, last)
 
 
 def area_changes(conn: PgConn, building_ids: Sequence[str], tz: ZoneInfo) -> dict[str, list[dict[str, Any]]]:
@@ -491,10 +468,7 @@ def area_changes(conn: PgConn, building_ids: Sequence[str], tz: ZoneInfo) -> dic
     it, the local date it took effect, its reason and who recorded it when."""
     out: dict[str, list[dict[str, Any]]] = {}
     previous: dict[str, float] = {}
-    for bid, valid_from, area, reason, recorded_by, recorded_at in conn.execute(
-            "SELECT building_id, valid_from, heated_area_m2, reason, recorded_by, recorded_at "
-            "FROM building_area_history WHERE building_id = ANY(%s) ORDER BY building_id, valid_from",
-            [list(building_ids)]):
+    for bid, valid_from, area, reason, recorded_by, recorded_at in repo.area_history(conn, building_ids):
         before = previous.get(bid)
         previous[bid] = float(area)
         if before is None or reason == REASON_REGISTERED:
@@ -530,63 +504,31 @@ def progress_adjustments(conn: PgConn, building_ids: Sequence[str], first: date,
 
 def add_adjustment(conn: PgConn, building_id: str, *, kind: str, effective: date, heated_area_m2: float | None,
                    reason: str, actor: str, tz: ZoneInfo, via: str = "API") -> dict[str, Any]:
-    row = conn.execute(
-        "INSERT INTO building_adjustments (building_id, kind, effective, heated_area_m2, reason, actor) "
-        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id, created_at",
-        [building_id, kind, effective, heated_area_m2, reason, actor]).fetchone()
-    assert row is not None
+    """Record a non-routine adjustment; an area change also enters the area history at the local midnight it takes
+    effect (and the registry's current area follows when it is the latest one dated today or earlier).
+    Audit-logged."""
+    adjustment_id, created_at = repo.insert_adjustment(conn, building_id, kind=kind, effective=effective,
+                                                       heated_area_m2=heated_area_m2, reason=reason, actor=actor)
     if kind == "area_changed" and heated_area_m2 is not None:
         valid_from = datetime(effective.year, effective.month, effective.day, tzinfo=tz)
-        conn.execute(
-            "INSERT INTO building_area_history (building_id, valid_from, heated_area_m2, reason, recorded_by) "
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (building_id, valid_from) DO UPDATE "
-            "SET heated_area_m2 = EXCLUDED.heated_area_m2, reason = EXCLUDED.reason, "
-            "recorded_by = EXCLUDED.recorded_by, recorded_at = now()",
-            [building_id, valid_from, heated_area_m2, reason, actor])
-        # the registry's current area follows when the change is the latest one dated today or earlier
-        conn.execute(
-            "UPDATE buildings b SET heated_area_m2 = h.heated_area_m2, updated_at = now() FROM ("
-            "  SELECT heated_area_m2 FROM building_area_history WHERE building_id = %s "
-            "  ORDER BY valid_from <= now() DESC, CASE WHEN valid_from <= now() THEN valid_from END DESC, valid_from "
-            "  LIMIT 1) h WHERE b.id = %s", [building_id, building_id])
+        repo.upsert_area(conn, building_id, valid_from=valid_from, heated_area_m2=heated_area_m2, reason=reason,
+                         actor=actor)
     ref.audit(conn, actor, "add", f"buildings/{building_id}/adjustments",
-              {"id": row[0], "kind": kind, "effective": effective.isoformat(), "heated_area_m2": heated_area_m2,
+              {"id": adjustment_id, "kind": kind, "effective": effective.isoformat(), "heated_area_m2": heated_area_m2,
                "reason": reason, "via": via})
-    return {"id": row[0], "building_id": building_id, "kind": kind, "effective": effective,
-            "heated_area_m2": heated_area_m2, "reason": reason, "actor": actor, "created_at": row[1]}
+    return {"id": adjustment_id, "building_id": building_id, "kind": kind, "effective": effective,
+            "heated_area_m2": heated_area_m2, "reason": reason, "actor": actor, "created_at": created_at}
 
 
 def building_exists(conn: PgConn, building_id: str) -> bool:
-    return conn.execute("SELECT 1 FROM buildings WHERE id = %s", [building_id]).fetchone() is not None
+    return repo.building_exists(conn, building_id)
 
 
 def baseline_missing(conn: PgConn, ids: Sequence[str] | None, year: int, tz: ZoneInfo) -> dict[str, Any]:
     """Buildings and carriers with main meters (as of the year's start; parent history) but no baseline for the year
     (neither imported nor from readings), and those whose baseline lacks months (readings: main meters as of each
     month)."""
-    start = datetime(year, 1, 1, tzinfo=tz)
-    rows = conn.execute(
-        f"""
-        WITH expected AS (
-            SELECT DISTINCT m.building_id, m.carrier FROM meters m
-            WHERE NOT {_sub_as_of("%(start)s")} AND m.carrier NOT IN ('water', 'pv_production')
-              AND (%(ids)s::text[] IS NULL OR m.building_id = ANY(%(ids)s))
-        ), imported AS (
-            SELECT building_id, carrier, count(*) AS months FROM baseline_current
-            WHERE month >= %(a)s AND month < %(b)s GROUP BY 1, 2
-        ), measured AS (
-            SELECT m.building_id, m.carrier, count(DISTINCT c.month) AS months
-            FROM consumption_monthly c JOIN meters m ON m.key = c.meter_key
-            WHERE c.month >= %(a)s AND c.month < %(b)s
-              AND NOT {_sub_as_of("(CAST(c.month AS timestamp) AT TIME ZONE %(tz)s)")} GROUP BY 1, 2
-        )
-        SELECT e.building_id, e.carrier, coalesce(i.months, 0), coalesce(r.months, 0)
-        FROM expected e LEFT JOIN imported i USING (building_id, carrier)
-        LEFT JOIN measured r USING (building_id, carrier)
-        WHERE coalesce(i.months, 0) < 12 AND (i.months IS NOT NULL OR coalesce(r.months, 0) < 12)
-        ORDER BY 1, 2
-        """, {"ids": None if ids is None else list(ids), "a": date(year, 1, 1), "b": date(year + 1, 1, 1),
-              "start": start, "tz": tz.key}).fetchall()
+    rows = repo.baseline_months(conn, ids, year, datetime(year, 1, 1, tzinfo=tz), tz.key)
     missing = [{"building_id": r[0], "carrier": r[1]} for r in rows if r[2] == 0 and r[3] == 0]
     partial = [{"building_id": r[0], "carrier": r[1], "months": r[2] or r[3],
                 "from": "import" if r[2] else "readings"} for r in rows if r[2] or r[3]]
@@ -596,9 +538,5 @@ def baseline_missing(conn: PgConn, ids: Sequence[str] | None, year: int, tz: Zon
 def sold_at(conn: PgConn, building_ids: Sequence[str] | None, tz: ZoneInfo) -> dict[str, datetime]:
     """The local midnight a building was sold, for buildings sold and not added back since (their meters are no
     longer the municipality's from then: no meter-silent alert, no completeness)."""
-    cur = conn.execute(
-        "SELECT building_id, max(effective) FILTER (WHERE kind = 'sold'), max(effective) FILTER (WHERE kind = 'added') "
-        "FROM building_adjustments WHERE (%s::text[] IS NULL OR building_id = ANY(%s)) GROUP BY 1",
-        [None if building_ids is None else list(building_ids), None if building_ids is None else list(building_ids)])
-    return {bid: local_midnight(sold, tz) for bid, sold, added in cur.fetchall()
+    return {bid: local_midnight(sold, tz) for bid, sold, added in repo.last_sold_and_added(conn, building_ids)
             if sold is not None and (added is None or added <= sold)}

@@ -9,17 +9,15 @@ from zoneinfo import ZoneInfo
 
 from services.db import PgConn
 from services.targets import portfolio
+from services.targets import repository as repo
 from services.targets.service import progress
 
 
 def target_statuses(conn: PgConn, ids: Sequence[str] | None, today: date, tz: ZoneInfo,
                     now: datetime | None = None) -> list[dict[str, Any]]:
-    cur = conn.execute("SELECT id, name, metric, building_group, baseline_year, target_year, reduction_pct, "
-                       "description FROM targets ORDER BY id")
-    keys = ("id", "name", "metric", "building_group", "baseline_year", "target_year", "reduction_pct", "description")
+    """Every target with its status for the buildings `ids` (None: all), as of `today` (and `now`)."""
     out = []
-    for row in cur.fetchall():
-        t = dict(zip(keys, row, strict=True))
+    for t in repo.targets(conn):
         t["status"] = _status(conn, t, ids, today, tz, now=now or datetime.now(UTC))
         out.append(t)
     return out
