@@ -34,12 +34,13 @@ class FactorIn(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    carrier: Carrier
-    year: WholeNumber = Field(ge=1990, le=2100)
+    carrier: Carrier = Field(description="the energy carrier it applies to (heat pumps and EV charging take "
+                                         "electricity's)")
+    year: WholeNumber = Field(ge=1990, le=2100, description="the year it applies to")
     area: str = Field(default="DK2", pattern=r"^[A-Z0-9]{2,8}$", description="price area, DK1 or DK2")
     kg_per_kwh: Number = Field(ge=0, le=2, description="kg CO2 (or CO2e) per kWh delivered")
-    method: str = Field(min_length=1, max_length=300)
-    source: str = Field(min_length=1, max_length=500)
+    method: str = Field(min_length=1, max_length=300, description="how the factor was derived")
+    source: str = Field(min_length=1, max_length=500, description="where the value comes from")
 
 
 class FactorOut(BaseModel):
@@ -80,7 +81,7 @@ class LedBuildingOut(BaseModel):
 
     model_config = _OUT
 
-    building_id: str
+    building_id: str = Field(description="the building's id")
     luminaires: int = Field(description="luminaires installed")
     led: int = Field(description="of them LED")
     watts: float = Field(description="rated W of every luminaire installed, W")
@@ -94,7 +95,7 @@ class LightingBuildingOut(BaseModel):
 
     model_config = _OUT
 
-    building_id: str
+    building_id: str = Field(description="the building's id")
     luminaires_reporting: int = Field(description="luminaires with two or more telemetry readings in the year")
     kwh: float = Field(description="kWh used: the difference of each luminaire's energy register over the year")
     full_power_kwh: float | None = Field(description="kWh at rated power over the burning hours (rated W x burn "
@@ -133,9 +134,9 @@ class CarrierYearOut(BaseModel):
 
     model_config = _OUT
 
-    building_id: str
+    building_id: str = Field(description="the building's id")
     carrier: str = Field(description="natural_gas or oil")
-    year: int
+    year: int = Field(description="the (local) calendar year")
     kwh: float = Field(description="kWh delivered in the year (not weather-corrected)")
     kg_co2: float | None = Field(description="kWh x kg_per_kwh, kg CO2 (null: no factor for the carrier)")
     kg_per_kwh: float | None = Field(description="the factor used, kg CO2 per kWh (null: none)")
@@ -150,7 +151,7 @@ class FossilYearOut(BaseModel):
 
     model_config = _OUT
 
-    year: int
+    year: int = Field(description="the (local) calendar year")
     buildings: int = Field(description="buildings with natural gas or oil consumption in the year (meters or "
                                        "imported baseline)")
     kwh: float = Field(description="their natural gas and oil kWh in the year")
@@ -165,7 +166,7 @@ class StillFossilOut(BaseModel):
 
     model_config = _OUT
 
-    building_id: str
+    building_id: str = Field(description="the building's id")
     registered_heating: str | None = Field(description="its heating in the registry's history as of heating_as_of")
     heating_now: str | None = Field(description="its heating as the registry holds it now")
     kwh: float = Field(description="natural gas and oil kWh in the last year of the trend")
@@ -186,7 +187,7 @@ class FossilMeterOut(BaseModel):
 
     model_config = _OUT
 
-    meter_id: str
+    meter_id: str = Field(description="the meter's id")
     carrier: str = Field(description="natural_gas or oil")
     active_from: datetime | None = Field(description="when the meter became active (null: not recorded)")
     active_to: datetime | None = Field(description="when it stopped counting, e.g. removed at a replacement (null: "
@@ -199,7 +200,7 @@ class LifecycleOut(BaseModel):
 
     model_config = _OUT
 
-    building_id: str
+    building_id: str = Field(description="the building's id")
     heating: list[HeatingPeriodOut] = Field(description="its heating periods, oldest first (a replaced boiler ends "
                                                         "its fossil period)")
     fossil_until: datetime | None = Field(description="end of its last oil or gas period (null: still fossil, or "
@@ -219,7 +220,8 @@ class FossilOut(BaseModel):
     buildings_still_fossil: list[StillFossilOut] = Field(description="by building id")
     heating_as_of: datetime = Field(description="the instant the registered heating is read at: the end of the last "
                                                 "year, or now while it runs")
-    lifecycles: list[LifecycleOut]
+    lifecycles: list[LifecycleOut] = Field(description="each building with fossil heating at some time or an oil or "
+                                                     "gas meter")
     rows: list[CarrierYearOut] = Field(description="natural gas and oil kWh and CO2 per building, carrier and year "
                                                    "(only rows with kWh)")
     target_year: int = Field(description="the year fossil heating is to be phased out by")
@@ -233,8 +235,8 @@ class LabelBuildingOut(BaseModel):
 
     model_config = _OUT
 
-    building_id: str
-    name: str
+    building_id: str = Field(description="the building's id")
+    name: str = Field(description="the building's name")
     registered_label: str | None = Field(description="the energy label registered (null: none)")
     heated_area_m2: float = Field(description="heated area in the year, m²")
     label_required: bool = Field(description="heated area over 250 m²: a public building must hold a valid label")
@@ -256,7 +258,7 @@ class LabelsOut(BaseModel):
 
     model_config = _OUT
 
-    year: int
+    year: int = Field(description="the (local) calendar year measured")
     buildings: list[LabelBuildingOut] = Field(description="by saving potential, largest first")
     computed_through: datetime | None = Field(description=_COMPUTED_THROUGH)
     pending_buildings: list[str] = Field(description=_PENDING)
@@ -273,9 +275,9 @@ class GreenRowOut(BaseModel):
 
     model_config = _OUT
 
-    building_id: str
-    name: str
-    carrier: str
+    building_id: str = Field(description="the building's id")
+    name: str = Field(description="the building's name")
+    carrier: str = Field(description="the energy carrier (electricity, district_heating, natural_gas, oil, ...)")
     kwh: float | None = Field(description="kWh delivered in the year (null: not in the portfolio that year)")
     normalised_kwh: float | None = Field(description="kwh with heat weather-corrected to the normal year")
     coverage: float | None = Field(description=_COVERAGE)
@@ -323,11 +325,11 @@ class GreenAccountsOut(BaseModel):
 
     model_config = _OUT
 
-    year: int
-    baseline_year: int
-    totals: GreenTotalsOut
+    year: int = Field(description="the (local) calendar year reported")
+    baseline_year: int = Field(description="the year compared against")
+    totals: GreenTotalsOut = Field(description="the rows summed")
     rows: list[GreenRowOut] = Field(description="per building and carrier (water and PV production are not counted)")
     computed_through: datetime | None = Field(description=_COMPUTED_THROUGH)
     pending_buildings: list[str] = Field(description=_PENDING)
-    normal_year: NormalYearOut
+    normal_year: NormalYearOut = Field(description="the normal year heat is weather-corrected to")
     method: str = Field(description="how energy, weather correction and CO2 are counted")
