@@ -85,6 +85,7 @@ def factor_for(factors: Sequence[ref.Factor], year: int) -> FactorUsed | None:
 
 
 def factor_for_carrier(table: Mapping[str, Sequence[ref.Factor]], carrier: str, year: int) -> FactorUsed | None:
+    """The factor of `carrier` for `year` (heat pumps and EV charging take electricity's; PV and water: None)."""
     if carrier in NO_CO2:
         return None
     return factor_for(table.get(FACTOR_CARRIER.get(carrier, carrier), []), year)
@@ -97,6 +98,7 @@ ANNUAL = "annual_declaration_factor"
 
 
 def annual_method(f: FactorUsed) -> str:
+    """How an annual factor is named in an answer's `method`."""
     return f"{ANNUAL} ({f.method})"
 
 
@@ -308,6 +310,7 @@ def weighted_coverage(rows: Sequence[dict[str, Any]]) -> float:
 
 
 def rounded(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows as answered: unrounded figures rounded, working fields (`_...`) dropped."""
     return [{**{k: v for k, v in r.items() if not k.startswith("_")}, "kwh": round(r["kwh"], 1),
              "kg_co2": None if r["kg_co2"] is None else round(r["kg_co2"], 1),
              "coverage": round(r["coverage"], 4), "estimated_share": round(r["estimated_share"], 4),
@@ -509,10 +512,12 @@ class Limit:
 
 
 def label_limits() -> list[Limit]:
+    """The label classes' limits (best first), from the shipped data file."""
     return [Limit(r["label"], float(r["base"]), float(r["per_area"])) for r in ref.read_data_file("label_limits.csv")]
 
 
 def label_for(intensity: float, area: float, limits: Sequence[Limit]) -> str:
+    """The label class `intensity` (kWh/m²) falls in for a building of `area` m²."""
     for lim in limits:  # best first
         if intensity <= lim.kwh_per_m2(area):
             return lim.label
@@ -704,6 +709,7 @@ def _ids_key(ids: Sequence[str] | None) -> tuple[str, ...] | None:
 
 def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
         group: str | None = "municipal", hourly: HourlyCo2Settings | None = None) -> dict[str, Any]:
+    """GET /co2: kg CO2 per building, carrier and year, by the annual factors and hour by hour (cached)."""
     # the hourly figures read consumption_hourly, whose rows change only with the daily rows of the same local days
     # (the rollups rewrite both for a range): the years' versions of consumption_daily cover them; the hourly
     # intensities move their years' versions themselves (migration 0014)
@@ -715,6 +721,7 @@ def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: in
 
 def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], baseline_year: int, tz: ZoneInfo,
            group: str | None = "municipal", now: datetime | None = None) -> dict[str, Any]:
+    """GET /fossil: the fossil trend, the buildings still fossil and their lifecycles (cached)."""
     # `now` only decides the instant the registered heating is read at (the end of the last year, or now while it
     # runs): that instant is the key, so the answer is the same
     edge = min(datetime(years[-1] + 1, 1, 1, tzinfo=tz), now or datetime.now(tz))
@@ -725,6 +732,7 @@ def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], bas
 
 def labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, baseline_year: int = 2015,
            group: str | None = "municipal") -> dict[str, Any]:
+    """GET /labels: measured kWh/m² against the label limits, ranked by saving potential (cached)."""
     return cache.memo(conn, ("labels", _ids_key(ids), year, tz.key, baseline_year, group),
                       lambda: _labels(conn, ids, year=year, tz=tz, baseline_year=baseline_year, group=group),
                       years=(baseline_year, year))
@@ -732,6 +740,7 @@ def labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, 
 
 def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
                    group: str | None = "municipal") -> dict[str, Any]:
+    """GET /green-accounts: the yearly green accounts per building and carrier (cached)."""
     return cache.memo(conn, ("green_accounts", _ids_key(ids), year, baseline_year, tz.key, group),
                       lambda: _green_accounts(conn, ids, year=year, baseline_year=baseline_year, tz=tz, group=group),
                       years=(baseline_year, year))
