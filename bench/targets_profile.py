@@ -25,7 +25,8 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.db import libpq_dsn
-from services.targets import cache, portfolio, service
+from services.reports import service as reports
+from services.targets import cache, service
 from services.targets.status import target_statuses
 
 TZ = ZoneInfo("Europe/Copenhagen")
@@ -41,13 +42,13 @@ def main() -> None:
         "progress": lambda: service.progress(conn, year=today.year, target_id="T1", building_ids=None, today=today,
                                              tz=TZ),
         "targets": lambda: target_statuses(conn, None, today, TZ, now),
-        "fossil": lambda: portfolio.fossil(conn, None, years=list(range(2015, today.year)), baseline_year=2015, tz=TZ,
-                                           now=now),
-        "green": lambda: portfolio.green_accounts(conn, None, year=today.year - 1, baseline_year=2015, tz=TZ),
-        "co2": lambda: portfolio.co2(conn, None, year=today.year - 1, baseline_year=2015, tz=TZ),
-        "labels": lambda: portfolio.labels(conn, None, year=today.year - 1, tz=TZ),
-        "led": lambda: portfolio.led(conn, None, [date(y, 1, 1) for y in range(2015, today.year + 1)] + [now], TZ,
-                                     lighting_year=today.year - 1),
+        "fossil": lambda: reports.fossil(conn, None, years=list(range(2015, today.year)), baseline_year=2015, tz=TZ,
+                                         now=now),
+        "green": lambda: reports.green_accounts(conn, None, year=today.year - 1, baseline_year=2015, tz=TZ),
+        "co2": lambda: reports.co2(conn, None, year=today.year - 1, baseline_year=2015, tz=TZ),
+        "labels": lambda: reports.labels(conn, None, year=today.year - 1, tz=TZ),
+        "led": lambda: reports.led(conn, None, [date(y, 1, 1) for y in range(2015, today.year + 1)] + [now], TZ,
+                                   lighting_year=today.year - 1),
     }
     fn = answers[what]
     fn()  # warm the connection and the plans

@@ -319,7 +319,7 @@ def add_co2_factor(conn: PgConn, f: Factor, actor: str) -> None:
           {"kg_per_kwh": f.kg_per_kwh, "method": f.method, "source": f.source})
 
 
-# kept here for the callers that read them through this module (services/targets/portfolio.py)
+# the hourly CO2 figures of the reports slice (services/reports/service.py) read these through this module
 electric_meters = repo.electric_meters
 hourly_electricity_by_day = repo.hourly_electricity_by_day
 co2_intensity_span = repo.co2_intensity_span

@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.db import PgConn
-from services.targets import portfolio
+from services.reports import service as reports
 from services.targets import repository as repo
 from services.targets.service import progress
 
@@ -40,7 +40,7 @@ def _status(conn: PgConn, t: dict[str, Any], ids: Sequence[str] | None, today: d
                           "whole-year forecast of the running year; measured_pct: its complete months so far "
                           "against the same months of the baseline year; GET /progress for detail"}
     if metric == "led_share":
-        led = portfolio.led(conn, ids, [now], tz)
+        led = reports.led(conn, ids, [now], tz)
         s = led["series"][-1]
         share = s["led_share_count"]
         return {"at": s["at"], "value_pct": round(share * 100, 1) if share is not None else None,
@@ -50,14 +50,14 @@ def _status(conn: PgConn, t: dict[str, Any], ids: Sequence[str] | None, today: d
                 ("reached" if share == 1 else ("off_track" if today.year >= t["target_year"] else "in_progress")),
                 "coverage": 1.0 if s["luminaires"] else 0.0, "method": led["method"]}
     if metric == "fossil_heating":
-        f = portfolio.fossil(conn, ids, years=[base, last_year], baseline_year=base, tz=tz, group=group, now=now)
+        f = reports.fossil(conn, ids, years=[base, last_year], baseline_year=base, tz=tz, group=group, now=now)
         # like the buildings still fossil: by consumption or by registered heating (as of that year)
         n_base, n_now = f["trend"][0]["buildings_fossil"], len(f["buildings_still_fossil"])
         return {"year": last_year, "buildings_still_fossil": n_now, "baseline_buildings": n_base,
                 "kwh": f["trend"][-1]["kwh"], "kg_co2": f["trend"][-1]["kg_co2"],
                 "verdict": "reached" if n_now == 0 else "in_progress", "coverage": None, "method": f["method"]}
     if metric == "energy_labels":
-        lab = portfolio.labels(conn, ids, year=last_year, tz=tz, baseline_year=base, group=group)
+        lab = reports.labels(conn, ids, year=last_year, tz=tz, baseline_year=base, group=group)
         required = [b for b in lab["buildings"] if b["label_required"]]
         labelled = [b for b in required if b["registered_label"]]
         return {"year": last_year, "buildings_requiring_label": len(required), "with_label": len(labelled),
@@ -65,7 +65,7 @@ def _status(conn: PgConn, t: dict[str, Any], ids: Sequence[str] | None, today: d
                 "verdict": "reached" if len(labelled) == len(required) else "in_progress",
                 "coverage": None, "method": "public buildings over 250 m2 must hold a valid label; " + lab["method"]}
     if metric == "co2_kg":
-        c = portfolio.co2(conn, ids, year=last_year, baseline_year=base, tz=tz, group=group)
+        c = reports.co2(conn, ids, year=last_year, baseline_year=base, tz=tz, group=group)
         return {"year": last_year, "kg_co2": c["kg_co2"], "baseline_kg_co2": c["baseline_kg_co2"],
                 "change_pct": c["change_pct"], "target_pct": t["reduction_pct"],
                 "verdict": "reporting", "coverage": None, "method": c["method"]}

@@ -14,7 +14,7 @@ import pytest
 from services.connectors import dmi_api, eds_api
 from services.connectors.dmi import changed_months, degree_day_csv, source_text, split_complete
 from services.connectors.energidataservice import chunks
-from services.targets.co2 import FactorUsed, HourlySums, hourly_figure
+from services.reports.service import FactorUsed, HourlySums, hourly_figure
 from services.targets.reference import DEGREE_DAY_COLUMNS, _rows
 
 TZ = ZoneInfo("Europe/Copenhagen")

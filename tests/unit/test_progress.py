@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from services.targets.co2 import factor_for_carrier
+from services.reports.service import factor_for_carrier
 from services.targets.progress import BuildingData, Cell, Weather, compute, required_pct, time_weighted_area
 from services.targets.reference import Factor
 
@@ -296,13 +296,13 @@ def test_co2_interpolated_between_factor_years() -> None:
 
 
 def test_co2_coverage_weighs_each_carrier_by_its_active_meter_time() -> None:
-    from services.targets.portfolio import _weighted_coverage
+    from services.reports.service import weighted_coverage
 
     # gas meter installed for one month and fully measured; district heating all year, half measured:
     # (1.0 x 1 + 0.5 x 12) / 13 = 0.5385 — not the plain average (1.0 + 0.5) / 2 = 0.75
     rows = [{"coverage": 1.0, "_active": 1.0}, {"coverage": 0.5, "_active": 12.0}]
-    assert _weighted_coverage(rows) == 0.5385
-    assert _weighted_coverage([]) == 0.0
+    assert weighted_coverage(rows) == 0.5385
+    assert weighted_coverage([]) == 0.0
 
 
 def test_a_building_sold_or_added_during_a_year_counts_its_months_in_the_portfolio() -> None:
@@ -372,7 +372,7 @@ def test_kwh_per_m2_of_a_building_held_part_of_the_year_is_a_yearly_figure() -> 
 
 
 def test_text_cells_a_spreadsheet_would_run_are_neutralised() -> None:
-    from services.targets.portfolio import spreadsheet_safe
+    from services.reports.service import spreadsheet_safe
 
     for text in ("=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"):
         assert spreadsheet_safe(text) == "'" + text

@@ -1,9 +1,12 @@
-"""The other targets' figures: CO2 (T6), LED rollout (T2), fossil phase-out (T3), energy labels (T4), and the yearly
-green accounts that put energy, weather correction, CO2 and the change since the baseline year together."""
+"""The reports on the other targets: CO2 (T6) and its factor table, LED rollout (T2), fossil phase-out (T3), energy
+labels (T4), and the yearly green accounts that put energy, weather correction, CO2 and the change since the
+baseline year together (JSON, CSV, a printable page). Rules only: the SQL is in services.reports.repository and in
+the targets' public functions (the buildings' monthly figures, the factors, the weather)."""
 
 from __future__ import annotations
 
 import csv
+import html
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,20 +14,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from services.config import get_settings
 from services.consumption.periods import local_midnight
 from services.db import PgConn
+from services.errors import ValidationFailed
 from services.registry.history import HEATING, PARENT_METER, periods, value_as_of, values_during
+from services.reports import repository
+from services.reports.schemas import FactorIn
 from services.targets import cache
 from services.targets import reference as ref
-from services.targets.co2 import (
-    ANNUAL,
-    FACTOR_CARRIER,
-    FactorUsed,
-    HourlySums,
-    annual_method,
-    factor_for_carrier,
-    hourly_figure,
-)
 from services.targets.progress import (
     MONTHS,
     TOTAL_CARRIERS,
@@ -51,6 +49,95 @@ def only_carrier(b: BuildingData, year: int, carrier: str) -> BuildingData:
 
 
 # ---- CO2 ---------------------------------------------------------------------------------------------------------
+
+# Electricity-driven carriers take the electricity factor; PV production and water emit nothing counted here.
+FACTOR_CARRIER = {"heat_pump": "electricity", "ev_charging": "electricity", "heat_pump_sub": "electricity",
+                  "ev_charging_sub": "electricity"}
+NO_CO2 = frozenset({"pv_production", "water"})
+
+
+@dataclass(frozen=True)
+class FactorUsed:
+    kg_per_kwh: float
+    method: str
+
+
+def factor_for(factors: Sequence[ref.Factor], year: int) -> FactorUsed | None:
+    """The factor for `year`: the table's own row, else linear interpolation between the nearest years around it,
+    else the nearest year's row (before the first or after the last). `factors` sorted by year."""
+    if not factors:
+        return None
+    by_year = {f.year: f for f in factors}
+    if year in by_year:
+        f = by_year[year]
+        return FactorUsed(f.kg_per_kwh, f"{year}: {f.method}; {f.source}")
+    before = [f for f in factors if f.year < year]
+    after = [f for f in factors if f.year > year]
+    if before and after:
+        lo, hi = before[-1], after[0]
+        w = (year - lo.year) / (hi.year - lo.year)
+        kg = lo.kg_per_kwh + w * (hi.kg_per_kwh - lo.kg_per_kwh)
+        return FactorUsed(kg, f"interpolated between {lo.year} ({lo.kg_per_kwh}; {lo.source}) and {hi.year} "
+                              f"({hi.kg_per_kwh}; {hi.source})")
+    near = before[-1] if before else after[0]
+    return FactorUsed(near.kg_per_kwh, f"{near.year} value held for {year} (no later/earlier factor); {near.method}; "
+                                       f"{near.source}")
+
+
+def factor_for_carrier(table: Mapping[str, Sequence[ref.Factor]], carrier: str, year: int) -> FactorUsed | None:
+    """The factor of `carrier` for `year` (heat pumps and EV charging take electricity's; PV and water: None)."""
+    if carrier in NO_CO2:
+        return None
+    return factor_for(table.get(FACTOR_CARRIER.get(carrier, carrier), []), year)
+
+
+# The carriers whose kWh are electricity drawn from the grid (they take the electricity factor); their CO2 can be
+# computed hour by hour from the grid's hourly intensity.
+ELECTRIC = frozenset({"electricity", "heat_pump", "ev_charging"})
+ANNUAL = "annual_declaration_factor"
+
+
+def annual_method(f: FactorUsed) -> str:
+    """How an annual factor is named in an answer's `method`."""
+    return f"{ANNUAL} ({f.method})"
+
+
+@dataclass
+class HourlySums:
+    """kWh of an (electric) carrier in a period from the hourly rollup in hours with a stored intensity
+    (`kwh_with`), and their grams (`g`: sum of kWh_h * g/kWh_h)."""
+
+    kwh_with: float = 0.0
+    g: float = 0.0
+
+    def add(self, other: HourlySums) -> None:
+        self.kwh_with += other.kwh_with
+        self.g += other.g
+
+
+def hourly_figure(kwh: float, sums: HourlySums, factor: FactorUsed | None, method: str) -> dict[str, object]:
+    """kg CO2 of `kwh` of electricity, hour by hour where an hour has both its kWh in the hourly rollup and the grid's
+    intensity, and by the annual factor for the rest (named): kWh of hours without an intensity, and kWh the hourly
+    rollup does not hold hour by hour (steps longer than 6 h, e.g. daily or monthly reads). `coverage` is the share
+    of the kWh computed hour by hour."""
+    covered = min(sums.kwh_with, kwh) if kwh > 0 else 0.0
+    # the hourly rollup can hold a hair more than the monthly figure (rounding): scale its grams to what is counted
+    grams = sums.g * (covered / sums.kwh_with) if sums.kwh_with > 0 else 0.0
+    rest = max(kwh - covered, 0.0)
+    kg_rest = rest * factor.kg_per_kwh if factor is not None else None
+    kg = None if kg_rest is None and rest > 1e-9 else grams / 1000 + (kg_rest or 0.0)
+    return {
+        "kg_co2": kg,
+        "method": method,
+        "coverage": covered / kwh if kwh > 0 else None,
+        "kwh_hourly": covered,
+        "kg_co2_hourly": grams / 1000,
+        "fallback_kwh": rest,
+        "fallback_kg_co2": kg_rest if rest > 1e-9 else 0.0,
+        "fallback_method": (annual_method(factor) if factor is not None else "no annual factor") if rest > 1e-9
+        else None,
+    }
+
 
 def co2_rows(buildings: Sequence[BuildingData], years: Sequence[int], table: dict[str, list[ref.Factor]]
              ) -> list[dict[str, Any]]:
@@ -169,7 +256,7 @@ def _co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: i
         "change_pct": round((now / base - 1) * 100, 2) if base and now else None,
         # measured time over active meter time (coverage.py), summed over the rows: a carrier whose meter was
         # installed for a month weighs a month, not a year; < 1 for the current year too
-        "coverage": _weighted_coverage(year_rows),
+        "coverage": weighted_coverage(year_rows),
         # kWh interpolated over gaps or from estimated readings, over all kWh of the year
         "estimated_share": _estimated_share(year_rows),
         "by_carrier": [{"carrier": c, "kg_co2": round(total(year, c), 1),
@@ -215,12 +302,15 @@ def _estimated_share(rows: Sequence[dict[str, Any]]) -> float:
     return round(sum((r["estimated_share"] or 0.0) * (r["kwh"] or 0.0) for r in rows) / kwh, 4) if kwh > 0 else 0.0
 
 
-def _weighted_coverage(rows: Sequence[dict[str, Any]]) -> float:
+def weighted_coverage(rows: Sequence[dict[str, Any]]) -> float:
+    """Measured time over active meter time summed over `rows` (each with its `coverage` and `_active`, the active
+    meter time it weighs): a carrier whose meter was installed for a month weighs a month, not a year."""
     active = sum(r["_active"] for r in rows)
     return round(sum(r["coverage"] * r["_active"] for r in rows) / active, 4) if active > 0 else 0.0
 
 
 def rounded(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows as answered: unrounded figures rounded, working fields (`_...`) dropped."""
     return [{**{k: v for k, v in r.items() if not k.startswith("_")}, "kwh": round(r["kwh"], 1),
              "kg_co2": None if r["kg_co2"] is None else round(r["kg_co2"], 1),
              "coverage": round(r["coverage"], 4), "estimated_share": round(r["estimated_share"], 4),
@@ -313,11 +403,8 @@ def _luminaire_groups(conn: PgConn, ids: Sequence[str] | None
     group), so the shares at each date are counted per group instead of per luminaire."""
     hist: dict[str, list[tuple[int, str, float]]] = {}
     building_of: dict[str, str] = {}
-    for lid, bid, valid_from, tech, watts in conn.execute(
-            "SELECT h.luminaire_id, l.building_id, h.valid_from, h.technology, h.rated_power_w "
-            "FROM luminaire_history h JOIN luminaires l ON l.id = h.luminaire_id "
-            "WHERE (%s::text[] IS NULL OR l.building_id = ANY(%s)) ORDER BY h.valid_from", [ids, ids]):
-        hist.setdefault(lid, []).append((_micros(valid_from), tech, float(watts)))
+    for lid, bid, valid_from, tech, watts in repository.luminaire_history(conn, ids):
+        hist.setdefault(lid, []).append((_micros(valid_from), tech, watts))
         building_of[lid] = bid
     groups: dict[tuple[str, tuple[tuple[int, str, float], ...]], int] = {}
     for lid, rows in hist.items():
@@ -331,31 +418,7 @@ def lighting(conn: PgConn, ids: Sequence[str] | None, year: int, tz: ZoneInfo) -
     minus the energy actually used."""
     a = datetime(year, 1, 1, tzinfo=tz)
     b = datetime(year + 1, 1, 1, tzinfo=tz)
-    if ids is None:
-        # the whole portfolio: the year's telemetry aggregated per luminaire once, then joined (a lookup per
-        # luminaire, as below, costs 50,000 index probes at 2,000 buildings even without telemetry); the same rows
-        rows = conn.execute(
-            """
-            SELECT l.building_id, count(*) FILTER (WHERE t.n > 1), sum(t.wh), sum(l.rated_power_w * t.burn)
-            FROM (SELECT luminaire_key, count(*) AS n, max(energy_wh) - min(energy_wh) AS wh,
-                         max(burn_hours) - min(burn_hours) AS burn
-                  FROM luminaire_telemetry WHERE ts >= %s AND ts < %s GROUP BY 1) t
-            JOIN luminaires l ON l.key = t.luminaire_key
-            WHERE t.n > 1
-            GROUP BY 1 ORDER BY 1
-            """, [a, b]).fetchall()
-    else:
-        rows = conn.execute(
-            """
-            SELECT l.building_id, count(*) FILTER (WHERE t.n > 1), sum(t.wh), sum(t.full_wh)
-            FROM luminaires l JOIN LATERAL (
-                SELECT count(*) AS n, max(energy_wh) - min(energy_wh) AS wh,
-                       l.rated_power_w * (max(burn_hours) - min(burn_hours)) AS full_wh
-                FROM luminaire_telemetry WHERE luminaire_key = l.key AND ts >= %s AND ts < %s
-            ) t ON TRUE
-            WHERE l.building_id = ANY(%s) AND t.n > 1
-            GROUP BY 1 ORDER BY 1
-            """, [a, b, list(ids)]).fetchall()
+    rows = repository.lighting_by_building(conn, ids, a, b)
     per = [{"building_id": r[0], "luminaires_reporting": r[1], "kwh": round((r[2] or 0) / 1000, 2),
             "full_power_kwh": round((r[3] or 0) / 1000, 2) if r[3] is not None else None,
             "dimming_saving_kwh": round(((r[3] or 0) - (r[2] or 0)) / 1000, 2) if r[3] is not None else None}
@@ -375,8 +438,7 @@ def _fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], ba
     buildings = load_buildings(conn, ids, group, years=years, baseline_year=baseline_year, tz=tz)
     rows = [r for r in co2_rows(buildings, years, ref.co2_factors(conn)) if r["carrier"] in FOSSIL and r["kwh"] > 0]
     heating = fact_rows(conn, HEATING, [b.id for b in buildings])
-    current = {r[0]: r[1] for r in conn.execute("SELECT id, heating FROM buildings WHERE id = ANY(%s)",
-                                                [[b.id for b in buildings]])}
+    current = repository.heating_now(conn, [b.id for b in buildings])
 
     def heated_fossil(b: BuildingData, y: int) -> bool:
         during = values_during(heating.get(b.id, []), datetime(y, 1, 1, tzinfo=tz), datetime(y + 1, 1, 1, tzinfo=tz),
@@ -402,10 +464,7 @@ def _fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], ba
     still = sorted({r["building_id"] for r in rows if r["year"] == last}
                    | {b.id for b in buildings if b.in_portfolio(last) and registered[b.id] in FOSSIL})
     fossil_meters: dict[str, list[dict[str, Any]]] = {}
-    for mid, bid, carrier, a, z, by in conn.execute(
-            "SELECT id, building_id, carrier, active_from, active_to, replaced_by FROM meters "
-            "WHERE carrier IN ('natural_gas', 'oil') AND building_id = ANY(%s) ORDER BY id",
-            [[b.id for b in buildings]]):
+    for mid, bid, carrier, a, z, by in repository.fossil_meters(conn, [b.id for b in buildings]):
         fossil_meters.setdefault(bid, []).append({
             "meter_id": mid, "carrier": carrier, "active_from": a.astimezone(tz) if a else None,
             "active_to": z.astimezone(tz) if z else None, "replaced_by": by})
@@ -453,10 +512,12 @@ class Limit:
 
 
 def label_limits() -> list[Limit]:
+    """The label classes' limits (best first), from the shipped data file."""
     return [Limit(r["label"], float(r["base"]), float(r["per_area"])) for r in ref.read_data_file("label_limits.csv")]
 
 
 def label_for(intensity: float, area: float, limits: Sequence[Limit]) -> str:
+    """The label class `intensity` (kWh/m²) falls in for a building of `area` m²."""
     for lim in limits:  # best first
         if intensity <= lim.kwh_per_m2(area):
             return lim.label
@@ -470,9 +531,7 @@ def _labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo,
     limits = label_limits()
     buildings = load_buildings(conn, ids, group, years=[year], baseline_year=baseline_year, tz=tz)
     w, _, _ = weather(conn, [baseline_year, year])
-    registered = {r[0]: (r[1], float(r[2])) for r in conn.execute(
-        "SELECT id, energy_label, heated_area_m2 FROM buildings WHERE (%s::text[] IS NULL OR id = ANY(%s))",
-        [ids, ids])}
+    registered = repository.registered_labels(conn, ids)
     out = []
     for b in buildings:
         label, area_now = registered.get(b.id, (None, 0.0))
@@ -559,7 +618,7 @@ def _green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, basel
     totals["change_normalised_pct"] = _change(tot("normalised_kwh"), tot("baseline_normalised_kwh"))
     totals["change_co2_pct"] = _change(tot("kg_co2"), tot("baseline_kg_co2"))
     # measured over active meter time, summed over the rows (as /co2 and /consumption): not a plain average
-    totals["coverage"] = _weighted_coverage([{"coverage": r["coverage"] or 0.0, "_active": a}
+    totals["coverage"] = weighted_coverage([{"coverage": r["coverage"] or 0.0, "_active": a}
                                              for r, a in zip(rows, active, strict=True)])
     totals["estimated_share"] = _estimated_share(rows)
     return {"year": year, "baseline_year": baseline_year, "totals": totals, "rows": rows,
@@ -588,6 +647,7 @@ def spreadsheet_safe(value: object) -> object:
 
 
 def green_accounts_csv(report: dict[str, Any]) -> str:
+    """The green accounts as CSV: a row per building and carrier, then the totals (text cells spreadsheet-safe)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(GREEN_CSV_COLUMNS)
@@ -600,8 +660,44 @@ def green_accounts_csv(report: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-def months_of(year: int) -> list[date]:
-    return [date(year, m, 1) for m in MONTHS]
+def _num(x: Any, digits: int = 0) -> str:
+    if x is None:
+        return "&ndash;"
+    return f"{x:,.{digits}f}".replace(",", " ")
+
+
+def green_accounts_html(r: dict[str, Any]) -> str:
+    """The green accounts as a printable HTML page (every text escaped)."""
+    t = r["totals"]
+    head = ("<tr><th>Building</th><th>Carrier</th><th>kWh</th><th>kWh weather-corrected</th><th>kg CO₂</th>"
+            f"<th>{r['baseline_year']} kWh corrected</th><th>Change</th><th>Coverage</th></tr>")
+    body = "".join(
+        f"<tr><td>{html.escape(x['name'])}</td><td>{html.escape(x['carrier'])}</td><td>{_num(x['kwh'])}</td>"
+        f"<td>{_num(x['normalised_kwh'])}</td><td>{_num(x['kg_co2'])}</td><td>{_num(x['baseline_normalised_kwh'])}</td>"
+        f"<td>{_num(x['change_normalised_pct'], 1)} %</td><td>{_num((x['coverage'] or 0) * 100, 0)} %</td></tr>"
+        for x in r["rows"])
+    total = (f"<tr class='total'><td colspan='2'>Total</td><td>{_num(t['kwh'])}</td><td>{_num(t['normalised_kwh'])}"
+             f"</td><td>{_num(t['kg_co2'])}</td><td>{_num(t['baseline_normalised_kwh'])}</td>"
+             f"<td>{_num(t['change_normalised_pct'], 1)} %</td><td>{_num((t['coverage'] or 0) * 100)} %</td></tr>")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Green accounts {r['year']} &ndash; Energiblik</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1b1b1b; }}
+table {{ border-collapse: collapse; width: 100%; font-size: 0.9rem; }}
+th, td {{ border-bottom: 1px solid #ccc; padding: 0.3rem 0.5rem; text-align: right; }}
+th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) {{ text-align: left; }}
+tr.total td {{ font-weight: bold; border-top: 2px solid #333; }}
+.method {{ font-size: 0.8rem; color: #555; }}
+@media print {{ body {{ margin: 0; }} }}
+</style></head><body>
+<h1>Green accounts {r['year']} (grønt regnskab)</h1>
+<p>Energy {_num(t['kwh'])} kWh, weather-corrected {_num(t['normalised_kwh'])} kWh
+({_num(t['change_normalised_pct'], 1)} % against {r['baseline_year']}); CO₂ {_num(t['kg_co2'])} kg
+({_num(t['change_co2_pct'], 1)} % against {r['baseline_year']}); coverage {_num((t['coverage'] or 0) * 100)} %.</p>
+<table><thead>{head}</thead><tbody>{body}{total}</tbody></table>
+<p class="method">{html.escape(r['method'])}. Normal year {_num(r['normal_year']['degree_days'])} degree days:
+{html.escape(r['normal_year']['source'])}</p>
+</body></html>"""
 
 
 # ---- The answers above, cached exactly by data version (services/targets/cache.py) ---------------------------------
@@ -613,6 +709,7 @@ def _ids_key(ids: Sequence[str] | None) -> tuple[str, ...] | None:
 
 def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
         group: str | None = "municipal", hourly: HourlyCo2Settings | None = None) -> dict[str, Any]:
+    """GET /co2: kg CO2 per building, carrier and year, by the annual factors and hour by hour (cached)."""
     # the hourly figures read consumption_hourly, whose rows change only with the daily rows of the same local days
     # (the rollups rewrite both for a range): the years' versions of consumption_daily cover them; the hourly
     # intensities move their years' versions themselves (migration 0014)
@@ -624,6 +721,7 @@ def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: in
 
 def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], baseline_year: int, tz: ZoneInfo,
            group: str | None = "municipal", now: datetime | None = None) -> dict[str, Any]:
+    """GET /fossil: the fossil trend, the buildings still fossil and their lifecycles (cached)."""
     # `now` only decides the instant the registered heating is read at (the end of the last year, or now while it
     # runs): that instant is the key, so the answer is the same
     edge = min(datetime(years[-1] + 1, 1, 1, tzinfo=tz), now or datetime.now(tz))
@@ -634,6 +732,7 @@ def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], bas
 
 def labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, baseline_year: int = 2015,
            group: str | None = "municipal") -> dict[str, Any]:
+    """GET /labels: measured kWh/m² against the label limits, ranked by saving potential (cached)."""
     return cache.memo(conn, ("labels", _ids_key(ids), year, tz.key, baseline_year, group),
                       lambda: _labels(conn, ids, year=year, tz=tz, baseline_year=baseline_year, group=group),
                       years=(baseline_year, year))
@@ -641,6 +740,72 @@ def labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, 
 
 def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
                    group: str | None = "municipal") -> dict[str, Any]:
+    """GET /green-accounts: the yearly green accounts per building and carrier (cached)."""
     return cache.memo(conn, ("green_accounts", _ids_key(ids), year, baseline_year, tz.key, group),
                       lambda: _green_accounts(conn, ids, year=year, baseline_year=baseline_year, tz=tz, group=group),
                       years=(baseline_year, year))
+
+
+# ---- What a request asks for: the years, the points in time, the factor table ------------------------------------
+
+def last_complete_year(now: datetime, tz: ZoneInfo) -> int:
+    """The last whole year before `now`, in local time: what a report defaults to."""
+    return now.astimezone(tz).year - 1
+
+
+def report_year(year: int | None, now: datetime, tz: ZoneInfo) -> int:
+    """The year a report is asked for (default: the last complete year); a year not started yet is a
+    ValidationFailed."""
+    y = year or last_complete_year(now, tz)
+    if y > now.astimezone(tz).year:
+        raise ValidationFailed("year", f"{y} has not started")
+    return y
+
+
+def fossil_years(baseline_year: int, now: datetime, tz: ZoneInfo) -> list[int]:
+    """The years of the fossil trend: the baseline year to the last complete year (a later baseline year is a
+    ValidationFailed, not an empty trend)."""
+    last = last_complete_year(now, tz)
+    if baseline_year > last:
+        raise ValidationFailed("baseline_year", f"{baseline_year} is after the last complete year ({last}): the "
+                                                "trend runs from the baseline year to the last complete year")
+    return list(range(baseline_year, last + 1))
+
+
+def heating_read_at(years: Sequence[int], now: datetime, tz: ZoneInfo) -> datetime:
+    """The instant the fossil report reads the registered heating at: the end of its last year, or now while that
+    year runs (the answer depends on `now` only through it)."""
+    return min(datetime(years[-1] + 1, 1, 1, tzinfo=tz), now)
+
+
+def led_points(from_year: int, now: datetime, tz: ZoneInfo) -> list[date | datetime]:
+    """The points the LED rollout is counted at: each 1 January from `from_year` to this year, and now."""
+    today = now.astimezone(tz).date()
+    at: list[date | datetime] = [date(y, 1, 1) for y in range(from_year, today.year + 1)]
+    at.append(now)
+    return at
+
+
+def led_report(conn: PgConn, ids: Sequence[str] | None, *, from_year: int, lighting_year: int | None,
+               now: datetime, tz: ZoneInfo) -> dict[str, Any]:
+    """GET /led: the LED shares at each 1 January from `from_year` and now, and the lighting telemetry of
+    `lighting_year` (default: the last complete year)."""
+    return led(conn, ids, led_points(from_year, now, tz), tz,
+               lighting_year=lighting_year or last_complete_year(now, tz))
+
+
+def hourly_co2_settings() -> HourlyCo2Settings:
+    """The hourly intensity's source as configured (settings.sync.energidataservice)."""
+    eds = get_settings().sync.energidataservice
+    return HourlyCo2Settings(area=eds.price_area, dataset=eds.dataset, method=eds.method)
+
+
+def co2_factors(conn: PgConn, *, history: bool = False) -> list[dict[str, Any]]:
+    """The CO2 factor table: current rows (newest per carrier, year and area), or every version with `history`."""
+    return repository.co2_factor_rows(conn, history=history)
+
+
+def add_co2_factor(conn: PgConn, factor: FactorIn, actor: str) -> None:
+    """A new factor version: it becomes current for its carrier, year and area; older versions stay."""
+    ref.add_co2_factor(conn, ref.Factor(factor.carrier.value, factor.year, factor.area, factor.kg_per_kwh,
+                                        factor.method, factor.source), actor)
