@@ -23,7 +23,7 @@ from api.deps import (
 )
 from api.routing import v1_router
 from services.alerts import digest as digests_service
-from services.alerts import service, store
+from services.alerts import service
 from services.alerts.schemas import (
     AlertOut,
     AlertWithEventsOut,
@@ -36,8 +36,7 @@ from services.alerts.schemas import (
 )
 from services.auth.schemas import Principal, Role
 from services.auth.service import require
-from services.db import PgConn
-from services.errors import NotFoundError, ValidationFailed
+from services.errors import ValidationFailed
 from services.localtime import REPORT_DATE_PATTERN
 from services.registry import service as registry
 from services.series.service import resolve_bounds
@@ -45,13 +44,6 @@ from services.series.service import resolve_bounds
 router = v1_router(tags=["alerts"])
 
 AlertId = Annotated[int, Path(ge=1, le=2**62)]
-
-
-def _scoped(conn: PgConn, alert_id: int, caller: Principal) -> dict[str, Any]:
-    a = store.get(conn, alert_id)
-    if not caller.scope.allows(a["building_id"]):
-        raise NotFoundError("alert", str(alert_id))
-    return a
 
 
 @router.get("/alerts", response_model=list[AlertOut])
@@ -64,18 +56,11 @@ def list_alerts(
 ) -> list[dict[str, Any]]:
     """Alerts newest first; `state=active` means open or acknowledged. A facility manager sees their buildings'."""
     s, u = resolve_bounds(since, until, tz, names=("since", "until"))
-    ids = caller.scope.building_ids
     with engine.connect() as sa:
         if building_id is not None:
             registry.get_building(sa, building_id, caller.scope)  # 404 for an unknown building or one outside scope
-        conn = driver(sa)
-        if state == "active":
-            found = [a for a in store.search(conn, building_ids=None if ids is None else sorted(ids),
-                                             building_id=building_id, rule=rule, state=None, since=s, until=u,
-                                             limit=5000) if a["state"] != "resolved"][:limit]
-        else:
-            found = store.search(conn, building_ids=None if ids is None else sorted(ids), building_id=building_id,
-                                 rule=rule, state=state, since=s, until=u, limit=limit)
+        found = service.search(driver(sa), caller.scope, building_id=building_id, rule=rule, state=state, since=s,
+                               until=u, limit=limit)
     return digests_service.local_detail(found, tz)
 
 
@@ -83,7 +68,7 @@ def list_alerts(
 def get_alert(alert_id: AlertId, caller: Caller, engine: EngineDep, tz: TimezoneDep) -> dict[str, Any]:
     """One alert with its history (opened, repeated, acknowledged, resolved)."""
     with pg(engine) as conn:
-        one = {**_scoped(conn, alert_id, caller), "events": store.events(conn, alert_id)}
+        one = service.alert(conn, alert_id, caller.scope, with_events=True)
     return digests_service.local_detail([one], tz)[0]
 
 
@@ -91,8 +76,8 @@ def _handle(alert_id: int, to: str, caller: Principal, engine: Engine, tz: Any, 
             body: NoteIn | None) -> dict[str, Any]:
     require(caller.role != Role.viewer, "handle alerts (admin, energy team and facility managers only)")
     with pg(engine, write=True) as conn:
-        _scoped(conn, alert_id, caller)
-        changed = store.change_state(conn, alert_id, to, actor=caller.name, note=body.note if body else None, now=now)
+        changed = service.change_state(conn, alert_id, to, caller.scope, actor=caller.name,
+                                       note=body.note if body else None, now=now)
     return digests_service.local_detail([changed], tz)[0]
 
 
@@ -115,8 +100,7 @@ def get_rules(caller: Caller, engine: EngineDep) -> list[dict[str, Any]]:
     """Rule rows: defaults (no building type or building), per building type, per building; params merge in that
     order. A facility manager sees the defaults, the type rows and their own buildings' rows only."""
     with pg(engine) as conn:
-        rows = store.rules(conn)
-    return [r for r in rows if r["building_id"] is None or caller.scope.allows(r["building_id"])]
+        return service.rule_rows(conn, caller.scope)
 
 
 @router.put("/alert-rules", response_model=RuleOut)

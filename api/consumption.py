@@ -82,11 +82,17 @@ class ConsumptionOut(BaseModel):
 
 
 class DecisionOut(BaseModel):
-    ts: datetime
-    kind: str
-    value: float
-    reference: float
-    detail: str
+    """A counter decision the consumption engine took on a meter's readings."""
+
+    ts: datetime = Field(description="the reading the decision is about")
+    kind: str = Field(description="glitch (a small decrease, or one reading below both its agreeing neighbours: "
+                                  "ignored), reset (the register restarted), exchange (a declared meter exchange "
+                                  "starts a new series) or spike (a step above the meter's max_power_kw, or one "
+                                  "reading above both its agreeing neighbours)")
+    value: float = Field(description="the register value read, in the meter's unit")
+    reference: float = Field(description="the register value it was judged against (the reading before), in the "
+                                         "meter's unit")
+    detail: str = Field(description="the decision in words")
 
 
 def _answer(found: Series, w: Window, water: bool, resolution: str, tz: ZoneInfo) -> ConsumptionOut:
@@ -182,9 +188,19 @@ class ExchangeIn(BaseModel):
     note: str | None = Field(default=None, max_length=500)
 
 
-@router.post("/meters/{meter_id}/exchanges", status_code=201)
+class ExchangeOut(BaseModel):
+    """The exchange as declared."""
+
+    meter_id: str
+    ts: datetime = Field(description="when the old meter was replaced")
+    old_final: float | None = Field(description="the old meter's last register value")
+    new_initial: float | None = Field(description="the new meter's first register value")
+    note: str | None
+
+
+@router.post("/meters/{meter_id}/exchanges", status_code=201, response_model=ExchangeOut)
 def post_meter_exchange(*, meter_id: MeterId, body: ExchangeIn, caller: Caller, writer: RegistryWriter,
-                        engine: EngineDep, clock: ClockDep, settings: SettingsDep) -> dict[str, object]:
+                        engine: EngineDep, clock: ClockDep, settings: SettingsDep) -> ExchangeOut:
     """Declare a meter exchange: the register starts a new series at `ts`; with both register values the
     consumption across the exchange is counted. The rollups around it are recomputed. `ts` must lie where readings
     may (from the ingest's earliest time to a day ahead); the declaration is audit-logged."""
@@ -196,7 +212,7 @@ def post_meter_exchange(*, meter_id: MeterId, body: ExchangeIn, caller: Caller, 
         repo.add_exchange(conn, meter_id, key, body.ts, body.old_final, body.new_initial, body.note)
         registry.audit_exchange(sa, meter_id, body.model_dump(mode="json"),
                                 actor=registry.Actor(writer.name, writer.role.value, "API"))
-    return {"meter_id": meter_id, **body.model_dump()}
+    return ExchangeOut(meter_id=meter_id, **body.model_dump())
 
 
 def check_exchange_time(ts: datetime, *, earliest: datetime, latest: datetime) -> None:
@@ -206,7 +222,7 @@ def check_exchange_time(ts: datetime, *, earliest: datetime, latest: datetime) -
                                      f"({earliest.date().isoformat()} to a day from now)")
 
 
-@router.get("/meters/{meter_id}/decisions")
+@router.get("/meters/{meter_id}/decisions", response_model=list[DecisionOut])
 def get_meter_decisions(*, meter_id: MeterId, caller: Caller, engine: EngineDep) -> list[DecisionOut]:
     """Every counter decision on this meter's readings: glitch, reset, exchange, spike."""
     with engine.connect() as sa:

@@ -4,20 +4,38 @@ reading and completeness of every meter)."""
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import FastAPI, Query
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api import errors
-from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, TimezoneDep, driver, pg, scope_ids
+from api.deps import (
+    BuildingFilter,
+    Caller,
+    ClockDep,
+    End,
+    EngineDep,
+    Start,
+    TimezoneDep,
+    driver,
+    pg,
+    scope_ids,
+)
 from api.routing import v1_router
 from services.auth.schemas import Role
+from services.consumption import window
 from services.dashboard import service
+from services.dashboard.schemas import (
+    CorrectedResolution,
+    CorrectedSeriesOut,
+    MeOut,
+    MeterStatusOut,
+    WeatherCorrectedOut,
+)
 from services.errors import ValidationFailed
 from services.registry.schemas import USED_ENERGY_CARRIERS, Carrier
 from services.targets import service as targets_service
@@ -27,23 +45,7 @@ CHART_JS = WEB / "node_modules" / "chart.js" / "dist"
 
 router = v1_router(tags=["dashboard"])
 
-
-class MeOut(BaseModel):
-    """Who the caller is, what it may do, and what the dashboard needs to know of the installation so that it
-    repeats no rule of its own: the time zone every figure is in, today there, the baseline year of the energy
-    target, and which carriers are energy used."""
-
-    role: Role
-    name: str
-    building_ids: list[str] | None = Field(description="the buildings a facility manager is bound to; null: every "
-                                                       "building")
-    can_handle_alerts: bool = Field(description="may acknowledge and resolve alerts (every role but viewer)")
-    portfolio: bool = Field(description="may see the whole portfolio (every role but facility manager)")
-    timezone: str = Field(description="the IANA time zone of every local date and instant (ENERGIBLIK_TIMEZONE)")
-    today: date = Field(description="today's date in that time zone")
-    baseline_year: int = Field(description="the baseline year of the energy target T1 (the municipality's 2015)")
-    energy_carriers: list[Carrier] = Field(description="carriers whose kWh are energy used (not water, which is m3, "
-                                                       "nor own PV production, shown beside consumption)")
+_WATER = "water is not energy and is never weather-corrected; its m3 are at /consumption?carrier=water"
 
 
 @router.get("/me", response_model=MeOut)
@@ -59,7 +61,7 @@ def me(caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep) -> M
                  energy_carriers=list(USED_ENERGY_CARRIERS))
 
 
-@router.get("/weather-corrected")
+@router.get("/weather-corrected", response_model=WeatherCorrectedOut)
 def get_weather_corrected(
     *, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, building_id: BuildingFilter = None,
     year: Annotated[list[Annotated[int, Field(ge=1990, le=2100)]] | None,
@@ -67,26 +69,50 @@ def get_weather_corrected(
                                                       "last year and this year")] = None,
     carrier: Annotated[Carrier | None, Query(description="an energy carrier (water is not energy)",
                                              json_schema_extra={"not": {"const": Carrier.water.value}})] = None,
-    baseline_year: Annotated[int, Query(ge=1990, le=2100)] = 2015,
-) -> dict[str, Any]:
+    baseline_year: Annotated[int | None, Query(ge=1990, le=2100, description="the year `a` is estimated from; "
+                                                                             "default: the energy target T1's")] = None,
+) -> WeatherCorrectedOut:
     """Monthly kWh as delivered and weather-corrected (heat only; the method and `a` of progress), per year, for one
     building or every building in the caller's scope."""
     if carrier == Carrier.water:
-        raise ValidationFailed("carrier", "water is not energy and is never weather-corrected; its m3 are at "
-                                          "/consumption?carrier=water")
-    this_year = clock.now().astimezone(tz).year
-    years = year or [baseline_year, this_year - 1, this_year]
-    if any(not 1990 <= y <= 2100 for y in years) or len(years) > 12:
+        raise ValidationFailed("carrier", _WATER)
+    if year is not None and (any(not 1990 <= y <= 2100 for y in year) or len(year) > 12):
         raise ValidationFailed("year", "at most 12 years between 1990 and 2100")
     with engine.connect() as sa:
         ids = scope_ids(caller, building_id, sa)
-        return service.weather_corrected(driver(sa), ids, years=years, carrier=carrier.value if carrier else None,
-                                         baseline_year=baseline_year, tz=tz)
+        conn = driver(sa)
+        base = baseline_year or targets_service.energy_baseline_year(conn)
+        this_year = clock.now().astimezone(tz).year
+        years = year or [base, this_year - 1, this_year]
+        return service.weather_corrected(conn, ids, years=years, carrier=carrier.value if carrier else None,
+                                         baseline_year=base, tz=tz)
 
 
-@router.get("/meter-status")
+@router.get("/consumption/weather-corrected", response_model=CorrectedSeriesOut, tags=["consumption"])
+def get_consumption_weather_corrected(
+    *, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, building_id: BuildingFilter = None,
+    carrier: Carrier | None = None, start: Start = None, end: End = None,
+    resolution: Annotated[CorrectedResolution, Query(description="whole local periods; each lies in one month, "
+                                                                 "whose factor corrects it")] = "day",
+) -> CorrectedSeriesOut:
+    """The series of /consumption (same window, periods, coverage and pending) with each period also
+    weather-corrected: `normalised_kwh` = `kwh` x the weather-correction factor of its local month (the month's
+    normalised kWh / kWh as /weather-corrected has them: heat only, the method and `a` of progress, T1's baseline
+    year). Hours, days or months; for whole years see /weather-corrected."""
+    if carrier == Carrier.water:
+        raise ValidationFailed("carrier", _WATER)
+    w = window.resolve(start, end, resolution, clock.now(), tz)
+    with engine.connect() as sa:
+        ids = scope_ids(caller, building_id, sa)
+        conn = driver(sa)
+        return service.corrected_series(conn, ids, carrier=carrier.value if carrier else None, window=w,
+                                        resolution=resolution, baseline_year=targets_service.energy_baseline_year(conn),
+                                        tz=tz)
+
+
+@router.get("/meter-status", response_model=list[MeterStatusOut])
 def get_meter_status(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
-                     building_id: BuildingFilter = None) -> list[dict[str, Any]]:
+                     building_id: BuildingFilter = None) -> list[MeterStatusOut]:
     """Every meter in scope with its last reading time and its data completeness over the last 30 local days."""
     today = clock.now().astimezone(tz).date()
     with engine.connect() as sa:

@@ -10,25 +10,27 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.deps import EngineDep
+from api.deps import EngineDep, pg
 from services.consumption import repository as consumption_repo
-from services.db import PgConn
+from services.operations.schemas import Health, HealthUnavailable, RollupBacklog
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
 
 
-@router.get("/health")
+@router.get("/health", response_model=Health, responses={
+    503: {"model": HealthUnavailable, "description": "the database does not answer"}})
 def health(engine: EngineDep) -> JSONResponse:
     """200 `{"status": "ok", "rollups": {"pending_ranges", "failed_ranges", "lag_s"}}` when the database answers,
     else 503. `lag_s` is the age of the oldest reading range whose rollups are not recomputed yet (0: none); a lag
     does not make the API unhealthy."""
     try:
-        with engine.connect() as sa:
-            conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
+        with pg(engine) as conn:
             pending, failed, lag = consumption_repo.rollup_backlog(conn)
     except (SQLAlchemyError, psycopg.Error) as e:
         log.warning("health check: database unreachable: %s", e)
-        return JSONResponse({"status": "unavailable", "detail": "database unreachable"}, status_code=503)
-    return JSONResponse({"status": "ok", "rollups": {"pending_ranges": pending, "failed_ranges": failed,
-                                                     "lag_s": round(max(0.0, lag or 0.0), 1)}})
+        down = HealthUnavailable(status="unavailable", detail="database unreachable")
+        return JSONResponse(down.model_dump(), status_code=503)
+    ok = Health(status="ok", rollups=RollupBacklog(pending_ranges=pending, failed_ranges=failed,
+                                                   lag_s=round(max(0.0, lag or 0.0), 1)))
+    return JSONResponse(ok.model_dump())

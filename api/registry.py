@@ -6,8 +6,6 @@ from datetime import date
 from typing import Any
 
 from fastapi import Response
-from pydantic import Field
-from sqlalchemy import text
 
 from api.deps import (
     BuildingFilter,
@@ -28,6 +26,7 @@ from services.registry.schemas import (
     AreaHistoryEntry,
     BuildingHistoryOut,
     BuildingIn,
+    BuildingListItem,
     BuildingOut,
     LuminaireHistoryOut,
     LuminaireIn,
@@ -73,18 +72,11 @@ def put_building(
     return put.entity
 
 
-class BuildingListItem(BuildingOut):
-    open_alerts: int = Field(description="alerts open or acknowledged (GET /api/v1/alerts?building_id=)")
-
-
 @router.get("/buildings")
 def list_buildings(caller: Caller, engine: EngineDep) -> list[BuildingListItem]:
     """Every building the caller may see, with its count of active alerts."""
     with engine.connect() as conn:
-        buildings = service.list_buildings(conn, caller.scope)
-        counts: dict[str, int] = {r[0]: int(r[1]) for r in conn.execute(text(
-            "SELECT building_id, count(*) FROM alerts WHERE state <> 'resolved' GROUP BY 1"))}
-    return [BuildingListItem(**b.model_dump(), open_alerts=counts.get(b.id, 0)) for b in buildings]
+        return service.list_buildings_with_open_alerts(conn, caller.scope)
 
 
 @router.get("/buildings/{building_id}")

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from ingest.loop import Conn, run_forever
+from services.alerts.repository import try_evaluation_lock
 from services.alerts.service import evaluate
 from services.alerts.webhook import deliver_due
 from services.config import get_settings
@@ -27,7 +28,7 @@ def run_once(conn: Conn, tz: ZoneInfo, days_back: int) -> None:
     s = get_settings()
     apply_due_registry_changes()  # first: the evaluation reads the registry's current values
     with conn.transaction():
-        if conn.execute("SELECT pg_try_advisory_xact_lock(%s)", [LOCK]).fetchone() == (True,):
+        if try_evaluation_lock(conn, LOCK):
             out = evaluate(conn, datetime.now(UTC), tz, days_back=days_back)
             if out.opened or out.repeated or out.resolved:
                 log.info("alerts evaluated", extra={"opened": out.opened, "repeated": out.repeated,

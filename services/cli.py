@@ -107,6 +107,7 @@ def _rebuild_meters(url: str, timezone: str, keys: list[int], chunk_days: int = 
     import psycopg
 
     from services.boundary import one_item
+    from services.consumption.repository import reading_count
     from services.consumption.service import rebuild
     from services.db import libpq_dsn
 
@@ -119,8 +120,7 @@ def _rebuild_meters(url: str, timezone: str, keys: list[int], chunk_days: int = 
                     failed.append(key)
                     continue
                 meters += 1
-                row = conn.execute("SELECT count(*) FROM readings WHERE meter_key = %s", [key]).fetchone()
-                readings += int(row[0]) if row else 0
+                readings += reading_count(conn, key)
     return meters, readings, failed
 
 
@@ -131,18 +131,19 @@ def _rollups(args: argparse.Namespace, s: Settings) -> int:
     import psycopg
     from tqdm import tqdm
 
+    from services.consumption.repository import meter_keys
     from services.db import libpq_dsn
 
     with psycopg.connect(libpq_dsn(s.db.url)) as conn:
         if args.meter:
-            found = conn.execute("SELECT key, id FROM meters WHERE id = ANY(%s)", [args.meter]).fetchall()
-            missing = sorted(set(args.meter) - {r[1] for r in found})
+            found = meter_keys(conn, args.meter)
+            missing = sorted(set(args.meter) - set(found))
             if missing:
                 print(f"unknown meter(s): {', '.join(missing)}", file=sys.stderr)
                 return 2
-            keys = sorted(r[0] for r in found)
+            keys = sorted(found.values())
         else:
-            keys = [r[0] for r in conn.execute("SELECT key FROM meters ORDER BY key")]
+            keys = sorted(meter_keys(conn, None).values())
     t0 = time.perf_counter()
     jobs = max(1, min(args.jobs, len(keys) or 1))
     # small groups of meters, so the bar moves steadily and its ETA means something

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from services.alerts.store import seed_default_rules
+from services.alerts.repository import seed_default_rules
 from tests.stack import Stack, start_stack
 
 # Every table holding data; truncated before each test that asks for a clean database.

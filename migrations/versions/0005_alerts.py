@@ -103,7 +103,7 @@ DROP TYPE IF EXISTS alert_state;
 
 
 def upgrade() -> None:
-    from services.alerts.store import seed_default_rules
+    from services.alerts.repository import seed_default_rules
 
     op.execute(UPGRADE)
     seed_default_rules(op.get_bind())  # defaults for every rule; schools follow school holidays

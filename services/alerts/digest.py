@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.alerts import store
+from services.alerts import repository
 from services.db import PgConn
 from services.localtime import RFC3339_RE, iso_local
 
@@ -38,9 +38,9 @@ def digest(conn: PgConn, recipient: str, building_ids: Sequence[str] | None, day
     start = datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
     end = start + timedelta(days=1)
     ids = None if building_ids is None else list(building_ids)
-    new = [a for a in store.search(conn, building_ids=ids, building_id=None, rule=None, state=None, since=start,
+    new = [a for a in repository.search(conn, building_ids=ids, building_id=None, rule=None, state=None, since=start,
                                    until=end, limit=MAX_ALERTS) if a["first_seen"] >= start]
-    active = [a for a in store.search(conn, building_ids=ids, building_id=None, rule=None, state=None, since=None,
+    active = [a for a in repository.search(conn, building_ids=ids, building_id=None, rule=None, state=None, since=None,
                                       until=end, limit=MAX_ALERTS) if a["state"] != "resolved"]
     return {"recipient": recipient, "date": day.isoformat(), "new": local_detail(new, tz),
             "active": local_detail(active, tz),
@@ -50,7 +50,7 @@ def digest(conn: PgConn, recipient: str, building_ids: Sequence[str] | None, day
 def digests(conn: PgConn, day: date, tz: ZoneInfo) -> list[dict[str, Any]]:
     """One digest per facility manager with an active token, with its HTML, for a mail relay."""
     out = []
-    for token_id, name, buildings in store.facility_managers(conn):
+    for token_id, name, buildings in repository.facility_managers(conn):
         one = {**digest(conn, name, list(buildings), day, tz), "token_id": token_id, "buildings": list(buildings)}
         one["html"] = digest_html(one)
         out.append(one)

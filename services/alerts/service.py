@@ -12,9 +12,11 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.alerts import rules, store
+from services.alerts import repository, rules
+from services.alerts.repository import Key
 from services.alerts.rules import DEFAULT_PARAMS
 from services.alerts.schemas import RuleIn
+from services.auth.schemas import BuildingScope
 from services.boundary import one_item
 from services.consumption import repository as consumption_repo
 from services.db import PgConn
@@ -24,6 +26,7 @@ from services.targets.progress import share_for, year_figures
 from services.targets.reference import audit
 
 log = logging.getLogger(__name__)
+ACTIVE_SCAN = 5000  # alerts read to find the active ones among (state "active" is open or acknowledged)
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,12 @@ def _local_midnight(d: date, tz: ZoneInfo) -> datetime:
 
 
 def _buildings(conn: PgConn) -> list[Building]:
-    return [Building(r[0], r[1], r[2]) for r in conn.execute("SELECT id, type, opening_hours FROM buildings")]
+    return [Building(*r) for r in repository.buildings(conn)]
 
 
 def evaluate(conn: PgConn, now: datetime, tz: ZoneInfo, *, days_back: int = 3) -> Outcome:
     """Every rule for every building, in the caller's transaction."""
-    book = store.rule_book(conn)
+    book = repository.rule_book(conn)
     out = Outcome()
     buildings = _buildings(conn)
     today = now.astimezone(tz).date()
@@ -84,8 +87,7 @@ def evaluate(conn: PgConn, now: datetime, tz: ZoneInfo, *, days_back: int = 3) -
 
 def _silent(c: Ctx, b: Building, p: dict[str, Any]) -> None:
     conn, now, out = c.conn, c.now, c.out
-    meters = conn.execute("SELECT id, key, interval_minutes, active_from, active_to FROM meters "
-                          "WHERE building_id = %s", [b.id]).fetchall()
+    meters = repository.building_meters(conn, b.id)
     # A building sold (and not added back since) is no longer the municipality's: its meters are judged up to the
     # sale as if removed then (a non-routine adjustment, docs/registry.md)
     sale = targets.sold_at(conn, [b.id], c.tz).get(b.id)
@@ -94,32 +96,25 @@ def _silent(c: Ctx, b: Building, p: dict[str, Any]) -> None:
         last = consumption_repo.last_reading_ts(conn, key, now)
         v = rules.meter_silent_verdict(last, now, interval, p, active_from=active_from, active_to=active_to)
         if v.finding is not None:
-            out.count(store.fire(conn, store.Key("meter_silent", b.id, meter_id), v.finding, now)[1])
-        elif v.clear_why is not None and store.clear(conn, store.Key("meter_silent", b.id, meter_id), v.clear_why,
-                                                     now):
+            out.count(repository.fire(conn, Key("meter_silent", b.id, meter_id), v.finding, now)[1])
+        elif v.clear_why is not None and repository.clear(conn, Key("meter_silent", b.id, meter_id),
+                                                          v.clear_why, now):
             out.resolved += 1
 
 
 def _counter(c: Ctx, b: Building, p: dict[str, Any]) -> None:
     conn, now, out = c.conn, c.now, c.out
-    rows = conn.execute(
-        "SELECT m.id, d.ts, d.kind, d.value, d.reference, d.detail FROM consumption_decisions d "
-        "JOIN meters m ON m.key = d.meter_key WHERE m.building_id = %s AND d.kind = ANY(%s) "
-        "AND d.decided_at >= %s ORDER BY d.ts", [b.id, list(p["kinds"]), now - timedelta(days=7)]).fetchall()
+    rows = repository.recent_decisions(conn, b.id, list(p["kinds"]), now - timedelta(days=7))
     for meter_id, ts, kind, value, reference, detail in rows:
         f = rules.Finding(period=f"{ts.isoformat()} {kind}", title=f"counter {kind} on meter {meter_id}: {detail}",
                           detail={"ts": ts.isoformat(), "kind": kind, "value": value, "reference": reference},
                           severity="warning" if kind in ("glitch", "exchange") else "critical")
-        out.count(store.fire(conn, store.Key("counter_anomaly", b.id, meter_id), f, now)[1])
+        out.count(repository.fire(conn, Key("counter_anomaly", b.id, meter_id), f, now)[1])
 
 
 def _electricity_hours(conn: PgConn, building_id: str, start: datetime, end: datetime, tz: ZoneInfo
                        ) -> dict[datetime, float]:
-    rows = conn.execute(
-        "SELECT h.hour, sum(h.amount) FROM consumption_hourly h JOIN meters m ON m.key = h.meter_key "
-        "WHERE m.building_id = %s AND m.carrier = 'electricity' AND m.parent_meter_id IS NULL "
-        "AND h.hour >= %s AND h.hour < %s GROUP BY 1", [building_id, start, end]).fetchall()
-    return {r[0].astimezone(tz): float(r[1]) for r in rows}
+    return {hour.astimezone(tz): kwh for hour, kwh in repository.electricity_hours(conn, building_id, start, end)}
 
 
 def _baseload(c: Ctx, b: Building, p: dict[str, Any]) -> None:
@@ -138,9 +133,9 @@ def _baseload(c: Ctx, b: Building, p: dict[str, Any]) -> None:
         judged = True
         latest = rules.night_baseload(hourly, d, b.opening_hours, p, school=bool(p.get("school_holidays")))
         if latest is not None:
-            out.count(store.fire(conn, store.Key("night_baseload", b.id, ""), latest, now)[1])
-    if judged and latest is None and store.clear(conn, store.Key("night_baseload", b.id, ""),
-                                                 f"baseload normal on {days[-1]}", now):
+            out.count(repository.fire(conn, Key("night_baseload", b.id, ""), latest, now)[1])
+    if judged and latest is None and repository.clear(conn, Key("night_baseload", b.id, ""),
+                                                      f"baseload normal on {days[-1]}", now):
         out.resolved += 1
 
 
@@ -148,10 +143,8 @@ def _lights(c: Ctx, b: Building, p: dict[str, Any]) -> None:
     conn, now, days, tz, out = c.conn, c.now, c.days, c.tz, c.out
     if b.opening_hours is None or not days:
         return
-    rows = conn.execute(
-        "SELECT l.id, l.rated_power_w, t.ts, t.power_w, t.is_on FROM luminaires l JOIN luminaire_telemetry t "
-        "ON t.luminaire_key = l.key WHERE l.building_id = %s AND t.ts >= %s AND t.ts < %s ORDER BY t.ts",
-        [b.id, _local_midnight(days[0], tz), _local_midnight(days[-1] + timedelta(days=1), tz)]).fetchall()
+    rows = repository.luminaire_samples(conn, b.id, _local_midnight(days[0], tz),
+                                        _local_midnight(days[-1] + timedelta(days=1), tz))
     if not rows:
         return
     samples: dict[str, list[rules.LightSample]] = {}
@@ -164,9 +157,9 @@ def _lights(c: Ctx, b: Building, p: dict[str, Any]) -> None:
         latest = rules.lights_out_of_hours(samples, rated, d, b.opening_hours, p,
                                            school=bool(p.get("school_holidays")))
         if latest is not None:
-            out.count(store.fire(conn, store.Key("lights_out_of_hours", b.id, ""), latest, now)[1])
-    if latest is None and store.clear(conn, store.Key("lights_out_of_hours", b.id, ""),
-                                      f"no lights out of hours on {days[-1]}", now):
+            out.count(repository.fire(conn, Key("lights_out_of_hours", b.id, ""), latest, now)[1])
+    if latest is None and repository.clear(conn, Key("lights_out_of_hours", b.id, ""),
+                                           f"no lights out of hours on {days[-1]}", now):
         out.resolved += 1
 
 
@@ -177,8 +170,8 @@ def _above(c: Ctx, b: Building, p: dict[str, Any]) -> None:
     month_end = today.replace(day=1)
     month = (month_end - timedelta(days=1)).replace(day=1)
     if "baseline_year" not in c.memo:
-        t = conn.execute("SELECT baseline_year FROM targets WHERE id = 'T1'").fetchone()
-        c.memo["baseline_year"] = int(t[0]) if t is not None else 2015
+        found = repository.energy_baseline_year(conn)
+        c.memo["baseline_year"] = found if found is not None else 2015
     baseline_year: int = c.memo["baseline_year"]
     data = targets.load_buildings(conn, [b.id], None, years=[month.year], baseline_year=baseline_year, tz=tz)
     if data and month.year > baseline_year:
@@ -192,9 +185,9 @@ def _above(c: Ctx, b: Building, p: dict[str, Any]) -> None:
                         min_kwh=p["min_kwh"], period=month.isoformat()[:7],
                         what=f"{month:%B %Y} against {month:%B} {baseline_year} (weather-corrected)")
         if f is not None:
-            out.count(store.fire(conn, store.Key("above_baseline", b.id, "month"), f, now)[1])
-        elif base_f.normalised_kwh > 0 and now_f.kwh > 0 and store.clear(
-                conn, store.Key("above_baseline", b.id, "month"), f"{month:%B %Y} within the margin", now):
+            out.count(repository.fire(conn, Key("above_baseline", b.id, "month"), f, now)[1])
+        elif base_f.normalised_kwh > 0 and now_f.kwh > 0 and repository.clear(
+                conn, Key("above_baseline", b.id, "month"), f"{month:%B %Y} within the margin", now):
             out.resolved += 1
     # last complete ISO week against the same ISO week last year
     monday = today - timedelta(days=today.weekday() + 7)
@@ -203,42 +196,35 @@ def _above(c: Ctx, b: Building, p: dict[str, Any]) -> None:
         last_year_monday = date.fromisocalendar(iso.year - 1, iso.week, 1)
     except ValueError:  # week 53
         return
-    sums = []
-    for first in (monday, last_year_monday):
-        row = conn.execute(
-            "SELECT sum(c.amount) FROM consumption_daily c JOIN meters m ON m.key = c.meter_key "
-            "WHERE m.building_id = %s AND m.parent_meter_id IS NULL AND m.carrier NOT IN ('water', 'pv_production') "
-            "AND c.day >= %s AND c.day < %s", [b.id, first, first + timedelta(days=7)]).fetchone()
-        sums.append(float(row[0]) if row and row[0] is not None else 0.0)
+    sums = [repository.main_energy_kwh(conn, b.id, first, first + timedelta(days=7))
+            for first in (monday, last_year_monday)]
     f = rules.above(sums[0], sums[1], margin_pct=p["week_margin_pct"], min_kwh=p["min_kwh"],
                     period=f"{iso.year}-W{iso.week:02d}",
                     what=f"week {iso.week} {iso.year} against week {iso.week} {iso.year - 1}")
     if f is not None:
-        out.count(store.fire(conn, store.Key("above_baseline", b.id, "week"), f, now)[1])
-    elif sums[1] > 0 and sums[0] > 0 and store.clear(conn, store.Key("above_baseline", b.id, "week"),
-                                                     f"week {iso.week} within the margin", now):
+        out.count(repository.fire(conn, Key("above_baseline", b.id, "week"), f, now)[1])
+    elif sums[1] > 0 and sums[0] > 0 and repository.clear(conn, Key("above_baseline", b.id, "week"),
+                                                          f"week {iso.week} within the margin", now):
         out.resolved += 1
 
 
 def _cooling(c: Ctx, b: Building, p: dict[str, Any]) -> None:
     conn, now, days, tz, out = c.conn, c.now, c.days, c.tz, c.out
-    meters = conn.execute("SELECT id, key FROM meters WHERE building_id = %s AND carrier = 'district_heating'",
-                          [b.id]).fetchall()
+    meters = repository.district_heating_meters(conn, b.id)
     for meter_id, key in meters:
         latest = None
         judged = False
         for d in days:
-            rows = conn.execute(
-                "SELECT flow_c, return_c, volume_flow_m3h FROM heat_telemetry WHERE meter_key = %s AND ts >= %s "
-                "AND ts < %s", [key, _local_midnight(d, tz), _local_midnight(d + timedelta(days=1), tz)]).fetchall()
+            rows = repository.heat_samples(conn, key, _local_midnight(d, tz),
+                                           _local_midnight(d + timedelta(days=1), tz))
             if not rows:
                 continue
             judged = True
             latest = rules.dh_cooling([rules.HeatSample(*r) for r in rows], d, p)
             if latest is not None:
-                out.count(store.fire(conn, store.Key("dh_cooling", b.id, meter_id), latest, now)[1])
-        if judged and latest is None and store.clear(conn, store.Key("dh_cooling", b.id, meter_id),
-                                                     f"cooling normal on {days[-1]}", now):
+                out.count(repository.fire(conn, Key("dh_cooling", b.id, meter_id), latest, now)[1])
+        if judged and latest is None and repository.clear(conn, Key("dh_cooling", b.id, meter_id),
+                                                          f"cooling normal on {days[-1]}", now):
             out.resolved += 1
 
 
@@ -271,9 +257,41 @@ def set_rule(conn: PgConn, body: RuleIn, actor: str) -> dict[str, Any]:
             raise ValidationFailed(f"params.{k}", "must not be negative")
         if isinstance(v, list) and not set(v) <= set(known[k]):
             raise ValidationFailed(f"params.{k}", f"each of {', '.join(known[k])}")
-    if body.building_id is not None and not store.building_exists(conn, body.building_id):
+    if body.building_id is not None and not repository.building_exists(conn, body.building_id):
         raise NotFoundError("building", body.building_id)
-    row = store.put_rule(conn, body.rule, building_type=body.building_type, building_id=body.building_id,
+    row = repository.put_rule(conn, body.rule, building_type=body.building_type, building_id=body.building_id,
                          params=body.params, enabled=body.enabled)
     audit(conn, actor, "put", f"alert-rules/{body.rule}", body.model_dump())
     return row
+
+
+def alert(conn: PgConn, alert_id: int, scope: BuildingScope, *, with_events: bool = False) -> dict[str, Any]:
+    """One alert (with its history when asked); 404 when it is unknown or of a building outside the scope."""
+    a = repository.get(conn, alert_id)
+    if not scope.allows(a["building_id"]):
+        raise NotFoundError("alert", str(alert_id))
+    return {**a, "events": repository.events(conn, alert_id)} if with_events else a
+
+
+def search(conn: PgConn, scope: BuildingScope, *, building_id: str | None, rule: str | None, state: str | None,
+           since: datetime | None, until: datetime | None, limit: int) -> list[dict[str, Any]]:
+    """Alerts in the scope, newest first; `state` "active" means open or acknowledged."""
+    ids = None if scope.building_ids is None else sorted(scope.building_ids)
+    if state == "active":
+        found = repository.search(conn, building_ids=ids, building_id=building_id, rule=rule, state=None,
+                                  since=since, until=until, limit=ACTIVE_SCAN)
+        return [a for a in found if a["state"] != "resolved"][:limit]
+    return repository.search(conn, building_ids=ids, building_id=building_id, rule=rule, state=state, since=since,
+                             until=until, limit=limit)
+
+
+def change_state(conn: PgConn, alert_id: int, to: str, scope: BuildingScope, *, actor: str, note: str | None,
+                 now: datetime) -> dict[str, Any]:
+    """Acknowledge or resolve an alert of a building in the scope by hand (404 outside it)."""
+    alert(conn, alert_id, scope)
+    return repository.change_state(conn, alert_id, to, actor=actor, note=note, now=now)
+
+
+def rule_rows(conn: PgConn, scope: BuildingScope) -> list[dict[str, Any]]:
+    """The rule rows a caller may see: the defaults, the building-type rows and its buildings' rows."""
+    return [r for r in repository.rules(conn) if r["building_id"] is None or scope.allows(r["building_id"])]

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
 
+from services.alerts import repository
 from services.config import AlertSettings
 from services.db import PgConn
 
@@ -33,9 +34,7 @@ def deliver_due(conn: PgConn, s: AlertSettings, now: datetime, limit: int = 50) 
     """Try the deliveries that are due, in the caller's transaction. Returns (delivered, failed attempts)."""
     if not s.webhook_url:
         return 0, 0
-    rows = conn.execute(
-        "SELECT id, event, payload, attempts FROM webhook_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL "
-        "AND next_attempt_at <= %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED", [now, limit]).fetchall()
+    rows = repository.due_deliveries(conn, now, limit)
     ok = bad = 0
     secret = s.webhook_secret.get_secret_value() if s.webhook_secret else ""
     for delivery_id, event, payload, attempts in rows:
@@ -49,13 +48,11 @@ def deliver_due(conn: PgConn, s: AlertSettings, now: datetime, limit: int = 50) 
             n = attempts + 1
             wait = min(3600.0, s.webhook_backoff_s * 2 ** (n - 1))
             final = n >= s.webhook_max_attempts
-            conn.execute("UPDATE webhook_deliveries SET attempts = %s, last_error = %s, next_attempt_at = %s, "
-                         "failed_at = CASE WHEN %s THEN %s END WHERE id = %s",
-                         [n, str(exc)[:500], now + timedelta(seconds=wait), final, now, delivery_id])
+            repository.delivery_failed(conn, delivery_id, attempts=n, error=str(exc)[:500],
+                                       next_attempt_at=now + timedelta(seconds=wait), final=final, now=now)
             log.warning("webhook delivery failed", extra={"delivery": delivery_id, "attempt": n, "final": final,
                                                           "error": str(exc)[:200]})
             continue
         ok += 1
-        conn.execute("UPDATE webhook_deliveries SET attempts = attempts + 1, delivered_at = %s, last_error = NULL "
-                     "WHERE id = %s", [now, delivery_id])
+        repository.delivery_done(conn, delivery_id, now)
     return ok, bad

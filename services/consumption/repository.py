@@ -447,3 +447,16 @@ def rollup_backlog(conn: PgConn) -> tuple[int, int, float | None]:
                        "extract(epoch FROM now() - min(created_at))::float8 FROM rollup_dirty").fetchone()
     assert row is not None
     return int(row[0]), int(row[1]), (float(row[2]) if row[2] is not None else None)
+
+
+def meter_keys(conn: PgConn, meter_ids: Sequence[str] | None) -> dict[str, int]:
+    """The key of each of these meters that exists (None: of every meter), by meter id."""
+    if meter_ids is None:
+        return {r[0]: r[1] for r in conn.execute("SELECT id, key FROM meters")}
+    return {r[0]: r[1] for r in conn.execute("SELECT id, key FROM meters WHERE id = ANY(%s)", [list(meter_ids)])}
+
+
+def reading_count(conn: PgConn, key: int) -> int:
+    """How many readings of a meter are stored."""
+    row = conn.execute("SELECT count(*) FROM readings WHERE meter_key = %s", [key]).fetchone()
+    return int(row[0]) if row else 0

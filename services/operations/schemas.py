@@ -1,9 +1,10 @@
-"""Dead letters, quarantined messages and the ingest share group's members as operators see them."""
+"""Dead letters, quarantined messages and the ingest share group's members as operators see them; the API's health."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -81,3 +82,24 @@ class IngestOverview(BaseModel):
     stranded: list[str] = Field(description="client ids whose share of the readings waits in the broker: reclaim "
                                             "each with `energiblik ingest reclaim CLIENT_ID`")
     broker: BrokerStats | None
+
+
+class RollupBacklog(BaseModel):
+    pending_ranges: int = Field(description="reading ranges whose rollups are not recomputed yet")
+    failed_ranges: int = Field(description="of them, ranges waiting for a retry after a failed attempt")
+    lag_s: float = Field(description="age in seconds of the oldest pending range (0: none); a lag does not make "
+                                     "the API unhealthy")
+
+
+class Health(BaseModel):
+    """The API answers and its database does."""
+
+    status: Literal["ok"]
+    rollups: RollupBacklog
+
+
+class HealthUnavailable(BaseModel):
+    """The database does not answer (HTTP 503)."""
+
+    status: Literal["unavailable"]
+    detail: str

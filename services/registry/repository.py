@@ -96,6 +96,12 @@ def list_buildings(conn: Connection, scope: BuildingScope) -> list[BuildingOut]:
     return [BuildingOut.model_validate(dict(r)) for r in rows]
 
 
+def open_alert_counts(conn: Connection) -> dict[str, int]:
+    """Per building, its alerts open or acknowledged (buildings without any are left out)."""
+    return {r[0]: int(r[1]) for r in conn.execute(text(
+        "SELECT building_id, count(*) FROM alerts WHERE state <> 'resolved' GROUP BY 1"))}
+
+
 def existing_building_ids(conn: Connection, building_ids: list[str]) -> set[str]:
     rows = conn.execute(
         text("SELECT id FROM buildings WHERE id = ANY(CAST(:ids AS text[]))"), {"ids": sorted(set(building_ids))}

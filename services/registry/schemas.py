@@ -392,6 +392,10 @@ class BuildingOut(BaseModel):
     updated_at: datetime
 
 
+
+class BuildingListItem(BuildingOut):
+    open_alerts: int = Field(description="alerts open or acknowledged (GET /api/v1/alerts?building_id=)")
+
 class AreaHistoryEntry(BaseModel):
     valid_from: datetime | None = Field(description="null: since always (the area the building was registered with)")
     heated_area_m2: float

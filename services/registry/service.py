@@ -46,6 +46,7 @@ from services.registry.repository import MeterFacts
 from services.registry.schemas import (
     AreaHistoryEntry,
     BuildingIn,
+    BuildingListItem,
     BuildingOut,
     LuminaireIn,
     LuminaireOut,
@@ -243,6 +244,13 @@ def get_building(conn: Connection, building_id: str, scope: BuildingScope) -> Bu
 def list_buildings(conn: Connection, scope: BuildingScope) -> list[BuildingOut]:
     """Every building within the scope, by id."""
     return repository.list_buildings(conn, scope)
+
+
+def list_buildings_with_open_alerts(conn: Connection, scope: BuildingScope) -> list[BuildingListItem]:
+    """Every building within the scope, by id, with its count of alerts open or acknowledged."""
+    counts = repository.open_alert_counts(conn)
+    return [BuildingListItem(**b.model_dump(), open_alerts=counts.get(b.id, 0))
+            for b in repository.list_buildings(conn, scope)]
 
 
 def area_history(conn: Connection, building_id: str, scope: BuildingScope, tz: ZoneInfo | None = None

@@ -195,6 +195,19 @@ def test_day_week_month_and_weather_correction(page: Any, world: dict[str, str])
     corrected = page.evaluate("Chart.getChart('consumption-chart').data.datasets[1].data")
     assert corrected[0] != raw[0] and corrected[0] > raw[0]  # January 2025 was warmer than normal (0.9)
     shot(page, "facility-manager-weather-corrected")
+    # the month view draws the days the server corrected (GET /consumption/weather-corrected): last year's days
+    # each by its month's factor (2025 was warmer than normal), the same for every day of the month
+    page.click("button[data-res=month]")
+    page.wait_for_function("document.querySelector('button[data-res=month]').getAttribute('aria-pressed') === 'true'"
+                           " && document.querySelector('#chart-notes').textContent.includes('graddagemetoden')"
+                           " && Chart.getChart('consumption-chart') !== undefined")
+    corrected_days = page.evaluate("Chart.getChart('consumption-chart').data.datasets[1].data")
+    page.uncheck("#chart-weather")
+    page.wait_for_function("!document.querySelector('#chart-notes').textContent.includes('graddagemetoden')"
+                           " && Chart.getChart('consumption-chart') !== undefined")
+    raw_days = page.evaluate("Chart.getChart('consumption-chart').data.datasets[1].data")
+    ratios = {round(c / r, 3) for c, r in zip(corrected_days, raw_days, strict=True) if r}
+    assert len(raw_days) >= 28 and len(ratios) == 1 and ratios.pop() > 1, (corrected_days, raw_days)
     # a period without any data: a message, not an empty chart
     page.uncheck("#chart-weather")
     page.click("button[data-res=day]")

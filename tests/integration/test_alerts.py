@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
-from services.alerts import store
+from services.alerts import repository
 from services.alerts.rules import Finding
 from services.alerts.service import evaluate
 from services.db import libpq_dsn
@@ -105,19 +105,19 @@ def test_a_period_judged_again_after_its_alert_resolved_opens_nothing(admin: htt
     # alert and resolved it in the same evaluation, and then again every minute (a new alert, two webhooks each time)
     put_ok(admin, "/api/v1/buildings/B1", building_body())
     now = datetime.now(UTC)
-    key = store.Key("lights_out_of_hours", "B1", "")
+    key = repository.Key("lights_out_of_hours", "B1", "")
     friday = Finding(period="2026-11-27", title="lights on outside opening hours on 2026-11-27", wasted_kwh=1.5)
     with psycopg.connect(libpq_dsn(stack.db_url)) as conn, conn.transaction():
-        assert store.fire(conn, key, friday, now)[1] == "opened"
-        assert store.clear(conn, key, "no lights out of hours on 2026-11-29", now) is not None
-        assert store.fire(conn, key, friday, now)[1] == "unchanged"  # the next minute's evaluation
-        assert store.clear(conn, key, "no lights out of hours on 2026-11-29", now) is None
+        assert repository.fire(conn, key, friday, now)[1] == "opened"
+        assert repository.clear(conn, key, "no lights out of hours on 2026-11-29", now) is not None
+        assert repository.fire(conn, key, friday, now)[1] == "unchanged"  # the next minute's evaluation
+        assert repository.clear(conn, key, "no lights out of hours on 2026-11-29", now) is None
         # also after a resolution by hand; a new period opens a new alert
         monday = Finding(period="2026-11-30", title="lights on outside opening hours on 2026-11-30", wasted_kwh=2.0)
-        opened = store.fire(conn, key, monday, now)
+        opened = repository.fire(conn, key, monday, now)
         assert opened[1] == "opened"
-        store.change_state(conn, opened[0], "resolved", actor="test", note="switched off", now=now)
-        assert store.fire(conn, key, monday, now)[1] == "unchanged"
+        repository.change_state(conn, opened[0], "resolved", actor="test", note="switched off", now=now)
+        assert repository.fire(conn, key, monday, now)[1] == "unchanged"
     alerts = admin.get("/api/v1/alerts", params={"building_id": "B1"}).json()
     assert sorted((a["state"], a["wasted_kwh"]) for a in alerts) == [("resolved", 1.5), ("resolved", 2.0)]
 

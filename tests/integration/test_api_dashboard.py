@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from sqlalchemy import Engine, text
 
 from tests.integration.api_helpers import Api, building_body, make_token, meter_body, put_ok
@@ -58,6 +59,31 @@ def test_me_weather_corrected_and_meter_status(api: Api, admin: httpx.Client, db
     el = admin.get("/api/v1/weather-corrected", params={"building_id": "A", "year": 2025,
                                                         "carrier": "electricity"}).json()
     assert {m["kwh"] for m in el["years"][0]["months"]} == {None}
+    # the series of /consumption, each period weather-corrected by its month's factor (the server applies it, the
+    # dashboard only draws it): two January days and a February day of heat
+    window = {"building_id": "A", "carrier": "district_heating", "start": "2025-01-30", "end": "2025-02-02",
+              "resolution": "day"}
+    dh = admin.get("/api/v1/weather-corrected", params={"building_id": "A", "year": 2025,
+                                                        "carrier": "district_heating"}).json()
+    factor = {m["month"]: m["factor"] for m in dh["years"][0]["months"]}
+    assert factor["2025-01"] != factor["2025-02"]
+    plain = admin.get("/api/v1/consumption", params=window).json()["series"]
+    corrected = admin.get("/api/v1/consumption/weather-corrected", params=window).json()
+    assert [p["start"] for p in corrected["series"]] == [p["start"] for p in plain]
+    assert [p["kwh"] for p in corrected["series"]] == [p["kwh"] for p in plain] == [24.0, 24.0, 24.0]
+    for p in corrected["series"]:
+        assert p["factor"] == factor[p["start"][:7]]
+        assert p["normalised_kwh"] == pytest.approx(p["kwh"] * factor[p["start"][:7]], rel=1e-4)
+    assert corrected["buildings"] == wc["buildings"] and corrected["baseline_year"] == 2015
+    # electricity is never corrected; water is not energy; weeks and years cross months (asked by month instead)
+    none = admin.get("/api/v1/consumption/weather-corrected", params={**window, "carrier": "electricity"}).json()
+    assert {p["factor"] for p in none["series"]} == {1.0}
+    assert admin.get("/api/v1/consumption/weather-corrected", params={**window, "carrier": "water"}).status_code == 422
+    assert admin.get("/api/v1/consumption/weather-corrected", params={**window, "resolution": "week"}
+                     ).status_code == 422
+    hours = admin.get("/api/v1/consumption/weather-corrected", params={
+        "building_id": "A", "start": "2025-03-30", "end": "2025-03-31", "resolution": "hour"}).json()["series"]
+    assert len(hours) == 23  # the local day the clocks go forward
 
     status = {m["meter_id"]: m for m in admin.get("/api/v1/meter-status", params={"building_id": "A"}).json()}
     assert datetime.fromisoformat(status["A-DH"]["last_reading"]) == datetime(2025, 12, 31, 23, tzinfo=UTC)

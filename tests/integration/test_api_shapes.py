@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from services.alerts import rules, store
+from services.alerts import repository, rules
 from services.readings.repository import insert_dead_letters
 from tests.conftest import reset_database
 from tests.integration.api_helpers import Api, building_body, luminaire_body, make_token, meter_body, put_ok
@@ -66,7 +66,7 @@ def world(api: Api, stack: Stack, engine: Engine) -> Iterator[dict[str, Any]]:
         last = now - timedelta(hours=30)  # as the database gives it: UTC
         f = rules.meter_silent(last, now, 15, rules.DEFAULT_PARAMS["meter_silent"])
         assert f is not None
-        alert_id, _ = store.fire(conn, store.Key("meter_silent", "A", "A-EL"), f, now, notify=False)  # type: ignore[arg-type]
+        alert_id, _ = repository.fire(conn, repository.Key("meter_silent", "A", "A-EL"), f, now, notify=False)  # type: ignore[arg-type]
     yield {"today": today, "fm": fm, "alert_id": alert_id}
 
 

@@ -50,13 +50,17 @@ function isoWeek(d) {
   return 1 + Math.round(((th - jan4) / 86_400_000 - 3 + ((jan4.getUTCDay() + 6) % 7)) / 7);
 }
 
-function bucketLabel(res, iso) {
-  const d = new Date(iso);
+// A period's label: an instant in the installation's time zone, or (the year view's months) a YYYY-MM month.
+function bucketLabel(res, label) {
+  if (res === "year") {
+    const [y, m] = label.split("-").map(Number);
+    return new Intl.DateTimeFormat(locale(), { timeZone: "UTC", month: "short" }).format(new Date(Date.UTC(y, m - 1, 1)));
+  }
+  const d = new Date(label);
   const o = { timeZone: timeZone() };
   if (res === "day") return new Intl.DateTimeFormat(locale(), { ...o, hour: "2-digit", minute: "2-digit" }).format(d);
   if (res === "week") return new Intl.DateTimeFormat(locale(), { ...o, weekday: "short", day: "numeric" }).format(d);
-  if (res === "month") return new Intl.DateTimeFormat(locale(), { ...o, day: "numeric" }).format(d);
-  return new Intl.DateTimeFormat(locale(), { ...o, month: "short" }).format(d);
+  return new Intl.DateTimeFormat(locale(), { ...o, day: "numeric" }).format(d);  // month: its days
 }
 
 const children = (...kids) => kids.filter((k) => k !== null && k !== undefined);
@@ -131,33 +135,38 @@ async function renderChartCard(card, b, meters) {
   const years = [year, year - 1, baselineYear()].filter((y, i, a) => a.indexOf(y) === i);
   const p = period(view.res, d);
   const carrier = view.carrier || null;
-  const needMonthly = view.res === "year" || view.weather;
-  const monthly = needMonthly ? await get("/weather-corrected", { building_id: b.id, year: years, carrier }) : null;
-  const factors = {};
-  for (const y of monthly?.years || []) for (const m of y.months) factors[m.month] = m.factor;
+  // The year view draws the months of /weather-corrected (the baseline year's imported figures where there are
+  // some); the other views the periods of /consumption, or of /consumption/weather-corrected with the switch on,
+  // where the server has applied each month's weather-correction factor.
+  const monthly = view.res === "year" ? await get("/weather-corrected", { building_id: b.id, year: years, carrier }) : null;
+  const factors = [];  // the weather-correction factors of what is drawn (null: not corrected)
 
   // A pending period (readings stored, not yet computed) has no amount: drawn as a gap and said in a note, never 0.
   const through = [monthly?.computed_through];
   const series = await Promise.all(years.map(async (y) => {
-    const py = period(view.res, sameDateIn(d, y));
     if (view.res === "year") {
       const my = monthly.years.find((x) => x.year === y);
-      return my.months.map((m) => ({ start: `${m.month}-01T00:00:00+01:00`, kwh: view.weather ? m.normalised_kwh : m.kwh,
-                                     coverage: m.coverage, estimated_share: 0, has: m.kwh !== null, pending: !!m.pending }));
+      return my.months.map((m) => {
+        factors.push(m.factor);
+        return { label: m.month, over: m.month < today().slice(0, 7), kwh: view.weather ? m.normalised_kwh : m.kwh,
+                 coverage: m.coverage, estimated_share: 0, has: m.kwh !== null, pending: !!m.pending };
+      });
     }
-    const c = await get("/consumption", { building_id: b.id, carrier, start: ymd(py.start), end: ymd(py.end), resolution: py.bucket });
+    const py = period(view.res, sameDateIn(d, y));
+    const params = { building_id: b.id, carrier, start: ymd(py.start), end: ymd(py.end), resolution: py.bucket };
+    const c = await get(view.weather ? "/consumption/weather-corrected" : "/consumption", params);
     through.push(c.computed_through);
     return c.series.map((x) => {
       const pending = !!x.pending || x.kwh === null;
       const has = !pending && (x.coverage > 0 || x.kwh > 0);
-      const f = view.weather ? (factors[x.start.slice(0, 7)] ?? 1) : 1;
-      return { start: x.start, kwh: has ? x.kwh * f : null, coverage: x.coverage, estimated_share: x.estimated_share, has, pending };
+      if (view.weather) factors.push(x.factor);
+      const kwh = has ? (view.weather ? x.normalised_kwh : x.kwh) : null;
+      return { label: x.start, over: new Date(x.end).getTime() <= Date.now(), kwh,
+               coverage: x.coverage, estimated_share: x.estimated_share, has, pending };
     });
   }));
-  const now = Date.now();
   // completeness of the periods already over (the one in progress cannot be complete yet)
-  const ends = series[0].map((x, i) => new Date(series[0][i + 1]?.start ?? `${ymd(p.end)}T00:00:00+01:00`).getTime());
-  const started = series[0].filter((x, i) => ends[i] <= now);
+  const started = series[0].filter((x) => x.over);
   const hasData = (s) => s.some((x) => x.has && x.kwh !== null);
   const name = periodName(view.res, p);
   const msgs = [];
@@ -173,7 +182,7 @@ async function renderChartCard(card, b, meters) {
   }
   years.slice(1).forEach((y, i) => { if (!hasData(series[i + 1])) msgs.push(["", t("c.nocompare", y)]); });
   if (view.weather) {
-    const corrected = Object.values(factors).some((f) => f !== null && f !== 1);
+    const corrected = factors.some((f) => f !== null && f !== 1);
     msgs.push(["", corrected ? t("c.weathernote") : t("c.weathernone")]);
   }
   notes.replaceChildren(...msgs.map(([cls, text]) => el("p", { class: `notice ${cls}`, text })));
@@ -183,7 +192,7 @@ async function renderChartCard(card, b, meters) {
     if (!chartAvailable()) notes.append(el("p", { class: "notice empty", text: t("nochart") }));
     return;
   }
-  const labels = series[0].map((x) => bucketLabel(view.res, x.start));
+  const labels = series[0].map((x) => bucketLabel(view.res, x.label));
   const ds = (i, y, colour, type, dash) => ({
     label: `${view.res === "year" ? y : periodName(view.res, period(view.res, sameDateIn(d, y)))}`, type,
     data: labels.map((_, j) => series[i][j]?.kwh ?? null), backgroundColor: colour, borderColor: colour,

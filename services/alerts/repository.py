@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from services.alerts.rules import DEFAULT_PARAMS, Finding
@@ -224,3 +224,103 @@ def put_rule(conn: PgConn, rule: str, *, building_type: str | None, building_id:
 
 def building_exists(conn: PgConn, building_id: str) -> bool:
     return conn.execute("SELECT 1 FROM buildings WHERE id = %s", [building_id]).fetchone() is not None
+
+
+# What the rules judge (read in the evaluation's transaction)
+
+def buildings(conn: PgConn) -> list[tuple[str, str, dict[str, Any] | None]]:
+    """Every building: id, type and opening hours."""
+    return [(r[0], r[1], r[2]) for r in conn.execute("SELECT id, type, opening_hours FROM buildings")]
+
+
+def building_meters(conn: PgConn, building_id: str
+                    ) -> list[tuple[str, int, int | None, datetime | None, datetime | None]]:
+    """The building's meters: id, key, interval minutes, active from, active to."""
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in conn.execute(
+        "SELECT id, key, interval_minutes, active_from, active_to FROM meters WHERE building_id = %s", [building_id])]
+
+
+def recent_decisions(conn: PgConn, building_id: str, kinds: Sequence[str], since: datetime
+                     ) -> list[tuple[str, datetime, str, float, float, str]]:
+    """Counter decisions of these kinds on the building's meters decided since `since`, oldest first: meter id, ts,
+    kind, value, reference, detail."""
+    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in conn.execute(
+        "SELECT m.id, d.ts, d.kind, d.value, d.reference, d.detail FROM consumption_decisions d "
+        "JOIN meters m ON m.key = d.meter_key WHERE m.building_id = %s AND d.kind = ANY(%s) "
+        "AND d.decided_at >= %s ORDER BY d.ts", [building_id, list(kinds), since])]
+
+
+def electricity_hours(conn: PgConn, building_id: str, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+    """The building's main electricity meters' kWh per hour in [start, end) (from the hourly rollup)."""
+    return [(r[0], float(r[1])) for r in conn.execute(
+        "SELECT h.hour, sum(h.amount) FROM consumption_hourly h JOIN meters m ON m.key = h.meter_key "
+        "WHERE m.building_id = %s AND m.carrier = 'electricity' AND m.parent_meter_id IS NULL "
+        "AND h.hour >= %s AND h.hour < %s GROUP BY 1", [building_id, start, end])]
+
+
+def luminaire_samples(conn: PgConn, building_id: str, start: datetime, end: datetime
+                      ) -> list[tuple[str, float, datetime, float | None, bool | None]]:
+    """The building's luminaire telemetry in [start, end), oldest first: luminaire id, rated W, ts, power W, on."""
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in conn.execute(
+        "SELECT l.id, l.rated_power_w, t.ts, t.power_w, t.is_on FROM luminaires l JOIN luminaire_telemetry t "
+        "ON t.luminaire_key = l.key WHERE l.building_id = %s AND t.ts >= %s AND t.ts < %s ORDER BY t.ts",
+        [building_id, start, end])]
+
+
+def energy_baseline_year(conn: PgConn) -> int | None:
+    """The baseline year of the energy target T1 (None: no such target)."""
+    row = conn.execute("SELECT baseline_year FROM targets WHERE id = 'T1'").fetchone()
+    return None if row is None else int(row[0])
+
+
+def main_energy_kwh(conn: PgConn, building_id: str, day_from: date, day_to: date) -> float:
+    """The building's energy (main meters, neither water nor PV production) in local days [day_from, day_to), from
+    the daily rollup; 0 without any."""
+    row = conn.execute(
+        "SELECT sum(c.amount) FROM consumption_daily c JOIN meters m ON m.key = c.meter_key "
+        "WHERE m.building_id = %s AND m.parent_meter_id IS NULL AND m.carrier NOT IN ('water', 'pv_production') "
+        "AND c.day >= %s AND c.day < %s", [building_id, day_from, day_to]).fetchone()
+    return float(row[0]) if row and row[0] is not None else 0.0
+
+
+def district_heating_meters(conn: PgConn, building_id: str) -> list[tuple[str, int]]:
+    """The building's district-heating meters: id, key."""
+    return [(r[0], r[1]) for r in conn.execute(
+        "SELECT id, key FROM meters WHERE building_id = %s AND carrier = 'district_heating'", [building_id])]
+
+
+def heat_samples(conn: PgConn, meter_key: int, start: datetime, end: datetime
+                 ) -> list[tuple[float | None, float | None, float | None]]:
+    """A heat meter's telemetry in [start, end): flow °C, return °C, volume flow m3/h."""
+    return [(r[0], r[1], r[2]) for r in conn.execute(
+        "SELECT flow_c, return_c, volume_flow_m3h FROM heat_telemetry WHERE meter_key = %s AND ts >= %s AND ts < %s",
+        [meter_key, start, end])]
+
+
+def try_evaluation_lock(conn: PgConn, lock: int) -> bool:
+    """Take the transaction-scoped advisory lock that lets one evaluator run at a time; False: another holds it."""
+    return conn.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock]).fetchone() == (True,)
+
+
+# The webhook queue
+
+def due_deliveries(conn: PgConn, now: datetime, limit: int) -> list[tuple[int, str, Any, int]]:
+    """Undelivered, not given-up deliveries due by `now`, oldest first, locked (others skip them): id, event,
+    payload, attempts."""
+    return [(r[0], r[1], r[2], r[3]) for r in conn.execute(
+        "SELECT id, event, payload, attempts FROM webhook_deliveries WHERE delivered_at IS NULL AND failed_at IS NULL "
+        "AND next_attempt_at <= %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED", [now, limit])]
+
+
+def delivery_failed(conn: PgConn, delivery_id: int, *, attempts: int, error: str, next_attempt_at: datetime,
+                    final: bool, now: datetime) -> None:
+    """Record a failed attempt: when to try again, or (final) that it is given up."""
+    conn.execute("UPDATE webhook_deliveries SET attempts = %s, last_error = %s, next_attempt_at = %s, "
+                 "failed_at = CASE WHEN %s THEN %s END WHERE id = %s",
+                 [attempts, error, next_attempt_at, final, now, delivery_id])
+
+
+def delivery_done(conn: PgConn, delivery_id: int, now: datetime) -> None:
+    """Record a delivery as delivered."""
+    conn.execute("UPDATE webhook_deliveries SET attempts = attempts + 1, delivered_at = %s, last_error = NULL "
+                 "WHERE id = %s", [now, delivery_id])
