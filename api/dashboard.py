@@ -114,10 +114,9 @@ def get_consumption_weather_corrected(
 def get_meter_status(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
                      building_id: BuildingFilter = None) -> list[MeterStatusOut]:
     """Every meter in scope with its last reading time and its data completeness over the last 30 local days."""
-    today = clock.now().astimezone(tz).date()
     with engine.connect() as sa:
         ids = scope_ids(caller, building_id, sa)
-        return service.meter_status(driver(sa), ids, today=today, tz=tz)
+        return service.meter_status(driver(sa), ids, now=clock.now(), tz=tz)
 
 
 def install(app: FastAPI) -> None:

@@ -134,3 +134,8 @@ class MeterStatusOut(BaseModel):
     active_from: datetime | None = Field(description="installed at (null: since always)")
     active_to: datetime | None = Field(description="removed at, exclusive (null: still installed)")
     replaced_by: str | None = Field(description="the meter that replaced this one")
+    installed: bool = Field(description="installed now (between active_from and active_to): only an installed meter "
+                                        "is expected to report")
+    silent: bool = Field(description="installed and no reading for more than 24 hours (or none at all): shown as a "
+                                     "warning beside the last reading")
+    incomplete: bool = Field(description="completeness below 0.95 over the last `completeness_days` days")

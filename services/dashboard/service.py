@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.consumption import repository as consumption_repo
@@ -40,6 +40,9 @@ from services.targets.service import load_buildings, pending_counted, sold_at, w
 from services.targets.weather import Share
 
 COMPLETENESS_DAYS = 30
+# the meter table's verdicts: a meter is flagged silent after a day without readings, incomplete under 95 %
+SILENT_AFTER = timedelta(hours=24)
+COMPLETE_SHARE = 0.95
 
 
 def _only(b: BuildingData, carrier: str | None) -> BuildingData:
@@ -181,11 +184,12 @@ def corrected_series(conn: PgConn, building_ids: Sequence[str] | None, *, carrie
         baseline_year=baseline_year, buildings=months.share_out(), method=months.method(), series=points)
 
 
-def meter_status(conn: PgConn, building_ids: Sequence[str] | None, *, today: date, tz: ZoneInfo,
+def meter_status(conn: PgConn, building_ids: Sequence[str] | None, *, now: datetime, tz: ZoneInfo,
                  days: int = COMPLETENESS_DAYS) -> list[MeterStatusOut]:
     """Every meter with its last reading time, its lifecycle (active span in local time, replacement) and the share
     of the last `days` whole local days backed by measured data (from the daily rollup). Completeness counts only the
     time the meter was installed; it is null for a meter not installed at all in those days."""
+    today = now.astimezone(tz).date()
     first = today - timedelta(days=days)
     w0 = datetime(first.year, first.month, first.day, tzinfo=tz).astimezone(UTC)
     w1 = datetime(today.year, today.month, today.day, tzinfo=tz).astimezone(UTC)
@@ -196,13 +200,18 @@ def meter_status(conn: PgConn, building_ids: Sequence[str] | None, *, today: dat
         sale = sales.get(r.building_id)
         until = sale if sale is not None and (r.active_to is None or sale < r.active_to) else r.active_to
         active_s = active_seconds((r.active_from, until), w0, w1)
+        completeness = round(coverage(r.measured_s, active_s), 4) if active_s > 0 else None
+        installed = (r.active_from is None or r.active_from <= now) and (r.active_to is None or now < r.active_to)
         out.append(MeterStatusOut(
             meter_id=r.meter_id, building_id=r.building_id, carrier=r.carrier, unit=r.unit,
             parent_meter_id=r.parent_meter_id, last_reading=r.last_reading,
-            completeness=round(coverage(r.measured_s, active_s), 4) if active_s > 0 else None,
+            completeness=completeness,
             completeness_days=days,
             active_from=None if r.active_from is None else r.active_from.astimezone(tz),
             active_to=None if r.active_to is None else r.active_to.astimezone(tz),
             replaced_by=r.replaced_by,
+            installed=installed,
+            silent=installed and (r.last_reading is None or now - r.last_reading > SILENT_AFTER),
+            incomplete=completeness is not None and completeness < COMPLETE_SHARE,
         ))
     return out

@@ -339,3 +339,9 @@ def test_meter_status_shows_the_span_and_judges_completeness_within_it(admin: ht
     removed = today - timedelta(days=60)
     assert status["ancient"]["completeness"] is None
     assert status["ancient"]["active_to"] == datetime(removed.year, removed.month, removed.day, tzinfo=CPH).isoformat()
+    # the server says what the table flags, so the browser repeats no rule: a removed meter is not expected to
+    # report; an installed one without readings for a day is silent; under 95 % is incomplete
+    assert (status["ancient"]["installed"], status["ancient"]["silent"], status["ancient"]["incomplete"]) == (
+        False, False, False)
+    assert (status["old"]["installed"], status["old"]["silent"], status["old"]["incomplete"]) == (False, False, True)
+    assert (status["new"]["installed"], status["new"]["silent"], status["new"]["incomplete"]) == (True, True, False)

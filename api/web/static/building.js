@@ -221,14 +221,11 @@ function span(m) {
 async function renderMeters(card, meters) {
   const head = el("h2", { id: "meters-title", text: t("m.title") });
   if (!meters.length) { card.replaceChildren(head, el("p", { class: "notice empty", text: t("m.none") })); return; }
-  const now = Date.now();
+  // the server judges: installed now, silent (no reading for a day), incomplete (under 95 %)
   const rows = meters.map((m) => {
-    // a removed or not yet installed meter is not expected to report
-    const installed = (!m.active_from || new Date(m.active_from).getTime() <= now)
-      && (!m.active_to || now < new Date(m.active_to).getTime());
-    const stale = installed && (!m.last_reading || now - new Date(m.last_reading).getTime() > 86_400_000);
-    const incomplete = m.completeness !== null && m.completeness < 0.95;
-    return el("tr", { "data-meter": m.meter_id, class: installed ? "" : "muted" },
+    const stale = m.silent;
+    const incomplete = m.incomplete;
+    return el("tr", { "data-meter": m.meter_id, class: m.installed ? "" : "muted" },
       el("td", {}, m.meter_id), el("td", {}, t(`carrier.${m.carrier}`)),
       el("td", { "data-span": "" }, span(m)),
       el("td", { class: stale ? "bad" : "", title: stale ? t("m.stale") : null }, dateTime(m.last_reading)),
