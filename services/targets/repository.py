@@ -76,18 +76,25 @@ def building_exists(conn: PgConn, building_id: str) -> bool:
     return conn.execute("SELECT 1 FROM buildings WHERE id = %s", [building_id]).fetchone() is not None
 
 
-def insert_baseline_import(conn: PgConn, actor: str, rows: Sequence[tuple[str, str, date, float, str]],
-                           rejected: int) -> int:
-    """A new baseline import version with its (building, carrier, month, kWh, source) rows; its id."""
-    r = conn.execute("INSERT INTO baseline_imports (actor, accepted, rejected) VALUES (%s, %s, %s) RETURNING id",
-                     [actor, len(rows), rejected]).fetchone()
+def _versioned_import(conn: PgConn, insert_sql: str, params: Sequence[object], copy_sql: str,
+                       rows: Sequence[tuple[object, ...]]) -> int:
+    """A new import version (`insert_sql` RETURNING its id) with its rows copied in behind it; its id."""
+    r = conn.execute(insert_sql, params).fetchone()
     assert r is not None
     import_id = int(r[0])
-    with conn.cursor() as cur, cur.copy(
-            "COPY baseline_entries (import_id, building_id, carrier, month, kwh, source) FROM STDIN") as cp:
+    with conn.cursor() as cur, cur.copy(copy_sql) as cp:
         for row in rows:
             cp.write_row((import_id, *row))
     return import_id
+
+
+def insert_baseline_import(conn: PgConn, actor: str, rows: Sequence[tuple[str, str, date, float, str]],
+                           rejected: int) -> int:
+    """A new baseline import version with its (building, carrier, month, kWh, source) rows; its id."""
+    return _versioned_import(
+        conn, "INSERT INTO baseline_imports (actor, accepted, rejected) VALUES (%s, %s, %s) RETURNING id",
+        [actor, len(rows), rejected],
+        "COPY baseline_entries (import_id, building_id, carrier, month, kwh, source) FROM STDIN", rows)
 
 
 def current_baseline(conn: PgConn, building_ids: Sequence[str] | None, first: date, end: date
@@ -150,15 +157,9 @@ def baseline_months(conn: PgConn, building_ids: Sequence[str] | None, year: int,
 
 def insert_degree_day_import(conn: PgConn, actor: str, rows: Sequence[tuple[date, float, str]]) -> int:
     """A new degree-day import version with its (month, degree days, source) rows; its id."""
-    r = conn.execute("INSERT INTO degree_day_imports (actor, accepted) VALUES (%s, %s) RETURNING id",
-                     [actor, len(rows)]).fetchone()
-    assert r is not None
-    import_id = int(r[0])
-    with conn.cursor() as cur, cur.copy(
-            "COPY degree_day_entries (import_id, month, degree_days, source) FROM STDIN") as cp:
-        for row in rows:
-            cp.write_row((import_id, *row))
-    return import_id
+    return _versioned_import(
+        conn, "INSERT INTO degree_day_imports (actor, accepted) VALUES (%s, %s) RETURNING id", [actor, len(rows)],
+        "COPY degree_day_entries (import_id, month, degree_days, source) FROM STDIN", rows)
 
 
 def current_degree_days(conn: PgConn, first: date, last: date) -> list[tuple[date, float, str, int]]:
