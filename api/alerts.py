@@ -17,7 +17,6 @@ from api.deps import (
     EngineDep,
     RegistryWriter,
     TimezoneDep,
-    driver,
     instant_query,
     pg,
 )
@@ -56,10 +55,10 @@ def list_alerts(
 ) -> list[dict[str, Any]]:
     """Alerts newest first; `state=active` means open or acknowledged. A facility manager sees their buildings'."""
     s, u = resolve_bounds(since, until, tz, names=("since", "until"))
-    with engine.connect() as sa:
+    with pg(engine) as conn:
         if building_id is not None:
-            registry.get_building(sa, building_id, caller.scope)  # 404 for an unknown building or one outside scope
-        found = service.search(driver(sa), caller.scope, building_id=building_id, rule=rule, state=state, since=s,
+            registry.get_building(conn, building_id, caller.scope)  # 404 for an unknown building or one outside scope
+        found = service.search(conn, caller.scope, building_id=building_id, rule=rule, state=state, since=s,
                                until=u, limit=limit)
     return digests_service.local_detail(found, tz)
 

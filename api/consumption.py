@@ -24,13 +24,13 @@ from api.deps import (
     SettingsDep,
     Start,
     TimezoneDep,
+    pg,
 )
 from api.routing import local_instants, v1_router
 from services.consumption import repository as repo
 from services.consumption import window
 from services.consumption.query import Series, series
 from services.consumption.window import Window
-from services.db import PgConn
 from services.errors import ValidationFailed
 from services.registry import service as registry
 from services.registry.schemas import Carrier
@@ -148,14 +148,13 @@ def get_consumption(
 ) -> ConsumptionOut | Response:
     """Consumption of one building, or of every building in the caller's scope, per carrier or all energy carriers."""
     w = window.resolve(start, end, resolution, clock.now(), tz)
-    with engine.connect() as sa:
+    with pg(engine) as conn:
         if building_id is not None:
-            registry.get_building(sa, building_id, caller.scope)  # 404 outside the scope
+            registry.get_building(conn, building_id, caller.scope)  # 404 outside the scope
             buildings: list[str] | None = [building_id]
         else:
             ids = caller.scope.building_ids
             buildings = None if ids is None else sorted(ids)
-        conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
         # main meters as of each period (the dated parent history), as /progress counts them
         members = repo.totals_membership(conn, buildings, carrier.value if carrier else None)
         found = series(conn, members.keys, start=w.requested_start, end=w.requested_end, resolution=resolution,
@@ -171,9 +170,8 @@ def get_meter_consumption(
 ) -> ConsumptionOut | Response:
     """One meter's consumption (sub-meters included), with the same periods and quality figures."""
     w = window.resolve(start, end, resolution, clock.now(), tz)
-    with engine.connect() as sa:
-        meter, key = registry.get_meter_and_key(sa, meter_id, caller.scope)
-        conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
+    with pg(engine) as conn:
+        meter, key = registry.get_meter_and_key(conn, meter_id, caller.scope)
         found = series(conn, [key], start=w.requested_start, end=w.requested_end, resolution=resolution, tz=tz)
     answer = _answer(found, w, meter.carrier == Carrier.water, resolution, tz)
     return _csv(answer) if format == "csv" else _json(answer)
@@ -206,11 +204,10 @@ def post_meter_exchange(*, meter_id: MeterId, body: ExchangeIn, caller: Caller, 
     may (from the ingest's earliest time to a day ahead); the declaration is audit-logged."""
     check_exchange_time(body.ts, earliest=settings.ingest.earliest_ts,
                         latest=clock.now() + timedelta(hours=settings.ingest.max_future_hours))
-    with engine.begin() as sa:
-        _, key = registry.get_meter_and_key(sa, meter_id, caller.scope)
-        conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
+    with pg(engine, write=True) as conn:
+        _, key = registry.get_meter_and_key(conn, meter_id, caller.scope)
         repo.add_exchange(conn, meter_id, key, body.ts, body.old_final, body.new_initial, body.note)
-        registry.audit_exchange(sa, meter_id, body.model_dump(mode="json"),
+        registry.audit_exchange(conn, meter_id, body.model_dump(mode="json"),
                                 actor=registry.Actor(writer.name, writer.role.value, "API"))
     return ExchangeOut(meter_id=meter_id, **body.model_dump())
 
@@ -225,8 +222,7 @@ def check_exchange_time(ts: datetime, *, earliest: datetime, latest: datetime) -
 @router.get("/meters/{meter_id}/decisions", response_model=list[DecisionOut])
 def get_meter_decisions(*, meter_id: MeterId, caller: Caller, engine: EngineDep) -> list[DecisionOut]:
     """Every counter decision on this meter's readings: glitch, reset, exchange, spike."""
-    with engine.connect() as sa:
-        _, key = registry.get_meter_and_key(sa, meter_id, caller.scope)
-        conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
+    with pg(engine) as conn:
+        _, key = registry.get_meter_and_key(conn, meter_id, caller.scope)
         found = repo.decisions(conn, key)
     return [DecisionOut(ts=d.ts, kind=d.kind, value=d.value, reference=d.reference, detail=d.detail) for d in found]

@@ -21,7 +21,6 @@ from api.deps import (
     EngineDep,
     Start,
     TimezoneDep,
-    driver,
     pg,
     scope_ids,
 )
@@ -78,9 +77,8 @@ def get_weather_corrected(
         raise ValidationFailed("carrier", _WATER)
     if year is not None and (any(not 1990 <= y <= 2100 for y in year) or len(year) > 12):
         raise ValidationFailed("year", "at most 12 years between 1990 and 2100")
-    with engine.connect() as sa:
-        ids = scope_ids(caller, building_id, sa)
-        conn = driver(sa)
+    with pg(engine) as conn:
+        ids = scope_ids(caller, building_id, conn)
         base = baseline_year or targets_service.energy_baseline_year(conn)
         this_year = clock.now().astimezone(tz).year
         years = year or [base, this_year - 1, this_year]
@@ -102,9 +100,8 @@ def get_consumption_weather_corrected(
     if carrier == Carrier.water:
         raise ValidationFailed("carrier", _WATER)
     w = window.resolve(start, end, resolution, clock.now(), tz)
-    with engine.connect() as sa:
-        ids = scope_ids(caller, building_id, sa)
-        conn = driver(sa)
+    with pg(engine) as conn:
+        ids = scope_ids(caller, building_id, conn)
         return service.corrected_series(conn, ids, carrier=carrier.value if carrier else None, window=w,
                                         resolution=resolution, baseline_year=targets_service.energy_baseline_year(conn),
                                         tz=tz)
@@ -114,9 +111,9 @@ def get_consumption_weather_corrected(
 def get_meter_status(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
                      building_id: BuildingFilter = None) -> list[MeterStatusOut]:
     """Every meter in scope with its last reading time and its data completeness over the last 30 local days."""
-    with engine.connect() as sa:
-        ids = scope_ids(caller, building_id, sa)
-        return service.meter_status(driver(sa), ids, now=clock.now(), tz=tz)
+    with pg(engine) as conn:
+        ids = scope_ids(caller, building_id, conn)
+        return service.meter_status(conn, ids, now=clock.now(), tz=tz)
 
 
 def install(app: FastAPI) -> None:

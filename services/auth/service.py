@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from services.auth import repository
 from services.auth.schemas import CreatedToken, Principal, Role, TokenIn, TokenOut
+from services.db import driver
 from services.errors import DomainError, NotFoundError, ValidationFailed
 from services.registry.repository import existing_building_ids
 
@@ -57,7 +58,7 @@ def create_token(conn: Connection, body: TokenIn) -> CreatedToken:
     if body.role == Role.facility_manager:
         if not bids:
             raise ValidationFailed("building_ids", "a facility manager needs at least one building")
-        missing = sorted(set(bids) - existing_building_ids(conn, bids))
+        missing = sorted(set(bids) - existing_building_ids(driver(conn), bids))
         if missing:
             raise ValidationFailed("building_ids", f"unknown buildings: {', '.join(missing)}")
     elif bids:
