@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from sqlalchemy import Engine, create_engine
@@ -36,6 +36,14 @@ def libpq_dsn(url: str | None = None) -> str:
     if u.password:
         parts.append(f"password={u.password}")
     return " ".join(parts)
+
+
+@contextmanager
+def pooled(engine: Engine, *, write: bool = False) -> Iterator[PgConn]:
+    """A pooled psycopg connection inside a transaction that commits at the end when `write` (and is rolled back
+    otherwise, or on any error): what api/deps.py's `pg` hands out, for code outside a request that holds an engine."""
+    with engine.begin() if write else engine.connect() as sa:
+        yield cast(PgConn, sa.connection.driver_connection)
 
 
 @contextmanager
