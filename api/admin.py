@@ -69,19 +69,19 @@ def get_ingest_members(_: Operator, engine: EngineDep, s: SettingsDep) -> Ingest
 @router.post("/tokens", status_code=201)
 def create_token(body: TokenIn, _: TokenAdmin, engine: EngineDep) -> CreatedToken:
     """Issue a token (admin only). The `token` is shown only in this answer."""
-    with engine.begin() as conn:
+    with pg(engine, write=True) as conn:
         return auth.create_token(conn, body)
 
 
 @router.get("/tokens")
 def list_tokens(_: TokenAdmin, engine: EngineDep) -> list[TokenOut]:
     """Every token issued, revoked ones included; never the secrets."""
-    with engine.connect() as conn:
+    with pg(engine) as conn:
         return auth.list_tokens(conn)
 
 
 @router.delete("/tokens/{token_id}")
 def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], _: TokenAdmin, engine: EngineDep) -> TokenOut:
     """Revoke a token at once."""
-    with engine.begin() as conn:
+    with pg(engine, write=True) as conn:
         return auth.revoke_token(conn, token_id)
