@@ -24,13 +24,14 @@ from api.deps import (
     SettingsDep,
     Start,
     TimezoneDep,
+    driver,
+    scope_ids,
 )
 from api.routing import local_instants, v1_router
 from services.consumption import repository as repo
 from services.consumption import window
 from services.consumption.query import Series, series
 from services.consumption.window import Window
-from services.db import PgConn
 from services.errors import ValidationFailed
 from services.registry import service as registry
 from services.registry.schemas import Carrier
@@ -143,13 +144,8 @@ def get_consumption(
     """Consumption of one building, or of every building in the caller's scope, per carrier or all energy carriers."""
     w = window.resolve(start, end, resolution, clock.now(), tz)
     with engine.connect() as sa:
-        if building_id is not None:
-            registry.get_building(sa, building_id, caller.scope)  # 404 outside the scope
-            buildings: list[str] | None = [building_id]
-        else:
-            ids = caller.scope.building_ids
-            buildings = None if ids is None else sorted(ids)
-        conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
+        buildings = scope_ids(caller, building_id, sa)  # 404 outside the scope
+        conn = driver(sa)
         # main meters as of each period (the dated parent history), as /progress counts them
         members = repo.totals_membership(conn, buildings, carrier.value if carrier else None)
         found = series(conn, members.keys, start=w.requested_start, end=w.requested_end, resolution=resolution,
@@ -167,7 +163,7 @@ def get_meter_consumption(
     w = window.resolve(start, end, resolution, clock.now(), tz)
     with engine.connect() as sa:
         meter, key = registry.get_meter_and_key(sa, meter_id, caller.scope)
-        conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
+        conn = driver(sa)
         found = series(conn, [key], start=w.requested_start, end=w.requested_end, resolution=resolution, tz=tz)
     answer = _answer(found, w, meter.carrier == Carrier.water, resolution, tz)
     return _csv(answer) if format == "csv" else _json(answer)
@@ -192,7 +188,7 @@ def post_meter_exchange(*, meter_id: MeterId, body: ExchangeIn, caller: Caller, 
                         latest=clock.now() + timedelta(hours=settings.ingest.max_future_hours))
     with engine.begin() as sa:
         _, key = registry.get_meter_and_key(sa, meter_id, caller.scope)
-        conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
+        conn = driver(sa)
         repo.add_exchange(conn, meter_id, key, body.ts, body.old_final, body.new_initial, body.note)
         registry.audit_exchange(sa, meter_id, body.model_dump(mode="json"),
                                 actor=registry.Actor(writer.name, writer.role.value, "API"))
@@ -211,6 +207,6 @@ def get_meter_decisions(*, meter_id: MeterId, caller: Caller, engine: EngineDep)
     """Every counter decision on this meter's readings: glitch, reset, exchange, spike."""
     with engine.connect() as sa:
         _, key = registry.get_meter_and_key(sa, meter_id, caller.scope)
-        conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
+        conn = driver(sa)
         found = repo.decisions(conn, key)
     return [DecisionOut(ts=d.ts, kind=d.kind, value=d.value, reference=d.reference, detail=d.detail) for d in found]

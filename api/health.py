@@ -10,9 +10,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.deps import EngineDep
+from api.deps import EngineDep, pg
 from services.consumption import repository as consumption_repo
-from services.db import PgConn
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
@@ -24,8 +23,7 @@ def health(engine: EngineDep) -> JSONResponse:
     else 503. `lag_s` is the age of the oldest reading range whose rollups are not recomputed yet (0: none); a lag
     does not make the API unhealthy."""
     try:
-        with engine.connect() as sa:
-            conn: PgConn = sa.connection.driver_connection  # type: ignore[assignment]
+        with pg(engine) as conn:
             pending, failed, lag = consumption_repo.rollup_backlog(conn)
     except (SQLAlchemyError, psycopg.Error) as e:
         log.warning("health check: database unreachable: %s", e)
