@@ -17,7 +17,6 @@ from api.deps import (
     EngineDep,
     RegistryWriter,
     TimezoneDep,
-    driver,
     instant_query,
     pg,
 )
@@ -65,10 +64,9 @@ def list_alerts(
     """Alerts newest first; `state=active` means open or acknowledged. A facility manager sees their buildings'."""
     s, u = resolve_bounds(since, until, tz, names=("since", "until"))
     ids = caller.scope.building_ids
-    with engine.connect() as sa:
+    with pg(engine) as conn:
         if building_id is not None:
-            registry.get_building(sa, building_id, caller.scope)  # 404 for an unknown building or one outside scope
-        conn = driver(sa)
+            registry.get_building(conn, building_id, caller.scope)  # 404 for an unknown building or one outside scope
         if state == "active":
             found = [a for a in store.search(conn, building_ids=None if ids is None else sorted(ids),
                                              building_id=building_id, rule=rule, state=None, since=s, until=u,

@@ -24,8 +24,7 @@ from api.deps import (
     SettingsDep,
     Start,
     TimezoneDep,
-    driver,
-    scope_ids,
+    pg,
 )
 from api.routing import local_instants, v1_router
 from services.consumption import repository as repo
@@ -143,9 +142,13 @@ def get_consumption(
 ) -> ConsumptionOut | Response:
     """Consumption of one building, or of every building in the caller's scope, per carrier or all energy carriers."""
     w = window.resolve(start, end, resolution, clock.now(), tz)
-    with engine.connect() as sa:
-        buildings = scope_ids(caller, building_id, sa)  # 404 outside the scope
-        conn = driver(sa)
+    with pg(engine) as conn:
+        if building_id is not None:
+            registry.get_building(conn, building_id, caller.scope)  # 404 outside the scope
+            buildings: list[str] | None = [building_id]
+        else:
+            ids = caller.scope.building_ids
+            buildings = None if ids is None else sorted(ids)
         # main meters as of each period (the dated parent history), as /progress counts them
         members = repo.totals_membership(conn, buildings, carrier.value if carrier else None)
         found = series(conn, members.keys, start=w.requested_start, end=w.requested_end, resolution=resolution,
@@ -161,9 +164,8 @@ def get_meter_consumption(
 ) -> ConsumptionOut | Response:
     """One meter's consumption (sub-meters included), with the same periods and quality figures."""
     w = window.resolve(start, end, resolution, clock.now(), tz)
-    with engine.connect() as sa:
-        meter, key = registry.get_meter_and_key(sa, meter_id, caller.scope)
-        conn = driver(sa)
+    with pg(engine) as conn:
+        meter, key = registry.get_meter_and_key(conn, meter_id, caller.scope)
         found = series(conn, [key], start=w.requested_start, end=w.requested_end, resolution=resolution, tz=tz)
     answer = _answer(found, w, meter.carrier == Carrier.water, resolution, tz)
     return _csv(answer) if format == "csv" else _json(answer)
@@ -186,11 +188,10 @@ def post_meter_exchange(*, meter_id: MeterId, body: ExchangeIn, caller: Caller, 
     may (from the ingest's earliest time to a day ahead); the declaration is audit-logged."""
     check_exchange_time(body.ts, earliest=settings.ingest.earliest_ts,
                         latest=clock.now() + timedelta(hours=settings.ingest.max_future_hours))
-    with engine.begin() as sa:
-        _, key = registry.get_meter_and_key(sa, meter_id, caller.scope)
-        conn = driver(sa)
+    with pg(engine, write=True) as conn:
+        _, key = registry.get_meter_and_key(conn, meter_id, caller.scope)
         repo.add_exchange(conn, meter_id, key, body.ts, body.old_final, body.new_initial, body.note)
-        registry.audit_exchange(sa, meter_id, body.model_dump(mode="json"),
+        registry.audit_exchange(conn, meter_id, body.model_dump(mode="json"),
                                 actor=registry.Actor(writer.name, writer.role.value, "API"))
     return {"meter_id": meter_id, **body.model_dump()}
 
@@ -205,8 +206,7 @@ def check_exchange_time(ts: datetime, *, earliest: datetime, latest: datetime) -
 @router.get("/meters/{meter_id}/decisions")
 def get_meter_decisions(*, meter_id: MeterId, caller: Caller, engine: EngineDep) -> list[DecisionOut]:
     """Every counter decision on this meter's readings: glitch, reset, exchange, spike."""
-    with engine.connect() as sa:
-        _, key = registry.get_meter_and_key(sa, meter_id, caller.scope)
-        conn = driver(sa)
+    with pg(engine) as conn:
+        _, key = registry.get_meter_and_key(conn, meter_id, caller.scope)
         found = repo.decisions(conn, key)
     return [DecisionOut(ts=d.ts, kind=d.kind, value=d.value, reference=d.reference, detail=d.detail) for d in found]

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from api import errors
-from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, TimezoneDep, driver, pg, scope_ids
+from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, TimezoneDep, pg, scope_ids
 from api.routing import v1_router
 from services.auth.schemas import Role
 from services.dashboard import service
@@ -78,9 +78,9 @@ def get_weather_corrected(
     years = year or [baseline_year, this_year - 1, this_year]
     if any(not 1990 <= y <= 2100 for y in years) or len(years) > 12:
         raise ValidationFailed("year", "at most 12 years between 1990 and 2100")
-    with engine.connect() as sa:
-        ids = scope_ids(caller, building_id, sa)
-        return service.weather_corrected(driver(sa), ids, years=years, carrier=carrier.value if carrier else None,
+    with pg(engine) as conn:
+        ids = scope_ids(caller, building_id, conn)
+        return service.weather_corrected(conn, ids, years=years, carrier=carrier.value if carrier else None,
                                          baseline_year=baseline_year, tz=tz)
 
 
@@ -89,9 +89,9 @@ def get_meter_status(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: 
                      building_id: BuildingFilter = None) -> list[dict[str, Any]]:
     """Every meter in scope with its last reading time and its data completeness over the last 30 local days."""
     today = clock.now().astimezone(tz).date()
-    with engine.connect() as sa:
-        ids = scope_ids(caller, building_id, sa)
-        return service.meter_status(driver(sa), ids, today=today, tz=tz)
+    with pg(engine) as conn:
+        ids = scope_ids(caller, building_id, conn)
+        return service.meter_status(conn, ids, today=today, tz=tz)
 
 
 def install(app: FastAPI) -> None:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Path, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
+from services import db
 from services.auth.schemas import Principal
 from services.auth.service import authenticate, require
 from services.clock import Clock, SystemClock
@@ -35,29 +34,21 @@ def clock() -> Clock:
 
 
 EngineDep = Annotated[Engine, Depends(engine)]
+# The one connection kind (services.db): routes open their transaction with `with pg(engine, write=...) as conn`.
+pg = db.pg
+driver = db.driver
 
 
-def driver(sa: Connection) -> PgConn:
-    """The psycopg connection under a SQLAlchemy one, for repositories that take psycopg (one kind of connection)."""
-    return cast(PgConn, sa.connection.driver_connection)
-
-
-def scope_ids(caller: Principal, building_id: str | None, sa: Connection) -> list[str] | None:
+def scope_ids(caller: Principal, building_id: str | None, conn: PgConn) -> list[str] | None:
     """The buildings an answer covers: the one asked for (404 when unknown or outside the caller's scope), else the
     caller's (None: every building)."""
     if building_id is not None:
-        registry.get_building(sa, building_id, caller.scope)
+        registry.get_building(conn, building_id, caller.scope)
         return [building_id]
     ids = caller.scope.building_ids
     return None if ids is None else sorted(ids)
 
 
-@contextmanager
-def pg(eng: Engine, *, write: bool = False) -> Iterator[PgConn]:
-    """The one connection kind repositories take: a pooled psycopg connection, inside a transaction that commits
-    at the end when `write` (and is rolled back otherwise, or on any error)."""
-    with eng.begin() if write else eng.connect() as sa:
-        yield driver(sa)
 SettingsDep = Annotated[Settings, Depends(settings)]
 ClockDep = Annotated[Clock, Depends(clock)]
 

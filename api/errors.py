@@ -147,6 +147,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(IntegrityError, _integrity)
+    app.add_exception_handler(psycopg.IntegrityError, _integrity)  # repositories on psycopg: not wrapped
     app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(psycopg.DataError, _data_error)
     app.add_exception_handler(OperationalError, _db_down)
+    app.add_exception_handler(psycopg.OperationalError, _db_down)

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
-from api.deps import EngineDep, RegistryWriter, SettingsDep
+from api.deps import EngineDep, RegistryWriter, SettingsDep, pg
 from api.errors import error_body
 from api.routing import v1_router
 from services.auth.schemas import Principal
@@ -65,7 +65,7 @@ def _reject(detail: str, field: str, **extra: Any) -> JSONResponse:
 
 def _run(engine: Engine, settings: Settings, kind: Kind, text: str, caller: Principal
          ) -> tuple[ImportResult, int | None]:
-    with engine.begin() as conn:
+    with pg(engine, write=True) as conn:
         result = import_csv(conn, kind, text, actor=Actor(caller.name, caller.role.value, VIA),
                             tz=ZoneInfo(settings.timezone))
     return result, after_import(engine, settings, result)

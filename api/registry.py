@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import Response
 from pydantic import Field
-from sqlalchemy import text
 
 from api.deps import (
     BuildingFilter,
@@ -19,7 +18,7 @@ from api.deps import (
     RegistryWriter,
     SettingsDep,
     TimezoneDep,
-    driver,
+    pg,
 )
 from api.routing import v1_router
 from services.auth.schemas import Principal
@@ -65,7 +64,7 @@ def put_building(
 ) -> BuildingOut:
     """Create or replace a building. Optional fields left out are cleared. A new building gets broker credentials.
     `valid_from` dates the changes of heated area, heating and building group (kept as history); audit-logged."""
-    with engine.begin() as conn:
+    with pg(engine, write=True) as conn:
         put = service.put_building(conn, building_id, body, actor=actor(caller), tz=tz)
     if put.created:
         service.after_commit(engine, settings, buildings_created=True)
@@ -80,16 +79,15 @@ class BuildingListItem(BuildingOut):
 @router.get("/buildings")
 def list_buildings(caller: Caller, engine: EngineDep) -> list[BuildingListItem]:
     """Every building the caller may see, with its count of active alerts."""
-    with engine.connect() as conn:
+    with pg(engine) as conn:
         buildings = service.list_buildings(conn, caller.scope)
-        counts: dict[str, int] = {r[0]: int(r[1]) for r in conn.execute(text(
-            "SELECT building_id, count(*) FROM alerts WHERE state <> 'resolved' GROUP BY 1"))}
+        counts = service.open_alert_counts(conn)
     return [BuildingListItem(**b.model_dump(), open_alerts=counts.get(b.id, 0)) for b in buildings]
 
 
 @router.get("/buildings/{building_id}")
 def get_building(building_id: BuildingId, caller: Caller, engine: EngineDep) -> BuildingOut:
-    with engine.connect() as conn:
+    with pg(engine) as conn:
         return service.get_building(conn, building_id, caller.scope)
 
 
@@ -97,7 +95,7 @@ def get_building(building_id: BuildingId, caller: Caller, engine: EngineDep) -> 
 def get_area_history(building_id: BuildingId, caller: Caller, engine: EngineDep, tz: TimezoneDep
                      ) -> list[AreaHistoryEntry]:
     """Every heated area the building has had, oldest first (`valid_from` null: since always)."""
-    with engine.connect() as conn:
+    with pg(engine) as conn:
         return service.area_history(conn, building_id, caller.scope, tz)
 
 
@@ -108,9 +106,9 @@ def get_building_history(building_id: BuildingId, caller: Caller, engine: Engine
     always), when and by whom it was recorded; and its non-routine adjustments (added, sold, area changed)."""
     from services.targets import service as targets
 
-    with engine.connect() as conn:
+    with pg(engine) as conn:
         out = service.building_history(conn, building_id, caller.scope, tz)
-        out["adjustments"] = targets.adjustments(driver(conn), [building_id], date(1900, 1, 1), date(2999, 12, 31))
+        out["adjustments"] = targets.adjustments(conn, [building_id], date(1900, 1, 1), date(2999, 12, 31))
         return out
 
 
@@ -127,7 +125,7 @@ def put_meter(
 ) -> MeterPutOut:
     """Create or replace a meter, then store the readings that were quarantined while it was unknown.
     `valid_from` dates a change of `parent_meter_id` (kept as history); audit-logged."""
-    with engine.begin() as conn:
+    with pg(engine, write=True) as conn:
         put = service.put_meter(conn, meter_id, body, actor=actor(caller), tz=tz)
     replayed = service.after_commit(engine, settings, meter_ids=[meter_id])
     response.status_code = 201 if put.created else 200
@@ -137,20 +135,20 @@ def put_meter(
 @router.get("/meters")
 def list_meters(caller: Caller, engine: EngineDep, building_id: BuildingFilter = None) -> list[MeterOut]:
     """Meters the caller may see, optionally of one building."""
-    with engine.connect() as conn:
+    with pg(engine) as conn:
         return service.list_meters(conn, caller.scope, building_id)
 
 
 @router.get("/meters/{meter_id}")
 def get_meter(meter_id: MeterId, caller: Caller, engine: EngineDep) -> MeterOut:
-    with engine.connect() as conn:
+    with pg(engine) as conn:
         return service.get_meter(conn, meter_id, caller.scope)
 
 
 @router.get("/meters/{meter_id}/history", response_model=MeterHistoryOut)
 def get_meter_history(meter_id: MeterId, caller: Caller, engine: EngineDep, tz: TimezoneDep) -> dict[str, Any]:
     """The meter's parent over time (`parent_meter_id` null: a main meter, counted in totals)."""
-    with engine.connect() as conn:
+    with pg(engine) as conn:
         return service.meter_history(conn, meter_id, caller.scope, tz)
 
 
@@ -167,7 +165,7 @@ def put_luminaire(
 ) -> LuminairePutOut:
     """Create or replace a luminaire, then store the telemetry that was quarantined while it was unknown.
     `valid_from` dates a change of technology or rated W (a retrofit; kept as history); audit-logged."""
-    with engine.begin() as conn:
+    with pg(engine, write=True) as conn:
         put = service.put_luminaire(conn, luminaire_id, body, actor=actor(caller), tz=tz)
     replayed = service.after_commit(engine, settings, luminaire_ids=[luminaire_id])
     response.status_code = 201 if put.created else 200
@@ -177,13 +175,13 @@ def put_luminaire(
 @router.get("/luminaires")
 def list_luminaires(caller: Caller, engine: EngineDep, building_id: BuildingFilter = None) -> list[LuminaireOut]:
     """Luminaires the caller may see, optionally of one building."""
-    with engine.connect() as conn:
+    with pg(engine) as conn:
         return service.list_luminaires(conn, caller.scope, building_id)
 
 
 @router.get("/luminaires/{luminaire_id}")
 def get_luminaire(luminaire_id: LuminaireId, caller: Caller, engine: EngineDep) -> LuminaireOut:
-    with engine.connect() as conn:
+    with pg(engine) as conn:
         return service.get_luminaire(conn, luminaire_id, caller.scope)
 
 
@@ -191,5 +189,5 @@ def get_luminaire(luminaire_id: LuminaireId, caller: Caller, engine: EngineDep) 
 def get_luminaire_history(luminaire_id: LuminaireId, caller: Caller, engine: EngineDep, tz: TimezoneDep
                           ) -> dict[str, Any]:
     """The luminaire's technology and rated W over time (it counts in LED shares from its first row)."""
-    with engine.connect() as conn:
+    with pg(engine) as conn:
         return service.luminaire_history(conn, luminaire_id, caller.scope, tz)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query, Response
 
 from api import cached
-from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, RegistryWriter, TimezoneDep, driver, pg, scope_ids
+from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, RegistryWriter, TimezoneDep, pg, scope_ids
 from api.routing import v1_router
 from services.db import PgConn
 from services.reports import service as reports
@@ -33,10 +33,9 @@ def get_co2(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneD
     electricity (with heat pumps and EV charging) also hour by hour with the grid's hourly intensity of the price
     area (`electricity_hourly`, each electric row's `hourly`), the annual factor covering hours without one."""
     hourly = reports.hourly_co2_settings()
-    with engine.connect() as sa:
-        ids = scope_ids(caller, building_id, sa)
+    with pg(engine) as conn:
+        ids = scope_ids(caller, building_id, conn)
         y = reports.report_year(year, clock.now(), tz)
-        conn = driver(sa)
         return cached.json_answer(
             conn, ("co2", _key(ids), y, baseline_year, tz.key, group, hourly),
             lambda: reports.co2(conn, ids, year=y, baseline_year=baseline_year, tz=tz, group=group, hourly=hourly),
@@ -64,9 +63,9 @@ def get_led(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneD
     """LED share by count and installed W at each 1 January from `from_year` and now, per building and for the
     portfolio; lighting kWh and dimming savings from telemetry for `year` (default last year)."""
     now = clock.now()
-    with engine.connect() as sa:
-        ids = scope_ids(caller, building_id, sa)
-        return reports.led_report(driver(sa), ids, from_year=from_year, lighting_year=year, now=now, tz=tz)
+    with pg(engine) as conn:
+        ids = scope_ids(caller, building_id, conn)
+        return reports.led_report(conn, ids, from_year=from_year, lighting_year=year, now=now, tz=tz)
 
 
 @router.get("/fossil", response_model=FossilOut)
@@ -79,9 +78,8 @@ def get_fossil(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: Timezo
     years = reports.fossil_years(baseline_year, now, tz)
     # (the answer depends on now only through the instant the heating is read at)
     at = reports.heating_read_at(years, now, tz)
-    with engine.connect() as sa:
-        ids = scope_ids(caller, building_id, sa)
-        conn = driver(sa)
+    with pg(engine) as conn:
+        ids = scope_ids(caller, building_id, conn)
         return cached.json_answer(
             conn, ("fossil", _key(ids), baseline_year, years[-1], tz.key, group, at),
             lambda: reports.fossil(conn, ids, years=years, baseline_year=baseline_year, tz=tz, group=group, now=now),
@@ -92,10 +90,9 @@ def get_fossil(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: Timezo
 def get_labels(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, year: Year = None,
                building_id: BuildingFilter = None, group: Group = "municipal") -> Response:
     """Energy labels: registered label, measured kWh/m² against the label limits, ranking by saving potential."""
-    with engine.connect() as sa:
-        ids = scope_ids(caller, building_id, sa)
+    with pg(engine) as conn:
+        ids = scope_ids(caller, building_id, conn)
         y = reports.report_year(year, clock.now(), tz)
-        conn = driver(sa)
         return cached.json_answer(conn, ("labels", _key(ids), y, tz.key, group),
                                   lambda: reports.labels(conn, ids, year=y, tz=tz, group=group, baseline_year=2015),
                                   LabelsOut, years=(2015, y))
@@ -124,10 +121,9 @@ def get_green_accounts(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz
             return reports.green_accounts_html(report).encode(), "text/html; charset=utf-8", {}
         return cached.json_bytes(report, GreenAccountsOut), "application/json", {}
 
-    with engine.connect() as sa:
-        ids = scope_ids(caller, building_id, sa)
+    with pg(engine) as conn:
+        ids = scope_ids(caller, building_id, conn)
         y = reports.report_year(year, clock.now(), tz)
-        conn = driver(sa)
         return cached.answer(conn, ("green-accounts", _key(ids), y, baseline_year, tz.key, group, format),
                              lambda: render(conn, y), years=(baseline_year, y))
 

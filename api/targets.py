@@ -22,7 +22,6 @@ from api.deps import (
     EngineDep,
     RegistryWriter,
     TimezoneDep,
-    driver,
     pg,
     scope_ids,
 )
@@ -191,9 +190,8 @@ def get_progress(
     a finished year whole, a running year's complete months against the same months of the baseline year; a running
     year's whole-year forecast (with its own reduction, on_track and verdict) is in `forecast`."""
     today = clock.now().astimezone(tz).date()
-    with engine.connect() as sa:
-        ids = scope_ids(caller, building_id, sa)
-        conn = driver(sa)
+    with pg(engine) as conn:
+        ids = scope_ids(caller, building_id, conn)
         y = year or today.year
         base = int(service.target(conn, target)["baseline_year"])  # the years whose rollups it reads
         return cached.json_answer(
@@ -217,9 +215,8 @@ def get_progress_path(
     path asks for and the reduction reached (measured, or the running year's whole-year forecast), each as GET
     /progress gives it for that year."""
     today = clock.now().astimezone(tz).date()
-    with engine.connect() as sa:
-        ids = scope_ids(caller, building_id, sa)
-        conn = driver(sa)
+    with pg(engine) as conn:
+        ids = scope_ids(caller, building_id, conn)
         years = service.rollup_years(conn, target, today)
         return cached.json_answer(
             conn, ("progress-path", target, None if ids is None else tuple(ids), today, tz.key, from_year, to_year),
@@ -232,8 +229,8 @@ def get_progress_path(
 def get_baseline(*, caller: Caller, engine: EngineDep, building_id: BuildingFilter = None,
                  year: Annotated[int, Query(ge=1990, le=2100)] = 2015) -> list[dict[str, Any]]:
     """The current imported baseline rows (newest import per building, carrier and month)."""
-    with engine.connect() as sa:
-        return ref.current_baseline(driver(sa), scope_ids(caller, building_id, sa), year)
+    with pg(engine) as conn:
+        return ref.current_baseline(conn, scope_ids(caller, building_id, conn), year)
 
 
 @router.get("/baseline/imports", response_model=list[BaselineImportOut])
@@ -248,8 +245,8 @@ def get_baseline_missing(*, caller: Caller, engine: EngineDep, tz: TimezoneDep,
                          year: Annotated[int, Query(ge=1990, le=2100)] = 2015) -> dict[str, Any]:
     """Buildings and carriers that have meters but no baseline for the year (neither imported nor from readings),
     and those whose baseline lacks months."""
-    with engine.connect() as sa:
-        return service.baseline_missing(driver(sa), scope_ids(caller, None, sa), year, tz)
+    with pg(engine) as conn:
+        return service.baseline_missing(conn, scope_ids(caller, None, conn), year, tz)
 
 
 # A target's status has the fields its metric gives (TargetStatusOut): the others are left out, not sent as null.
@@ -259,9 +256,9 @@ def get_targets(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: Timez
     from services.targets.status import target_statuses
 
     now = clock.now()
-    with engine.connect() as sa:
-        ids = scope_ids(caller, None, sa)
-        return target_statuses(driver(sa), ids, now.astimezone(tz).date(), tz, now)
+    with pg(engine) as conn:
+        ids = scope_ids(caller, None, conn)
+        return target_statuses(conn, ids, now.astimezone(tz).date(), tz, now)
 
 
 @router.put("/targets/{target_id}", response_model=TargetOut)
@@ -280,9 +277,9 @@ def post_adjustment(building_id: BuildingId, body: AdjustmentIn, caller: Registr
     problems = adjustments.check(body)
     if problems:
         raise FieldErrors(problems)
-    with engine.begin() as sa:
-        registry.get_building(sa, building_id, caller.scope)
-        return adjustments.add(driver(sa), building_id, body, actor=caller.name, tz=tz)
+    with pg(engine, write=True) as conn:
+        registry.get_building(conn, building_id, caller.scope)
+        return adjustments.add(conn, building_id, body, actor=caller.name, tz=tz)
 
 
 @router.post("/imports/adjustments", response_model=AdjustmentImportOut, responses=_IMPORT_RESPONSES,
@@ -313,9 +310,9 @@ async def import_adjustments(request: Request, caller: RegistryWriter, engine: E
 @router.get("/buildings/{building_id}/adjustments", response_model=list[AdjustmentOut])
 def get_adjustments(building_id: BuildingId, caller: Caller, engine: EngineDep) -> list[dict[str, Any]]:
     """The non-routine adjustments recorded for a building, in date order."""
-    with engine.connect() as sa:
-        registry.get_building(sa, building_id, caller.scope)
-        return service.adjustments(driver(sa), [building_id], date(1900, 1, 1), date(2999, 12, 31))
+    with pg(engine) as conn:
+        registry.get_building(conn, building_id, caller.scope)
+        return service.adjustments(conn, [building_id], date(1900, 1, 1), date(2999, 12, 31))
 
 
 @router.get("/audit", response_model=list[AuditEntryOut])

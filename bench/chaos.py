@@ -294,7 +294,7 @@ class Soak:
         supervise.ctl(self.run_dir, "start", "sim-1", check=True)
 
     def register(self) -> None:
-        from services.db import get_engine
+        from services.db import get_engine, pg
         from services.registry import service as registry
         from services.registry.schemas import LuminaireIn, MeterIn
         from simulators.history import register
@@ -305,7 +305,7 @@ class Soak:
         register(engine, buildings)
         # the malformed stream's targets: sub-meters and a luminaire of the first three buildings
         self.junk: list[tuple[str, str, str, str]] = []  # building, meter, wmbus id, luminaire
-        with engine.begin() as conn:
+        with pg(engine, write=True) as conn:
             for n, b in enumerate(buildings[:3]):
                 parent = next(m.id for m in b.meters if m.carrier == "electricity" and m.parent is None)
                 meter, wmbus_id = f"{b.id}-chaos", f"9{n:07d}"

@@ -39,10 +39,10 @@ def run_once(conn: Conn, tz: ZoneInfo, days_back: int) -> None:
 def apply_due_registry_changes() -> None:
     """Future-dated registry changes (heating, group, area, meter parent, luminaire) become the current values when
     their date comes; the histories are already right, this keeps the "as of now" columns in step."""
-    from services.db import get_engine
+    from services.db import get_engine, pg
     from services.registry.service import apply_due_changes
 
-    with get_engine().begin() as c:
+    with pg(get_engine(), write=True) as c:
         n = apply_due_changes(c)
     if n:
         log.info("scheduled registry changes became current", extra={"entities": n})

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from services.config import Settings, get_settings
-from services.db import get_engine
+from services.db import get_engine, pg
 
 
 def _broker_sync(args: argparse.Namespace, s: Settings) -> int:
@@ -46,7 +46,7 @@ def _import(args: argparse.Namespace, s: Settings) -> int:
         print(f"cannot read {args.file}: {e}", file=sys.stderr)
         return 2
     engine = get_engine()
-    with engine.begin() as conn:
+    with pg(engine, write=True) as conn:
         # the audit log's who: the operating-system user running the command
         result = import_csv(conn, Kind(args.kind), text, actor=Actor(f"cli:{getpass.getuser()}", None, VIA))
     if result.rejected:

@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 import psycopg
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from services.config import get_settings
@@ -36,6 +36,20 @@ def libpq_dsn(url: str | None = None) -> str:
     if u.password:
         parts.append(f"password={u.password}")
     return " ".join(parts)
+
+
+def driver(sa: Connection) -> PgConn:
+    """The psycopg connection under a SQLAlchemy one, for repositories that take psycopg (one kind of connection)."""
+    return cast(PgConn, sa.connection.driver_connection)
+
+
+@contextmanager
+def pg(eng: Engine, *, write: bool = False) -> Iterator[PgConn]:
+    """The one connection kind repositories take: a pooled psycopg connection, inside a transaction that commits
+    at the end when `write` (and is rolled back otherwise, or on any error). For every caller at the edge: API
+    requests (through api.deps), the CLI, simulators and batch processes."""
+    with eng.begin() if write else eng.connect() as sa:
+        yield driver(sa)
 
 
 @contextmanager

@@ -505,13 +505,13 @@ def register_estate_twins(n_buildings: int, seed: int = 2015) -> int:
     """Register, for each main electricity meter of the estate, its DataHub twin `<meter>-dh` (interval kWh per hour,
     external_id the GSRN) as a sub-meter of it, so the demo shows the DataHub route beside MQTT without counting the
     electricity twice (a sub-meter splits its parent's use and never adds to it). Uses ENERGIBLIK_DB__URL."""
-    from services.db import get_engine
+    from services.db import get_engine, pg
     from services.registry import service as registry
     from services.registry.schemas import MeterIn
 
     actor = registry.Actor("simulator", via="simulator")
     n = 0
-    with get_engine().begin() as conn:
+    with pg(get_engine(), write=True) as conn:
         for building_id, meter_id, mp in estate_points(n_buildings, seed):
             registry.put_meter(conn, f"{meter_id}-dh", MeterIn.model_validate({
                 "building_id": building_id, "carrier": "electricity", "unit": "kWh", "mode": "interval",

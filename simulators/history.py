@@ -34,7 +34,7 @@ import psycopg
 from sqlalchemy import Engine
 
 from services.config import get_settings
-from services.db import PgConn, get_engine, libpq_dsn
+from services.db import PgConn, get_engine, libpq_dsn, pg
 from services.ingestion.schemas import RawMessage
 from services.ingestion.service import IngestPipeline
 from services.registry import service as registry
@@ -70,7 +70,7 @@ SIMULATOR = registry.Actor("simulator", via="simulator")
 def register(engine: Engine, buildings: list[BuildingSpec]) -> None:
     """Buildings, meters and luminaires through the registry service (the API's code), with the luminaires' LED
     retrofits dated in their technology history."""
-    with engine.begin() as conn:
+    with pg(engine, write=True) as conn:
         for b in buildings:
             fields = {
                 "name": b.name, "type": b.archetype.type, "heated_area_m2": b.area_m2, "heating": b.heating_2015,
@@ -92,7 +92,7 @@ def register(engine: Engine, buildings: list[BuildingSpec]) -> None:
                     "rated_power_w": LED_W if b.led_year else FLUORESCENT_W,
                     "zone": f"zone {1 + (i - 1) // 10}"}), actor=SIMULATOR)
         ids = [f"{b.id}-l{i:03d}" for b in buildings for i in range(1, b.luminaires + 1)]
-        conn.exec_driver_sql("DELETE FROM luminaire_history WHERE luminaire_id = ANY(%s)", (ids,))
+        conn.execute("DELETE FROM luminaire_history WHERE luminaire_id = ANY(%s)", (ids,))
         for b in buildings:
             rows = [(f"{b.id}-l{i:03d}", datetime(2014, 1, 1, tzinfo=UTC), "fluorescent", FLUORESCENT_W)
                     for i in range(1, b.luminaires + 1)]
@@ -100,8 +100,8 @@ def register(engine: Engine, buildings: list[BuildingSpec]) -> None:
                 rows += [(f"{b.id}-l{i:03d}", datetime(b.led_year, 7, 1, tzinfo=TZ), "led", LED_W)
                          for i in range(1, b.luminaires + 1)]
             for r in rows:
-                conn.exec_driver_sql("INSERT INTO luminaire_history (luminaire_id, valid_from, technology, "
-                                     "rated_power_w) VALUES (%s, %s, %s, %s)", r)
+                conn.execute("INSERT INTO luminaire_history (luminaire_id, valid_from, technology, "
+                             "rated_power_w) VALUES (%s, %s, %s, %s)", r)
 
 
 def _meter_in(b: BuildingSpec, m: MeterSpec) -> MeterIn:

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from services.config import Settings, get_settings
+from services.db import PgConn
 from services.registry import repository, service
 from services.registry.schemas import FROM_TEXT, LIFECYCLE_FIELDS, BuildingIn, LuminaireIn, MeterIn
 from services.validation import field_errors
@@ -189,7 +190,7 @@ def _lifecycle_cells(header: list[str], data: dict[str, Any]) -> dict[str, Any]:
     return {**{c: None for c in LIFECYCLE_FIELDS if c in header}, **data}
 
 
-def import_csv(conn: Connection, kind: Kind, text: str, *, actor: service.Actor | None = None,
+def import_csv(conn: PgConn, kind: Kind, text: str, *, actor: service.Actor | None = None,
                tz: ZoneInfo | None = None) -> ImportResult:
     """Validate a whole file, then store every row in the caller's transaction, or nothing if any row is wrong.
 

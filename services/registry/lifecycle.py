@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection
-
 from services.consumption.repository import mark_dirty
 from services.db import PgConn
 from services.registry import repository
@@ -121,7 +119,7 @@ def _pair_problem(old: _Meter, new: _Meter) -> tuple[str, str] | None:
 
 
 def check(
-    conn: Connection, items: Sequence[tuple[str, MeterIn]], *, unchecked_ids: frozenset[str] = frozenset()
+    conn: PgConn, items: Sequence[tuple[str, MeterIn]], *, unchecked_ids: frozenset[str] = frozenset()
 ) -> list[tuple[int, FieldError]]:
     """Lifecycle rules of a batch as (index in `items`, error): a non-empty span; `replaced_by` an existing meter
     (stored or in the batch) other than itself, in the same building, of a compatible carrier, taking over where the
@@ -191,7 +189,7 @@ def check(
     return out
 
 
-def store(conn: Connection, items: Sequence[tuple[str, MeterIn]]) -> list[str]:
+def store(conn: PgConn, items: Sequence[tuple[str, MeterIn]]) -> list[str]:
     """Write the lifecycle of a checked batch whose meters are already upserted, and mark the rollups dirty over the
     time whose counting changed. Returns the ids of the meters whose lifecycle changed."""
     ids = [mid for mid, _ in items]
@@ -219,8 +217,7 @@ def store(conn: Connection, items: Sequence[tuple[str, MeterIn]]) -> list[str]:
         lead = timedelta(minutes=old.interval_minutes or 60) if old.mode == MeterMode.interval else timedelta(0)
         dirty += [(old.key, lo, hi) for lo, hi in within_readings(moved, bounds, lead)]
     if dirty:
-        pg: PgConn = conn.connection.driver_connection  # type: ignore[assignment]
-        mark_dirty(pg, dirty)
+        mark_dirty(conn, dirty)
     return changed
 
 

@@ -1,8 +1,8 @@
 """Registry rules: create or replace buildings, meters and luminaires, and read them within a caller's scope.
 
-Every function takes a Connection inside a transaction owned by the caller (API request, CLI command), so a bulk import
-is all-or-nothing. After committing a meter or luminaire, the caller replays its quarantined messages
-(`replay_quarantined`); after committing a new building, it regenerates the broker's credentials
+Every function takes a psycopg connection (services.db.PgConn) inside a transaction owned by the caller (API request,
+CLI command), so a bulk import is all-or-nothing. After committing a meter or luminaire, the caller replays its
+quarantined messages (`replay_quarantined`); after committing a new building, it regenerates the broker's credentials
 (`sync_broker_credentials`).
 """
 
@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from services.auth.schemas import BuildingScope
 from services.config import Settings, get_settings
@@ -81,7 +81,7 @@ class Actor:
 SYSTEM = Actor("system", via="internal")
 
 
-def audit_exchange(conn: Connection, meter_id: str, declared: dict[str, object], *, actor: Actor) -> None:
+def audit_exchange(conn: PgConn, meter_id: str, declared: dict[str, object], *, actor: Actor) -> None:
     """Audit-log a declared meter exchange (it changes the meter's consumption like a registry change does)."""
     repository.audit(conn, actor.name, "exchange", f"meters/{meter_id}",
                      {"role": actor.role, "via": actor.via, "exchange": declared})
@@ -125,7 +125,7 @@ def _plain(v: Any, tz: ZoneInfo) -> Any:
 
 
 def _record(
-    conn: Connection,
+    conn: PgConn,
     *,
     kind: str,
     entity_id: str,
@@ -217,7 +217,7 @@ def _fact_value(fact: Fact, value: Value | None, tz: ZoneInfo) -> Any:
 # --- buildings -------------------------------------------------------------------------------------------------------
 
 
-def put_building(conn: Connection, building_id: str, body: BuildingIn, *, actor: Actor = SYSTEM,
+def put_building(conn: PgConn, building_id: str, body: BuildingIn, *, actor: Actor = SYSTEM,
                  tz: ZoneInfo | None = None) -> Put[BuildingOut]:
     """Create or replace a building. Heated area, heating and building group are recorded in their histories as of
     the body's `valid_from` (default now; a registration without one: since always); the change is audit-logged."""
@@ -232,7 +232,7 @@ def put_building(conn: Connection, building_id: str, body: BuildingIn, *, actor:
     return Put(get_building(conn, building_id, BuildingScope.everything()), created)
 
 
-def get_building(conn: Connection, building_id: str, scope: BuildingScope) -> BuildingOut:
+def get_building(conn: PgConn, building_id: str, scope: BuildingScope) -> BuildingOut:
     """The building, or NotFoundError when it does not exist or lies outside the scope (ids must not leak)."""
     b = repository.get_building(conn, building_id, scope)
     if b is None:
@@ -240,12 +240,17 @@ def get_building(conn: Connection, building_id: str, scope: BuildingScope) -> Bu
     return b
 
 
-def list_buildings(conn: Connection, scope: BuildingScope) -> list[BuildingOut]:
+def list_buildings(conn: PgConn, scope: BuildingScope) -> list[BuildingOut]:
     """Every building within the scope, by id."""
     return repository.list_buildings(conn, scope)
 
 
-def area_history(conn: Connection, building_id: str, scope: BuildingScope, tz: ZoneInfo | None = None
+def open_alert_counts(conn: PgConn) -> dict[str, int]:
+    """building id -> alerts open or acknowledged, for the building list (buildings without any left out)."""
+    return repository.open_alert_counts(conn)
+
+
+def area_history(conn: PgConn, building_id: str, scope: BuildingScope, tz: ZoneInfo | None = None
                  ) -> list[AreaHistoryEntry]:
     """The heated areas a building has had, oldest first (`valid_from` in local time; null: since always)."""
     get_building(conn, building_id, scope)
@@ -254,7 +259,7 @@ def area_history(conn: Connection, building_id: str, scope: BuildingScope, tz: Z
             for e in repository.area_history(conn, building_id)]
 
 
-def _history_out(conn: Connection, fact: Fact, entity_id: str, tz: ZoneInfo) -> list[dict[str, Any]]:
+def _history_out(conn: PgConn, fact: Fact, entity_id: str, tz: ZoneInfo) -> list[dict[str, Any]]:
     out = []
     for r in repository.fact_history(conn, fact, entity_id):
         row = {"valid_from": _shown(r["valid_from"], tz)}
@@ -267,26 +272,26 @@ def _history_out(conn: Connection, fact: Fact, entity_id: str, tz: ZoneInfo) -> 
     return out
 
 
-def building_history(conn: Connection, building_id: str, scope: BuildingScope, tz: ZoneInfo) -> dict[str, Any]:
+def building_history(conn: PgConn, building_id: str, scope: BuildingScope, tz: ZoneInfo) -> dict[str, Any]:
     """Every dated fact of a building (area, heating, group: `valid_from` null = since always), oldest first."""
     get_building(conn, building_id, scope)
     return {"building_id": building_id,
             **{f.name: _history_out(conn, f, building_id, tz) for f in BUILDING_FACTS}}
 
 
-def meter_history(conn: Connection, meter_id: str, scope: BuildingScope, tz: ZoneInfo) -> dict[str, Any]:
+def meter_history(conn: PgConn, meter_id: str, scope: BuildingScope, tz: ZoneInfo) -> dict[str, Any]:
     """A meter's parent over time (`parent_meter_id` null: a main meter that counts in totals)."""
     get_meter(conn, meter_id, scope)
     return {"meter_id": meter_id, "parent_meter_id": _history_out(conn, PARENT_METER, meter_id, tz)}
 
 
-def luminaire_history(conn: Connection, luminaire_id: str, scope: BuildingScope, tz: ZoneInfo) -> dict[str, Any]:
+def luminaire_history(conn: PgConn, luminaire_id: str, scope: BuildingScope, tz: ZoneInfo) -> dict[str, Any]:
     """A luminaire's technology and rated W over time; it counts in LED shares from its first row."""
     get_luminaire(conn, luminaire_id, scope)
     return {"luminaire_id": luminaire_id, "technology": _history_out(conn, LUMINAIRE_SPEC, luminaire_id, tz)}
 
 
-def apply_due_changes(conn: Connection) -> int:
+def apply_due_changes(conn: PgConn) -> int:
     """Bring every current column to its value as of now, so that a future-dated change becomes current when its
     date comes (run periodically by the alert evaluator). Returns the entities changed."""
     return sum(repository.refresh_all_current(conn, f) for f in (*BUILDING_FACTS, *METER_FACTS, *LUMINAIRE_FACTS))
@@ -298,7 +303,7 @@ def apply_due_changes(conn: Connection) -> int:
 class _MeterWorld:
     """Stored meters overlaid with a batch of pending ones: the registry as it will be after the batch commits."""
 
-    def __init__(self, conn: Connection, pending: dict[str, MeterIn]) -> None:
+    def __init__(self, conn: PgConn, pending: dict[str, MeterIn]) -> None:
         self.conn = conn
         self.pending = pending
         self.stored: dict[str, MeterFacts | None] = {}
@@ -344,7 +349,7 @@ class _BatchFacts:
 
 
 def check_meters(
-    conn: Connection, items: Sequence[tuple[str, MeterIn]], *, unchecked_ids: frozenset[str] = frozenset()
+    conn: PgConn, items: Sequence[tuple[str, MeterIn]], *, unchecked_ids: frozenset[str] = frozenset()
 ) -> list[tuple[int, FieldError]]:
     """Rules that need the database or the other meters of a batch, as (index in `items`, error).
 
@@ -444,7 +449,7 @@ def parents_first(items: Sequence[tuple[str, MeterIn]]) -> list[tuple[str, Meter
     return out
 
 
-def put_meter(conn: Connection, meter_id: str, body: MeterIn, *, actor: Actor = SYSTEM,
+def put_meter(conn: PgConn, meter_id: str, body: MeterIn, *, actor: Actor = SYSTEM,
               tz: ZoneInfo | None = None) -> Put[MeterOut]:
     """Create or replace a meter after checking its building, parent, external id and stored readings."""
     _check_body_id(meter_id, body.id)
@@ -455,7 +460,7 @@ def put_meter(conn: Connection, meter_id: str, body: MeterIn, *, actor: Actor = 
     return store_meters(conn, [(meter_id, body)], actor=actor, tz=tz)[0]
 
 
-def store_meters(conn: Connection, items: Sequence[tuple[str, MeterIn]], *, actor: Actor, tz: ZoneInfo
+def store_meters(conn: PgConn, items: Sequence[tuple[str, MeterIn]], *, actor: Actor, tz: ZoneInfo
                  ) -> list[Put[MeterOut]]:
     """Write a checked batch of meters (`check_meters`; parents first): the rows, their lifecycle, their parent
     history as of `valid_from`, and one audit-log row each once everything of the batch is written."""
@@ -494,7 +499,7 @@ def _check_undated_changes(old: dict[str, Any] | None, body: MeterIn) -> None:
                           + [FieldError(f, "not dated: sent with valid_from") for f in changed])
 
 
-def _recount_changed_meters(conn: Connection, pairs: Sequence[tuple[dict[str, Any], MeterIn]]) -> None:
+def _recount_changed_meters(conn: PgConn, pairs: Sequence[tuple[dict[str, Any], MeterIn]]) -> None:
     """Mark the rollups of meters whose conversion factor, unit, mode, interval or maximum changed dirty over all
     their readings, so the rollup process recomputes them (and answers say `pending` until it has)."""
     dirty: list[tuple[int, datetime, datetime]] = []
@@ -508,16 +513,15 @@ def _recount_changed_meters(conn: Connection, pairs: Sequence[tuple[dict[str, An
             lead = timedelta(minutes=max(old.get("interval_minutes") or 60, body.interval_minutes or 60))
             dirty.append((old["key"], bounds[0] - lead, bounds[1]))
     if dirty:
-        pg: PgConn = conn.connection.driver_connection  # type: ignore[assignment]
-        mark_dirty(pg, dirty)
+        mark_dirty(conn, dirty)
 
 
-def get_meter(conn: Connection, meter_id: str, scope: BuildingScope) -> MeterOut:
+def get_meter(conn: PgConn, meter_id: str, scope: BuildingScope) -> MeterOut:
     """The meter, or NotFoundError when it does not exist or its building lies outside the scope."""
     return get_meter_and_key(conn, meter_id, scope)[0]
 
 
-def get_meter_and_key(conn: Connection, meter_id: str, scope: BuildingScope) -> tuple[MeterOut, int]:
+def get_meter_and_key(conn: PgConn, meter_id: str, scope: BuildingScope) -> tuple[MeterOut, int]:
     """The meter and its compact key (the readings' `meter_key`), scoped like `get_meter`."""
     found = repository.get_meter(conn, meter_id, scope)
     if found is None:
@@ -525,7 +529,7 @@ def get_meter_and_key(conn: Connection, meter_id: str, scope: BuildingScope) -> 
     return found
 
 
-def list_meters(conn: Connection, scope: BuildingScope, building_id: str | None = None) -> list[MeterOut]:
+def list_meters(conn: PgConn, scope: BuildingScope, building_id: str | None = None) -> list[MeterOut]:
     """Meters within the scope, optionally of one building (NotFoundError when that building is not visible)."""
     if building_id is not None:
         get_building(conn, building_id, scope)
@@ -535,7 +539,7 @@ def list_meters(conn: Connection, scope: BuildingScope, building_id: str | None 
 # --- luminaires ------------------------------------------------------------------------------------------------------
 
 
-def put_luminaire(conn: Connection, luminaire_id: str, body: LuminaireIn, *, actor: Actor = SYSTEM,
+def put_luminaire(conn: PgConn, luminaire_id: str, body: LuminaireIn, *, actor: Actor = SYSTEM,
                   tz: ZoneInfo | None = None) -> Put[LuminaireOut]:
     """Create or replace a luminaire; technology and rated power are recorded in its history as of `valid_from`
     (default now: a luminaire counts in LED shares from its first history row); audit-logged."""
@@ -550,12 +554,12 @@ def put_luminaire(conn: Connection, luminaire_id: str, body: LuminaireIn, *, act
     return Put(get_luminaire(conn, luminaire_id, BuildingScope.everything()), created)
 
 
-def get_luminaire(conn: Connection, luminaire_id: str, scope: BuildingScope) -> LuminaireOut:
+def get_luminaire(conn: PgConn, luminaire_id: str, scope: BuildingScope) -> LuminaireOut:
     """The luminaire, or NotFoundError when it does not exist or its building lies outside the scope."""
     return get_luminaire_and_key(conn, luminaire_id, scope)[0]
 
 
-def get_luminaire_and_key(conn: Connection, luminaire_id: str, scope: BuildingScope) -> tuple[LuminaireOut, int]:
+def get_luminaire_and_key(conn: PgConn, luminaire_id: str, scope: BuildingScope) -> tuple[LuminaireOut, int]:
     """The luminaire and its compact key (the telemetry's `luminaire_key`), scoped like `get_luminaire`."""
     found = repository.get_luminaire(conn, luminaire_id, scope)
     if found is None:
@@ -563,7 +567,7 @@ def get_luminaire_and_key(conn: Connection, luminaire_id: str, scope: BuildingSc
     return found
 
 
-def list_luminaires(conn: Connection, scope: BuildingScope, building_id: str | None = None) -> list[LuminaireOut]:
+def list_luminaires(conn: PgConn, scope: BuildingScope, building_id: str | None = None) -> list[LuminaireOut]:
     """Luminaires within the scope, optionally of one building (NotFoundError when that building is not visible)."""
     if building_id is not None:
         get_building(conn, building_id, scope)
