@@ -53,14 +53,6 @@ def pg(eng: Engine, *, write: bool = False) -> Iterator[PgConn]:
 
 
 @contextmanager
-def pooled(engine: Engine, *, write: bool = False) -> Iterator[PgConn]:
-    """A pooled psycopg connection inside a transaction that commits at the end when `write` (and is rolled back
-    otherwise, or on any error): what api/deps.py's `pg` hands out, for code outside a request that holds an engine."""
-    with engine.begin() if write else engine.connect() as sa:
-        yield cast(PgConn, sa.connection.driver_connection)
-
-
-@contextmanager
 def raw_connection(url: str | None = None) -> Iterator[PgConn]:
     """A psycopg connection outside the pool, for long-lived consumers such as the ingest worker."""
     conn = psycopg.connect(libpq_dsn(url), autocommit=False)

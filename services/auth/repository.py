@@ -55,8 +55,3 @@ def list_tokens(conn: PgConn) -> list[TokenOut]:
         cur.execute("SELECT id, name, role, building_ids, created_at, revoked_at FROM api_tokens ORDER BY id")
         return [TokenOut.model_validate(r) for r in cur.fetchall()]
 
-
-def known_building_ids(conn: PgConn, building_ids: list[str]) -> set[str]:
-    """Those of `building_ids` that are registered buildings (a facility manager's token names only such)."""
-    rows = conn.execute("SELECT id FROM buildings WHERE id = ANY(%s::text[])", [sorted(set(building_ids))])
-    return {r[0] for r in rows}

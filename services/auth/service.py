@@ -15,6 +15,7 @@ from services.auth import repository
 from services.auth.schemas import CreatedToken, Principal, Role, TokenIn, TokenOut
 from services.db import PgConn
 from services.errors import DomainError, NotFoundError, ValidationFailed
+from services.registry.repository import existing_building_ids
 
 TOKEN_PREFIX = "eb_"  # noqa: S105 - a prefix that marks Energiblik tokens, not a secret
 
@@ -55,7 +56,7 @@ def create_token(conn: PgConn, body: TokenIn) -> CreatedToken:
     if body.role == Role.facility_manager:
         if not bids:
             raise ValidationFailed("building_ids", "a facility manager needs at least one building")
-        missing = sorted(set(bids) - repository.known_building_ids(conn, bids))
+        missing = sorted(set(bids) - existing_building_ids(conn, bids))
         if missing:
             raise ValidationFailed("building_ids", f"unknown buildings: {', '.join(missing)}")
     elif bids:

@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from services.config import Settings
-from services.db import PgConn, pooled
+from services.db import PgConn, pg
 
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes ($7$ = PBKDF2-SHA512)
 
@@ -114,7 +114,7 @@ def sync_from_settings(engine: Engine, settings: Settings, *, reload: bool = Tru
     b = settings.broker
     if b.password_file is None or b.acl_file is None or b.secret is None or settings.mqtt.password is None:
         return None
-    with _files_lock, pooled(engine, write=True) as conn:
+    with _files_lock, pg(engine, write=True) as conn:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('energiblik.broker-sync'))")
         return sync_files(
             conn,
