@@ -54,4 +54,3 @@ def list_tokens(conn: PgConn) -> list[TokenOut]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute("SELECT id, name, role, building_ids, created_at, revoked_at FROM api_tokens ORDER BY id")
         return [TokenOut.model_validate(r) for r in cur.fetchall()]
-
