@@ -62,7 +62,7 @@ def caller(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)], eng: EngineDep, s: SettingsDep
 ) -> Principal:
     admin = s.admin_token.get_secret_value() if s.admin_token else None
-    with eng.connect() as conn:
+    with pg(eng) as conn:
         return authenticate(conn, creds.credentials if creds else None, admin)
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Query
 
-from api.deps import Caller, ClockDep, End, EngineDep, LuminaireId, MeterId, Start, TimezoneDep
+from api.deps import Caller, ClockDep, End, EngineDep, LuminaireId, MeterId, Start, TimezoneDep, pg
 from api.routing import v1_router
 from services.series import service
 from services.series.schemas import DEFAULT_LIMIT, MAX_LIMIT, ReadingsPage, RevisionsPage, TelemetryPage
@@ -30,7 +30,7 @@ def get_readings(
 ) -> ReadingsPage:
     """Stored readings in [start, end), oldest first, values in the meter's unit. Default window: the last 7 days."""
     window = service.resolve_window(start, end, clock.now(), tz)
-    with engine.connect() as conn:
+    with pg(engine) as conn:
         return service.meter_readings(conn, meter_id, caller.scope, window, limit)
 
 
@@ -47,7 +47,7 @@ def get_revisions(
 ) -> RevisionsPage:
     """Replaced reading values, by reading time; start/end (optional) bound the reading time."""
     start_ts, end_ts = service.resolve_bounds(start, end, tz)
-    with engine.connect() as conn:
+    with pg(engine) as conn:
         return service.meter_revisions(conn, meter_id, caller.scope, start=start_ts, end=end_ts, limit=limit)
 
 
@@ -65,5 +65,5 @@ def get_telemetry(
 ) -> TelemetryPage:
     """Stored telemetry in [start, end), oldest first. Default window: the last 7 days."""
     window = service.resolve_window(start, end, clock.now(), tz)
-    with engine.connect() as conn:
+    with pg(engine) as conn:
         return service.luminaire_telemetry(conn, luminaire_id, caller.scope, window, limit)

@@ -72,18 +72,18 @@ def _token(args: argparse.Namespace, s: Settings) -> int:
     try:
         if args.action == "create":
             body = TokenIn(name=args.name, role=args.role, building_ids=args.building or [])
-            with engine.begin() as conn:
+            with pg(engine, write=True) as conn:
                 tok = auth.create_token(conn, body)
             # The token alone on stdout, so scripts can capture it; the rest is for the person at the terminal.
             print(tok.token)
             scope = f" for buildings {', '.join(tok.building_ids)}" if tok.building_ids else ""
             print(f"token {tok.id} ({tok.role.value}{scope}) created; it is shown only this once", file=sys.stderr)
         elif args.action == "revoke":
-            with engine.begin() as conn:
+            with pg(engine, write=True) as conn:
                 revoked = auth.revoke_token(conn, args.id)
             print(f"token {revoked.id} ({revoked.name}) revoked at {revoked.revoked_at:%Y-%m-%d %H:%M:%S%z}")
         else:
-            with engine.connect() as conn:
+            with pg(engine) as conn:
                 tokens = auth.list_tokens(conn)
             for t in tokens:
                 state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"

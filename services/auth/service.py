@@ -11,11 +11,9 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import Connection
-
 from services.auth import repository
 from services.auth.schemas import CreatedToken, Principal, Role, TokenIn, TokenOut
-from services.db import driver
+from services.db import PgConn
 from services.errors import DomainError, NotFoundError, ValidationFailed
 from services.registry.repository import existing_building_ids
 
@@ -34,7 +32,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def authenticate(conn: Connection, presented: str | None, admin_token: str | None) -> Principal:
+def authenticate(conn: PgConn, presented: str | None, admin_token: str | None) -> Principal:
     """The caller behind a bearer token; raises Unauthenticated for a missing, unknown or revoked token."""
     if not presented:
         raise Unauthenticated("a bearer token is required")
@@ -52,13 +50,13 @@ def require(allowed: bool, what: str) -> None:
         raise Forbidden(f"your role may not {what}")
 
 
-def create_token(conn: Connection, body: TokenIn) -> CreatedToken:
+def create_token(conn: PgConn, body: TokenIn) -> CreatedToken:
     """Store a new token for `body` and return it with its secret (the only time the secret is visible)."""
     bids = sorted(set(body.building_ids))
     if body.role == Role.facility_manager:
         if not bids:
             raise ValidationFailed("building_ids", "a facility manager needs at least one building")
-        missing = sorted(set(bids) - existing_building_ids(driver(conn), bids))
+        missing = sorted(set(bids) - existing_building_ids(conn, bids))
         if missing:
             raise ValidationFailed("building_ids", f"unknown buildings: {', '.join(missing)}")
     elif bids:
@@ -70,7 +68,7 @@ def create_token(conn: Connection, body: TokenIn) -> CreatedToken:
     return CreatedToken(**stored.model_dump(), token=token)
 
 
-def revoke_token(conn: Connection, token_id: int) -> TokenOut:
+def revoke_token(conn: PgConn, token_id: int) -> TokenOut:
     """Revoke a token at once; revoking twice keeps the first time. Raises NotFoundError for an unknown id."""
     tok = repository.revoke_token(conn, token_id)
     if tok is None:
@@ -78,6 +76,6 @@ def revoke_token(conn: Connection, token_id: int) -> TokenOut:
     return tok
 
 
-def list_tokens(conn: Connection) -> list[TokenOut]:
+def list_tokens(conn: PgConn) -> list[TokenOut]:
     """Every token ever issued, revoked ones included, without secrets."""
     return repository.list_tokens(conn)

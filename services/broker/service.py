@@ -18,9 +18,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine
 
 from services.config import Settings
+from services.db import PgConn, pg
 
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes ($7$ = PBKDF2-SHA512)
 
@@ -80,7 +81,7 @@ def _atomic_write(path: Path, content: str) -> None:
 
 
 def sync_files(
-    conn: Connection,
+    conn: PgConn,
     *,
     password_file: Path,
     acl_file: Path,
@@ -91,7 +92,7 @@ def sync_files(
     pid_file: Path | None,
 ) -> int:
     """Rewrite the broker's files from the registry and ask a running broker to reload them. Returns building count."""
-    ids = [r[0] for r in conn.execute(text("SELECT id FROM buildings"))]
+    ids = [r[0] for r in conn.execute("SELECT id FROM buildings")]
     passwd, acl = render_files(ids, secret, ingest_username, ingest_password, topic_prefix)
     _atomic_write(password_file, passwd)
     _atomic_write(acl_file, acl)
@@ -113,8 +114,8 @@ def sync_from_settings(engine: Engine, settings: Settings, *, reload: bool = Tru
     b = settings.broker
     if b.password_file is None or b.acl_file is None or b.secret is None or settings.mqtt.password is None:
         return None
-    with _files_lock, engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('energiblik.broker-sync'))"))
+    with _files_lock, pg(engine, write=True) as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('energiblik.broker-sync'))")
         return sync_files(
             conn,
             password_file=b.password_file,

@@ -6,64 +6,65 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, text
+from psycopg.rows import dict_row
 
 from services.db import PgConn
 
 
-def dead_letters(conn: Connection, since: datetime | None, limit: int) -> list[RowMapping]:
+def dead_letters(conn: PgConn, since: datetime | None, limit: int) -> list[dict[str, Any]]:
     """Newest first, received at or after `since` when given."""
-    return list(
-        conn.execute(
-            text("""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            """
             SELECT id, topic, reason, received_at, payload, building_id, device_id FROM dead_letters
-            WHERE CAST(:since AS timestamptz) IS NULL OR received_at >= :since
+            WHERE CAST(%(since)s AS timestamptz) IS NULL OR received_at >= %(since)s
             ORDER BY received_at DESC, id DESC
-            LIMIT :limit
-        """),
+            LIMIT %(limit)s
+            """,
             {"since": since, "limit": limit},
-        ).mappings()
-    )
+        )
+        return cur.fetchall()
 
 
-def pending_quarantine(conn: Connection, limit: int) -> list[RowMapping]:
+def pending_quarantine(conn: PgConn, limit: int) -> list[dict[str, Any]]:
     """Messages still waiting for their device to be registered, oldest first."""
-    return list(
-        conn.execute(
-            text("""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            """
             SELECT id, topic, kind, building_id, device_id, received_at FROM quarantine
             WHERE replayed_at IS NULL
             ORDER BY id
-            LIMIT :limit
-        """),
-            {"limit": limit},
-        ).mappings()
-    )
+            LIMIT %s
+            """,
+            [limit],
+        )
+        return cur.fetchall()
 
 
-def processing_errors(conn: Connection, since: datetime | None, process: str | None, limit: int) -> list[RowMapping]:
+def processing_errors(conn: PgConn, since: datetime | None, process: str | None, limit: int
+                      ) -> list[dict[str, Any]]:
     """Newest first."""
-    return list(
-        conn.execute(
-            text("""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            """
             SELECT id, occurred_at, process, item, error FROM processing_errors
-            WHERE (CAST(:since AS timestamptz) IS NULL OR occurred_at >= :since)
-              AND (CAST(:process AS text) IS NULL OR process = :process)
+            WHERE (CAST(%(since)s AS timestamptz) IS NULL OR occurred_at >= %(since)s)
+              AND (CAST(%(process)s AS text) IS NULL OR process = %(process)s)
             ORDER BY occurred_at DESC, id DESC
-            LIMIT :limit
-        """),
+            LIMIT %(limit)s
+            """,
             {"since": since, "process": process, "limit": limit},
-        ).mappings()
-    )
+        )
+        return cur.fetchall()
 
 
 def record_processing_error(conn: PgConn, process: str, item: str, error: str) -> None:
-    """An item a maintenance loop (rollups, alerts, syncs) failed on and skipped (psycopg connection)."""
+    """An item a maintenance loop (rollups, alerts, syncs) failed on and skipped."""
     conn.execute("INSERT INTO processing_errors (process, item, error) VALUES (%s, %s, %s)",
                  [process, item[:200], error.replace("\x00", "\\0")[:2000]])
 
 
-# -- ingest share-group membership (psycopg: the worker writes it over its own connection) ---------------------------
+# -- ingest share-group membership (the worker writes it over its own connection) --------------------------------------
 
 MEMBER_COLUMNS = """client_id, share_group, host, pid, started_at, last_seen_at, session_expiry_s, mqtt_connected,
     stopped_at, retired_at, retired_by, drained_messages, broker_stats, broker_stats_at,

@@ -7,8 +7,6 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
 from services.db import PgConn
 from services.operations import repository
 from services.operations.schemas import (
@@ -29,7 +27,7 @@ def _as_text(payload: bytes) -> str | None:
         return None
 
 
-def dead_letters(conn: Connection, since: datetime | None, limit: int) -> list[DeadLetter]:
+def dead_letters(conn: PgConn, since: datetime | None, limit: int) -> list[DeadLetter]:
     """Rejected payloads, newest first, with the raw bytes as text (when UTF-8) and as base64."""
     out = []
     for r in repository.dead_letters(conn, since, limit):
@@ -49,14 +47,14 @@ def dead_letters(conn: Connection, since: datetime | None, limit: int) -> list[D
     return out
 
 
-def processing_errors(conn: Connection, since: datetime | None, process: str | None, limit: int
+def processing_errors(conn: PgConn, since: datetime | None, process: str | None, limit: int
                       ) -> list[ProcessingError]:
     """Items the maintenance loops failed on and skipped, newest first."""
     return [ProcessingError.model_validate({**r, "occurred_at": r["occurred_at"].astimezone(UTC)})
             for r in repository.processing_errors(conn, since, process, limit)]
 
 
-def pending_quarantine(conn: Connection, limit: int) -> list[QuarantinedMessage]:
+def pending_quarantine(conn: PgConn, limit: int) -> list[QuarantinedMessage]:
     """Quarantined messages not yet replayed, oldest first."""
     return [
         QuarantinedMessage.model_validate({**r, "received_at": r["received_at"].astimezone(UTC)})

@@ -9,10 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
-
 from services.auth.schemas import BuildingScope
-from services.db import driver
+from services.db import PgConn
 from services.errors import ValidationFailed
 from services.localtime import iso_local, parse_instant
 from services.registry.service import get_luminaire_and_key, get_meter_and_key
@@ -55,9 +53,9 @@ def _utc(ts: datetime) -> datetime:
     return ts.astimezone(UTC)
 
 
-def meter_readings(conn: Connection, meter_id: str, scope: BuildingScope, window: Window, limit: int) -> ReadingsPage:
+def meter_readings(conn: PgConn, meter_id: str, scope: BuildingScope, window: Window, limit: int) -> ReadingsPage:
     """Stored readings of a meter in the window, oldest first (NotFoundError outside the scope)."""
-    meter, key = get_meter_and_key(driver(conn), meter_id, scope)
+    meter, key = get_meter_and_key(conn, meter_id, scope)
     rows = repository.readings(conn, key, window.start, window.end, limit + 1)
     more = len(rows) > limit
     return ReadingsPage(
@@ -83,10 +81,10 @@ def meter_readings(conn: Connection, meter_id: str, scope: BuildingScope, window
 
 
 def meter_revisions(
-    conn: Connection, meter_id: str, scope: BuildingScope, *, start: datetime | None, end: datetime | None, limit: int
+    conn: PgConn, meter_id: str, scope: BuildingScope, *, start: datetime | None, end: datetime | None, limit: int
 ) -> RevisionsPage:
     """Every recorded revision of a meter's readings, by reading time (NotFoundError outside the scope)."""
-    meter, key = get_meter_and_key(driver(conn), meter_id, scope)
+    meter, key = get_meter_and_key(conn, meter_id, scope)
     rows = repository.revisions(conn, key, start, end, limit + 1)
     return RevisionsPage(
         meter_id=meter.id,
@@ -101,10 +99,10 @@ def meter_revisions(
 
 
 def luminaire_telemetry(
-    conn: Connection, luminaire_id: str, scope: BuildingScope, window: Window, limit: int
+    conn: PgConn, luminaire_id: str, scope: BuildingScope, window: Window, limit: int
 ) -> TelemetryPage:
     """Stored telemetry of a luminaire in the window, oldest first (NotFoundError outside the scope)."""
-    luminaire, key = get_luminaire_and_key(driver(conn), luminaire_id, scope)
+    luminaire, key = get_luminaire_and_key(conn, luminaire_id, scope)
     rows = repository.telemetry(conn, key, window.start, window.end, limit + 1)
     more = len(rows) > limit
     return TelemetryPage(
