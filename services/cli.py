@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from services.config import Settings, get_settings
 from services.db import get_engine, pg
@@ -46,9 +47,14 @@ def _import(args: argparse.Namespace, s: Settings) -> int:
         print(f"cannot read {args.file}: {e}", file=sys.stderr)
         return 2
     engine = get_engine()
-    with pg(engine, write=True) as conn:
-        # the audit log's who: the operating-system user running the command
-        result = import_csv(conn, Kind(args.kind), text, actor=Actor(f"cli:{getpass.getuser()}", None, VIA))
+    bar = StageBar(f"import {args.kind}", False if args.no_progress else None)
+    try:
+        with pg(engine, write=True) as conn:
+            # the audit log's who: the operating-system user running the command
+            result = import_csv(conn, Kind(args.kind), text, actor=Actor(f"cli:{getpass.getuser()}", None, VIA),
+                                progress=bar)
+    finally:
+        bar.close()
     if result.rejected:
         for err in result.rejected:
             print(f"{args.file}:{err.line}: {err.field}: {err.message}", file=sys.stderr)
@@ -206,6 +212,34 @@ class _Bar:
         self.bar.close()
 
 
+class StageBar:
+    """A long job's stages ("validating", "storing", ...), each drawn by tqdm as a bar of rows with rate and ETA on
+    stderr; silent when not a terminal unless asked for."""
+
+    def __init__(self, desc: str, enabled: bool | None) -> None:
+        self.desc, self.disable = desc, True if enabled is False else None
+        self.stage: str | None = None
+        self.bar: Any = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=total, desc=f"{self.desc}: {stage}", unit="row", file=sys.stderr,
+                            disable=self.disable, dynamic_ncols=True)
+        if total != self.bar.total:
+            self.bar.total = total
+        if done != self.bar.n:
+            self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def _sync(args: argparse.Namespace, s: Settings) -> int:
     import getpass
     from datetime import date
@@ -285,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     im = sub.add_parser("import", help="import buildings, meters or luminaires from CSV (all rows or none)")
     im.add_argument("kind", choices=[k.value for k in Kind])
     im.add_argument("file", help="CSV file with a header of id plus the API's PUT fields; - reads stdin")
+    im.add_argument("--no-progress", action="store_true", help="no progress bar (it is drawn on a terminal only)")
     tok = sub.add_parser("token", help="create, revoke or list API tokens")
     tsub = tok.add_subparsers(dest="action", required=True)
     tc = tsub.add_parser("create", help="issue a token and print it (shown only once)")

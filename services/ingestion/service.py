@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -21,10 +22,11 @@ from sqlalchemy import Engine
 
 from services.config import Settings
 from services.consumption import repository as consumption_repo
-from services.db import PgConn, connection_lost
+from services.db import PgConn, connection_lost, pg
+from services.ingestion import repository as repo
 from services.ingestion import schemas as wire
 from services.ingestion.schemas import RawMessage
-from services.readings import repository as repo
+from services.readings import repository as readings_repo
 from services.readings.units import Unit, UnitMismatch, base_factor, conversion_factor, is_energy, parse_unit
 
 log = logging.getLogger(__name__)
@@ -156,9 +158,9 @@ class _Decoded:
 class _Built:
     """One message's rows, complete before any of them is handed to the database."""
 
-    rows: list[repo.ReadingRow] = field(default_factory=list)
-    telemetry: list[repo.TelemetryRow] = field(default_factory=list)
-    heat: list[repo.HeatRow] = field(default_factory=list)
+    rows: list[readings_repo.ReadingRow] = field(default_factory=list)
+    telemetry: list[readings_repo.TelemetryRow] = field(default_factory=list)
+    heat: list[readings_repo.HeatRow] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     meter_key: int | None = None
     quarantine: bool = False
@@ -199,12 +201,12 @@ class _Batch:
 
     def __init__(self, stats: BatchStats) -> None:
         self.stats = stats
-        self.dead: list[tuple[str, bytes, str, str | None, str | None, datetime]] = []
-        self.quarantine: list[tuple[str, str, str, str, bytes, datetime]] = []
-        self.rows: list[repo.ReadingRow] = []  # not yet handed to the COPY
+        self.dead: list[repo.DeadLetterRow] = []
+        self.quarantine: list[repo.QuarantineRow] = []
+        self.rows: list[readings_repo.ReadingRow] = []  # not yet handed to the COPY
         self.n_rows = 0  # handed over so far, plus len(self.rows)
-        self.telemetry: list[repo.TelemetryRow] = []
-        self.heat: list[repo.HeatRow] = []
+        self.telemetry: list[readings_repo.TelemetryRow] = []
+        self.heat: list[readings_repo.HeatRow] = []
         self.touched: dict[int, tuple[datetime, datetime]] = {}
         self.spans: list[_Span] = []
 
@@ -227,10 +229,14 @@ class _Batch:
         self.reject(msg, internal_reason(exc), building, device)
 
     def take(self, d: _Decoded, built: _Built) -> None:
-        """Add one message's complete rows (cannot fail halfway: only appends)."""
+        """Add one message's complete rows and count its items (cannot fail halfway: only appends and adds)."""
         span = _Span()
         self.spans.append(span)
         msg = d.msg
+        if d.kind == "luminaire":
+            self.stats.telemetry_received += len(d.items)
+        elif not built.quarantine:
+            self.stats.readings_received += len(d.items)
         if built.quarantine:
             self.quarantine.append((_clean(msg.topic), d.kind, d.building_id, d.device_id, msg.payload,
                                     msg.received_at))
@@ -256,10 +262,16 @@ class _Batch:
         if built.errors:  # any good items are kept; the message goes to the dead letters with the bad items' reasons
             self.reject(msg, "; ".join(built.errors), d.building_id, d.device_id, span)
 
-    def settle(self, readings: repo.StoreResult, telemetry: repo.StoreResult) -> None:
+    def hand_over(self, sink: Callable[[list[readings_repo.ReadingRow]], None]) -> None:
+        """Give the readings collected since the last call to the COPY."""
+        if self.rows:
+            sink(self.rows)
+            self.rows = []
+
+    def settle(self, readings: readings_repo.StoreResult, telemetry: readings_repo.StoreResult) -> None:
         """Give every message its one outcome, from what the database did with its rows."""
         st = self.stats
-        INSERTED, REVISED = repo.INSERTED, repo.REVISED
+        INSERTED, REVISED = readings_repo.INSERTED, readings_repo.REVISED
         for span in self.spans:
             if span.dead:
                 st.outcome("dead_lettered")
@@ -503,22 +515,27 @@ class IngestPipeline:
                           extra={"messages": len(messages)})
         total = BatchStats()
         for m in messages:
-            try:
-                with conn.transaction():
-                    stats = self._process(conn, [m])
-            except psycopg.Error as exc:
-                if connection_lost(conn, exc):
-                    raise
-                stats = self._dead_letter_alone(conn, m, "database: " + str(exc).strip(), "database")
-            except Exception as exc:
-                if connection_lost(conn, exc):
-                    raise
-                log.exception("internal error while storing a message; dead-lettered",
-                              extra={"topic": _clean(m.topic, 300)})
-                stats = self._dead_letter_alone(conn, m, internal_reason(exc), "internal error")
-                stats.internal_errors = 1
-            total.add(stats)
+            total.add(self._handle_alone(conn, m))
         return total
+
+    def _handle_alone(self, conn: PgConn, m: RawMessage) -> BatchStats:
+        """One message of a refused batch, in a savepoint of its own; if it still fails, it alone is dead-lettered
+        (the database's reason, or an internal error). Only a lost connection propagates."""
+        try:
+            with conn.transaction():
+                return self._process(conn, [m])
+        except psycopg.Error as exc:
+            if connection_lost(conn, exc):
+                raise
+            return self._dead_letter_alone(conn, m, "database: " + str(exc).strip(), "database")
+        except Exception as exc:
+            if connection_lost(conn, exc):
+                raise
+            log.exception("internal error while storing a message; dead-lettered",
+                          extra={"topic": _clean(m.topic, 300)})
+            stats = self._dead_letter_alone(conn, m, internal_reason(exc), "internal error")
+            stats.internal_errors = 1
+            return stats
 
     @staticmethod
     def _dead_letter_alone(conn: PgConn, m: RawMessage, reason: str, key: str) -> BatchStats:
@@ -528,83 +545,104 @@ class IngestPipeline:
 
     def _process(self, conn: PgConn, messages: Sequence[RawMessage]) -> BatchStats:
         """Decode, validate and build each message's rows on its own (any exception is that message's dead letter),
-        then store the batch. Readings are streamed into the COPY message by message, so PostgreSQL stores one part
-        of the batch while Python builds the next; a message's rows are handed over only once all are built.
-        Registry lookups come first: no query can run on the connection while the COPY is open."""
-        stats = BatchStats(messages=len(messages))
-        b = _Batch(stats)
-        decoded: list[_Decoded] = []
-        meter_ids: set[str] = set()
-        luminaire_ids: set[str] = set()
-        external_ids: set[str] = set()
-        for msg in messages:
-            building: str | None = None
-            device: str | None = None
-            try:
-                route = self._route(msg)
-                if isinstance(route, str):
-                    b.reject(msg, route)
-                    continue
-                kind, building, device = route
-                d = self._decode(msg, kind, building, device)
-                if isinstance(d, str):
-                    b.reject(msg, d, building, device if kind != "wmbus" else None)
-                    continue
-            except Exception as exc:
-                b.internal(msg, exc, building, device)
-                continue
-            decoded.append(d)
-            (meter_ids if kind == "meter" else luminaire_ids if kind == "luminaire" else external_ids).add(
-                d.device_id)
-
-        reg = self.registry
+        then store the batch and give every message its outcome. Registry lookups come first: no query can run on the
+        connection while the readings' COPY is open."""
+        b = _Batch(BatchStats(messages=len(messages)))
+        decoded = [d for d in (self._decode_one(msg, b) for msg in messages) if d is not None]
         if decoded:
-            reg.sync(conn)
-            reg.resolve(conn, meter_ids, external_ids, luminaire_ids)
+            self._look_up_devices(conn, decoded)
+        readings = self._build_and_store_readings(conn, decoded, b)
+        telemetry = self._store_telemetry_and_heat(conn, b)
+        self._store_dead_letters_and_quarantine(conn, b)
+        b.settle(readings, telemetry)
+        return b.stats
 
-        def fill(sink: Callable[[list[repo.ReadingRow]], None]) -> None:
-            for d in decoded:
-                try:
-                    built = self._build(d)
-                except Exception as exc:
-                    b.internal(d.msg, exc, d.building_id, d.device_id)
-                    continue
-                if isinstance(built, str):
-                    b.reject(d.msg, built, d.building_id, d.device_id)
-                    continue
-                b.take(d, built)
-                if d.kind == "luminaire":
-                    stats.telemetry_received += len(d.items)
-                elif not built.quarantine:
-                    stats.readings_received += len(d.items)
-                if len(b.rows) >= 1000:
-                    sink(b.rows)
-                    b.rows = []
-            if b.rows:
-                sink(b.rows)
-                b.rows = []
+    def _decode_one(self, msg: RawMessage, b: _Batch) -> _Decoded | None:
+        """The message routed and decoded, or None when it was rejected (or failed: an internal error) here."""
+        building: str | None = None
+        device: str | None = None
+        try:
+            route = self._route(msg)
+            if isinstance(route, str):
+                b.reject(msg, route)
+                return None
+            kind, building, device = route
+            d = self._decode(msg, kind, building, device)
+            if isinstance(d, str):
+                b.reject(msg, d, building, device if kind != "wmbus" else None)
+                return None
+        except Exception as exc:
+            b.internal(msg, exc, building, device)
+            return None
+        return d
 
-        if meter_ids or external_ids:
-            stored = repo.store_readings_streamed(conn, fill)
+    def _look_up_devices(self, conn: PgConn, decoded: list[_Decoded]) -> None:
+        """Bring the registry cache up to date for the devices the batch names, in one query per kind."""
+        ids: dict[str, set[str]] = {"meter": set(), "wmbus": set(), "luminaire": set()}
+        for d in decoded:
+            ids[d.kind].add(d.device_id)
+        self.registry.sync(conn)
+        self.registry.resolve(conn, ids["meter"], ids["wmbus"], ids["luminaire"])
+
+    def _build_and_store_readings(self, conn: PgConn, decoded: list[_Decoded],
+                                  b: _Batch) -> readings_repo.StoreResult:
+        """Build every message's rows; the readings are streamed into the COPY message by message, so PostgreSQL
+        stores one part of the batch while Python builds the next."""
+        build = partial(self._build_all, decoded, b)
+        if any(d.kind != "luminaire" for d in decoded):
+            stored = readings_repo.store_readings_streamed(conn, build)
         else:
-            fill(lambda rows: None)  # telemetry, rejects and quarantine only
-            stored = repo.StoreResult()
-        stats.readings_stored, stats.duplicates, stats.revisions = stored.inserted, stored.duplicates, stored.revisions
-        tel = repo.StoreResult()
+            build(_discard)  # telemetry, rejects and quarantine only
+            stored = readings_repo.StoreResult()
+        st = b.stats
+        st.readings_stored, st.duplicates, st.revisions = stored.inserted, stored.duplicates, stored.revisions
+        return stored
+
+    def _build_all(self, decoded: list[_Decoded], b: _Batch,
+                   sink: Callable[[list[readings_repo.ReadingRow]], None]) -> None:
+        """Build each message's rows and hand the readings to `sink` about 1000 at a time; a message's rows are handed
+        over only once all are built. Runs while the COPY is open: no query on the connection here."""
+        for d in decoded:
+            self._build_one(d, b)
+            if len(b.rows) >= 1000:
+                b.hand_over(sink)
+        b.hand_over(sink)
+
+    def _build_one(self, d: _Decoded, b: _Batch) -> None:
+        """One message's rows into the batch, or the message to the dead letters (an exception: an internal error)."""
+        try:
+            built = self._build(d)
+        except Exception as exc:
+            b.internal(d.msg, exc, d.building_id, d.device_id)
+            return
+        if isinstance(built, str):
+            b.reject(d.msg, built, d.building_id, d.device_id)
+            return
+        b.take(d, built)
+
+    def _store_telemetry_and_heat(self, conn: PgConn, b: _Batch) -> readings_repo.StoreResult:
+        """Luminaire telemetry and heat-meter samples, and the reading ranges the rollups must recompute."""
+        telemetry = readings_repo.StoreResult()
         if b.telemetry:
-            repo.ensure_staging(conn)
-            tel = repo.store_telemetry(conn, b.telemetry)
-            stats.telemetry_stored = tel.inserted + tel.revisions
+            readings_repo.ensure_staging(conn)
+            telemetry = readings_repo.store_telemetry(conn, b.telemetry)
+            b.stats.telemetry_stored = telemetry.inserted + telemetry.revisions
         if b.heat:
-            repo.store_heat(conn, b.heat)
+            readings_repo.store_heat(conn, b.heat)
         if b.touched and self.track_rollups:
             consumption_repo.mark_dirty(conn, [(k, lo, hi) for k, (lo, hi) in b.touched.items()])
+        return telemetry
+
+    @staticmethod
+    def _store_dead_letters_and_quarantine(conn: PgConn, b: _Batch) -> None:
         repo.insert_dead_letters(conn, b.dead)
         repo.insert_quarantine(conn, b.quarantine)
-        stats.dead_lettered = len(b.dead)
-        stats.quarantined = len(b.quarantine)
-        b.settle(stored, tel)
-        return stats
+        b.stats.dead_lettered = len(b.dead)
+        b.stats.quarantined = len(b.quarantine)
+
+
+def _discard(rows: list[readings_repo.ReadingRow]) -> None:
+    return None
 
 
 class InternalErrorLimit(RuntimeError):
@@ -648,7 +686,7 @@ WMBUS_HEAT_FIELDS: tuple[tuple[str, float, float], ...] = (
 )
 
 
-def _heat_row(meter: MeterInfo, telegram: wire.WmbusTelegram) -> repo.HeatRow | None:
+def _heat_row(meter: MeterInfo, telegram: wire.WmbusTelegram) -> readings_repo.HeatRow | None:
     values: list[float | None] = []
     for name, lo, hi in WMBUS_HEAT_FIELDS:
         v = telegram.fields.get(name)
@@ -661,34 +699,18 @@ def _heat_row(meter: MeterInfo, telegram: wire.WmbusTelegram) -> repo.HeatRow | 
 
 # -- quarantine replay -----------------------------------------------------------------------------------------------
 
-_PENDING_FOR_DEVICE = """
-SELECT id, topic, payload, received_at FROM quarantine
-WHERE replayed_at IS NULL AND kind = %s AND device_id = %s
-ORDER BY id FOR UPDATE SKIP LOCKED
-"""
-
-_PENDING_RESOLVABLE = """
-SELECT q.id, q.topic, q.payload, q.received_at FROM quarantine q
-WHERE q.replayed_at IS NULL AND (
-    (q.kind = 'meter' AND EXISTS (SELECT 1 FROM meters m WHERE m.id = q.device_id))
- OR (q.kind = 'wmbus' AND EXISTS (SELECT 1 FROM meters m WHERE m.external_id = q.device_id))
- OR (q.kind = 'luminaire' AND EXISTS (SELECT 1 FROM luminaires l WHERE l.id = q.device_id)))
-ORDER BY q.id LIMIT %s FOR UPDATE SKIP LOCKED
-"""
-
-
-def _replay_rows(conn: PgConn, pipeline: IngestPipeline, rows: list[tuple[Any, ...]]) -> BatchStats:
+def _replay_rows(conn: PgConn, pipeline: IngestPipeline, rows: list[repo.PendingRow]) -> BatchStats:
     if not rows:
         return BatchStats()
     msgs = [RawMessage(topic, bytes(payload), received_at) for _, topic, payload, received_at in rows]
     stats = pipeline.handle_batch(conn, msgs)
-    conn.execute("UPDATE quarantine SET replayed_at = now() WHERE id = ANY(%s)", [[r[0] for r in rows]])
+    repo.mark_replayed(conn, [r[0] for r in rows])
     return stats
 
 
 def sweep_quarantine(conn: PgConn, pipeline: IngestPipeline, limit: int = 1000) -> BatchStats:
     """Replay quarantined messages whose device is registered by now (in the caller's transaction)."""
-    return _replay_rows(conn, pipeline, conn.execute(_PENDING_RESOLVABLE, [limit]).fetchall())
+    return _replay_rows(conn, pipeline, repo.pending_resolvable(conn, limit))
 
 
 def replay_quarantine(engine: Engine, kind: str, device_id: str, topic_prefix: str | None = None) -> int:
@@ -704,13 +726,12 @@ def replay_quarantine(engine: Engine, kind: str, device_id: str, topic_prefix: s
     pipeline = IngestPipeline.from_settings(s) if topic_prefix is None else \
         IngestPipeline.from_settings(s.model_copy(update={"mqtt": s.mqtt.model_copy(
             update={"topic_prefix": topic_prefix})}))
-    with engine.begin() as sa_conn:
-        conn: PgConn = sa_conn.connection.driver_connection  # type: ignore[assignment]
-        rows = list(conn.execute(_PENDING_FOR_DEVICE, [kind, device_id]).fetchall())
+    with pg(engine, write=True) as conn:
+        rows = repo.pending_for_device(conn, kind, device_id)
         if kind == "meter":
-            ext = conn.execute("SELECT external_id FROM meters WHERE id = %s", [device_id]).fetchone()
-            if ext and ext[0]:
-                rows += conn.execute(_PENDING_FOR_DEVICE, ["wmbus", ext[0]]).fetchall()
+            ext = repo.meter_external_id(conn, device_id)
+            if ext:
+                rows += repo.pending_for_device(conn, "wmbus", ext)
                 rows.sort(key=lambda r: r[0])
         _replay_rows(conn, pipeline, rows)
         return len(rows)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from psycopg import sql
 
 from services.db import PgConn
+from services.ingestion import repository as ingestion_repo
 
 # (meter_key, ts, value, quality, source). Enum columns receive their label: the binary form of text.
 ReadingRow = tuple[int, datetime, float, str, str]
@@ -259,58 +259,5 @@ def store_heat(conn: PgConn, rows: Sequence[HeatRow]) -> None:
             rows)
 
 
-def insert_dead_letters(
-    conn: PgConn,
-    rows: Sequence[tuple[str, bytes, str, str | None, str | None, datetime]],
-) -> None:
-    """(topic, payload, reason, building_id, device_id, received_at)"""
-    if rows:
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO dead_letters (topic, payload, reason, building_id, device_id, received_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                rows,
-            )
-
-
-def insert_quarantine(
-    conn: PgConn,
-    rows: Sequence[tuple[str, str, str, str, bytes, datetime]],
-) -> None:
-    """(topic, kind, building_id, device_id, payload, received_at)"""
-    if rows:
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO quarantine (topic, kind, building_id, device_id, payload, received_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                rows,
-            )
-
-
-def registry_version(conn: PgConn) -> int:
-    row = conn.execute("SELECT version FROM registry_state").fetchone()
-    return int(row[0]) if row else 0
-
-
-def load_meters(
-    conn: PgConn, ids: Sequence[str] | None = None,
-    external_ids: Sequence[str] | None = None,
-) -> list[tuple[str, int, str, str, str | None, str]]:
-    """(id, key, building_id, unit, external_id, mode) of all meters, or of those with the given ids/external ids."""
-    query = "SELECT id, key, building_id, unit, external_id, mode FROM meters"
-    if ids is None and external_ids is None:
-        return list(conn.execute(query).fetchall())
-    cur = conn.execute(
-        sql.SQL(query + " WHERE id = ANY(%s) OR external_id = ANY(%s)"), [list(ids or []), list(external_ids or [])]
-    )
-    return list(cur.fetchall())
-
-
-def load_luminaires(
-    conn: PgConn, ids: Sequence[str] | None = None
-) -> list[tuple[str, int, str]]:
-    """(id, key, building_id) of all luminaires, or of those with the given ids."""
-    if ids is None:
-        return list(conn.execute("SELECT id, key, building_id FROM luminaires").fetchall())
-    cur = conn.execute("SELECT id, key, building_id FROM luminaires WHERE id = ANY(%s)", [list(ids)])
-    return list(cur.fetchall())
+# Dead letters are ingestion's (services/ingestion/repository.py); older callers import the name from here.
+insert_dead_letters = ingestion_repo.insert_dead_letters

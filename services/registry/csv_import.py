@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     import _csv
 
 VIA = "CSV import"
+
+# How far a long import is: (stage, rows done, rows in all); the command line draws it as a progress bar with ETA.
+Progress = Callable[[str, int, int], None]
 
 
 class Kind(StrEnum):
@@ -114,9 +117,11 @@ def csv_records(text: str) -> tuple[list[str], Iterator[tuple[int, list[str] | s
     return header, records()
 
 
-def parse(kind: Kind, text: str) -> tuple[list[_Row], list[RowError], set[str]]:
+def parse(kind: Kind, text: str, progress: Progress | None = None) -> tuple[list[_Row], list[RowError], set[str]]:
     """Rows that passed their own validation, errors, and the ids of rows that did not."""
     reader = _reader(text)
+    # rows to validate, as lines after the header (a quoted cell spanning lines makes it an upper bound)
+    n_lines = max(text.count("\n") + (0 if text.endswith("\n") else 1) - 1, 0)
     try:
         header = [h.strip() for h in next(reader, [])]
     except csv.Error as e:
@@ -148,6 +153,8 @@ def parse(kind: Kind, text: str) -> tuple[list[_Row], list[RowError], set[str]]:
             errors.append(RowError(last_line + 1, "row", f"unreadable CSV: {e}"))
             break
         line, last_line = last_line + 1, reader.line_num  # a quoted cell may span lines: report where a row starts
+        if progress is not None:
+            progress("validating", min(last_line - 1, n_lines), n_lines)
         if len(cells) > len(header):
             errors.append(RowError(line, "row", f"{len(cells)} cells, but the header names {len(header)} columns"))
             continue
@@ -182,6 +189,8 @@ def parse(kind: Kind, text: str) -> tuple[list[_Row], list[RowError], set[str]]:
                 bad_ids.add(ident)
         else:
             rows.append(_Row(line, ident, body))
+    if progress is not None:
+        progress("validating", n_lines, n_lines)
     return rows, errors, bad_ids
 
 
@@ -191,14 +200,15 @@ def _lifecycle_cells(header: list[str], data: dict[str, Any]) -> dict[str, Any]:
 
 
 def import_csv(conn: PgConn, kind: Kind, text: str, *, actor: service.Actor | None = None,
-               tz: ZoneInfo | None = None) -> ImportResult:
+               tz: ZoneInfo | None = None, progress: Progress | None = None) -> ImportResult:
     """Validate a whole file, then store every row in the caller's transaction, or nothing if any row is wrong.
 
     A `valid_from` column dates each row's changes like the PUT body's field; every row is audit-logged as `actor`.
+    `progress`, if given, hears how far validating and storing are.
     """
     actor = actor or service.Actor("unknown", via=VIA)
     tz = tz or ZoneInfo(get_settings().timezone)
-    rows, errors, bad_ids = parse(kind, text)
+    rows, errors, bad_ids = parse(kind, text, progress)
     if kind == Kind.meters:
         checked = service.check_meters(conn, [(r.id, r.body) for r in rows], unchecked_ids=frozenset(bad_ids))
         errors += [RowError(rows[i].line, e.field, e.message) for i, e in checked]
@@ -214,20 +224,28 @@ def import_csv(conn: PgConn, kind: Kind, text: str, *, actor: service.Actor | No
         result.rejected = sorted(errors, key=lambda e: e.line)
         return result
 
-    if kind == Kind.meters:
+    report = progress or _no_progress
+    report("storing", 0, len(rows))
+    if kind == Kind.meters:  # one batch: parents first, then one audit row each
         for put_meter in service.store_meters(conn, service.parents_first([(r.id, r.body) for r in rows]),
                                               actor=actor, tz=tz):
             (result.created if put_meter.created else result.updated).append(put_meter.entity.id)
+        report("storing", len(rows), len(rows))
     else:
-        for r in rows:
+        for i, r in enumerate(rows, 1):
             put = (
                 service.put_building(conn, r.id, r.body, actor=actor, tz=tz)
                 if kind == Kind.buildings
                 else service.put_luminaire(conn, r.id, r.body, actor=actor, tz=tz)
             )
             (result.created if put.created else result.updated).append(r.id)
+            report("storing", i, len(rows))
     result.accepted = len(rows)
     return result
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
 
 
 def after_import(engine: Engine, settings: Settings, result: ImportResult) -> int | None:
