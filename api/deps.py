@@ -36,7 +36,6 @@ def clock() -> Clock:
 EngineDep = Annotated[Engine, Depends(engine)]
 # The one connection kind (services.db): routes open their transaction with `with pg(engine, write=...) as conn`.
 pg = db.pg
-driver = db.driver
 
 
 def scope_ids(caller: Principal, building_id: str | None, conn: PgConn) -> list[str] | None:
