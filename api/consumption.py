@@ -143,7 +143,9 @@ def _csv(answer: ConsumptionOut) -> Response:
 @router.get("/consumption", response_model=ConsumptionOut, responses=_CSV_RESPONSE)
 def get_consumption(
     *, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
-    building_id: BuildingFilter = None, carrier: Carrier | None = None,
+    building_id: BuildingFilter = None,
+    carrier: Annotated[Carrier | None, Query(description="one carrier (water answers m3); default: every energy "
+                                                         "carrier, never water")] = None,
     start: Start = None, end: End = None, resolution: ResolutionQ = "day", format: FormatQ = "json",
 ) -> ConsumptionOut | Response:
     """Consumption of one building, or of every building in the caller's scope, per carrier or all energy carriers."""
