@@ -25,7 +25,7 @@ class MeOut(BaseModel):
     target, and which carriers are energy used."""
 
     role: Role = Field(description="the caller's role: admin, energy_team, facility_manager or viewer")
-    name: str = Field(description="the token's name")
+    name: str = Field(description="the caller's token name (\"admin (environment)\" for ENERGIBLIK_ADMIN_TOKEN)")
     building_ids: list[str] | None = Field(description="the buildings a facility manager is bound to; null: every "
                                                        "building")
     can_handle_alerts: bool = Field(description="may acknowledge and resolve alerts (every role but viewer)")

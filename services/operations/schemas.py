@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 class DeadLetter(BaseModel):
     id: int = Field(description="the dead letter's id")
     topic: str = Field(description="the MQTT topic it came on (imports and syncs use the same wire contract topics)")
-    reason: str = Field(description="why it was rejected, e.g. `json: ...`, `topic: ...`, `internal error: ...`")
+    reason: str = Field(description="why it was rejected, e.g. `topic: ...`, `payload: ...`, `internal error: ...`")
     received_at: datetime = Field(description="when the ingest received it (local time)")
     payload: str | None = Field(description="the raw payload as UTF-8 text; null when it is not valid UTF-8")
     payload_base64: str = Field(description="the raw payload bytes, base64")
