@@ -260,7 +260,7 @@ D_TECHNOLOGY = "lamp technology: led, fluorescent, halogen, incandescent, hid or
 D_RATED_W = "rated (installed) power in W"
 D_ZONE = "where in the building the luminaire hangs (free text, e.g. a room); null: not given"
 D_CREATED = "when the entity was first registered (local time)"
-D_UPDATED = "when the entity was last changed (local time)"
+D_UPDATED = "when the stored entity was last written (local time)"
 
 
 class _PutBody(BaseModel):
