@@ -413,7 +413,7 @@ class BuildingOut(BaseModel):
     name: str = Field(description=D_BUILDING_NAME)
     type: str = Field(description=D_BUILDING_TYPE)
     heated_area_m2: float = Field(description=f"{D_HEATED_AREA}, the value in force now (dated values: GET "
-                                              "/buildings/{{id}}/history)")
+                                              "/buildings/{id}/history)")
     heating: Heating = Field(description=D_HEATING)
     address: str | None = Field(description=D_ADDRESS)
     bbr_building_no: str | None = Field(description=D_BBR)
