@@ -23,7 +23,7 @@ def get_dead_letters(
     engine: EngineDep,
     tz: TimezoneDep,
     since: Annotated[str | None, instant_query("received at or after")] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="the most dead letters answered (newest first)")] = 100,
 ) -> list[DeadLetter]:
     """Rejected payloads with topic, reason and the raw bytes, newest first (admin and energy team only)."""
     since_ts = parse_instant(since, "since", tz) if since else None
@@ -38,7 +38,7 @@ def get_processing_errors(
     tz: TimezoneDep,
     since: Annotated[str | None, instant_query("occurred at or after")] = None,
     process: Annotated[str | None, Query(max_length=64, description="only this loop: rollups, alerts, …")] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="the most errors answered")] = 100,
 ) -> list[ProcessingError]:
     """Items (a meter's rollups, an alert rule for a building) that a maintenance process failed on, recorded and
     skipped while it went on with the others; a failed rollup range is retried later (admin and energy team)."""
@@ -49,7 +49,8 @@ def get_processing_errors(
 
 @router.get("/quarantine")
 def get_quarantine(
-    _: Operator, engine: EngineDep, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000
+    _: Operator, engine: EngineDep,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="the most messages answered (oldest first)")] = 1000
 ) -> list[QuarantinedMessage]:
     """Messages of devices not registered yet, oldest first; replayed when the device is registered."""
     with pg(engine) as conn:
@@ -81,7 +82,8 @@ def list_tokens(_: TokenAdmin, engine: EngineDep) -> list[TokenOut]:
 
 
 @router.delete("/tokens/{token_id}")
-def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], _: TokenAdmin, engine: EngineDep) -> TokenOut:
+def revoke_token(token_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="the token's id (GET /tokens)")],
+                 _: TokenAdmin, engine: EngineDep) -> TokenOut:
     """Revoke a token at once."""
     with pg(engine, write=True) as conn:
         return auth.revoke_token(conn, token_id)

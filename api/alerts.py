@@ -42,16 +42,18 @@ from services.series.service import resolve_bounds
 
 router = v1_router(tags=["alerts"])
 
-AlertId = Annotated[int, Path(ge=1, le=2**62)]
+AlertId = Annotated[int, Path(ge=1, le=2**62, description="the alert's id")]
 
 
 @router.get("/alerts", response_model=list[AlertOut])
 def list_alerts(
     *, caller: Caller, engine: EngineDep, tz: TimezoneDep, building_id: BuildingFilter = None,
-    rule: RuleName | None = None, state: Literal["open", "acknowledged", "resolved", "active"] | None = None,
+    rule: Annotated[RuleName | None, Query(description="only this rule's alerts")] = None,
+    state: Annotated[Literal["open", "acknowledged", "resolved", "active"] | None,
+                     Query(description="only alerts in this state (active: open or acknowledged)")] = None,
     since: Annotated[str | None, instant_query("last seen at or after")] = None,
     until: Annotated[str | None, instant_query("first seen before")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    limit: Annotated[int, Query(ge=1, le=1000, description="the most alerts answered (newest first)")] = 200,
 ) -> list[dict[str, Any]]:
     """Alerts newest first; `state=active` means open or acknowledged. A facility manager sees their buildings'."""
     s, u = resolve_bounds(since, until, tz, names=("since", "until"))
@@ -124,7 +126,8 @@ DigestDay = Annotated[date | None, Query(alias="date", description="local date, 
     "description": "the digest as JSON, or with `format=html` as an HTML mail body",
     "content": {"application/json": {}, "text/html": {"schema": {"type": "string"}}}}})
 def digest(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, day: DigestDay = None,
-           format: Annotated[Literal["json", "html"], Query()] = "json") -> Any:
+           format: Annotated[Literal["json", "html"], Query(description="json, or html (a mail body)")] = "json"
+           ) -> Any:
     """The caller's daily digest: alerts opened that day and every alert still active."""
     d = _digest_day(day, clock, tz)
     ids = caller.scope.building_ids

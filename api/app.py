@@ -56,11 +56,22 @@ def _install_docs(app: FastAPI) -> None:
                                    swagger_favicon_url="/docs-assets/swagger-ui/favicon-32x32.png")
 
 
+# What every field description takes for granted (issue 14), said once at the top of the OpenAPI document.
+API_CONVENTIONS = (
+    "Every instant is RFC 3339 with an offset, written in the installation's local time (ENERGIBLIK_TIMEZONE, "
+    "Europe/Copenhagen by default); days, months and years are local periods (a day can have 23 or 25 hours) and a "
+    "period's end is exclusive. Energy is in kWh, water in m3, CO2 in kg, areas in m²; power and other units are "
+    "named in the field (`_w`, `_kw`, `_m2`). Fields ending in `_pct` are percent; shares (coverage, "
+    "estimated_share, `a`) are 0-1. Where a field can be null, its description says what null means."
+)
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
         title="Energiblik",
         summary="Energy use of a municipality's buildings against its climate targets",
         version="1",
+        description=API_CONVENTIONS,
         openapi_url=OPENAPI_URL,
         docs_url=None,  # served below from local assets: no CDN, works offline like the dashboard
         redoc_url=None,

@@ -43,8 +43,8 @@ ResolutionQ = Annotated[Literal["hour", "day", "week", "month", "year"],
 
 
 class PointOut(BaseModel):
-    start: datetime
-    end: datetime
+    start: datetime = Field(description="the local period's start (local time)")
+    end: datetime = Field(description="the local period's end, exclusive (local time)")
     # exactly one of kwh and m3 is present in each period, by the answer's unit; present, it is null while pending
     kwh: float | None = Field(default=None, description="energy in kWh (unit kWh; absent for water): null while the "
                                                         "period is pending, never a 0 for readings not yet computed")
@@ -78,7 +78,7 @@ class ConsumptionOut(BaseModel):
     computed_through: datetime | None = Field(
         default=None, description="null: every figure is current. Otherwise the instant up to which the rollups "
                                   "this answer reads are current; later periods may be pending")
-    series: list[PointOut]
+    series: list[PointOut] = Field(description="one per whole local period from start to end, oldest first")
 
 
 class DecisionOut(BaseModel):
@@ -143,7 +143,9 @@ def _csv(answer: ConsumptionOut) -> Response:
 @router.get("/consumption", response_model=ConsumptionOut, responses=_CSV_RESPONSE)
 def get_consumption(
     *, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
-    building_id: BuildingFilter = None, carrier: Carrier | None = None,
+    building_id: BuildingFilter = None,
+    carrier: Annotated[Carrier | None, Query(description="one carrier (water answers m3); default: every energy "
+                                                         "carrier, never water")] = None,
     start: Start = None, end: End = None, resolution: ResolutionQ = "day", format: FormatQ = "json",
 ) -> ConsumptionOut | Response:
     """Consumption of one building, or of every building in the caller's scope, per carrier or all energy carriers."""
@@ -183,17 +185,18 @@ class ExchangeIn(BaseModel):
     ts: AwareDatetime = Field(description="when the old meter was replaced (RFC 3339 with offset)")
     old_final: float | None = Field(default=None, ge=0, description="the old meter's last register value")
     new_initial: float | None = Field(default=None, ge=0, description="the new meter's first register value")
-    note: str | None = Field(default=None, max_length=500)
+    note: str | None = Field(default=None, max_length=500, description="free text kept with the exchange; null: "
+                                                                       "none")
 
 
 class ExchangeOut(BaseModel):
     """The exchange as declared."""
 
-    meter_id: str
+    meter_id: str = Field(description="the meter's id")
     ts: datetime = Field(description="when the old meter was replaced")
     old_final: float | None = Field(description="the old meter's last register value")
     new_initial: float | None = Field(description="the new meter's first register value")
-    note: str | None
+    note: str | None = Field(description="the note given; null: none")
 
 
 @router.post("/meters/{meter_id}/exchanges", status_code=201, response_model=ExchangeOut)

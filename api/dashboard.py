@@ -89,7 +89,9 @@ def get_weather_corrected(
 @router.get("/consumption/weather-corrected", response_model=CorrectedSeriesOut, tags=["consumption"])
 def get_consumption_weather_corrected(
     *, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, building_id: BuildingFilter = None,
-    carrier: Carrier | None = None, start: Start = None, end: End = None,
+    carrier: Annotated[Carrier | None, Query(description="an energy carrier (water is not energy); default: every "
+                                                         "energy carrier")] = None,
+    start: Start = None, end: End = None,
     resolution: Annotated[CorrectedResolution, Query(description="whole local periods; each lies in one month, "
                                                                  "whose factor corrects it")] = "day",
 ) -> CorrectedSeriesOut:

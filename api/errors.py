@@ -10,7 +10,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 
@@ -22,15 +22,16 @@ log = logging.getLogger(__name__)
 
 
 class FieldErrorOut(BaseModel):
-    field: str
-    message: str
+    field: str = Field(description="where the problem is: a body field (dotted path), a query or path "
+                                   "parameter, body, authorization, ...")
+    message: str = Field(description="what is wrong with it")
 
 
 class ErrorOut(BaseModel):
     """The shape of every 4xx answer."""
 
-    detail: str
-    errors: list[FieldErrorOut]
+    detail: str = Field(description="what went wrong, in one line")
+    errors: list[FieldErrorOut] = Field(description="one per problem found, each naming where it is")
 
 
 # Documented on every route; FastAPI would otherwise describe its own 422 shape, which this API does not use.

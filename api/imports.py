@@ -30,8 +30,8 @@ MAX_REGISTRY_ROWS = 50_000
 
 class RowErrorOut(BaseModel):
     line: int = Field(description="the file's line (1 is the header)")
-    field: str
-    message: str
+    field: str = Field(description="the column the problem is in (or row, header)")
+    message: str = Field(description="what is wrong")
 
 
 class RegistryImportOut(BaseModel):

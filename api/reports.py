@@ -18,7 +18,7 @@ from services.reports.schemas import Co2Out, FactorIn, FactorOut, FossilOut, Gre
 router = v1_router(tags=["reports"])
 
 Year = Annotated[int | None, Query(ge=1990, le=2100, description="default: last year")]
-BaselineYear = Annotated[int, Query(ge=1990, le=2100)]
+BaselineYear = Annotated[int, Query(ge=1990, le=2100, description="the year compared against")]
 # The building group a report counts, as of each month (building group history), for one building as for all: a
 # building's own answer equals its row in the group's report (docs/registry.md)
 Group = Annotated[str, Query(pattern=r"^[a-z0-9_]{1,40}$", description="the building group the report counts "
@@ -43,7 +43,9 @@ def get_co2(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneD
 
 
 @router.get("/co2-factors", response_model=list[FactorOut])
-def get_co2_factors(_: Caller, engine: EngineDep, history: bool = False) -> list[dict[str, Any]]:
+def get_co2_factors(_: Caller, engine: EngineDep,
+                    history: Annotated[bool, Query(description="true: every version; false: the current ones")] = False
+                    ) -> list[dict[str, Any]]:
     """The CO2 factor table: current rows (newest per carrier, year and area), or every version with history=true."""
     with pg(engine) as conn:
         return reports.co2_factors(conn, history=history)
@@ -59,7 +61,8 @@ def post_co2_factor(body: FactorIn, caller: RegistryWriter, engine: EngineDep) -
 
 @router.get("/led", response_model=LedOut)
 def get_led(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, building_id: BuildingFilter = None,
-            from_year: Annotated[int, Query(ge=1990, le=2100)] = 2015, year: Year = None) -> dict[str, Any]:
+            from_year: Annotated[int, Query(ge=1990, le=2100, description="the first 1 January of the series")] = 2015,
+            year: Year = None) -> dict[str, Any]:
     """LED share by count and installed W at each 1 January from `from_year` and now, per building and for the
     portfolio; lighting kWh and dimming savings from telemetry for `year` (default last year)."""
     now = clock.now()
@@ -105,7 +108,8 @@ def get_labels(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: Timezo
 def get_green_accounts(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep, year: Year = None,
                        baseline_year: BaselineYear = 2015, building_id: BuildingFilter = None,
                        group: Group = "municipal",
-                       format: Annotated[Literal["json", "csv", "html"], Query()] = "json",
+                       format: Annotated[Literal["json", "csv", "html"],
+                                         Query(description="json, csv (a file) or html (a printable page)")] = "json",
                        ) -> Response:
     """The yearly green accounts (grønt regnskab) per building and for the portfolio: energy by carrier, weather
     corrected, CO2, change against the baseline year, coverage. `format=csv` or `format=html` (printable)."""

@@ -39,7 +39,8 @@ def get_sync_status(_: PortfolioReader, engine: EngineDep, settings: SettingsDep
 @router.get("/sync/unmapped", response_model=list[UnmappedOut])
 def get_sync_unmapped(_: PortfolioReader, engine: EngineDep,
                       source: Annotated[SourceName | None, Query(description="only this source's")] = None,
-                      limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[UnmappedOut]:
+                      limit: Annotated[int, Query(ge=1, le=10_000, description="the most rows answered")] = 1000
+                      ) -> list[UnmappedOut]:
     """Metering points (GSRN) and meter numbers a source delivered that no meter's `external_id` names: register a
     meter with that external id (PUT /meters/{id}) and the next run stores its data."""
     with pg(engine) as conn:
@@ -47,8 +48,10 @@ def get_sync_unmapped(_: PortfolioReader, engine: EngineDep,
 
 
 @router.get("/sync/{source}/runs", response_model=list[RunOut])
-def get_sync_runs(_: PortfolioReader, engine: EngineDep, source: Annotated[SourceName, Path()],
-                  limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[RunOut]:
+def get_sync_runs(_: PortfolioReader, engine: EngineDep,
+                  source: Annotated[SourceName, Path(description="the source whose runs to list")],
+                  limit: Annotated[int, Query(ge=1, le=500, description="the most runs answered (newest first)")] = 50
+                  ) -> list[RunOut]:
     """A source's runs, newest first."""
     with pg(engine) as conn:
         return service.runs(conn, source, limit)

@@ -122,7 +122,9 @@ async def import_degree_days(request: Request, caller: RegistryWriter, engine: E
 
 @router.get("/degree-days", response_model=list[DegreeDayOut])
 def get_degree_days(_: Caller, engine: EngineDep,
-                    year: Annotated[int | None, Query(ge=1990, le=2100)] = None) -> list[dict[str, Any]]:
+                    year: Annotated[int | None, Query(ge=1990, le=2100, description="only this year's months; "
+                                                      "default: every month stored")] = None
+                    ) -> list[dict[str, Any]]:
     """Current actual degree days per month (newest import), with the normal year's value beside."""
     first, last = (date(year, 1, 1), date(year, 12, 1)) if year else (date(1990, 1, 1), date(2100, 12, 1))
     with pg(engine) as conn:
@@ -227,7 +229,8 @@ def get_progress_path(
 
 @router.get("/baseline", response_model=list[BaselineRowOut])
 def get_baseline(*, caller: Caller, engine: EngineDep, building_id: BuildingFilter = None,
-                 year: Annotated[int, Query(ge=1990, le=2100)] = 2015) -> list[dict[str, Any]]:
+                 year: Annotated[int, Query(ge=1990, le=2100, description="the baseline year")] = 2015
+                 ) -> list[dict[str, Any]]:
     """The current imported baseline rows (newest import per building, carrier and month)."""
     with pg(engine) as conn:
         return ref.current_baseline(conn, scope_ids(caller, building_id, conn), year)
@@ -242,7 +245,8 @@ def get_baseline_imports(_: RegistryWriter, engine: EngineDep) -> list[dict[str,
 
 @router.get("/baseline/missing", response_model=BaselineMissingOut)
 def get_baseline_missing(*, caller: Caller, engine: EngineDep, tz: TimezoneDep,
-                         year: Annotated[int, Query(ge=1990, le=2100)] = 2015) -> dict[str, Any]:
+                         year: Annotated[int, Query(ge=1990, le=2100, description="the baseline year")] = 2015
+                         ) -> dict[str, Any]:
     """Buildings and carriers that have meters but no baseline for the year (neither imported nor from readings),
     and those whose baseline lacks months."""
     with pg(engine) as conn:

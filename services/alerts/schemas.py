@@ -15,31 +15,33 @@ AlertState = Literal["open", "acknowledged", "resolved"]
 
 
 class AlertEventOut(BaseModel):
-    at: datetime
+    at: datetime = Field(description="when it happened (local time)")
     kind: str = Field(description="opened, repeated, acknowledged or resolved")
     actor: str = Field(description="who: a token's name, or `energiblik` for the rules themselves")
     detail: dict[str, Any] | None = Field(description="what the rule found then, or the note given")
 
 
 class AlertOut(BaseModel):
-    id: int
-    rule: RuleName
-    building_id: str
+    id: int = Field(description="the alert's id")
+    rule: RuleName = Field(description="the rule that raised it")
+    building_id: str = Field(description="the building it is about")
     subject: str = Field(description="the meter or luminaire the alert is about; empty for the whole building")
-    state: AlertState
+    state: AlertState = Field(description="open, acknowledged (seen by someone, still active) or resolved")
     severity: str = Field(description="info, warning or critical")
-    title: str
+    title: str = Field(description="one line saying what was found")
     detail: dict[str, Any] = Field(description="the rule's evidence (e.g. the night's baseload in kW against its "
                                                "normal, a silent meter's last reading); instants in local time")
     wasted_kwh: float | None = Field(description="kWh used above what the rule judges normal over the alert's "
                                                  "periods so far (null where a rule does not estimate waste)")
-    first_seen: datetime
-    last_seen: datetime
+    first_seen: datetime = Field(description="when a rule evaluation first raised it (local time)")
+    last_seen: datetime = Field(description="when a rule evaluation last found it again (local time)")
     occurrences: int = Field(description="periods (days, months, decisions) it fired for")
-    acknowledged_at: datetime | None
-    acknowledged_by: str | None
-    resolved_at: datetime | None
-    resolved_by: str | None
+    acknowledged_at: datetime | None = Field(description="when it was acknowledged (local time); null: not "
+                                                         "acknowledged")
+    acknowledged_by: str | None = Field(description="the token's name that acknowledged it; null: not acknowledged")
+    resolved_at: datetime | None = Field(description="when it was resolved (local time); null: still active")
+    resolved_by: str | None = Field(description="who resolved it: a token's name, or `energiblik` when the "
+                                                "condition ended; null: still active")
     resolution: str | None = Field(description="why it was resolved: by hand with a note, or the condition ended")
 
 
@@ -50,7 +52,8 @@ class AlertWithEventsOut(AlertOut):
 class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: str | None = Field(default=None, max_length=1000)
+    note: str | None = Field(default=None, max_length=1000, description="a note kept in the alert's history "
+                                                                        "(resolving: its resolution); null: none")
 
 
 def _param_schema(default: Any) -> dict[str, Any]:
@@ -81,21 +84,25 @@ def _rule_schema(schema: dict[str, Any]) -> None:
 class RuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_rule_schema)
 
-    rule: RuleName
-    building_type: str | None = Field(default=None, min_length=1, max_length=100)
-    building_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    rule: RuleName = Field(description="the rule the row configures")
+    building_type: str | None = Field(default=None, min_length=1, max_length=100,
+                                      description="the row applies to buildings of this type; null: not by type")
+    building_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$",
+                                    description="the row applies to this building; null: not one building (both "
+                                                "null: the rule's defaults)")
     params: dict[str, Any] = Field(default_factory=dict, description="only the keys to override")
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="false: the rule does not run where the row applies")
 
 
 class RuleOut(BaseModel):
-    id: int
-    rule: RuleName
+    id: int = Field(description="the rule row's id")
+    rule: RuleName = Field(description="the rule the row configures")
     building_type: str | None = Field(description="the row applies to buildings of this type (null: all)")
     building_id: str | None = Field(description="the row applies to this building (null: all)")
     params: dict[str, Any] = Field(description="parameters set on this row; rows merge: defaults, type, building")
-    enabled: bool
-    updated_at: datetime | None = None
+    enabled: bool = Field(description="false: the rule does not run where the row applies")
+    updated_at: datetime | None = Field(default=None, description="when the row was created or last changed (local "
+                                                                  "time)")
 
 
 class DigestOut(BaseModel):
@@ -107,6 +114,6 @@ class DigestOut(BaseModel):
 
 
 class RecipientDigestOut(DigestOut):
-    token_id: int
+    token_id: int = Field(description="the recipient's token id")
     buildings: list[str] = Field(description="the facility manager's buildings")
     html: str = Field(description="the same digest as an HTML mail body")

@@ -74,20 +74,21 @@ def _token_schema(schema: dict[str, Any]) -> None:
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_token_schema)
 
-    name: Text
-    role: Role
+    name: Text = Field(description="who or what the token is for; shown as the actor in audit logs and alert "
+                                   "histories")
+    role: Role = Field(description="admin, energy_team, facility_manager (bound to building_ids) or viewer")
     building_ids: list[EntityId] = Field(
         default_factory=list, description="the buildings of a facility manager (required for that role only)"
     )
 
 
 class TokenOut(BaseModel):
-    id: int
-    name: str
-    role: Role
-    building_ids: list[str]
-    created_at: datetime
-    revoked_at: datetime | None
+    id: int = Field(description="the token's id (DELETE /tokens/{id} revokes it)")
+    name: str = Field(description="who or what the token is for; the actor in audit logs")
+    role: Role = Field(description="admin, energy_team, facility_manager or viewer")
+    building_ids: list[str] = Field(description="the buildings a facility manager may see; empty for other roles")
+    created_at: datetime = Field(description="when it was created (local time)")
+    revoked_at: datetime | None = Field(description="when it was revoked (local time); null: still valid")
 
 
 class CreatedToken(TokenOut):

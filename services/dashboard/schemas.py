@@ -24,8 +24,8 @@ class MeOut(BaseModel):
     repeats no rule of its own: the time zone every figure is in, today there, the baseline year of the energy
     target, and which carriers are energy used."""
 
-    role: Role
-    name: str
+    role: Role = Field(description="the caller's role: admin, energy_team, facility_manager or viewer")
+    name: str = Field(description="the caller's token name (\"admin (environment)\" for ENERGIBLIK_ADMIN_TOKEN)")
     building_ids: list[str] | None = Field(description="the buildings a facility manager is bound to; null: every "
                                                        "building")
     can_handle_alerts: bool = Field(description="may acknowledge and resolve alerts (every role but viewer)")
@@ -51,7 +51,7 @@ class WeatherMonthOut(BaseModel):
 
 
 class WeatherYearOut(BaseModel):
-    year: int
+    year: int = Field(description="the (local) calendar year")
     months: list[WeatherMonthOut] = Field(description="January to December")
     pending: bool = Field(description="some month of the year is pending")
     kwh: float | None = Field(description="the year's kWh as delivered; null while a month is pending")
@@ -60,7 +60,7 @@ class WeatherYearOut(BaseModel):
 
 
 class ShareOut(BaseModel):
-    building_id: str
+    building_id: str = Field(description="the building's id")
     a: float = Field(description="the weather-independent share of the building's heat (hot water, 0-1)")
     a_method: str = Field(description="where `a` comes from: hot_water_share (registered), regression (on the "
                                       "baseline year's monthly heat against degree days) or default")
@@ -74,14 +74,14 @@ class NormalYearOut(BaseModel):
 class WeatherCorrectedOut(BaseModel):
     """Monthly kWh as delivered and weather-corrected, per year, with the rules of progress."""
 
-    unit: Literal["kWh"]
+    unit: Literal["kWh"] = Field(description="the unit of every amount: kWh")
     carrier: Carrier | None = Field(description="the one carrier asked for; null: every energy carrier")
     baseline_year: int = Field(description="the baseline year whose monthly heat `a` is estimated from")
     computed_through: datetime | None = Field(description="null: every figure is current; otherwise the instant up "
                                                           "to which the rollups read are current")
-    years: list[WeatherYearOut]
+    years: list[WeatherYearOut] = Field(description="each year asked for, oldest first")
     buildings: list[ShareOut] = Field(description="`a` of every building the figures add up")
-    normal_year: NormalYearOut
+    normal_year: NormalYearOut = Field(description="the normal year heat is corrected to")
     method: str = Field(description=_METHOD)
 
 
@@ -102,7 +102,7 @@ class CorrectedPointOut(BaseModel):
 class CorrectedSeriesOut(BaseModel):
     """A consumption series with each period weather-corrected by the factor of its month."""
 
-    unit: Literal["kWh"]
+    unit: Literal["kWh"] = Field(description="the unit of every amount: kWh")
     resolution: CorrectedResolution = Field(description="the periods: hours, days or months (each lies in one month)")
     timezone: str = Field(description="the IANA time zone of the periods")
     carrier: Carrier | None = Field(description="the one carrier asked for; null: every energy carrier")
@@ -117,13 +117,14 @@ class CorrectedSeriesOut(BaseModel):
                                            "from")
     buildings: list[ShareOut] = Field(description="`a` of every building the figures add up")
     method: str = Field(description=_METHOD)
-    series: list[CorrectedPointOut]
+    series: list[CorrectedPointOut] = Field(description="one per whole local period from start to end, oldest "
+                                                        "first")
 
 
 class MeterStatusOut(BaseModel):
-    meter_id: str
-    building_id: str
-    carrier: Carrier
+    meter_id: str = Field(description="the meter's id")
+    building_id: str = Field(description="the building it is registered in")
+    carrier: Carrier = Field(description="the meter's energy carrier (water: m3)")
     unit: str = Field(description="the unit the meter reports in (Wh, kWh, MWh, MJ, GJ, m3, l)")
     parent_meter_id: str | None = Field(description="the meter this one is a sub-meter of (null: a main meter)")
     last_reading: datetime | None = Field(description="the time of the meter's latest stored reading; null: none")

@@ -231,6 +231,38 @@ VALID_FROM_DOC = (
 )
 
 
+# Descriptions shared by the PUT bodies and the answers (the same field in and out).
+D_BUILDING_NAME = "the building's name, e.g. Rådhuset"
+D_BUILDING_TYPE = "building type, e.g. school, daycare, town_hall, sports_hall, nursing_home"
+D_HEATED_AREA = "heated floor area in m²"
+D_HEATING = ("the building's heating source: district_heating, natural_gas, oil, heat_pump, electric or other "
+             "(history kept: GET /buildings/{id}/history)")
+D_ADDRESS = "street address; null: not given"
+D_BBR = "the building's number in BBR (the Danish building register); null: not given"
+D_LABEL = "the Danish energy label class held (energimærke, A2020 .. G); null: none registered"
+D_OPENING = 'weekday (mon..sun) -> list of "HH:MM-HH:MM" local-time ranges; a missing or empty day is closed'
+D_HOT_WATER = ("weather-independent share a of the building's heat use, 0-1; null: not set (estimated by regression "
+               "on degree days, else the default)")
+D_GROUP = "the group targets address: municipal (T1) by default; e.g. citizens_businesses (T5)"
+D_BUILDING_ID = "the building's id"
+D_METER_ID = "the meter's id"
+D_CARRIER = ("energy carrier: electricity, district_heating, natural_gas, oil, water (m3, never energy), "
+             "pv_production (own production), ev_charging or heat_pump")
+D_UNIT = "the unit the meter reports values in: Wh, kWh, MWh, MJ, GJ, m3 or l"
+D_MODE = ("register: a cumulative counter, consumption is the difference of readings; interval: each reading is the "
+          "quantity used in the interval ending at its ts")
+D_INTERVAL = ("minutes: an interval meter's interval; a register meter's expected time between readings (null: 60)")
+D_EXTERNAL = "the meter's own id, e.g. the wM-Bus id that wmbusmeters reports or a GSRN; null: none"
+D_PARENT = "the meter this sub-meter splits (same building); null: a main meter that counts in totals"
+D_MAX_POWER = ("physical maximum in kW: a register step whose average power exceeds it is a spike, excluded; null: "
+               "no such bound")
+D_TECHNOLOGY = "lamp technology: led, fluorescent, halogen, incandescent, hid or other"
+D_RATED_W = "rated (installed) power in W"
+D_ZONE = "where in the building the luminaire hangs (free text, e.g. a room); null: not given"
+D_CREATED = "when the entity was first registered (local time)"
+D_UPDATED = "when the stored entity was last written (local time)"
+
+
 class _PutBody(BaseModel):
     # Unknown fields are an error, so a misspelt optional field is not silently lost.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -248,24 +280,24 @@ class _PutBody(BaseModel):
 
 
 class BuildingIn(_PutBody):
-    name: Text
-    type: ShortText = Field(description="building type, e.g. school, daycare, town_hall, sports_hall, nursing_home")
+    name: Text = Field(description=D_BUILDING_NAME)
+    type: ShortText = Field(description=D_BUILDING_TYPE)
     heated_area_m2: Number = Field(ge=0, le=10_000_000, description="heated floor area in m² (at most 10 km²)")
-    heating: Heating
-    address: Text | None = None
-    bbr_building_no: ShortText | None = None
-    energy_label: EnergyLabel | None = None
+    heating: Heating = Field(description=D_HEATING)
+    address: Text | None = Field(default=None, description=D_ADDRESS)
+    bbr_building_no: ShortText | None = Field(default=None, description=D_BBR)
+    energy_label: EnergyLabel | None = Field(default=None, description=D_LABEL)
     opening_hours: OpeningHours | None = Field(
         default=None,
-        description='weekday (mon..sun) -> list of "HH:MM-HH:MM" local-time ranges; a missing or empty day is closed',
+        description=D_OPENING,
         examples=[{"mon": ["07:00-16:00"], "tue": ["07:00-16:00"], "sat": []}],
     )
     hot_water_share: Annotated[float, Field(ge=0, le=1), STRICT_NUMBER] | None = Field(
-        default=None, description="weather-independent share a of the building's heat use"
+        default=None, description=D_HOT_WATER
     )
     building_group: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")] = Field(
         default="municipal",
-        description="the group targets address: municipal (T1) by default; e.g. citizens_businesses (T5)",
+        description=D_GROUP,
     )
 
 
@@ -274,9 +306,9 @@ MAX_INTERVAL_MINUTES = 366 * 24 * 60  # a yearly read; quarterly billing reads f
 
 class MeterIn(_PutBody):
     building_id: EntityId
-    carrier: Carrier
-    unit: Unit
-    mode: MeterMode
+    carrier: Carrier = Field(description=D_CARRIER)
+    unit: Unit = Field(description=D_UNIT)
+    mode: MeterMode = Field(description=D_MODE)
     # validate_default: the rules below must also run when the field is left out.
     interval_minutes: Annotated[int, Field(gt=0, le=MAX_INTERVAL_MINUTES), STRICT_NUMBER] | None = Field(
         default=None,
@@ -371,25 +403,26 @@ class MeterIn(_PutBody):
 
 class LuminaireIn(_PutBody):
     building_id: EntityId
-    technology: Technology
+    technology: Technology = Field(description=D_TECHNOLOGY)
     rated_power_w: Number = Field(ge=0, le=1_000_000, description="rated (installed) power in W (at most 1 MW)")
-    zone: Text | None = None
+    zone: Text | None = Field(default=None, description=D_ZONE)
 
 
 class BuildingOut(BaseModel):
-    id: str
-    name: str
-    type: str
-    heated_area_m2: float
-    heating: Heating
-    address: str | None
-    bbr_building_no: str | None
-    energy_label: str | None
-    opening_hours: dict[str, list[str]] | None
-    hot_water_share: float | None
-    building_group: str
-    created_at: datetime
-    updated_at: datetime
+    id: str = Field(description=D_BUILDING_ID)
+    name: str = Field(description=D_BUILDING_NAME)
+    type: str = Field(description=D_BUILDING_TYPE)
+    heated_area_m2: float = Field(description=f"{D_HEATED_AREA}, the value in force now (dated values: GET "
+                                              "/buildings/{id}/history)")
+    heating: Heating = Field(description=D_HEATING)
+    address: str | None = Field(description=D_ADDRESS)
+    bbr_building_no: str | None = Field(description=D_BBR)
+    energy_label: str | None = Field(description=D_LABEL)
+    opening_hours: dict[str, list[str]] | None = Field(description=f"{D_OPENING}; null: not given")
+    hot_water_share: float | None = Field(description=D_HOT_WATER)
+    building_group: str = Field(description=D_GROUP)
+    created_at: datetime = Field(description=D_CREATED)
+    updated_at: datetime = Field(description=D_UPDATED)
 
 
 
@@ -398,26 +431,26 @@ class BuildingListItem(BuildingOut):
 
 class AreaHistoryEntry(BaseModel):
     valid_from: datetime | None = Field(description="null: since always (the area the building was registered with)")
-    heated_area_m2: float
-    reason: str | None
+    heated_area_m2: float = Field(description=f"{D_HEATED_AREA} from valid_from on")
+    reason: str | None = Field(description="why the area changed; null: none given")
 
 
 class MeterOut(BaseModel):
-    id: str
-    building_id: str
-    carrier: Carrier
-    unit: Unit
-    mode: MeterMode
-    interval_minutes: int | None
-    external_id: str | None
+    id: str = Field(description=D_METER_ID)
+    building_id: str = Field(description="the building the meter is registered in")
+    carrier: Carrier = Field(description=D_CARRIER)
+    unit: Unit = Field(description=D_UNIT)
+    mode: MeterMode = Field(description=D_MODE)
+    interval_minutes: int | None = Field(description=D_INTERVAL)
+    external_id: str | None = Field(description=D_EXTERNAL)
     kwh_per_unit: float | None = Field(description="the factor registered for this meter, or null")
-    parent_meter_id: str | None
-    max_power_kw: float | None = None
+    parent_meter_id: str | None = Field(description=D_PARENT)
+    max_power_kw: float | None = Field(default=None, description=D_MAX_POWER)
     active_from: LocalOut = Field(default=None, description="installed at (local time); null: since always")
     active_to: LocalOut = Field(default=None, description="removed at, exclusive (local time); null: still installed")
     replaced_by: str | None = Field(default=None, description="the meter that took over from this one")
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = Field(description=D_CREATED)
+    updated_at: datetime = Field(description=D_UPDATED)
 
     @computed_field(description="kWh per unit used in energy totals (null for water)")  # type: ignore[prop-decorator]
     @property
@@ -431,13 +464,13 @@ class MeterOut(BaseModel):
 
 
 class LuminaireOut(BaseModel):
-    id: str
-    building_id: str
-    technology: Technology
-    rated_power_w: float
-    zone: str | None
-    created_at: datetime
-    updated_at: datetime
+    id: str = Field(description="the luminaire's id")
+    building_id: str = Field(description="the building the luminaire is registered in")
+    technology: Technology = Field(description=D_TECHNOLOGY)
+    rated_power_w: float = Field(description=D_RATED_W)
+    zone: str | None = Field(description=D_ZONE)
+    created_at: datetime = Field(description=D_CREATED)
+    updated_at: datetime = Field(description=D_UPDATED)
 
 
 class MeterPutOut(MeterOut):
@@ -462,16 +495,16 @@ class HistoryRow(BaseModel):
 
 
 class AreaRow(HistoryRow):
-    heated_area_m2: float
+    heated_area_m2: float = Field(description=D_HEATED_AREA)
     reason: str | None = Field(default=None, description="why the area changed (a reason given with the change)")
 
 
 class HeatingRow(HistoryRow):
-    heating: Heating
+    heating: Heating = Field(description="the heating source from valid_from on")
 
 
 class GroupRow(HistoryRow):
-    building_group: str
+    building_group: str = Field(description="the group targets address (municipal, citizens_businesses, ...)")
 
 
 class ParentRow(HistoryRow):
@@ -480,23 +513,23 @@ class ParentRow(HistoryRow):
 
 
 class LuminaireSpecRow(HistoryRow):
-    technology: Technology
-    rated_power_w: float
+    technology: Technology = Field(description=D_TECHNOLOGY)
+    rated_power_w: float = Field(description=D_RATED_W)
 
 
 class AdjustmentOut(BaseModel):
-    id: int
-    building_id: str
+    id: int = Field(description="the adjustment's id")
+    building_id: str = Field(description=D_BUILDING_ID)
     kind: str = Field(description="added, sold, area_changed or other")
     effective: date = Field(description="the local date the change takes effect")
     heated_area_m2: float | None = Field(description="the area from that date on (area_changed only)")
-    reason: str
+    reason: str = Field(description="why; shown in progress reports")
     actor: str = Field(description="who declared it")
-    created_at: datetime
+    created_at: datetime = Field(description="when it was recorded (local time)")
 
 
 class BuildingHistoryOut(BaseModel):
-    building_id: str
+    building_id: str = Field(description=D_BUILDING_ID)
     heated_area_m2: list[AreaRow] = Field(description="heated areas, oldest first")
     heating: list[HeatingRow] = Field(description="heating sources, oldest first")
     building_group: list[GroupRow] = Field(description="building groups (which target counts it), oldest first")
@@ -504,10 +537,10 @@ class BuildingHistoryOut(BaseModel):
 
 
 class MeterHistoryOut(BaseModel):
-    meter_id: str
+    meter_id: str = Field(description=D_METER_ID)
     parent_meter_id: list[ParentRow] = Field(description="the meter's parent over time, oldest first")
 
 
 class LuminaireHistoryOut(BaseModel):
-    luminaire_id: str
+    luminaire_id: str = Field(description="the luminaire's id")
     technology: list[LuminaireSpecRow] = Field(description="technology and rated W over time, oldest first")

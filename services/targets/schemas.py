@@ -14,6 +14,12 @@ from services.registry.schemas import STRICT_NUMBER, Number, WholeNumber
 
 _REDUCTION = ("1 - actual_normalised_kwh / baseline_normalised_kwh, in % (null without baseline consumption, and "
               "null while a building of the portfolio has no data on a side: buildings_without_data)")
+_UNCERTAIN = "why the verdict is uncertain, in words (empty unless verdict is uncertain)"
+_COMPUTED_THROUGH = ("null: every figure is current; otherwise the instant up to which the rollups read are current "
+                     "(local time)")
+_CO2_COVERAGE = ("share of the active meter time backed by measured data, 0-1 (a carrier whose meter was installed "
+                 "for a month weighs a month, not a year)")
+_CO2_ESTIMATED = "share of the kWh interpolated over gaps or from estimated readings, 0-1"
 _WITHOUT_DATA = ("buildings of the portfolio without any data in the months compared, per side: their consumption "
                  "there is unknown, not 0, so the total's reduction is null, on_track false and the verdict uncertain; "
                  "like_for_like compares the buildings with data on both sides")
@@ -35,7 +41,7 @@ class ForecastOut(BaseModel):
     required_pct: float = Field(description="the reduction a straight path to the target year asks for this year")
     on_track: bool = Field(description="reduction_pct >= required_pct: the year is forecast to be on track")
     verdict: str = Field(description="on_track, off_track, or uncertain (reasons in uncertain_because)")
-    uncertain_because: list[str]
+    uncertain_because: list[str] = Field(description=_UNCERTAIN)
     coverage: float = Field(description="share of the forecast's months (measured and last year's) backed by "
                                         "measured data, the lower of the baseline's and the year's")
     estimated_share: float = Field(description="share of the kWh interpolated over gaps or from estimated readings, "
@@ -43,7 +49,7 @@ class ForecastOut(BaseModel):
     buildings_without_data: dict[str, list[str]] = Field(
         description=f"{_WITHOUT_DATA}. Sides: baseline (the whole baseline year), year (the measured months), "
                     "last_year (last year's months the rest of the year is taken from)")
-    method: str
+    method: str = Field(description="which months are measured and which taken from last year, all weather-corrected")
 
 
 class ProgressOut(BaseModel):
@@ -53,8 +59,8 @@ class ProgressOut(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    baseline_year: int
-    year: int
+    baseline_year: int = Field(description="the target's baseline year compared against (e.g. 2015)")
+    year: int = Field(description="the (local) calendar year reported")
     year_complete: bool = Field(description="false while the year is running: the figures then cover "
                                             "period_start..period_end only")
     months_measured: int = Field(description="complete months the figures cover (12 for a finished year; 0 before "
@@ -80,13 +86,13 @@ class ProgressOut(BaseModel):
                                        "the running year as a whole is on track: forecast.on_track")
     verdict: str = Field(description="on_track, off_track, or uncertain (reasons in uncertain_because), about the "
                                      "measured figures")
-    uncertain_because: list[str]
+    uncertain_because: list[str] = Field(description=_UNCERTAIN)
     coverage: float = Field(description="share of the period backed by measured data, the lower of the baseline's "
                                         "and the year's (docs/semantics.md)")
     estimated_share: float = Field(description="share of the kWh interpolated over gaps or from estimated readings, "
                                                "the larger of the baseline's and the year's (docs/semantics.md)")
     estimated_share_detail: dict[str, float] = Field(description="the estimated share of each side: baseline, year")
-    method: str
+    method: str = Field(description="how kWh are counted and heat weather-corrected (the degree-day formula and `a`)")
     buildings_without_data: dict[str, list[str]] = Field(
         description=f"{_WITHOUT_DATA}. Sides: baseline, year (the same months in each)")
     like_for_like: dict[str, Any] = Field(description="the same figures for the buildings with data in both years "
@@ -124,59 +130,63 @@ class HourlyCo2Out(BaseModel):
     kg_co2_hourly: float | None = Field(description="Σ kWh of each such hour x that hour's g/kWh / 1000")
     fallback_kwh: float | None = Field(description="kWh without an hourly intensity (hours not declared or fetched, "
                                                    "steps longer than 6 h): by the annual factor")
-    fallback_kg_co2: float | None
+    fallback_kg_co2: float | None = Field(description="fallback_kwh x the annual factor, kg CO2 (null: no annual "
+                                                      "factor)")
     fallback_method: str | None = Field(description="the annual factor used for fallback_kwh (null: none needed)")
 
 
 class Co2RowOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    building_id: str
-    carrier: str
-    year: int
-    kwh: float
+    building_id: str = Field(description="the building's id")
+    carrier: str = Field(description="the energy carrier (heat pumps and EV charging take electricity's factor)")
+    year: int = Field(description="the (local) calendar year")
+    kwh: float = Field(description="kWh delivered in the year (not weather-corrected), meters that count in totals")
     kg_co2: float | None = Field(description="kWh x the annual factor (the method named in `method`)")
-    kg_per_kwh: float | None
+    kg_per_kwh: float | None = Field(description="the annual factor used, kg CO2 per kWh (null: none for the "
+                                                 "carrier)")
     method: str = Field(description="'annual_declaration_factor (<the factor's year, method and source>)', or why "
                                     "there is none")
-    months: int
-    coverage: float
-    estimated_share: float
+    months: int = Field(description="months of the year with figures")
+    coverage: float = Field(description=_CO2_COVERAGE)
+    estimated_share: float = Field(description=_CO2_ESTIMATED)
     hourly: HourlyCo2Out | None = Field(default=None, description="electric carriers: the same kWh hour by hour")
 
 
 class Co2CarrierOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    carrier: str
-    kg_co2: float
-    baseline_kg_co2: float
+    carrier: str = Field(description="the energy carrier")
+    kg_co2: float = Field(description="kg CO2 of the carrier in the year (annual factors)")
+    baseline_kg_co2: float = Field(description="kg CO2 of the carrier in the baseline year (annual factors)")
 
 
 class HourlyCo2TotalOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    kwh: float
-    kg_co2_annual_factor: float | None
+    kwh: float = Field(description="kWh of the electric rows (electricity, heat pumps, EV charging) in the year")
+    kg_co2_annual_factor: float | None = Field(description="their kg CO2 by the annual factor (null: a row has no "
+                                                           "factor)")
     kg_co2_hourly: float | None = Field(description="hour by hour where an intensity is stored, the annual factor "
                                                     "for the rest")
     hourly_coverage: float | None = Field(description="share of the kWh computed hour by hour")
-    fallback_kwh: float
+    fallback_kwh: float = Field(description="kWh without an hourly intensity, counted by the annual factor")
 
 
 class ElectricityHourlyOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    method: str
-    description: str
-    area: str
-    dataset: str
-    fuel_allocation: str
-    intensity_stored_from: datetime | None
+    method: str = Field(description="the hourly method's name, with dataset, price area and fuel allocation")
+    description: str = Field(description="how the hourly figures are computed, in words")
+    area: str = Field(description="the price area of the hourly intensities (DK1, DK2)")
+    dataset: str = Field(description="the Energi Data Service dataset the intensities come from")
+    fuel_allocation: str = Field(description="the declaration's fuel allocation method (e.g. 125%)")
+    intensity_stored_from: datetime | None = Field(description="start of the oldest stored hour (local time); null: "
+                                                               "none stored")
     intensity_stored_to: datetime | None = Field(description="end (exclusive) of the newest stored hour")
-    intensity_hours: int
-    year: HourlyCo2TotalOut
-    baseline: HourlyCo2TotalOut
+    intensity_hours: int = Field(description="hours with a stored intensity")
+    year: HourlyCo2TotalOut = Field(description="the year's electric rows together")
+    baseline: HourlyCo2TotalOut = Field(description="the baseline year's electric rows together")
 
 
 class Co2Out(BaseModel):
@@ -185,45 +195,51 @@ class Co2Out(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    year: int
-    baseline_year: int
-    computed_through: datetime | None
-    pending_buildings: list[str]
-    kg_co2: float
-    baseline_kg_co2: float
-    change_pct: float | None
-    coverage: float
-    estimated_share: float
-    by_carrier: list[Co2CarrierOut]
-    method: str
-    electricity_hourly: ElectricityHourlyOut
-    rows: list[Co2RowOut]
+    year: int = Field(description="the (local) calendar year reported")
+    baseline_year: int = Field(description="the year compared against")
+    computed_through: datetime | None = Field(description=_COMPUTED_THROUGH)
+    pending_buildings: list[str] = Field(description="buildings whose stored readings the rollups do not count yet "
+                                                     "(their figures will change)")
+    kg_co2: float = Field(description="kg CO2 of the year, all buildings and carriers (annual factors)")
+    baseline_kg_co2: float = Field(description="kg CO2 of the baseline year (annual factors)")
+    change_pct: float | None = Field(description="kg_co2 against baseline_kg_co2, in % (negative: less); null: a "
+                                                 "side is 0")
+    coverage: float = Field(description=f"{_CO2_COVERAGE}, over the year's rows")
+    estimated_share: float = Field(description=f"{_CO2_ESTIMATED}, over the year's rows")
+    by_carrier: list[Co2CarrierOut] = Field(description="the totals per carrier")
+    method: str = Field(description="how kg CO2 is computed (annual declaration factors)")
+    electricity_hourly: ElectricityHourlyOut = Field(description="electricity hour by hour, beside the annual figures")
+    rows: list[Co2RowOut] = Field(description="per building, carrier and year (the year and the baseline year)")
 
 
 class PathYearOut(BaseModel):
     """One year of a target's path."""
 
-    year: int
+    year: int = Field(description="the (local) calendar year")
     required_pct: float = Field(description="the reduction a straight path from the baseline year to the target "
                                             "year asks for by this year (the target's from the target year on)")
     reduction_pct: float | None = Field(description="the reduction reached: measured (a finished year), the whole-"
                                                     "year forecast (the running year), 0 (the baseline year); null "
                                                     "for a year not started, without coverage or without a reduction")
-    basis: Literal["baseline", "measured", "forecast", "not_started"]
+    basis: Literal["baseline", "measured", "forecast", "not_started"] = Field(
+        description="what reduction_pct is: the baseline year, a finished year measured, the running year's "
+                    "forecast, or a year not started")
     coverage: float | None = Field(description="the coverage of the figure (GET /progress for the year)")
     verdict: str | None = Field(description="on_track, off_track or uncertain (GET /progress for the year)")
-    months_measured: int | None
+    months_measured: int | None = Field(description="complete months measured in the year (null: baseline year or "
+                                                    "not started)")
 
 
 class ProgressPathOut(BaseModel):
     """The path of an energy target across years: the required straight line and the reductions reached, each
     year's as GET /progress gives it."""
 
-    target: dict[str, Any]
-    baseline_year: int
-    target_year: int
-    target_pct: float
-    years: list[PathYearOut]
+    target: dict[str, Any] = Field(description="the target: id, name, building_group")
+    baseline_year: int = Field(description="the target's baseline year")
+    target_year: int = Field(description="the year by which the reduction is due")
+    target_pct: float = Field(description="the reduction due by the target year, in %")
+    years: list[PathYearOut] = Field(description="one per year asked for (default: the baseline year to the later "
+                                                 "of the target year and this year)")
     missing: list[int] = Field(description="years measured or forecast without a reduction (no coverage or no "
                                            "baseline consumption)")
 
@@ -240,7 +256,7 @@ class TargetIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, description="the target's name")
     metric: Metric = Field(description=_METRIC)
     building_group: str = Field(default="municipal", pattern=r"^[a-z0-9_]{1,40}$",
                                 description="the buildings it addresses (a building's building_group)")
@@ -248,21 +264,21 @@ class TargetIn(BaseModel):
     target_year: WholeNumber = Field(ge=1990, le=2100, description="the year by which the reduction is due")
     reduction_pct: Annotated[float, Field(ge=0, le=100), STRICT_NUMBER] | None = Field(
         default=None, description="the reduction (or share, for led_share) due by the target year, in %")
-    description: str = Field(default="", max_length=2000)
+    description: str = Field(default="", max_length=2000, description="free text, e.g. the policy it comes from")
 
 
 class TargetOut(BaseModel):
     """A target as stored."""
 
     id: str = Field(description="the target's id, e.g. T1")
-    name: str
+    name: str = Field(description="the target's name")
     metric: Metric = Field(description=_METRIC)
     building_group: str = Field(description="the buildings it addresses (a building's building_group)")
     baseline_year: int = Field(description="the year compared against")
     target_year: int = Field(description="the year by which the reduction is due")
     reduction_pct: float | None = Field(description="the reduction (or share, for led_share) due by the target "
                                                     "year, in %")
-    description: str
+    description: str = Field(description="free text, e.g. the policy it comes from")
 
 
 class TargetStatusOut(BaseModel):
@@ -317,7 +333,7 @@ class TargetStatusOut(BaseModel):
 class TargetWithStatusOut(TargetOut):
     """A target with its status for the caller's buildings."""
 
-    status: TargetStatusOut
+    status: TargetStatusOut = Field(description="where the target stands now")
 
 
 # ---- baseline (GET /api/v1/baseline, /baseline/imports, /baseline/missing) ------------------------------------------
@@ -325,7 +341,7 @@ class TargetWithStatusOut(TargetOut):
 class BaselineRowOut(BaseModel):
     """A current baseline row: the newest import's value for a building, carrier and month."""
 
-    building_id: str
+    building_id: str = Field(description="the building's id")
     carrier: str = Field(description="the energy carrier: electricity, district_heating, natural_gas, oil, ...")
     month: str = Field(description="the local month, YYYY-MM")
     kwh: float = Field(description="kWh used in the month")
@@ -336,7 +352,7 @@ class BaselineRowOut(BaseModel):
 class BaselineImportOut(BaseModel):
     """One baseline import version."""
 
-    import_id: int
+    import_id: int = Field(description="the import's id (its version)")
     imported_at: datetime = Field(description="when it was imported")
     actor: str = Field(description="who imported it (a token's name, `cli:<user>`, ...)")
     accepted: int = Field(description="rows stored")
@@ -344,15 +360,15 @@ class BaselineImportOut(BaseModel):
 
 
 class BaselineGapOut(BaseModel):
-    building_id: str
-    carrier: str
+    building_id: str = Field(description="the building's id")
+    carrier: str = Field(description="the energy carrier")
 
 
 class BaselinePartOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    building_id: str
-    carrier: str
+    building_id: str = Field(description="the building's id")
+    carrier: str = Field(description="the energy carrier")
     months: int = Field(description="months of the year the baseline has (1-11)")
     from_: Literal["import", "readings"] = Field(alias="from", description="where those months come from: the "
                                                                            "imported baseline or the readings")
@@ -372,7 +388,7 @@ class BaselineMissingOut(BaseModel):
 class RowRejectedOut(BaseModel):
     line: int = Field(description="the file's line (1 is the header)")
     field: str = Field(description="the column the problem is in (or header, row, body)")
-    message: str
+    message: str = Field(description="what is wrong")
 
 
 class ImportOut(BaseModel):
@@ -391,15 +407,15 @@ class AdjustmentImportOut(BaseModel):
 
 
 class ErrorItemOut(BaseModel):
-    field: str
-    message: str
+    field: str = Field(description="the field (or column) the problem is in")
+    message: str = Field(description="what is wrong")
 
 
 class ImportRefusedOut(BaseModel):
     """Nothing imported: the API's error shape, with the rows refused (a wrong header or body gives `detail` and
     `errors` only)."""
 
-    detail: str
+    detail: str = Field(description="what went wrong, in one line")
     errors: list[ErrorItemOut] = Field(description="one per problem, its line in the message")
     accepted: int = Field(default=0, description="rows stored: 0")
     rejected: list[RowRejectedOut] = Field(default_factory=list, description="the rows refused, each with its reason")
@@ -440,7 +456,7 @@ class DegreeDayOut(BaseModel):
     month: str = Field(description="YYYY-MM (local)")
     degree_days: float = Field(description="actual heating degree days of the month, base 17 °C")
     normal: float = Field(description="the normal year's degree days of that calendar month")
-    source: str
+    source: str = Field(description="where the value comes from")
     import_id: int = Field(description="the import (version) the value comes from")
 
 
@@ -474,7 +490,7 @@ class ShareIn(BaseModel):
 
     a: Number = Field(ge=0, le=1, description="weather-independent share used when neither the building's "
                                              "hot_water_share nor a regression with R² >= 0.75 gives one")
-    source: str = Field(min_length=1, max_length=500)
+    source: str = Field(min_length=1, max_length=500, description="where the value comes from")
 
 
 class ShareOut(BaseModel):
@@ -483,7 +499,7 @@ class ShareOut(BaseModel):
 
 
 class AuditEntryOut(BaseModel):
-    at: datetime
+    at: datetime = Field(description="when (local time)")
     actor: str = Field(description="who: a token's name (and role), `cli:<user>`, `sync:<source>`, a migration")
     action: str = Field(description="put, import, adjust, exchange, ...")
     subject: str = Field(description="what: baseline, settings/<key>, targets/T1, buildings/<id>, meters/<id>, ...")

@@ -42,3 +42,21 @@ def test_instants_and_dates_in_queries_declare_their_pattern(spec: dict[str, Any
                 if p["in"] == "query" and "RFC 3339" in doc and "pattern" not in str(p["schema"]):
                     missing.append(f"{method.upper()} {path} {p['name']}")
     assert missing == []
+
+
+def test_every_schema_property_is_described(spec: dict[str, Any]) -> None:
+    # issue 14: a client reads each field's meaning, unit and what null means from the document, not from the code
+    missing = [f"{name}.{prop}" for name, schema in spec["components"]["schemas"].items()
+               for prop, p in schema.get("properties", {}).items() if not str(p.get("description", "")).strip()]
+    assert missing == []
+
+
+def test_every_query_and_path_parameter_is_described(spec: dict[str, Any]) -> None:
+    missing = []
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            for p in op.get("parameters", []):
+                doc = str(p.get("description") or p.get("schema", {}).get("description") or "").strip()
+                if p["in"] in ("query", "path") and not doc:
+                    missing.append(f"{method.upper()} {path} {p['in']} {p['name']}")
+    assert missing == []
