@@ -25,13 +25,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import psycopg
 from sqlalchemy import Engine
+from tqdm import tqdm
 
 from services.config import get_settings
 from services.db import PgConn, get_engine, libpq_dsn, pg
@@ -210,17 +211,39 @@ def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _ingest_part(n: int, seed: int, end: datetime, part: int, parts: int) -> int:
+_WORKER: dict[str, object] = {}  # an ingesting process's fleet, pipeline and connection (_worker_open)
+
+
+def _worker_open(n: int, seed: int, end: datetime) -> None:
+    """Set up an ingesting process: the same fleet and scenarios as the parent (from the seed), the ingest pipeline
+    and one connection for all the buildings it is given."""
     buildings = fleet(n, seed)
     plant(buildings, end, seed)
-    return ingest(buildings[part::parts], end, seed)[0]
+    s = get_settings()
+    _WORKER.update(buildings=buildings, end=end, seed=seed, topic_prefix=s.mqtt.topic_prefix,
+                   pipeline=IngestPipeline(s.mqtt.topic_prefix, track_rollups=False),
+                   conn=psycopg.connect(libpq_dsn(s.db.url)))
 
 
-def ingest_parallel(n: int, seed: int, end: datetime, jobs: int) -> tuple[int, float]:
-    """`ingest` with the buildings split over `jobs` processes (each rebuilds the same fleet and scenarios)."""
+def _ingest_building(i: int) -> int:
+    w = _WORKER
+    buildings, conn, pipeline, end, seed = w["buildings"], w["conn"], w["pipeline"], w["end"], w["seed"]
+    assert isinstance(buildings, list) and isinstance(conn, psycopg.Connection)
+    assert isinstance(pipeline, IngestPipeline) and isinstance(end, datetime) and isinstance(seed, int)
+    return _ingest_one(conn, pipeline, str(w["topic_prefix"]), buildings[i], end=end, seed=seed)
+
+
+def ingest_parallel(n: int, seed: int, end: datetime, jobs: int, progress: bool | None = None) -> tuple[int, float]:
+    """`ingest` with the buildings spread over `jobs` processes (each rebuilds the same fleet and scenarios), a
+    building at a time, with a progress bar (tqdm, on stderr: drawn on a terminal; `progress` False: never)."""
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(jobs) as pool:
-        stored = sum(pool.map(_ingest_part, [n] * jobs, [seed] * jobs, [end] * jobs, range(jobs), [jobs] * jobs))
+    stored = 0
+    with tqdm(total=n, desc="history", unit="building", file=sys.stderr,
+              disable=True if progress is False else None) as bar, \
+            ProcessPoolExecutor(max(1, jobs), initializer=_worker_open, initargs=(n, seed, end)) as pool:
+        for f in as_completed([pool.submit(_ingest_building, i) for i in range(n)]):
+            stored += f.result()
+            bar.update(1)
     return stored, time.perf_counter() - t0
 
 
@@ -230,17 +253,24 @@ def ingest(buildings: list[BuildingSpec], end: datetime, seed: int) -> tuple[int
     pipeline = IngestPipeline(s.mqtt.topic_prefix, track_rollups=False)
     stored, t0 = 0, time.perf_counter()
     with psycopg.connect(libpq_dsn(s.db.url)) as conn:
-        batch: list[RawMessage] = []
         for b in buildings:
-            for path, payload in readings(b, end, seed):
-                topic = f"{s.mqtt.topic_prefix}/buildings/{b.id}/{path}"
-                batch.append(RawMessage(topic, orjson.dumps(payload), datetime.now(UTC)))
-                if len(batch) >= 25:
-                    stored += _flush(conn, pipeline, batch)
-                    batch = []
-        if batch:
-            stored += _flush(conn, pipeline, batch)
+            stored += _ingest_one(conn, pipeline, s.mqtt.topic_prefix, b, end=end, seed=seed)
     return stored, time.perf_counter() - t0
+
+
+def _ingest_one(conn: PgConn, pipeline: IngestPipeline, prefix: str, b: BuildingSpec, *, end: datetime,
+                seed: int) -> int:
+    """One building's readings, in batches of 25 messages, one transaction per batch."""
+    stored = 0
+    batch: list[RawMessage] = []
+    for path, payload in readings(b, end, seed):
+        batch.append(RawMessage(f"{prefix}/buildings/{b.id}/{path}", orjson.dumps(payload), datetime.now(UTC)))
+        if len(batch) >= 25:
+            stored += _flush(conn, pipeline, batch)
+            batch = []
+    if batch:
+        stored += _flush(conn, pipeline, batch)
+    return stored
 
 
 def _flush(conn: PgConn, pipeline: IngestPipeline, batch: list[RawMessage]) -> int:

@@ -144,6 +144,18 @@ def span(conn: PgConn, key: int) -> tuple[datetime, datetime] | None:
     return (row[0], row[1]) if row and row[0] is not None else None
 
 
+def spans(conn: PgConn, keys: Sequence[int]) -> dict[int, tuple[datetime, datetime]]:
+    """(first, last) reading time of each of the meters that has readings, in one statement: two probes of the
+    (meter_key, ts) primary key per meter. (Each statement on the readings hypertable is planned over all its chunks,
+    about 0.1 s for years of weekly chunks: per meter, that was most of a rebuild's time.)"""
+    cur = conn.execute(
+        "SELECT m.key, f.ts, l.ts FROM unnest(%s::integer[]) AS m(key) "
+        "CROSS JOIN LATERAL (SELECT ts FROM readings r WHERE r.meter_key = m.key ORDER BY ts LIMIT 1) f "
+        "CROSS JOIN LATERAL (SELECT ts FROM readings r WHERE r.meter_key = m.key ORDER BY ts DESC LIMIT 1) l",
+        [list(keys)])
+    return {r[0]: (r[1], r[2]) for r in cur.fetchall()}
+
+
 def replace_rollups(
     conn: PgConn,
     key: int,

@@ -99,7 +99,8 @@ def rollup_rows(key: int, segments: Sequence[Segment], start: datetime, end: dat
     return Rows(hourly, daily, gaps, long)
 
 
-def _recompute_days(conn: PgConn, facts: repo.MeterFacts, first: date, last: date, tz: ZoneInfo) -> None:
+def _recompute_days(conn: PgConn, facts: repo.MeterFacts, first: date, last: date, tz: ZoneInfo) -> int:
+    """Recompute the days [first, last]; returns the number of readings in them."""
     start, end = local_midnight(first, tz), local_midnight(last + timedelta(days=1), tz)
     readings = repo.readings_around(conn, facts.key, start, end)
     exchanges = repo.exchanges(conn, facts.key) if facts.mode != "interval" else []
@@ -109,6 +110,7 @@ def _recompute_days(conn: PgConn, facts: repo.MeterFacts, first: date, last: dat
                         daily=rows.daily, gaps=rows.gaps, long=rows.long)
     _refresh_months(conn, facts.key, first, last, tz)
     repo.replace_decisions(conn, facts.key, start, end, [d for d in decisions if start <= d.ts < end])
+    return sum(1 for r in readings if start <= r.ts < end)
 
 
 def _refresh_months(conn: PgConn, key: int, first: date, last: date, tz: ZoneInfo) -> None:
@@ -198,12 +200,15 @@ def process_dirty(conn: PgConn, tz: ZoneInfo, limit: int = 1000) -> int:
     return len({r[0] for r in ranges})
 
 
-def rebuild(conn: PgConn, tz: ZoneInfo, meter_keys: Iterable[int], chunk_days: int = 31) -> int:
-    """Recompute every rollup of the given meters from their readings, a month at a time."""
+def rebuild(conn: PgConn, tz: ZoneInfo, meter_keys: Iterable[int], chunk_days: int = 31,
+            spans: dict[int, tuple[datetime, datetime]] | None = None) -> int:
+    """Recompute every rollup of the given meters from their readings, a month at a time. `spans`: each meter's
+    (first, last) reading time when the caller has them already (repo.spans, one statement for many meters; a
+    meter missing there is looked up once locked). Returns the number of readings the recompute windows held."""
     n = 0
     for key in meter_keys:
         repo.lock_meters(conn, [key])
-        s = repo.span(conn, key)
+        s = (spans or {}).get(key) or repo.span(conn, key)
         facts = repo.meter_facts(conn, [key]).get(key)
         if s is None or facts is None:
             repo.delete_rollups(conn, key)
@@ -212,9 +217,8 @@ def rebuild(conn: PgConn, tz: ZoneInfo, meter_keys: Iterable[int], chunk_days: i
         last = s[1].astimezone(tz).date() + timedelta(days=1)
         while day <= last:
             until = min(last, day + timedelta(days=chunk_days - 1))
-            _recompute_days(conn, facts, day, until, tz)
+            n += _recompute_days(conn, facts, day, until, tz)
             day = until + timedelta(days=1)
-        n += 1
     return n
 
 
