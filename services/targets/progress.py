@@ -208,7 +208,7 @@ def share_for(b: BuildingData, baseline_year: int, w: Weather) -> Share:
 
 def year_figures(b: BuildingData, year: int, share: Share, w: Weather, months: Sequence[int] = MONTHS) -> YearFigures:
     """kWh and normalised kWh of one building for the given months of a year."""
-    return BuildingYear(b, year, share, w).figures(months)
+    return BuildingYear(b, year, share, w, months).figures(months)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +223,8 @@ class _CarrierYear:
     corrections: tuple[tuple[int, str | None], ...]
 
 
-def _carrier_year(b: BuildingData, year: int, carrier: str, ms: Months, *, share: Share, w: Weather) -> _CarrierYear:
+def _carrier_year(b: BuildingData, year: int, carrier: str, ms: Months, *, share: Share, w: Weather,
+                  months: frozenset[int]) -> _CarrierYear:
     counts = carrier in TOTAL_CARRIERS
     heat = carrier in HEAT_CARRIERS or carrier == HEAT_PUMP_SUB
     ws = b.month_weights.get(year, {}).get(carrier)
@@ -231,7 +232,7 @@ def _carrier_year(b: BuildingData, year: int, carrier: str, ms: Months, *, share
     kwh, covered, estimated, normalised = [0.0] * 12, [0.0] * 12, [0.0] * 12, [0.0] * 12
     corrections: list[tuple[int, str | None]] = []
     for m, cell in ms.items():
-        if not 1 <= m <= 12:
+        if m not in months:
             continue
         i = m - 1
         kwh[i], estimated[i], covered[i] = cell.kwh, cell.estimated, cell.coverage * weights[i]
@@ -257,24 +258,31 @@ def _carrier_year(b: BuildingData, year: int, carrier: str, ms: Months, *, share
 class BuildingYear:
     """A building's year prepared once (per carrier its 12 months' kWh, weather-corrected kWh, coverage), from which
     the figures of any months of that year are sums (`figures`): what `year_figures` gives, without correcting a month
-    again for each set of months asked."""
+    again for each set of months asked. Only the months `prepared` are (the others count nothing): ask for no other."""
 
-    def __init__(self, b: BuildingData, year: int, share: Share, w: Weather) -> None:
-        self.b, self.year = b, year
-        self.carriers = [_carrier_year(b, year, c, ms, share=share, w=w) for c, ms in b.data.get(year, {}).items()]
+    def __init__(self, b: BuildingData, year: int, share: Share, w: Weather, prepared: Sequence[int] = MONTHS) -> None:
+        self.b, self.year, self.prepared = b, year, frozenset(m for m in prepared if 1 <= m <= 12)
+        self.carriers = [_carrier_year(b, year, c, ms, share=share, w=w, months=self.prepared)
+                         for c, ms in b.data.get(year, {}).items()]
         # per month: whether any counted carrier has kWh or a measured share there (`BuildingData.has_data`)
         self.with_data = [False] * 12
         for carrier, ms in b.data.get(year, {}).items():
             if carrier in TOTAL_CARRIERS:
                 for m, c in ms.items():
-                    if 1 <= m <= 12 and (c.kwh > 0 or c.coverage > 0):
+                    if m in self.prepared and (c.kwh > 0 or c.coverage > 0):
                         self.with_data[m - 1] = True
 
+    def _check(self, months: Sequence[int]) -> None:
+        if not set(months) <= self.prepared:
+            raise ValueError(f"months {sorted(set(months) - self.prepared)} of {self.year} were not prepared")
+
     def has_data(self, months: Sequence[int] = MONTHS) -> bool:
-        return any(self.with_data[m - 1] for m in months if 1 <= m <= 12)
+        self._check(months)
+        return any(self.with_data[m - 1] for m in months)
 
     def figures(self, months: Sequence[int] = MONTHS) -> YearFigures:
         """The building's figures for these months of the year (the order of `months` is the order of the sums)."""
+        self._check(months)
         picked = [m - 1 for m in months if 1 <= m <= 12]
         span = (slice(picked[0], picked[-1] + 1) if picked and picked == list(range(picked[0], picked[-1] + 1))
                 else None)
@@ -533,7 +541,7 @@ def _add_building(t: _Tally, b: BuildingData, p: _Period, w: Weather) -> None:
     share = share_for(b, p.baseline_year, w)
     t.shares[share.method] += 1
     years = (BuildingYear(b, p.baseline_year, share, w), BuildingYear(b, p.year, share, w),
-             BuildingYear(b, p.year - 1, share, w) if p.current else None)
+             BuildingYear(b, p.year - 1, share, w, p.rest) if p.current else None)  # the forecast's months
     base_y, year_y, _ = years
     pb, py = b.in_portfolio(p.baseline_year), b.in_portfolio(p.year)
     t.held.append((b.id, pb, py))
