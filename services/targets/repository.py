@@ -7,7 +7,7 @@ rules (services/targets/service.py, reference.py) give them their meaning."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -357,15 +357,14 @@ def meter_carriers(conn: PgConn, building_ids: Sequence[str]) -> list[tuple[int,
 
 
 def monthly_rollups(conn: PgConn, meter_keys: Sequence[int], months: Sequence[date]
-                    ) -> Iterable[tuple[int, date, float, float, float]]:
+                    ) -> list[tuple[int, date, float, float, float]]:
     """(meter key, month, amount, measured seconds, estimated amount) of the monthly rollup rows of the meters in
-    the given months (first days), streamed."""
-    first, end = min(months), max(months)
-    for r in conn.execute(
-            "SELECT meter_key, month, amount, measured_s, estimated FROM consumption_monthly "
-            "WHERE meter_key = ANY(%s) AND month >= %s AND month <= %s AND month = ANY(%s)",
-            [list(meter_keys), first, end, list(months)]):
-        yield r[0], r[1], r[2], r[3], r[4]
+    the given months (first days). Fetched at once: at 2,000 buildings, ~150,000 rows a year range."""
+    rows: list[tuple[int, date, float, float, float]] = conn.execute(
+        "SELECT meter_key, month, amount, measured_s, estimated FROM consumption_monthly "
+        "WHERE meter_key = ANY(%s) AND month >= %s AND month <= %s AND month = ANY(%s)",
+        [list(meter_keys), min(months), max(months), list(months)]).fetchall()
+    return rows
 
 
 def baseline_kwh(conn: PgConn, building_ids: Sequence[str], first: date, end: date

@@ -77,6 +77,9 @@ def outside_group_years(conn: PgConn, ids: Sequence[str], group: str, years: Seq
         rows = hist.get(bid, [])
         if not rows:
             continue  # no history (cannot happen after migration 0010): the current group, selected by, holds
+        if len(rows) == 1:  # never moved: its one group in every year (values_during)
+            out[bid] = frozenset() if rows[0].value == (group,) else frozenset(years)
+            continue
         out[bid] = frozenset(
             y for y in years
             if (group,) not in values_during(rows, datetime(y, 1, 1, tzinfo=tz), datetime(y + 1, 1, 1, tzinfo=tz),
@@ -92,7 +95,10 @@ def outside_group_months(conn: PgConn, ids: Sequence[str], group: str, years: Se
     out: dict[str, frozenset[tuple[int, int]]] = {}
     for bid in ids:
         rows = hist.get(bid, [])
-        if rows:
+        if len(rows) == 1:  # never moved: its one group in every month (value_as_of)
+            out[bid] = (frozenset() if rows[0].value == (group,)
+                        else frozenset((y, m) for y in years for m in range(1, 13)))
+        elif rows:
             out[bid] = frozenset(
                 (y, m) for y in years for m in range(1, 13)
                 if value_as_of(rows, datetime(y, m, 1, tzinfo=tz), extends_back=True) != (group,))
@@ -150,9 +156,9 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
             for y, edges in edges_of.items():
                 if k0:
                     acc = active.setdefault((bid, k0, y), [0.0] * 12)
-                    for i in range(12):
-                        acc[i] += (month_s[y][i] if active_from is None and active_to is None
+                    acc[:] = [a + (s if active_from is None and active_to is None
                                    else active_seconds((active_from, active_to), edges[i], edges[i + 1]))
+                              for i, (a, s) in enumerate(zip(acc, month_s[y], strict=True))]
                 key_in[(mkey, y)] = (bid, [k0] * 12)
             continue
 
@@ -189,13 +195,14 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
     # (the key per meter and month worked out above, so no as-of lookup per rollup row in SQL)
     for mkey, month, amount, measured, estimated in repo.monthly_rollups(
             conn, counted, [date(y, m, 1) for y in all_years for m in range(1, 13)]):  # only the years compared
-        if month.year not in all_years or (mkey, month.year, month.month) in split:
+        y, mo = month.year, month.month
+        if y not in all_years or (split and (mkey, y, mo) in split):
             continue
-        bid, month_keys = key_in[(mkey, month.year)]
-        k = month_keys[month.month - 1]
+        bid, month_keys = key_in[(mkey, y)]
+        k = month_keys[mo - 1]
         if k is None:
             continue
-        key = (bid, month.year, k, month.month)
+        key = (bid, y, k, mo)
         a, m, e = readings.get(key, (0.0, 0.0, 0.0))
         readings[key] = (a + float(amount), m + float(measured), e + float(estimated))
     for (mkey, y, m), day_keys in split.items():
@@ -208,10 +215,16 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
                 continue
             a, ms, e = readings.get((bid, y, k, m), (0.0, 0.0, 0.0))
             readings[(bid, y, k, m)] = (a + float(amount), ms + float(measured), e + float(estimated))
-    for (bid, year, k, m), (amount, measured, estimated) in readings.items():
-        cov = coverage(measured, active.get((bid, k, year), [0.0] * 12)[m - 1])
-        out[bid].data.setdefault(year, {}).setdefault(k, {})[m] = Cell(amount, cov, estimated)
-        out[bid].sources.setdefault(year, {})[k] = "readings"
+    no_time = [0.0] * 12
+    into: dict[tuple[str, int, str], tuple[dict[int, Cell], list[float]]] = {}  # the months and active seconds
+    for (bid, year, k, mon), (amount, measured, estimated) in readings.items():
+        dest = into.get((bid, year, k))
+        if dest is None:
+            b = out[bid]
+            dest = into[(bid, year, k)] = (b.data.setdefault(year, {}).setdefault(k, {}),
+                                           active.get((bid, k, year), no_time))
+            b.sources.setdefault(year, {})[k] = "readings"
+        dest[0][mon] = Cell(amount, coverage(measured, dest[1][mon - 1]), estimated)
     # A carrier whose meters were installed in the year but sent nothing is part of the figures with no month
     # measured (coverage counts its active time as missing), not left out as if it had no meter: the same
     # definition as /consumption (services/consumption/coverage.py).
