@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import (
     BuildingFilter,
@@ -28,10 +27,10 @@ from api.deps import (
 )
 from api.routing import local_instants, v1_router
 from services.consumption import repository as repo
-from services.consumption import window
-from services.consumption.query import Series, series
+from services.consumption import service, window
+from services.consumption.query import Series, series, totals_series
+from services.consumption.schemas import ConsumptionOut, DecisionOut, ExchangeIn, ExchangeOut, PointOut
 from services.consumption.window import Window
-from services.errors import ValidationFailed
 from services.registry import service as registry
 from services.registry.schemas import Carrier
 
@@ -40,59 +39,6 @@ router = v1_router(tags=["consumption"])
 FormatQ = Annotated[Literal["json", "csv"], Query(description="csv: one row per period, for spreadsheets")]
 ResolutionQ = Annotated[Literal["hour", "day", "week", "month", "year"],
                         Query(description="whole local periods (a day can have 23 or 25 hours)")]
-
-
-class PointOut(BaseModel):
-    start: datetime = Field(description="the local period's start (local time)")
-    end: datetime = Field(description="the local period's end, exclusive (local time)")
-    # exactly one of kwh and m3 is present in each period, by the answer's unit; present, it is null while pending
-    kwh: float | None = Field(default=None, description="energy in kWh (unit kWh; absent for water): null while the "
-                                                        "period is pending, never a 0 for readings not yet computed")
-    m3: float | None = Field(default=None, description="water in m3 (unit m3; absent for energy): null while pending")
-    coverage: float = Field(description="measured share of the meters' active time in the period (0-1): a step "
-                                        "between readings lying inside the period is measured however long; a gap "
-                                        "crossing its edge is estimated; a meter outside its active span counts "
-                                        "neither way (docs/semantics.md); while pending, of what is computed so far")
-    estimated_share: float = Field(description="share of the amount interpolated over gaps or estimated (0-1)")
-    pending: bool = Field(default=False, description="readings are stored for this period that the rollups do not "
-                                                     "count yet (the rollup process is behind): the amount is null "
-                                                     "until they are computed")
-
-
-class ConsumptionOut(BaseModel):
-    unit: Literal["kWh", "m3"] = Field(description="kWh for energy, m3 for water: the series' amount field")
-    resolution: str = Field(description="hour, day, week, month or year: whole local periods")
-    timezone: str = Field(description="the IANA time zone of the periods (ENERGIBLIK_TIMEZONE)")
-    requested_start: datetime = Field(
-        description="the start the caller asked for, in local time (without `start`: `end` minus the resolution's "
-                    "default span)")
-    requested_end: datetime = Field(
-        description="the end (exclusive) the caller asked for, in local time (without `end`: now)")
-    start: datetime = Field(
-        description="the start of the first whole local period answered: at or before requested_start")
-    end: datetime = Field(
-        description="the end (exclusive) of the last whole local period answered: at or after requested_end")
-    widened: bool = Field(
-        description="true when the whole periods reach beyond the requested window (start/end differ from "
-                    "requested_start/requested_end); the first and last periods then hold consumption outside it")
-    computed_through: datetime | None = Field(
-        default=None, description="null: every figure is current. Otherwise the instant up to which the rollups "
-                                  "this answer reads are current; later periods may be pending")
-    series: list[PointOut] = Field(description="one per whole local period from start to end, oldest first")
-
-
-class DecisionOut(BaseModel):
-    """A counter decision the consumption engine took on a meter's readings."""
-
-    ts: datetime = Field(description="the reading the decision is about")
-    kind: str = Field(description="glitch (a small decrease, or one reading below both its agreeing neighbours: "
-                                  "ignored), reset (the register restarted), exchange (a declared meter exchange "
-                                  "starts a new series) or spike (a step above the meter's max_power_kw, or one "
-                                  "reading above both its agreeing neighbours)")
-    value: float = Field(description="the register value read, in the meter's unit")
-    reference: float = Field(description="the register value it was judged against (the reading before), in the "
-                                         "meter's unit")
-    detail: str = Field(description="the decision in words")
 
 
 def _answer(found: Series, w: Window, water: bool, resolution: str, tz: ZoneInfo) -> ConsumptionOut:
@@ -157,10 +103,8 @@ def get_consumption(
         else:
             ids = caller.scope.building_ids
             buildings = None if ids is None else sorted(ids)
-        # main meters as of each period (the dated parent history), as /progress counts them
-        members = repo.totals_membership(conn, buildings, carrier.value if carrier else None)
-        found = series(conn, members.keys, start=w.requested_start, end=w.requested_end, resolution=resolution,
-                       tz=tz, partial=members.partial)
+        found = totals_series(conn, buildings, carrier.value if carrier else None, start=w.requested_start,
+                              end=w.requested_end, resolution=resolution, tz=tz)
     answer = _answer(found, w, carrier == Carrier.water, resolution, tz)
     return _csv(answer) if format == "csv" else _json(answer)
 
@@ -179,33 +123,13 @@ def get_meter_consumption(
     return _csv(answer) if format == "csv" else _json(answer)
 
 
-class ExchangeIn(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    ts: AwareDatetime = Field(description="when the old meter was replaced (RFC 3339 with offset)")
-    old_final: float | None = Field(default=None, ge=0, description="the old meter's last register value")
-    new_initial: float | None = Field(default=None, ge=0, description="the new meter's first register value")
-    note: str | None = Field(default=None, max_length=500, description="free text kept with the exchange; null: "
-                                                                       "none")
-
-
-class ExchangeOut(BaseModel):
-    """The exchange as declared."""
-
-    meter_id: str = Field(description="the meter's id")
-    ts: datetime = Field(description="when the old meter was replaced")
-    old_final: float | None = Field(description="the old meter's last register value")
-    new_initial: float | None = Field(description="the new meter's first register value")
-    note: str | None = Field(description="the note given; null: none")
-
-
 @router.post("/meters/{meter_id}/exchanges", status_code=201, response_model=ExchangeOut)
 def post_meter_exchange(*, meter_id: MeterId, body: ExchangeIn, caller: Caller, writer: RegistryWriter,
                         engine: EngineDep, clock: ClockDep, settings: SettingsDep) -> ExchangeOut:
     """Declare a meter exchange: the register starts a new series at `ts`; with both register values the
     consumption across the exchange is counted. The rollups around it are recomputed. `ts` must lie where readings
     may (from the ingest's earliest time to a day ahead); the declaration is audit-logged."""
-    check_exchange_time(body.ts, earliest=settings.ingest.earliest_ts,
+    service.check_exchange_time(body.ts, earliest=settings.ingest.earliest_ts,
                         latest=clock.now() + timedelta(hours=settings.ingest.max_future_hours))
     with pg(engine, write=True) as conn:
         _, key = registry.get_meter_and_key(conn, meter_id, caller.scope)
@@ -213,13 +137,6 @@ def post_meter_exchange(*, meter_id: MeterId, body: ExchangeIn, caller: Caller, 
         registry.audit_exchange(conn, meter_id, body.model_dump(mode="json"),
                                 actor=registry.Actor(writer.name, writer.role.value, "API"))
     return ExchangeOut(meter_id=meter_id, **body.model_dump())
-
-
-def check_exchange_time(ts: datetime, *, earliest: datetime, latest: datetime) -> None:
-    """An exchange can only happen where readings can: not before the earliest reading time, not in the future."""
-    if not earliest <= ts <= latest:
-        raise ValidationFailed("ts", f"{ts.isoformat()} lies outside the time readings may have "
-                                     f"({earliest.date().isoformat()} to a day from now)")
 
 
 @router.get("/meters/{meter_id}/decisions", response_model=list[DecisionOut])

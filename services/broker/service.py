@@ -15,21 +15,16 @@ import os
 import secrets
 import signal
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from services.broker import repository
+from services.broker.schemas import BrokerIdentity
 from services.config import Settings
 from services.db import PgConn, pg
 
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes ($7$ = PBKDF2-SHA512)
-
-
-@dataclass(frozen=True)
-class BrokerIdentity:
-    username: str
-    password: str
 
 
 def building_username(building_id: str) -> str:
@@ -92,7 +87,7 @@ def sync_files(
     pid_file: Path | None,
 ) -> int:
     """Rewrite the broker's files from the registry and ask a running broker to reload them. Returns building count."""
-    ids = [r[0] for r in conn.execute("SELECT id FROM buildings")]
+    ids = repository.building_ids(conn)
     passwd, acl = render_files(ids, secret, ingest_username, ingest_password, topic_prefix)
     _atomic_write(password_file, passwd)
     _atomic_write(acl_file, acl)
@@ -115,7 +110,7 @@ def sync_from_settings(engine: Engine, settings: Settings, *, reload: bool = Tru
     if b.password_file is None or b.acl_file is None or b.secret is None or settings.mqtt.password is None:
         return None
     with _files_lock, pg(engine, write=True) as conn:
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('energiblik.broker-sync'))")
+        repository.lock_files(conn)
         return sync_files(
             conn,
             password_file=b.password_file,

@@ -173,3 +173,11 @@ def _intersect(x: ActiveSpan, y: ActiveSpan) -> ActiveSpan | None:
     lo = y[0] if x[0] is None else x[0] if y[0] is None else max(x[0], y[0])
     hi = y[1] if x[1] is None else x[1] if y[1] is None else min(x[1], y[1])
     return None if lo is not None and hi is not None and hi <= lo else (lo, hi)
+
+
+def totals_series(conn: PgConn, building_ids: Sequence[str] | None, carrier: str | None, *, start: datetime,
+                  end: datetime, resolution: Resolution, tz: ZoneInfo) -> Series:
+    """The consumption of the buildings (None: all) as their totals count it: the main meters of the carrier (None:
+    every energy carrier) as of each period (the dated parent history), as /progress counts them."""
+    members = repo.totals_membership(conn, building_ids, carrier)
+    return series(conn, members.keys, start=start, end=end, resolution=resolution, tz=tz, partial=members.partial)

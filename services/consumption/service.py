@@ -32,6 +32,7 @@ from services.consumption.engine import (
 )
 from services.consumption.periods import local_midnight, period_edges
 from services.db import PgConn
+from services.errors import ValidationFailed
 from services.readings.units import Unit
 from services.registry.schemas import Carrier, effective_kwh_per_unit
 
@@ -234,3 +235,10 @@ def dirty_ranges(rows: Iterable[tuple[int, datetime]]) -> list[tuple[int, dateti
         elif ts > b[1]:
             bounds[key] = (b[0], ts)
     return [(k, lo, hi) for k, (lo, hi) in bounds.items()]
+
+
+def check_exchange_time(ts: datetime, *, earliest: datetime, latest: datetime) -> None:
+    """An exchange can only happen where readings can: not before the earliest reading time, not in the future."""
+    if not earliest <= ts <= latest:
+        raise ValidationFailed("ts", f"{ts.isoformat()} lies outside the time readings may have "
+                                     f"({earliest.date().isoformat()} to a day from now)")

@@ -9,9 +9,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.consumption import repository as consumption_repo
 from services.consumption.coverage import active_seconds, coverage
-from services.consumption.query import computed_through, overlapping, series
+from services.consumption.query import computed_through, overlapping, totals_series
 from services.consumption.repository import PendingSpan
 from services.consumption.window import Window
 from services.dashboard import repository
@@ -161,9 +160,8 @@ def corrected_series(conn: PgConn, building_ids: Sequence[str] | None, *, carrie
     every energy carrier), each period also weather-corrected: its kWh times the factor of the local month it lies
     in (normalised kWh / kWh of that month, the figures of /weather-corrected; 1 where the month has none). Hours,
     days and months each lie in one month, so one factor is exact for each."""
-    members = consumption_repo.totals_membership(conn, building_ids, carrier)
-    found = series(conn, members.keys, start=window.requested_start, end=window.requested_end,
-                   resolution=resolution, tz=tz, partial=members.partial)
+    found = totals_series(conn, building_ids, carrier, start=window.requested_start, end=window.requested_end,
+                          resolution=resolution, tz=tz)
     local = [(p, p.start.astimezone(tz)) for p in found.points]
     years = sorted({s.year for _, s in local})
     buildings = load_buildings(conn, building_ids, None, years=years, baseline_year=baseline_year, tz=tz)
