@@ -17,9 +17,6 @@ _REDUCTION = ("1 - actual_normalised_kwh / baseline_normalised_kwh, in % (null w
 _UNCERTAIN = "why the verdict is uncertain, in words (empty unless verdict is uncertain)"
 _COMPUTED_THROUGH = ("null: every figure is current; otherwise the instant up to which the rollups read are current "
                      "(local time)")
-_CO2_COVERAGE = ("share of the active meter time backed by measured data, 0-1 (a carrier whose meter was installed "
-                 "for a month weighs a month, not a year)")
-_CO2_ESTIMATED = "share of the kWh interpolated over gaps or from estimated readings, 0-1"
 _WITHOUT_DATA = ("buildings of the portfolio without any data in the months compared, per side: their consumption "
                  "there is unknown, not 0, so the total's reduction is null, on_track false and the verdict uncertain; "
                  "like_for_like compares the buildings with data on both sides")
@@ -113,103 +110,6 @@ class ProgressOut(BaseModel):
                                                           "to which the rollups read are current")
     buildings: list[dict[str, Any]] = Field(description="per building, the same period as the top level; a running "
                                                         "year's per-building forecast in each `forecast`")
-
-
-# ---- CO2 (GET /api/v1/co2) -----------------------------------------------------------------------------------------
-
-class HourlyCo2Out(BaseModel):
-    """An electric row's CO2 hour by hour (location-based), with the annual factor for what has no hourly intensity."""
-
-    model_config = ConfigDict(extra="allow")
-
-    kg_co2: float | None = Field(description="kg_co2_hourly + fallback_kg_co2 (null: no annual factor for the rest)")
-    method: str = Field(description="e.g. 'hourly_location_based (Energi Data Service DeclarationGridEmission, DK2, "
-                                    "125%)'")
-    coverage: float | None = Field(description="share of the row's kWh computed hour by hour (null: no kWh)")
-    kwh_hourly: float | None = Field(description="kWh in hours with a stored intensity")
-    kg_co2_hourly: float | None = Field(description="Σ kWh of each such hour x that hour's g/kWh / 1000")
-    fallback_kwh: float | None = Field(description="kWh without an hourly intensity (hours not declared or fetched, "
-                                                   "steps longer than 6 h): by the annual factor")
-    fallback_kg_co2: float | None = Field(description="fallback_kwh x the annual factor, kg CO2 (null: no annual "
-                                                      "factor)")
-    fallback_method: str | None = Field(description="the annual factor used for fallback_kwh (null: none needed)")
-
-
-class Co2RowOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    building_id: str = Field(description="the building's id")
-    carrier: str = Field(description="the energy carrier (heat pumps and EV charging take electricity's factor)")
-    year: int = Field(description="the (local) calendar year")
-    kwh: float = Field(description="kWh delivered in the year (not weather-corrected), meters that count in totals")
-    kg_co2: float | None = Field(description="kWh x the annual factor (the method named in `method`)")
-    kg_per_kwh: float | None = Field(description="the annual factor used, kg CO2 per kWh (null: none for the "
-                                                 "carrier)")
-    method: str = Field(description="'annual_declaration_factor (<the factor's year, method and source>)', or why "
-                                    "there is none")
-    months: int = Field(description="months of the year with figures")
-    coverage: float = Field(description=_CO2_COVERAGE)
-    estimated_share: float = Field(description=_CO2_ESTIMATED)
-    hourly: HourlyCo2Out | None = Field(default=None, description="electric carriers: the same kWh hour by hour")
-
-
-class Co2CarrierOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    carrier: str = Field(description="the energy carrier")
-    kg_co2: float = Field(description="kg CO2 of the carrier in the year (annual factors)")
-    baseline_kg_co2: float = Field(description="kg CO2 of the carrier in the baseline year (annual factors)")
-
-
-class HourlyCo2TotalOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    kwh: float = Field(description="kWh of the electric rows (electricity, heat pumps, EV charging) in the year")
-    kg_co2_annual_factor: float | None = Field(description="their kg CO2 by the annual factor (null: a row has no "
-                                                           "factor)")
-    kg_co2_hourly: float | None = Field(description="hour by hour where an intensity is stored, the annual factor "
-                                                    "for the rest")
-    hourly_coverage: float | None = Field(description="share of the kWh computed hour by hour")
-    fallback_kwh: float = Field(description="kWh without an hourly intensity, counted by the annual factor")
-
-
-class ElectricityHourlyOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    method: str = Field(description="the hourly method's name, with dataset, price area and fuel allocation")
-    description: str = Field(description="how the hourly figures are computed, in words")
-    area: str = Field(description="the price area of the hourly intensities (DK1, DK2)")
-    dataset: str = Field(description="the Energi Data Service dataset the intensities come from")
-    fuel_allocation: str = Field(description="the declaration's fuel allocation method (e.g. 125%)")
-    intensity_stored_from: datetime | None = Field(description="start of the oldest stored hour (local time); null: "
-                                                               "none stored")
-    intensity_stored_to: datetime | None = Field(description="end (exclusive) of the newest stored hour")
-    intensity_hours: int = Field(description="hours with a stored intensity")
-    year: HourlyCo2TotalOut = Field(description="the year's electric rows together")
-    baseline: HourlyCo2TotalOut = Field(description="the baseline year's electric rows together")
-
-
-class Co2Out(BaseModel):
-    """kg CO2 per building, carrier and year by the annual declaration factors (top-level figures, as before), and
-    electricity hour by hour beside them (`electricity_hourly`, each row's `hourly`); every figure names its method."""
-
-    model_config = ConfigDict(extra="allow")
-
-    year: int = Field(description="the (local) calendar year reported")
-    baseline_year: int = Field(description="the year compared against")
-    computed_through: datetime | None = Field(description=_COMPUTED_THROUGH)
-    pending_buildings: list[str] = Field(description="buildings whose stored readings the rollups do not count yet "
-                                                     "(their figures will change)")
-    kg_co2: float = Field(description="kg CO2 of the year, all buildings and carriers (annual factors)")
-    baseline_kg_co2: float = Field(description="kg CO2 of the baseline year (annual factors)")
-    change_pct: float | None = Field(description="kg_co2 against baseline_kg_co2, in % (negative: less); null: a "
-                                                 "side is 0")
-    coverage: float = Field(description=f"{_CO2_COVERAGE}, over the year's rows")
-    estimated_share: float = Field(description=f"{_CO2_ESTIMATED}, over the year's rows")
-    by_carrier: list[Co2CarrierOut] = Field(description="the totals per carrier")
-    method: str = Field(description="how kg CO2 is computed (annual declaration factors)")
-    electricity_hourly: ElectricityHourlyOut = Field(description="electricity hour by hour, beside the annual figures")
-    rows: list[Co2RowOut] = Field(description="per building, carrier and year (the year and the baseline year)")
 
 
 class PathYearOut(BaseModel):
