@@ -60,3 +60,27 @@ def test_every_query_and_path_parameter_is_described(spec: dict[str, Any]) -> No
                 if p["in"] in ("query", "path") and not doc:
                     missing.append(f"{method.upper()} {path} {p['in']} {p['name']}")
     assert missing == []
+
+
+def _untyped(schema: dict[str, Any] | None, components: dict[str, Any]) -> bool:
+    """A JSON body schema that says nothing of its fields: missing, `{}`, a bare object, or a list of those."""
+    if not schema:
+        return True
+    if "$ref" in schema:
+        return _untyped(components[schema["$ref"].rsplit("/", 1)[-1]], components)
+    if schema.get("type") == "array":
+        return _untyped(schema.get("items"), components)
+    if "anyOf" in schema:
+        return any(_untyped(s, components) for s in schema["anyOf"] if s.get("type") != "null")
+    return schema.get("type") == "object" and "properties" not in schema
+
+
+def test_every_json_answer_declares_its_fields(spec: dict[str, Any]) -> None:
+    # an energy team scripting against the API (Python, R, Power BI) reads from the document what each answer holds
+    components = spec["components"]["schemas"]
+    untyped = [f"{method.upper()} {path} {code}"
+               for path, ops in spec["paths"].items() for method, op in ops.items()
+               for code, answer in op.get("responses", {}).items() if code.startswith("2")
+               for media, body in answer.get("content", {}).items() if media == "application/json"
+               if _untyped(body.get("schema"), components)]
+    assert untyped == []
