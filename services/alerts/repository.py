@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from services.alerts.rules import DEFAULT_PARAMS, Finding
+from services.alerts.rules import DEFAULT_PARAMS, Finding, check_param
 from services.db import PgConn
 from services.errors import NotFoundError, ValidationFailed
 
@@ -35,10 +35,35 @@ class RuleConfig:
 
 
 class RuleBook:
-    """Rule rows resolved per building: defaults < building type < building."""
+    """Rule rows resolved per building: defaults < building type < building.
 
-    def __init__(self, rows: Sequence[tuple[str, str | None, str | None, dict[str, Any], bool]]) -> None:
-        self._rows = {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}
+    A stored value the API would refuse today (a row written before the ranges were declared, or by hand) is not
+    read: the less specific level's value (in the end the shipped default) is used, and the value is listed in
+    `problems` for the evaluator to report. A key the rule no longer has (e.g. meter_silent's former
+    ignore_after_days) is ignored without a word."""
+
+    def __init__(self, rows: Sequence[tuple[str, str | None, str | None, Any, bool]]) -> None:
+        self._rows: dict[tuple[str, str | None, str | None], tuple[dict[str, Any], bool]] = {}
+        self.problems: list[str] = []
+        for rule, building_type, building_id, stored, enabled in rows:
+            if rule not in DEFAULT_PARAMS:
+                continue
+            where = (f"building {building_id}" if building_id is not None
+                     else f"building type {building_type}" if building_type is not None else "defaults")
+            good: dict[str, Any] = {}
+            params = stored if isinstance(stored, dict) else {}
+            if not isinstance(stored, dict):
+                self.problems.append(f"alert rule {rule} ({where}): params {stored!r} is not an object; not read")
+            for k, v in params.items():
+                if k not in DEFAULT_PARAMS[rule]:
+                    continue
+                try:
+                    good[k] = check_param(rule, k, v)
+                except ValueError as exc:
+                    self.problems.append(f"alert rule {rule} ({where}): {k}={v!r} {exc}; not read, the "
+                                         f"{'shipped default' if where == 'defaults' else 'less specific value'} "
+                                         "is used")
+            self._rows[(rule, building_type, building_id)] = (good, bool(enabled))
 
     def for_building(self, rule: str, building_type: str, building_id: str) -> RuleConfig:
         params = dict(DEFAULT_PARAMS[rule])

@@ -6,6 +6,7 @@ services.alerts.service fetches the data and keeps alerts deduplicated with thei
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,55 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "above_baseline": {"month_margin_pct": 25, "week_margin_pct": 30, "min_kwh": 10.0},
     "dh_cooling": {"max_return_c": 40.0, "min_cooling_k": 25.0, "min_samples": 6},
 }
+
+
+# Every parameter's declared range (inclusive): what PUT /alert-rules accepts, what its OpenAPI document declares
+# (services.alerts.schemas) and what the evaluator reads from a stored row (services.alerts.repository.RuleBook). The
+# minimum is 1 where 0 means nothing (windows, counts, intervals, samples) and 0 where it is a real threshold
+# (margins, kWh, kelvin); the maximum is one an energy manager would defend.
+PERCENT = (0, 1000)
+PARAM_BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
+    # default_interval_minutes: register meters without an interval; a monthly manual read at most (31 days)
+    "meter_silent": {"intervals": (1, 1000), "default_interval_minutes": (1, 31 * 24 * 60)},
+    "counter_anomaly": {},
+    "night_baseload": {"margin_pct": PERCENT, "window_days": (1, 366), "min_days": (1, 366),
+                       "min_kwh": (0, 1_000_000)},
+    # min_minutes sums the luminaires' minutes on out of hours: up to a week of luminaire-minutes
+    "lights_out_of_hours": {"min_power_w": (1, 10_000), "min_minutes": (1, 7 * 24 * 60),
+                            "max_gap_minutes": (1, 24 * 60)},
+    "above_baseline": {"month_margin_pct": PERCENT, "week_margin_pct": PERCENT, "min_kwh": (0, 1_000_000)},
+    "dh_cooling": {"max_return_c": (0, 100), "min_cooling_k": (0, 100), "min_samples": (1, 24 * 60)},
+}
+
+
+def check_param(rule: str, key: str, value: Any) -> Any:
+    """`value` as rule `rule` reads parameter `key` (a whole number written 30.0 is the count 30), or ValueError saying
+    why it is refused: an unknown key, the wrong type (never true/false for a number, never a string), a number
+    outside its range or not finite, a kind the rule does not know."""
+    known = DEFAULT_PARAMS[rule]
+    if key not in known:
+        raise ValueError(f"unknown parameter; {rule} has {', '.join(sorted(known))}")
+    default = known[key]
+    if isinstance(default, bool):
+        if type(value) is not bool:
+            raise ValueError("must be true or false")
+        return value
+    if isinstance(default, list):
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"a non-empty list of {', '.join(default)} (enabled false switches the rule off)")
+        if not set(value) <= set(default) or len(set(value)) != len(value):
+            raise ValueError(f"each of {', '.join(default)} at most once")
+        return value
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise ValueError(f"must be a {'whole ' if type(default) is int else ''}number")
+    if type(default) is int:
+        if type(value) is float and not value.is_integer():
+            raise ValueError("must be a whole number")
+        value = int(value)
+    lo, hi = PARAM_BOUNDS[rule][key]
+    if not lo <= value <= hi:
+        raise ValueError(f"must be between {lo:g} and {hi:g}")
+    return value
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from services.alerts.rules import DEFAULT_PARAMS, RULES
+from services.alerts.rules import DEFAULT_PARAMS, PARAM_BOUNDS, RULES
 
 RuleName = Literal["meter_silent", "counter_anomaly", "night_baseload", "lights_out_of_hours", "above_baseline",
                    "dh_cooling"]
@@ -56,25 +56,28 @@ class NoteIn(BaseModel):
                                                                         "(resolving: its resolution); null: none")
 
 
-def _param_schema(default: Any) -> dict[str, Any]:
-    """A rule parameter's JSON Schema, from its default: a count, an amount (never negative), a switch, or kinds."""
+def _param_schema(rule: str, key: str) -> dict[str, Any]:
+    """A rule parameter's JSON Schema: its type from its default, its range from PARAM_BOUNDS (what check_param, and
+    so set_rule, enforces), or for kinds a non-empty set of the rule's own."""
+    default = DEFAULT_PARAMS[rule][key]
     if isinstance(default, bool):
         return {"type": "boolean"}
-    if isinstance(default, int):
-        return {"type": "integer", "minimum": 0}
-    if isinstance(default, float):
-        return {"type": "number", "minimum": 0}
-    return {"type": "array", "items": {"type": "string", "enum": list(default)}}
+    if isinstance(default, list):
+        return {"type": "array", "items": {"type": "string", "enum": list(default)}, "minItems": 1,
+                "uniqueItems": True}
+    lo, hi = PARAM_BOUNDS[rule][key]
+    return {"type": "integer" if isinstance(default, int) else "number", "minimum": lo, "maximum": hi}
 
 
 def _rule_schema(schema: dict[str, Any]) -> None:
-    """The rule's own parameters declared per rule (`params` holds only keys the rule has, each of its type), and
-    building_type and building_id never both given: what set_rule checks, so the OpenAPI document says it."""
+    """The rule's own parameters declared per rule (`params` holds only keys the rule has, each of its type and in its
+    range), and building_type and building_id never both given: what set_rule checks, so the OpenAPI document says
+    it."""
     schema["allOf"] = [
         {"if": {"properties": {"rule": {"const": rule}}, "required": ["rule"]},
          "then": {"properties": {"params": {
              "type": "object", "additionalProperties": False,
-             "properties": {k: _param_schema(v) for k, v in DEFAULT_PARAMS[rule].items()}}}}}
+             "properties": {k: _param_schema(rule, k) for k in DEFAULT_PARAMS[rule]}}}}}
         for rule in RULES
     ]
     schema["not"] = {"properties": {"building_type": {"type": "string"}, "building_id": {"type": "string"}},
@@ -86,12 +89,16 @@ class RuleIn(BaseModel):
 
     rule: RuleName = Field(description="the rule the row configures")
     building_type: str | None = Field(default=None, min_length=1, max_length=100,
-                                      description="the row applies to buildings of this type; null: not by type")
+                                      description="the row applies to buildings registered with exactly this type "
+                                                  "(the registry's type is free text, e.g. school); a type no "
+                                                  "building has yet is kept and applies once one is registered; "
+                                                  "null: not by type")
     building_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$",
                                     description="the row applies to this building; null: not one building (both "
                                                 "null: the rule's defaults)")
     params: dict[str, Any] = Field(default_factory=dict, description="only the keys to override")
-    enabled: bool = Field(default=True, description="false: the rule does not run where the row applies")
+    enabled: StrictBool = Field(default=True, description="false: the rule does not run where the row applies "
+                                                          "(JSON true or false only)")
 
 
 class RuleOut(BaseModel):

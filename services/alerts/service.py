@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 
 from services.alerts import repository, rules
 from services.alerts.repository import Key
-from services.alerts.rules import DEFAULT_PARAMS
 from services.alerts.schemas import RuleIn
 from services.auth.schemas import BuildingScope
 from services.boundary import one_item
 from services.consumption import repository as consumption_repo
 from services.db import PgConn
 from services.errors import NotFoundError, ValidationFailed
+from services.operations import repository as operations_repo
 from services.targets import service as targets
 from services.targets.progress import share_for, year_figures
 from services.targets.reference import audit
@@ -67,9 +67,25 @@ def _buildings(conn: PgConn) -> list[Building]:
     return [Building(*r) for r in repository.buildings(conn)]
 
 
+_REPORTED: set[str] = set()  # stored rule values this process already reported as not read
+
+
+def _report_rule_problems(conn: PgConn, problems: list[str]) -> None:
+    """A stored rule value out of its declared range is not read (the less specific value is used, RuleBook); say so
+    once per evaluator process, not every minute: a log warning and a processing error
+    (`GET /api/v1/processing-errors?process=alerts`)."""
+    for p in problems:
+        if p in _REPORTED:
+            continue
+        _REPORTED.add(p)
+        log.warning("%s", p, extra={"loop": "alerts"})
+        operations_repo.record_processing_error(conn, "alerts", "alert rule parameters", p)
+
+
 def evaluate(conn: PgConn, now: datetime, tz: ZoneInfo, *, days_back: int = 3) -> Outcome:
     """Every rule for every building, in the caller's transaction."""
     book = repository.rule_book(conn)
+    _report_rule_problems(conn, book.problems)
     out = Outcome()
     buildings = _buildings(conn)
     today = now.astimezone(tz).date()
@@ -240,23 +256,18 @@ _RULES: dict[str, Callable[[Ctx, Building, dict[str, Any]], None]] = {
 
 def set_rule(conn: PgConn, body: RuleIn, actor: str) -> dict[str, Any]:
     """Set a rule's parameters for everyone, a building type or one building: only the rule's known parameters, of
-    their type, never negative; audit-logged."""
+    their type and within their declared range (rules.check_param, the table the OpenAPI document declares);
+    audit-logged. A building type is the registry's free text: a type no building has yet is kept (it applies once
+    one is registered)."""
     if body.building_type and body.building_id:
         raise ValidationFailed("building_id", "give building_type or building_id, not both")
-    known = DEFAULT_PARAMS[body.rule]
-    # a whole number written as 30.0 is the count 30 (JSON Schema's "integer" admits it too)
-    body = body.model_copy(update={"params": {
-        k: int(v) if type(known.get(k)) is int and type(v) is float and v.is_integer() else v
-        for k, v in body.params.items()}})
+    params: dict[str, Any] = {}
     for k, v in body.params.items():
-        if k not in known:
-            raise ValidationFailed(f"params.{k}", f"unknown parameter; {body.rule} has {', '.join(sorted(known))}")
-        if type(v) is not type(known[k]) and not (isinstance(known[k], float) and isinstance(v, int)):
-            raise ValidationFailed(f"params.{k}", f"must be of type {type(known[k]).__name__}")
-        if isinstance(v, int | float) and not isinstance(v, bool) and v < 0:
-            raise ValidationFailed(f"params.{k}", "must not be negative")
-        if isinstance(v, list) and not set(v) <= set(known[k]):
-            raise ValidationFailed(f"params.{k}", f"each of {', '.join(known[k])}")
+        try:
+            params[k] = rules.check_param(body.rule, k, v)
+        except ValueError as exc:
+            raise ValidationFailed(f"params.{k}", str(exc)) from None
+    body = body.model_copy(update={"params": params})
     if body.building_id is not None and not repository.building_exists(conn, body.building_id):
         raise NotFoundError("building", body.building_id)
     row = repository.put_rule(conn, body.rule, building_type=body.building_type, building_id=body.building_id,

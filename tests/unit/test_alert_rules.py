@@ -6,19 +6,24 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
+from services.alerts.repository import RuleBook
 from services.alerts.rules import (
     DEFAULT_PARAMS,
+    PARAM_BOUNDS,
     HeatSample,
     LightSample,
     SilentVerdict,
     above,
+    check_param,
     dh_cooling,
     lights_out_of_hours,
     meter_silent,
     meter_silent_verdict,
     night_baseload,
 )
+from services.alerts.schemas import RuleIn
 from services.calendar import public_holiday, school_holiday
 
 CPH = ZoneInfo("Europe/Copenhagen")
@@ -170,3 +175,85 @@ def test_district_heating_cooling() -> None:
     assert dh_cooling(mixed, date(2025, 11, 17), p) is None
     assert dh_cooling(hot[:3], date(2025, 11, 17), p) is None  # too few samples
     assert pytest.approx(35.0) == (50 * 1 + 30 * 3) / 4
+
+
+# -- parameters: one table of ranges for the API, its OpenAPI document and the evaluator (issue 14) -----------------
+
+
+def test_every_number_parameter_has_a_range_its_default_lies_in() -> None:
+    for rule, params in DEFAULT_PARAMS.items():
+        numbers = {k for k, v in params.items() if type(v) in (int, float)}
+        assert set(PARAM_BOUNDS[rule]) == numbers, rule
+        for k, v in params.items():
+            assert check_param(rule, k, v) == v, (rule, k)
+
+
+@pytest.mark.parametrize(("rule", "key", "value"), [
+    ("night_baseload", "window_days", 0), ("night_baseload", "min_days", 0), ("meter_silent", "intervals", 0),
+    ("meter_silent", "default_interval_minutes", 0), ("dh_cooling", "min_samples", 0),
+    ("lights_out_of_hours", "min_minutes", 0), ("lights_out_of_hours", "max_gap_minutes", 0),
+    ("above_baseline", "month_margin_pct", 1e20), ("above_baseline", "week_margin_pct", 1001),
+    ("night_baseload", "window_days", 367), ("night_baseload", "margin_pct", -1), ("dh_cooling", "max_return_c", 150),
+    ("night_baseload", "min_kwh", float("nan")), ("night_baseload", "min_kwh", float("inf")),
+    ("night_baseload", "min_kwh", True), ("night_baseload", "window_days", True),
+    ("night_baseload", "window_days", 7.5),
+    ("night_baseload", "margin_pct", "30"), ("night_baseload", "school_holidays", "yes"),
+    ("night_baseload", "school_holidays", 0), ("counter_anomaly", "kinds", []),
+    ("counter_anomaly", "kinds", ["reset", "reset"]), ("counter_anomaly", "kinds", ["leak"]),
+    ("counter_anomaly", "kinds", "reset"), ("meter_silent", "ignore_after_days", 90),
+])
+def test_a_parameter_outside_its_type_or_range_is_refused(rule: str, key: str, value: object) -> None:
+    with pytest.raises(ValueError):
+        check_param(rule, key, value)
+
+
+def test_edges_of_the_ranges_are_accepted_and_whole_numbers_are_counts() -> None:
+    assert check_param("night_baseload", "window_days", 366) == 366
+    assert check_param("night_baseload", "window_days", 30.0) == 30
+    assert type(check_param("night_baseload", "window_days", 30.0)) is int
+    assert check_param("night_baseload", "margin_pct", 0) == 0  # any excess over the normal
+    assert check_param("above_baseline", "month_margin_pct", 1000) == 1000
+    assert check_param("night_baseload", "min_kwh", 2) == 2  # a number parameter takes a whole number
+    assert check_param("counter_anomaly", "kinds", ["reset"]) == ["reset"]
+
+
+def test_the_openapi_schema_declares_the_same_ranges() -> None:
+    schema = RuleIn.model_json_schema()
+    per_rule = {branch["if"]["properties"]["rule"]["const"]: branch["then"]["properties"]["params"]["properties"]
+                for branch in schema["allOf"]}
+    for rule, bounds in PARAM_BOUNDS.items():
+        for key, (lo, hi) in bounds.items():
+            assert (per_rule[rule][key]["minimum"], per_rule[rule][key]["maximum"]) == (lo, hi)
+    assert per_rule["night_baseload"]["window_days"]["type"] == "integer"
+    assert per_rule["counter_anomaly"]["kinds"]["minItems"] == 1
+    assert schema["properties"]["enabled"]["type"] == "boolean"
+
+
+@pytest.mark.parametrize("enabled", ["yes", "off", "true", 0, 1])
+def test_enabled_is_a_json_boolean_only(enabled: object) -> None:
+    with pytest.raises(ValidationError):
+        RuleIn.model_validate({"rule": "meter_silent", "enabled": enabled})
+    assert RuleIn.model_validate({"rule": "meter_silent", "enabled": False}).enabled is False
+
+
+def test_a_stored_value_out_of_range_is_not_read_and_is_reported() -> None:
+    book = RuleBook([
+        ("night_baseload", None, None, {**DEFAULT_PARAMS["night_baseload"], "window_days": 28}, True),
+        ("night_baseload", "school", None, {"school_holidays": True, "margin_pct": 1e20}, True),
+        ("night_baseload", None, "school-004", {"window_days": 0, "min_days": 0, "min_kwh": 2.5}, True),
+        ("meter_silent", None, "school-004", {"intervals": 0, "ignore_after_days": 90}, True),
+        ("dh_cooling", None, "school-004", "not an object", True),
+    ])
+    p = book.for_building("night_baseload", "school", "school-004").params
+    # the building row's bad values fall back to the defaults row (window_days 28) and the shipped default; its good
+    # value is read; the type row's bad margin falls back to the default's
+    assert (p["window_days"], p["min_days"], p["min_kwh"]) == (28, 7, 2.5)
+    assert (p["margin_pct"], p["school_holidays"]) == (30, True)
+    assert book.for_building("meter_silent", "school", "school-004").params == DEFAULT_PARAMS["meter_silent"]
+    assert book.for_building("dh_cooling", "school", "school-004").params == DEFAULT_PARAMS["dh_cooling"]
+    assert len(book.problems) == 5  # window_days, min_days, margin_pct, intervals, the non-object; not the old key
+    assert any("school-004" in x and "window_days=0" in x for x in book.problems)
+    assert not any("ignore_after_days" in x for x in book.problems)
+    # what the evaluator then judges with runs: no "no median for empty data"
+    hourly = {datetime(2026, 11, 1, tzinfo=CPH) + timedelta(hours=h): 1.0 for h in range(24 * 31)}
+    assert night_baseload(hourly, date(2026, 11, 30), WEEKDAYS_7_16, p, school=True) is None

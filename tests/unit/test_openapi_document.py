@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
 import pytest
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from pydantic.types import Strict
 
 from api.app import create_app
 
@@ -84,3 +87,47 @@ def test_every_json_answer_declares_its_fields(spec: dict[str, Any]) -> None:
                for media, body in answer.get("content", {}).items() if media == "application/json"
                if _untyped(body.get("schema"), components)]
     assert untyped == []
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for a in get_args(annotation) for m in _models(a)]
+
+
+def _loose_bools(annotation: Any, metadata: list[Any], where: str) -> list[str]:
+    # a JSON body's true/false is never "yes", "off" or 0 (issue 14): StrictBool, also inside a union or a list
+    if annotation is bool:
+        return [] if any(isinstance(m, Strict) and m.strict for m in metadata) else [where]
+    if get_origin(annotation) is Annotated:
+        inner, *extra = get_args(annotation)
+        return _loose_bools(inner, [*metadata, *extra], where)
+    return [w for a in get_args(annotation) for w in _loose_bools(a, [], where)]
+
+
+def _api_routes(routes: list[Any]) -> list[APIRoute]:
+    # routers included into the app are kept as such (FastAPI >= 0.16x): their own routes are the APIRoutes
+    found: list[APIRoute] = []
+    for r in routes:
+        if isinstance(r, APIRoute):
+            found.append(r)
+        elif hasattr(r, "original_router"):
+            found += _api_routes(r.original_router.routes)
+    return found
+
+
+def test_booleans_in_request_bodies_are_strict() -> None:
+    seen: set[type[BaseModel]] = set()
+    todo = [m for r in _api_routes(create_app().routes) if r.body_field is not None
+            for m in _models(r.body_field.field_info.annotation)]
+    loose: list[str] = []
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, f in model.model_fields.items():
+            loose += _loose_bools(f.annotation, list(f.metadata), f"{model.__name__}.{name}")
+            todo += _models(f.annotation)
+    assert any(m.__name__ == "RuleIn" for m in seen)  # the walk finds the bodies
+    assert loose == []
