@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.calendar import closed_reason, hour_open, open_at
 
@@ -103,9 +104,15 @@ class SilentVerdict:
     clear_why: str | None = None
 
 
+def _at(ts: datetime, tz: ZoneInfo | None) -> str:
+    """An instant as a title says it: in the installation's time zone (UTC without one) with its offset, to the
+    minute (2026-11-30 15:00+01:00)."""
+    return ts.astimezone(tz or UTC).isoformat(sep=" ", timespec="minutes")
+
+
 def meter_silent_verdict(last_ts: datetime | None, now: datetime, interval_minutes: int | None,
                          params: Mapping[str, Any], *, active_from: datetime | None = None,
-                         active_to: datetime | None = None) -> SilentVerdict:
+                         active_to: datetime | None = None, tz: ZoneInfo | None = None) -> SilentVerdict:
     """No reading for `intervals` x the meter's interval while the meter is installed ([active_from, active_to)).
 
     A meter not yet installed is not judged. A removed meter raises nothing after its active_to: its silence is
@@ -114,7 +121,7 @@ def meter_silent_verdict(last_ts: datetime | None, now: datetime, interval_minut
     A meter that never reported is not judged. However long a meter without an active_to is silent, it stays judged:
     only its declared removal ends the alert (it also still counts against coverage until then)."""
     if active_from is not None and now < active_from:
-        return SilentVerdict(clear_why=f"not installed until {active_from.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
+        return SilentVerdict(clear_why=f"not installed until {_at(active_from, tz)}")
     if last_ts is None:
         return SilentVerdict()
     interval = timedelta(minutes=interval_minutes or params["default_interval_minutes"])
@@ -124,22 +131,22 @@ def meter_silent_verdict(last_ts: datetime | None, now: datetime, interval_minut
     silent_for = judged_until - last_ts
     if silent_for <= allowed:
         return SilentVerdict(clear_why=(
-            f"removed at {judged_until.astimezone(UTC):%Y-%m-%d %H:%M} UTC, before it fell silent" if removed
-            else f"readings again from {last_ts:%Y-%m-%d %H:%M} UTC"))
+            f"removed at {_at(judged_until, tz)}, before it fell silent" if removed
+            else f"readings again from {_at(last_ts, tz)}"))
     if removed:
         return SilentVerdict()
     return SilentVerdict(finding=Finding(
-        period=last_ts.isoformat(), title=f"meter silent since {last_ts:%Y-%m-%d %H:%M} UTC",
+        period=last_ts.isoformat(), title=f"meter silent since {_at(last_ts, tz)}",
         detail={"last_reading": last_ts.isoformat(), "silent_hours": round(silent_for / timedelta(hours=1), 2),
                 "allowed_hours": round(allowed / timedelta(hours=1), 2)}))
 
 
 def meter_silent(last_ts: datetime | None, now: datetime, interval_minutes: int | None,
                  params: Mapping[str, Any], *, active_from: datetime | None = None,
-                 active_to: datetime | None = None) -> Finding | None:
+                 active_to: datetime | None = None, tz: ZoneInfo | None = None) -> Finding | None:
     """The finding of `meter_silent_verdict`, or None when it raises nothing."""
     return meter_silent_verdict(last_ts, now, interval_minutes, params, active_from=active_from,
-                                active_to=active_to).finding
+                                active_to=active_to, tz=tz).finding
 
 
 def night_baseload(hourly: Mapping[datetime, float], day: date, opening_hours: dict[str, Any] | None,

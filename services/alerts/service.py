@@ -110,7 +110,8 @@ def _silent(c: Ctx, b: Building, p: dict[str, Any]) -> None:
     for meter_id, key, interval, active_from, removed in meters:
         active_to = sale if sale is not None and (removed is None or sale < removed) else removed
         last = consumption_repo.last_reading_ts(conn, key, now)
-        v = rules.meter_silent_verdict(last, now, interval, p, active_from=active_from, active_to=active_to)
+        v = rules.meter_silent_verdict(last, now, interval, p, active_from=active_from, active_to=active_to,
+                                       tz=c.tz)
         if v.finding is not None:
             out.count(repository.fire(conn, Key("meter_silent", b.id, meter_id), v.finding, now)[1])
         elif v.clear_why is not None and repository.clear(conn, Key("meter_silent", b.id, meter_id),

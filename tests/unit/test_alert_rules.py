@@ -62,7 +62,12 @@ def test_meter_silent_is_judged_only_within_the_active_span() -> None:
     assert meter_silent_verdict(last, now, 15, p, active_to=now + timedelta(days=3)).finding is not None
     # readings back: resolves as before
     assert meter_silent_verdict(now - timedelta(minutes=5), now, 15, p).clear_why == "readings again from " \
-        f"{now - timedelta(minutes=5):%Y-%m-%d %H:%M} UTC"
+        f"{now - timedelta(minutes=5):%Y-%m-%d %H:%M}+00:00"
+    # said in the installation's local time, with its offset, as every instant the API gives
+    cph = ZoneInfo("Europe/Copenhagen")
+    f = meter_silent(datetime(2026, 11, 30, 13, 0, tzinfo=UTC), datetime(2026, 11, 30, 18, 0, tzinfo=UTC), 15, p,
+                     tz=cph)
+    assert f is not None and f.title == "meter silent since 2026-11-30 14:00+01:00"
 
 
 def _hours(days: list[date], closed_kwh: float, open_kwh: float) -> dict[datetime, float]:
