@@ -102,7 +102,12 @@ async function renderBuilding(root, me, b) {
   ]);
 }
 
+// A render of the chart card superseded by a later one (the user clicked again before the answers came) draws
+// nothing: it would destroy the newer chart and draw on a canvas no longer in the page.
+let chartRenders = 0;
+
 async function renderChartCard(card, b, meters) {
+  const render = ++chartRenders;
   const carriers = [...new Set(meters.filter((m) => !m.parent_meter_id && isEnergy(m.carrier)).map((m) => m.carrier))];
   if (view.carrier && !carriers.includes(view.carrier)) view.carrier = "";
   const resButtons = ["day", "week", "month", "year"].map((r) => el("button", {
@@ -168,6 +173,7 @@ async function renderChartCard(card, b, meters) {
       return { label: x.start, kwh, has, pending };
     });
   }));
+  if (render !== chartRenders) return;
   const hasData = (s) => s.some((x) => x.has && x.kwh !== null);
   const name = periodName(view.res, p);
   const msgs = [];
