@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,7 @@ from api.deps import (
 from api.routing import local_instants, v1_router
 from services.consumption import repository as repo
 from services.consumption import service, window
-from services.consumption.query import Series, series, totals_series
+from services.consumption.query import Series, series, series_quality, totals_series
 from services.consumption.schemas import ConsumptionOut, DecisionOut, ExchangeIn, ExchangeOut, PointOut
 from services.consumption.window import Window
 from services.registry import service as registry
@@ -41,11 +41,14 @@ ResolutionQ = Annotated[Literal["hour", "day", "week", "month", "year"],
                         Query(description="whole local periods (a day can have 23 or 25 hours)")]
 
 
-def _answer(found: Series, w: Window, water: bool, resolution: str, tz: ZoneInfo) -> ConsumptionOut:
+def _answer(found: Series, w: Window, water: bool, resolution: str, tz: ZoneInfo, *, now: datetime
+            ) -> ConsumptionOut:
+    q = series_quality(found, now)
     answer = ConsumptionOut(
         unit="m3" if water else "kWh", resolution=resolution, timezone=tz.key,
         requested_start=w.requested_start, requested_end=w.requested_end, start=w.start, end=w.end,
         widened=w.widened, computed_through=found.computed_through,
+        coverage=q.coverage, estimated_share=q.estimated_share, complete=q.complete,
         series=[PointOut(start=p.start, end=p.end, kwh=None if water else p.amount, m3=p.amount if water else None,
                          coverage=p.coverage, estimated_share=p.estimated_share, pending=p.pending)
                 for p in found.points],
@@ -95,7 +98,8 @@ def get_consumption(
     start: Start = None, end: End = None, resolution: ResolutionQ = "day", format: FormatQ = "json",
 ) -> ConsumptionOut | Response:
     """Consumption of one building, or of every building in the caller's scope, per carrier or all energy carriers."""
-    w = window.resolve(start, end, resolution, clock.now(), tz)
+    now = clock.now()
+    w = window.resolve(start, end, resolution, now, tz)
     with pg(engine) as conn:
         if building_id is not None:
             registry.get_building(conn, building_id, caller.scope)  # 404 outside the scope
@@ -105,7 +109,7 @@ def get_consumption(
             buildings = None if ids is None else sorted(ids)
         found = totals_series(conn, buildings, carrier.value if carrier else None, start=w.requested_start,
                               end=w.requested_end, resolution=resolution, tz=tz)
-    answer = _answer(found, w, carrier == Carrier.water, resolution, tz)
+    answer = _answer(found, w, carrier == Carrier.water, resolution, tz, now=now)
     return _csv(answer) if format == "csv" else _json(answer)
 
 
@@ -115,11 +119,12 @@ def get_meter_consumption(
     start: Start = None, end: End = None, resolution: ResolutionQ = "day", format: FormatQ = "json",
 ) -> ConsumptionOut | Response:
     """One meter's consumption (sub-meters included), with the same periods and quality figures."""
-    w = window.resolve(start, end, resolution, clock.now(), tz)
+    now = clock.now()
+    w = window.resolve(start, end, resolution, now, tz)
     with pg(engine) as conn:
         meter, key = registry.get_meter_and_key(conn, meter_id, caller.scope)
         found = series(conn, [key], start=w.requested_start, end=w.requested_end, resolution=resolution, tz=tz)
-    answer = _answer(found, w, meter.carrier == Carrier.water, resolution, tz)
+    answer = _answer(found, w, meter.carrier == Carrier.water, resolution, tz, now=now)
     return _csv(answer) if format == "csv" else _json(answer)
 
 

@@ -37,6 +37,7 @@ from services.dashboard.schemas import (
 )
 from services.errors import ValidationFailed
 from services.registry.schemas import USED_ENERGY_CARRIERS, Carrier
+from services.reports.service import FOSSIL
 from services.targets import service as targets_service
 
 WEB = Path(__file__).resolve().parent / "web"
@@ -57,7 +58,7 @@ def me(caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep) -> M
     return MeOut(role=caller.role, name=caller.name, building_ids=None if ids is None else sorted(ids),
                  can_handle_alerts=caller.role != Role.viewer, portfolio=caller.role != Role.facility_manager,
                  timezone=tz.key, today=clock.now().astimezone(tz).date(), baseline_year=baseline_year,
-                 energy_carriers=list(USED_ENERGY_CARRIERS))
+                 energy_carriers=list(USED_ENERGY_CARRIERS), fossil_heating=list(FOSSIL))
 
 
 @router.get("/weather-corrected", response_model=WeatherCorrectedOut)
@@ -83,7 +84,7 @@ def get_weather_corrected(
         this_year = clock.now().astimezone(tz).year
         years = year or [base, this_year - 1, this_year]
         return service.weather_corrected(conn, ids, years=years, carrier=carrier.value if carrier else None,
-                                         baseline_year=base, tz=tz)
+                                         baseline_year=base, tz=tz, now=clock.now())
 
 
 @router.get("/consumption/weather-corrected", response_model=CorrectedSeriesOut, tags=["consumption"])
@@ -101,12 +102,13 @@ def get_consumption_weather_corrected(
     year). Hours, days or months; for whole years see /weather-corrected."""
     if carrier == Carrier.water:
         raise ValidationFailed("carrier", _WATER)
-    w = window.resolve(start, end, resolution, clock.now(), tz)
+    now = clock.now()
+    w = window.resolve(start, end, resolution, now, tz)
     with pg(engine) as conn:
         ids = scope_ids(caller, building_id, conn)
         return service.corrected_series(conn, ids, carrier=carrier.value if carrier else None, window=w,
                                         resolution=resolution, baseline_year=targets_service.energy_baseline_year(conn),
-                                        tz=tz)
+                                        tz=tz, now=now)
 
 
 @router.get("/meter-status", response_model=list[MeterStatusOut])

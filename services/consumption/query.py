@@ -24,6 +24,9 @@ from services.db import PgConn
 from services.errors import ValidationFailed
 
 MAX_BUCKETS = 10_000
+# A window whose periods already over are measured at least this much (time-weighted) is complete: below it the
+# dashboard says the data are partial.
+COMPLETE_COVERAGE = 0.995
 DEFAULT_SPAN: dict[str, timedelta] = {
     "hour": timedelta(days=1), "day": timedelta(days=31), "week": timedelta(weeks=12),
     "month": timedelta(days=365), "year": timedelta(days=5 * 366),
@@ -46,6 +49,31 @@ class Series:
     # The instant up to which every rollup the answer reads is current (None: nothing pending in the window): the
     # earliest pending span of the meters that reaches into it.
     computed_through: datetime | None
+
+
+@dataclass(frozen=True)
+class Quality:
+    """The quality of a window: over its periods already over (the one in progress cannot be complete yet), each
+    weighing by its length (a 31-day month more than a 28-day one)."""
+
+    coverage: float  # time-weighted measured share (0 when no period is over yet)
+    estimated_share: float  # time-weighted share interpolated or estimated
+    complete: bool  # coverage >= COMPLETE_COVERAGE
+
+
+def quality(points: Sequence[tuple[datetime, datetime, float, float]], now: datetime) -> Quality:
+    """The window's quality from its periods (start, end, coverage, estimated_share): those with end <= now."""
+    over = [((b - a).total_seconds(), c, e) for a, b, c, e in points if b <= now]
+    total = sum(w for w, _, _ in over)
+    if total <= 0:
+        return Quality(0.0, 0.0, False)
+    cov = round(sum(w * c for w, c, _ in over) / total, 6)
+    est = round(sum(w * e for w, _, e in over) / total, 6)
+    return Quality(cov, est, cov >= COMPLETE_COVERAGE)
+
+
+def series_quality(found: Series, now: datetime) -> Quality:
+    return quality([(p.start, p.end, p.coverage, p.estimated_share) for p in found.points], now)
 
 
 def _reaches(sp: repo.PendingSpan, start: datetime, end: datetime) -> bool:

@@ -8,6 +8,13 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+QUALITY_COVERAGE = ("the window's measured share (0-1) over its periods already over (end at or before now; the one "
+                    "in progress cannot be complete yet), each weighing by its length (a 31-day month more than a "
+                    "28-day one); 0 when no period is over yet")
+QUALITY_ESTIMATED = ("the window's share interpolated or estimated (0-1) over the same periods, weighted the same "
+                     "way")
+QUALITY_COMPLETE = "coverage is at least 0.995: below it the data of the window are partial"
+
 
 class PointOut(BaseModel):
     start: datetime = Field(description="the local period's start (local time)")
@@ -45,6 +52,9 @@ class ConsumptionOut(BaseModel):
     computed_through: datetime | None = Field(
         default=None, description="null: every figure is current. Otherwise the instant up to which the rollups "
                                   "this answer reads are current; later periods may be pending")
+    coverage: float = Field(description=QUALITY_COVERAGE)
+    estimated_share: float = Field(description=QUALITY_ESTIMATED)
+    complete: bool = Field(description=QUALITY_COMPLETE)
     series: list[PointOut] = Field(description="one per whole local period from start to end, oldest first")
 
 

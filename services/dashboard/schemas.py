@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from services.auth.schemas import Role
+from services.consumption.schemas import QUALITY_COMPLETE, QUALITY_COVERAGE, QUALITY_ESTIMATED
 from services.registry.schemas import Carrier
 
 CorrectedResolution = Literal["hour", "day", "month"]
@@ -22,7 +23,7 @@ _PENDING = "readings are stored for this period that the rollups do not count ye
 class MeOut(BaseModel):
     """Who the caller is, what it may do, and what the dashboard needs to know of the installation so that it
     repeats no rule of its own: the time zone every figure is in, today there, the baseline year of the energy
-    target, and which carriers are energy used."""
+    target, which carriers are energy used and which heating is fossil."""
 
     role: Role = Field(description="the caller's role: admin, energy_team, facility_manager or viewer")
     name: str = Field(description="the caller's token name (\"admin (environment)\" for ENERGIBLIK_ADMIN_TOKEN)")
@@ -35,6 +36,8 @@ class MeOut(BaseModel):
     baseline_year: int = Field(description="the baseline year of the energy target T1 (the municipality's 2015)")
     energy_carriers: list[Carrier] = Field(description="carriers whose kWh are energy used (not water, which is m3, "
                                                        "nor own PV production, shown beside consumption)")
+    fossil_heating: list[str] = Field(description="the heating values (and carriers) that are fossil, as the fossil "
+                                                  "phase-out (T3, /fossil) counts them")
 
 
 class WeatherMonthOut(BaseModel):
@@ -57,6 +60,11 @@ class WeatherYearOut(BaseModel):
     kwh: float | None = Field(description="the year's kWh as delivered; null while a month is pending")
     normalised_kwh: float | None = Field(description="the year's weather-corrected kWh; null while a month is "
                                                      "pending")
+    coverage: float = Field(description="the year's measured share (0-1) over its months already over, each weighing "
+                                        "by its days; 0 when none is over yet")
+    estimated_share: float = Field(description="the year's share interpolated or estimated (0-1) over the same "
+                                               "months, weighted the same way")
+    complete: bool = Field(description=QUALITY_COMPLETE)
 
 
 class ShareOut(BaseModel):
@@ -117,6 +125,9 @@ class CorrectedSeriesOut(BaseModel):
                                            "from")
     buildings: list[ShareOut] = Field(description="`a` of every building the figures add up")
     method: str = Field(description=_METHOD)
+    coverage: float = Field(description=QUALITY_COVERAGE)
+    estimated_share: float = Field(description=QUALITY_ESTIMATED)
+    complete: bool = Field(description=QUALITY_COMPLETE)
     series: list[CorrectedPointOut] = Field(description="one per whole local period from start to end, oldest "
                                                         "first")
 

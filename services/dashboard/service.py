@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.consumption.coverage import active_seconds, coverage
-from services.consumption.query import computed_through, overlapping, totals_series
+from services.consumption.query import computed_through, overlapping, quality, series_quality, totals_series
 from services.consumption.repository import PendingSpan
 from services.consumption.window import Window
 from services.dashboard import repository
@@ -111,7 +111,7 @@ def _months(conn: PgConn, buildings: list[BuildingData], *, years: Sequence[int]
 
 
 def weather_corrected(conn: PgConn, building_ids: Sequence[str] | None, *, years: Sequence[int],
-                      carrier: str | None, baseline_year: int, tz: ZoneInfo) -> WeatherCorrectedOut:
+                      carrier: str | None, baseline_year: int, tz: ZoneInfo, now: datetime) -> WeatherCorrectedOut:
     """Per year and month: kWh as delivered and weather-corrected (heat only, Danish degree-day method, `a` per
     building as in progress), the factor between them and the coverage. A month without data has `kwh` None, and
     so has a month whose stored readings are not yet in the rollups (`pending`). The baseline year uses the
@@ -144,7 +144,10 @@ def weather_corrected(conn: PgConn, building_ids: Sequence[str] | None, *, years
                 pending=bool(pending),
             ))
         year_pending = any(m.pending for m in months)
-        out_years.append(WeatherYearOut(year=y, months=months, pending=year_pending,
+        q = quality([(datetime(y, m, 1, tzinfo=tz), datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=tz), mo.coverage,
+                      mo.estimated_share) for m, mo in zip(MONTHS, months, strict=True)], now)
+        out_years.append(WeatherYearOut(year=y, months=months, pending=year_pending, coverage=round(q.coverage, 4),
+                                        estimated_share=round(q.estimated_share, 4), complete=q.complete,
                                         kwh=None if year_pending else round(kwh, 1),
                                         normalised_kwh=None if year_pending else round(normalised, 1)))
     through = computed_through(pending_spans)
@@ -155,7 +158,8 @@ def weather_corrected(conn: PgConn, building_ids: Sequence[str] | None, *, years
 
 
 def corrected_series(conn: PgConn, building_ids: Sequence[str] | None, *, carrier: str | None, window: Window,
-                     resolution: CorrectedResolution, baseline_year: int, tz: ZoneInfo) -> CorrectedSeriesOut:
+                     resolution: CorrectedResolution, baseline_year: int, tz: ZoneInfo, now: datetime
+                     ) -> CorrectedSeriesOut:
     """The consumption series /consumption answers for these buildings (None: every building) and carrier (None:
     every energy carrier), each period also weather-corrected: its kWh times the factor of the local month it lies
     in (normalised kWh / kWh of that month, the figures of /weather-corrected; 1 where the month has none). Hours,
@@ -175,11 +179,13 @@ def corrected_series(conn: PgConn, building_ids: Sequence[str] | None, *, carrie
             normalised_kwh=None if p.amount is None else round(p.amount * factor, 6), factor=round(factor, 4),
             coverage=p.coverage, estimated_share=p.estimated_share, pending=p.pending))
     through = found.computed_through
+    q = series_quality(found, now)
     return CorrectedSeriesOut(
         unit="kWh", resolution=resolution, timezone=tz.key, carrier=carrier,
         requested_start=window.requested_start, requested_end=window.requested_end, start=window.start,
         end=window.end, widened=window.widened, computed_through=through.astimezone(tz) if through else None,
-        baseline_year=baseline_year, buildings=months.share_out(), method=months.method(), series=points)
+        baseline_year=baseline_year, buildings=months.share_out(), method=months.method(), coverage=q.coverage,
+        estimated_share=q.estimated_share, complete=q.complete, series=points)
 
 
 def meter_status(conn: PgConn, building_ids: Sequence[str] | None, *, now: datetime, tz: ZoneInfo,

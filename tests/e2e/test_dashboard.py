@@ -252,9 +252,15 @@ def test_portfolio_progress_equals_the_api(page: Any, api: Api, world: dict[str,
     assert page.locator("#led-portfolio").inner_text() == "60\xa0%"
     assert page.locator("#labels tbody tr").count() == 2
     assert page.locator("#co2-kg").inner_text() != "\u2013"  # (the dash shown for a missing figure)
+    # labels and CO2 of the year the API answers by default (the last complete one), shown as the answer says it
+    with api.client(world["team"]) as team:
+        default_year = team.get("/api/v1/co2").json()["year"]
+        assert team.get("/api/v1/labels").json()["year"] == default_year
+    assert f"({default_year})" in page.locator("#labels").inner_text()
+    assert str(default_year) in page.locator("#co2").inner_text()
     with page.expect_download() as dl:
         page.click("#ga-csv")
-    assert dl.value.suggested_filename.startswith("green-accounts-")
+    assert dl.value.suggested_filename == f"green-accounts-{default_year}.csv"
     assert Path(dl.value.path()).read_text().startswith("building_id,name,carrier")
     # another year from the picker equals the API's answer for that year
     page.select_option("#progress-year", "2025")

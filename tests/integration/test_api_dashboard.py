@@ -94,12 +94,14 @@ def test_me_weather_corrected_and_meter_status(api: Api, admin: httpx.Client, db
     assert me["role"] == "admin" and me["building_ids"] is None and me["portfolio"] is True
     with api.client(make_token(admin, "facility_manager", ["A"])) as fm:
         today = datetime.now(ZoneInfo("Europe/Copenhagen")).date().isoformat()
-        # the dashboard asks the server for the time zone, today, T1's baseline year and the energy carriers
+        # the dashboard asks the server for the time zone, today, T1's baseline year, the energy carriers and the
+        # heating that is fossil (as /fossil counts it)
         assert fm.get("/api/v1/me").json() in [{
             "role": "facility_manager", "name": "test facility_manager", "building_ids": ["A"],
             "can_handle_alerts": True, "portfolio": False, "timezone": "Europe/Copenhagen", "today": day,
             "baseline_year": 2015, "energy_carriers": ["electricity", "district_heating", "natural_gas", "oil",
-                                                       "ev_charging", "heat_pump"]}
+                                                       "ev_charging", "heat_pump"],
+            "fossil_heating": ["natural_gas", "oil"]}
             for day in (today, (date.fromisoformat(today) + timedelta(days=1)).isoformat())]  # midnight
         assert fm.get("/api/v1/weather-corrected", params={"building_id": "B"}).status_code == 404
         assert fm.get("/api/v1/meter-status", params={"building_id": "B"}).status_code == 404
@@ -114,3 +116,36 @@ def test_me_weather_corrected_and_meter_status(api: Api, admin: httpx.Client, db
         assert page.status_code == 200 and '<html lang="da">' in page.text
         lib = anonymous.get("/dashboard/vendor/chart.js/chart.umd.min.js")
         assert lib.status_code == 200 and "Chart" in lib.text[:2000]
+
+
+def test_the_window_carries_its_own_quality_time_weighted(api: Api, admin: httpx.Client, db: Engine,
+                                                          stack: Stack) -> None:
+    """The consumption answers carry the window's coverage, estimated share and completeness over its periods
+    already over, each weighing by its length: the dashboard only shows them."""
+    put_ok(admin, "/api/v1/buildings/Q", building_body(name="Q"))
+    put_ok(admin, "/api/v1/meters/Q-EL", meter_body("Q"))  # installed since always
+    with db.begin() as c:  # 1 kW hourly from local 1 January 2025 to local 15 February 2025, then silent
+        c.execute(text("INSERT INTO readings (meter_key, ts, value) SELECT m.key, g, extract(epoch FROM g - "
+                       "'2024-12-31T23:00:00Z'::timestamptz) / 3600 FROM meters m, generate_series("
+                       "'2024-12-31T23:00:00Z'::timestamptz, '2025-02-14T23:00:00Z', interval '1 hour') g "
+                       "WHERE m.id = 'Q-EL'"))
+    subprocess.run([sys.executable, "-m", "services.cli", "rollups", "rebuild"], cwd=REPO, env=stack.env, check=True,
+                   stdout=subprocess.DEVNULL)
+    window = {"building_id": "Q", "start": "2025-01-01", "end": "2025-03-01", "resolution": "month"}
+    for path in ("/api/v1/consumption", "/api/v1/consumption/weather-corrected"):
+        body = admin.get(path, params=window).json()
+        assert [p["coverage"] for p in body["series"]] == [1.0, 0.5]  # January whole, half of February
+        # 31 days at 1.0 and 28 days at 0.5: (31 + 14) / 59, not the plain average 0.75
+        assert body["coverage"] == round(45 / 59, 6) == 0.762712, path
+        assert body["estimated_share"] == 0.0 and body["complete"] is False
+        january = admin.get(path, params={**window, "end": "2025-02-01"}).json()
+        assert january["coverage"] == 1.0 and january["complete"] is True
+    # the current period is not over yet: it does not count, however little of it is measured
+    now = admin.get("/api/v1/consumption", params={"building_id": "Q", "resolution": "year", "start": "2025-01-01",
+                                                   "end": f"{datetime.now(UTC).year + 1}-01-01"}).json()
+    assert now["series"][-1]["coverage"] == 0.0
+    assert now["coverage"] == now["series"][0]["coverage"] == round(45 / 365, 6)
+    # /weather-corrected: each year over its months already over, weighed by their days (2025 is over)
+    y2025 = admin.get("/api/v1/weather-corrected", params={"building_id": "Q", "year": 2025}).json()["years"][0]
+    assert [m["coverage"] for m in y2025["months"][:3]] == [1.0, 0.5, 0.0]
+    assert y2025["coverage"] == round(45 / 365, 4) and y2025["complete"] is False

@@ -102,7 +102,12 @@ async function renderBuilding(root, me, b) {
   ]);
 }
 
+// A render of the chart card superseded by a later one (the user clicked again before the answers came) draws
+// nothing: it would destroy the newer chart and draw on a canvas no longer in the page.
+let chartRenders = 0;
+
 async function renderChartCard(card, b, meters) {
+  const render = ++chartRenders;
   const carriers = [...new Set(meters.filter((m) => !m.parent_meter_id && isEnergy(m.carrier)).map((m) => m.carrier))];
   if (view.carrier && !carriers.includes(view.carrier)) view.carrier = "";
   const resButtons = ["day", "week", "month", "year"].map((r) => el("button", {
@@ -143,30 +148,32 @@ async function renderChartCard(card, b, meters) {
 
   // A pending period (readings stored, not yet computed) has no amount: drawn as a gap and said in a note, never 0.
   const through = [monthly?.computed_through];
+  // the quality of the shown window, as the server weighs it (its periods already over, each by its length)
+  let quality = { coverage: 0, estimated_share: 0, complete: false };
   const series = await Promise.all(years.map(async (y) => {
     if (view.res === "year") {
       const my = monthly.years.find((x) => x.year === y);
+      if (y === year) quality = my;
       return my.months.map((m) => {
         factors.push(m.factor);
-        return { label: m.month, over: m.month < today().slice(0, 7), kwh: view.weather ? m.normalised_kwh : m.kwh,
-                 coverage: m.coverage, estimated_share: 0, has: m.kwh !== null, pending: !!m.pending };
+        return { label: m.month, kwh: view.weather ? m.normalised_kwh : m.kwh, has: m.kwh !== null,
+                 pending: !!m.pending };
       });
     }
     const py = period(view.res, sameDateIn(d, y));
     const params = { building_id: b.id, carrier, start: ymd(py.start), end: ymd(py.end), resolution: py.bucket };
     const c = await get(view.weather ? "/consumption/weather-corrected" : "/consumption", params);
     through.push(c.computed_through);
+    if (y === year) quality = c;
     return c.series.map((x) => {
       const pending = !!x.pending || x.kwh === null;
       const has = !pending && (x.coverage > 0 || x.kwh > 0);
       if (view.weather) factors.push(x.factor);
       const kwh = has ? (view.weather ? x.normalised_kwh : x.kwh) : null;
-      return { label: x.start, over: new Date(x.end).getTime() <= Date.now(), kwh,
-               coverage: x.coverage, estimated_share: x.estimated_share, has, pending };
+      return { label: x.start, kwh, has, pending };
     });
   }));
-  // completeness of the periods already over (the one in progress cannot be complete yet)
-  const started = series[0].filter((x) => x.over);
+  if (render !== chartRenders) return;
   const hasData = (s) => s.some((x) => x.has && x.kwh !== null);
   const name = periodName(view.res, p);
   const msgs = [];
@@ -175,10 +182,8 @@ async function renderChartCard(card, b, meters) {
   if (pendingNow) msgs.push(["pending", t("c.pending", earliest ? dateTime(earliest) : "–")]);
   if (!hasData(series[0]) && !series[0].some((x) => x.pending)) msgs.push(["empty", t("c.empty", name)]);
   else {
-    const cov = started.length ? started.reduce((a, x) => a + x.coverage, 0) / started.length : 0;
-    if (cov < 0.995) msgs.push(["", t("c.partial", pct(cov))]);
-    const est = started.filter((x) => x.has && x.estimated_share > 0);
-    if (est.length) msgs.push(["", t("c.estimated", pct(est.reduce((a, x) => a + x.estimated_share, 0) / started.length))]);
+    if (!quality.complete) msgs.push(["", t("c.partial", pct(quality.coverage))]);
+    if (quality.estimated_share > 0) msgs.push(["", t("c.estimated", pct(quality.estimated_share))]);
   }
   years.slice(1).forEach((y, i) => { if (!hasData(series[i + 1])) msgs.push(["", t("c.nocompare", y)]); });
   if (view.weather) {

@@ -7,7 +7,7 @@ import { dateTime, num, pct, t } from "./i18n.js";
 import { el } from "./dom.js";
 import { renderSources } from "./sources.js";
 import { pagedTable } from "./table.js";
-import { today } from "./context.js";
+import { isFossilHeating, today } from "./context.js";
 
 const view = { year: null };
 const SPAN = { path: "span2", ranking: "wide", labels: "span2", alerts: "wide", sources: "span2" };
@@ -26,11 +26,10 @@ export async function renderPortfolio(root, me) {
   root.replaceChildren(el("p", { text: t("loading") }));
   const now = thisYear();
   view.year = view.year || now;
-  const lastYear = now - 1;
   // every answer of the view at once; the path across years is one answer (GET /progress/path), not one per year
   const [p, path, led, fossil, labels, co2, list, alerts, sources] = await Promise.all([
     get("/progress", { year: view.year }), get("/progress/path"), get("/led"), get("/fossil"),
-    get("/labels", { year: lastYear }), get("/co2", { year: lastYear }), get("/buildings"),
+    get("/labels"), get("/co2"), get("/buildings"),  // the API's default year: the last complete one
     get("/alerts", { state: "active", limit: ALERT_ROWS + 1 }),
     get("/sync").catch(() => null)]);  // portfolio-wide roles only; the card is left out for the others
   const buildings = new Map(list.map((b) => [b.id, b]));
@@ -42,7 +41,7 @@ export async function renderPortfolio(root, me) {
     el("h1", { text: t("p.title") }),
     el("div", { class: "grid" }, progressCard, pathCard, renderAlerts(alerts, p.buildings),
       renderRanking(p, buildings), renderLed(led, buildings), renderFossil(fossil, buildings), renderCo2(co2),
-      renderLabels(labels, buildings), sources ? renderSources(sources, card) : null, renderExports(lastYear)));
+      renderLabels(labels, buildings), sources ? renderSources(sources, card) : null, renderExports(co2.year)));
   renderPath(pathCard, path, now);
   void me;
 }
@@ -162,7 +161,7 @@ function renderFossil(f, buildings) {
   const last = f.years[f.years.length - 1];
   // lifecycles: buildings whose oil or gas heating ended (registry heating history, back-dated where declared)
   const converted = (f.lifecycles || []).filter((x) => x.fossil_until);
-  const fossilHeating = (x) => x.heating.filter((h) => h.heating === "oil" || h.heating === "natural_gas").pop();
+  const fossilHeating = (x) => x.heating.filter((h) => isFossilHeating(h.heating)).pop();
   return card("fossil", t("f.title"),
     still.length ? el("p", {}, t("f.count", still.length, f.target_year)) : el("p", { class: "muted", text: t("f.none") }),
     still.length ? pagedTable("fossil-still", [t("r.building"), t("f.heating"), t("f.kwh", last)],
