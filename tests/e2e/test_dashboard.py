@@ -113,16 +113,24 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, api: Api) -> Iterator[Any]:
-    """A fresh tablet-sized page (landscape iPad) that fails the test on any JavaScript error or failed request."""
+    """A fresh tablet-sized page (landscape iPad) that fails the test on any JavaScript error or failed request, and
+    on anything the Content-Security-Policy refused (api/hardening.py: the dashboard runs under the real one)."""
     ctx = browser.new_context(viewport={"width": 1180, "height": 820}, base_url=api.base_url)
+    violations: list[str] = []
+    ctx.expose_function("energiblikCspViolation", violations.append)
+    ctx.add_init_script("document.addEventListener('securitypolicyviolation', e => window.energiblikCspViolation("
+                        "`${e.documentURI}: ${e.effectiveDirective} refused ${e.blockedURI || 'inline'}`))")
     pg = ctx.new_page()
     errors: list[str] = []
+    pg.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     pg.on("pageerror", lambda e: errors.append(str(e)))
     # (the browser logs the 401 of a rejected token as an error: that one is expected)
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" and "status of 401" not in m.text else None)
     pg.set_default_timeout(15_000)
     yield pg
+    pg.wait_for_timeout(100)  # a violation is reported asynchronously
     ctx.close()
+    assert violations == [], violations
     assert errors == [], errors
 
 
