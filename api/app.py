@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import base64
+import hashlib
+import re
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -26,7 +30,7 @@ from api import (
     sync,
     targets,
 )
-from api.hardening import Hardening
+from api.hardening import Hardening, too_large_description
 from api.metrics import RequestMetrics
 from services.db import get_engine
 
@@ -48,12 +52,47 @@ def _install_docs(app: FastAPI) -> None:
     app.mount("/docs-assets/swagger-ui", StaticFiles(directory=NODE_MODULES / "swagger-ui-dist", check_dir=False),
               name="swagger-ui")
 
+    page = get_swagger_ui_html(openapi_url=OPENAPI_URL, title="Energiblik API",
+                               swagger_js_url="/docs-assets/swagger-ui/swagger-ui-bundle.js",
+                               swagger_css_url="/docs-assets/swagger-ui/swagger-ui.css",
+                               swagger_favicon_url="/docs-assets/swagger-ui/favicon-32x32.png")
+    csp = docs_csp(bytes(page.body).decode())
+
     @app.get("/docs", include_in_schema=False)
     def _swagger() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=OPENAPI_URL, title="Energiblik API",
-                                   swagger_js_url="/docs-assets/swagger-ui/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs-assets/swagger-ui/swagger-ui.css",
-                                   swagger_favicon_url="/docs-assets/swagger-ui/favicon-32x32.png")
+        return HTMLResponse(page.body, headers={"Content-Security-Policy": csp})
+
+
+def docs_csp(html: str) -> str:
+    """/docs' Content-Security-Policy: scripts from the API itself plus the page's inline init script, allowed by its
+    hash (no 'unsafe-inline' for scripts); Swagger UI sets styles inline and draws icons from data: URLs."""
+    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
+                      for body in re.findall(r"<script>(.*?)</script>", html, flags=re.S))
+    return (f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def _document_413(app: FastAPI) -> None:
+    """Every operation that takes a body may be answered 413 by the body limit (api/hardening.py), before the route
+    runs: the document says so on each, with that operation's limit."""
+    generate: Callable[[], dict[str, Any]] = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        spec = generate()  # made once and kept by FastAPI; adding is idempotent
+        for path, ops in spec.get("paths", {}).items():
+            for op in ops.values():
+                if not isinstance(op, dict) or "requestBody" not in op:
+                    continue
+                given = op.setdefault("responses", {}).get("413")
+                if given is None:
+                    op["responses"]["413"] = {
+                        "description": too_large_description(path),
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
+                elif not re.search(r"\d", given.get("description", "")):
+                    given["description"] = too_large_description(path)
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # What every field description takes for granted (issue 14), said once at the top of the OpenAPI document.
@@ -84,6 +123,7 @@ def create_app() -> FastAPI:
     app.include_router(health.router)
     dashboard.install(app)
     _install_docs(app)
+    _document_413(app)
     app.add_middleware(Hardening)
     app.add_middleware(RequestMetrics)  # outermost: it times and counts every answer, the 413s of Hardening too
     return app

@@ -39,7 +39,7 @@ _UTILITY_DOC: dict[str, Any] = {
                        "`sheet` in a JSON mapping); docs/connectors.md, \"Utility exports\"",
     },
     "responses": {
-        413: {"description": "the body is over the limit"},
+        413: {"description": f"the body exceeds {MAX_FILE_BYTES} bytes; split the file"},
         409: {"description": "an import of utility files is already running"},
         422: {"description": "the file cannot be read (named field), or no line could be stored (`rejected` lists "
                              "line, field, message)"},

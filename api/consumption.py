@@ -28,7 +28,14 @@ from api.deps import (
 from api.routing import local_instants, v1_router
 from services.consumption import repository as repo
 from services.consumption import service, window
-from services.consumption.query import Series, series, series_quality, totals_series
+from services.consumption.query import (
+    MAX_BUCKETS,
+    MAX_METER_PERIODS,
+    Series,
+    series,
+    series_quality,
+    totals_series,
+)
 from services.consumption.schemas import ConsumptionOut, DecisionOut, ExchangeIn, ExchangeOut, PointOut
 from services.consumption.window import Window
 from services.registry import service as registry
@@ -89,7 +96,15 @@ def _csv(answer: ConsumptionOut) -> Response:
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-@router.get("/consumption", response_model=ConsumptionOut, responses=_CSV_RESPONSE)
+_CONSUMPTION_DOC = (
+    "Consumption of one building, or of every building in the caller's scope, per carrier or all energy carriers. "
+    f"A request answers at most {MAX_BUCKETS} periods, and at most {MAX_METER_PERIODS} periods x meters counted "
+    "(the whole portfolio by the hour for a year is more: 422 naming `resolution` and `start`; ask for a coarser "
+    "resolution, a shorter window or one building)."
+)
+
+
+@router.get("/consumption", response_model=ConsumptionOut, responses=_CSV_RESPONSE, description=_CONSUMPTION_DOC)
 def get_consumption(
     *, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneDep,
     building_id: BuildingFilter = None,
@@ -97,7 +112,7 @@ def get_consumption(
                                                          "carrier, never water")] = None,
     start: Start = None, end: End = None, resolution: ResolutionQ = "day", format: FormatQ = "json",
 ) -> ConsumptionOut | Response:
-    """Consumption of one building, or of every building in the caller's scope, per carrier or all energy carriers."""
+    """Consumption of one building, or of every building in the caller's scope (_CONSUMPTION_DOC)."""
     now = clock.now()
     w = window.resolve(start, end, resolution, now, tz)
     with pg(engine) as conn:

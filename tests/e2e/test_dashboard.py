@@ -113,16 +113,25 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, api: Api) -> Iterator[Any]:
-    """A fresh tablet-sized page (landscape iPad) that fails the test on any JavaScript error or failed request."""
+    """A fresh tablet-sized page (landscape iPad) that fails the test on any JavaScript error or failed request, and
+    on anything the Content-Security-Policy refused (api/hardening.py: the dashboard runs under the real one, so the
+    tests' `wait_for_function` take functions: a bare expression is run by eval, which the policy refuses)."""
     ctx = browser.new_context(viewport={"width": 1180, "height": 820}, base_url=api.base_url)
+    violations: list[str] = []
+    ctx.expose_function("energiblikCspViolation", lambda v: violations.append(str(v)))
+    ctx.add_init_script("document.addEventListener('securitypolicyviolation', e => window.energiblikCspViolation("
+                        "`${e.documentURI}: ${e.effectiveDirective} refused ${e.blockedURI || 'inline'}`))")
     pg = ctx.new_page()
     errors: list[str] = []
+    pg.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     pg.on("pageerror", lambda e: errors.append(str(e)))
     # (the browser logs the 401 of a rejected token as an error: that one is expected)
     pg.on("console", lambda m: errors.append(m.text) if m.type == "error" and "status of 401" not in m.text else None)
     pg.set_default_timeout(15_000)
     yield pg
+    pg.wait_for_timeout(100)  # a violation is reported asynchronously
     ctx.close()
+    assert violations == [], violations
     assert errors == [], errors
 
 
@@ -130,7 +139,7 @@ def sign_in(page: Any, token: str) -> None:
     page.goto("/")
     page.fill("#token", token)
     page.click("#signin-form button[type=submit]")
-    page.wait_for_function("window.energiblik && window.energiblik.ready === true")
+    page.wait_for_function("() => window.energiblik && window.energiblik.ready === true")
 
 
 def chart_points(page: Any, canvas_id: str) -> list[int]:
@@ -155,7 +164,7 @@ def test_facility_manager_signs_in_and_sees_only_their_building(page: Any, world
     assert len(options) == 1 and options[0].startswith("Skovlunde Skole (skole)")
     assert "Rådhus" not in page.content() and "raadhus" not in page.content()
     # the default view is this year by month against last year and 2015: three series with points
-    page.wait_for_function("Chart.getChart('consumption-chart') !== undefined")
+    page.wait_for_function("() => Chart.getChart('consumption-chart') !== undefined")
     this_year, last_year, base = chart_points(page, "consumption-chart")
     assert this_year >= 10 and last_year == 12 and base == 12
     assert page.locator("#chart-notes").inner_text().count("Ingen data") == 0
@@ -179,7 +188,7 @@ def test_day_week_month_and_weather_correction(page: Any, world: dict[str, str])
     sign_in(page, world["fm"])
     for res, buckets in (("day", 24), ("week", 7), ("month", None)):
         page.click(f"button[data-res={res}]")
-        page.wait_for_function(f"document.querySelector('button[data-res={res}]').getAttribute('aria-pressed')"
+        page.wait_for_function(f"() => document.querySelector('button[data-res={res}]').getAttribute('aria-pressed')"
                                " === 'true' && Chart.getChart('consumption-chart') !== undefined")
         points = chart_points(page, "consumption-chart")
         assert points[0] > 0, (res, points)
@@ -188,7 +197,7 @@ def test_day_week_month_and_weather_correction(page: Any, world: dict[str, str])
     # weather correction on the heat carrier changes the figures and says how
     page.click("button[data-res=year]")
     page.select_option("#chart-carrier", "district_heating")
-    page.wait_for_function("Chart.getChart('consumption-chart') !== undefined")
+    page.wait_for_function("() => Chart.getChart('consumption-chart') !== undefined")
     raw = page.evaluate("Chart.getChart('consumption-chart').data.datasets[1].data")
     page.check("#chart-weather")
     page.wait_for_selector("#chart-notes:has-text('graddagemetoden')")
@@ -198,12 +207,13 @@ def test_day_week_month_and_weather_correction(page: Any, world: dict[str, str])
     # the month view draws the days the server corrected (GET /consumption/weather-corrected): last year's days
     # each by its month's factor (2025 was warmer than normal), the same for every day of the month
     page.click("button[data-res=month]")
-    page.wait_for_function("document.querySelector('button[data-res=month]').getAttribute('aria-pressed') === 'true'"
+    page.wait_for_function("() => document.querySelector('button[data-res=month]').getAttribute('aria-pressed')"
+                           " === 'true'"
                            " && document.querySelector('#chart-notes').textContent.includes('graddagemetoden')"
                            " && Chart.getChart('consumption-chart') !== undefined")
     corrected_days = page.evaluate("Chart.getChart('consumption-chart').data.datasets[1].data")
     page.uncheck("#chart-weather")
-    page.wait_for_function("!document.querySelector('#chart-notes').textContent.includes('graddagemetoden')"
+    page.wait_for_function("() => !document.querySelector('#chart-notes').textContent.includes('graddagemetoden')"
                            " && Chart.getChart('consumption-chart') !== undefined")
     raw_days = page.evaluate("Chart.getChart('consumption-chart').data.datasets[1].data")
     ratios = {round(c / r, 3) for c, r in zip(corrected_days, raw_days, strict=True) if r}
@@ -236,7 +246,7 @@ def test_portfolio_progress_equals_the_api(page: Any, api: Api, world: dict[str,
     assert page.locator("#progress-forecast-verdict").inner_text() == verdicts[p["forecast"]["verdict"]]
     assert f"{p['months_measured']} hele måned(er)" in page.locator("#progress").inner_text()
     # the path to 2025: the required straight line and the actual reductions, this year's forecast included
-    page.wait_for_function("Chart.getChart('path-chart') !== undefined")
+    page.wait_for_function("() => Chart.getChart('path-chart') !== undefined")
     required, actual = chart_points(page, "path-chart")
     assert required == 12 and actual >= 3  # 2015..2026; 2015 (0), 2025 and the 2026 forecast
     assert page.locator("#ranking tbody tr").count() == 2
@@ -285,11 +295,11 @@ def test_language_switch(page: Any, world: dict[str, str]) -> None:
     assert re.fullmatch(r"-?\d+\.\d %", shown), shown  # English number format
     page.click("#tab-buildings")
     page.wait_for_selector("button[data-res=year]:has-text('Year')")
-    page.wait_for_function("window.energiblik.ready === true")
+    page.wait_for_function("() => window.energiblik.ready === true")
     assert "Ballerup Rådhus" in page.locator("#building-select").inner_text()  # the team sees every building
     shot(page, "energy-team-building-english")
     page.reload()  # the choice is remembered
-    page.wait_for_function("window.energiblik && window.energiblik.ready === true")
+    page.wait_for_function("() => window.energiblik && window.energiblik.ready === true")
     assert page.locator("html").get_attribute("lang") == "en"
     page.click("#lang")
     page.wait_for_selector("button[data-res=year]:has-text('År')")
@@ -302,12 +312,13 @@ def test_keyboard_sign_in(page: Any, world: dict[str, str]) -> None:
     assert page.locator("a.skip").get_attribute("href") == "#main"
     page.keyboard.type(world["fm"])
     page.keyboard.press("Enter")
-    page.wait_for_function("window.energiblik.ready === true")
+    page.wait_for_function("() => window.energiblik.ready === true")
     page.focus("#building-select")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.dataset.res") == "day"
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('button[data-res=day]').getAttribute('aria-pressed') === 'true'")
+    page.wait_for_function("() => document.querySelector('button[data-res=day]').getAttribute('aria-pressed')"
+                           " === 'true'")
 
 
 def test_pending_figures_are_said_and_never_drawn_as_zero(page: Any, engine: Engine, world: dict[str, str]) -> None:
@@ -322,7 +333,7 @@ def test_pending_figures_are_said_and_never_drawn_as_zero(page: Any, engine: Eng
     try:
         sign_in(page, world["fm"])  # the building's year view, by month
         page.wait_for_selector("#chart-notes .notice.pending:has-text('Tallene er beregnet til og med')")
-        page.wait_for_function("Chart.getChart('consumption-chart') !== undefined")
+        page.wait_for_function("() => Chart.getChart('consumption-chart') !== undefined")
         month = int(page.evaluate("new Intl.DateTimeFormat('en-CA', {timeZone: 'Europe/Copenhagen', month: "
                                   "'numeric'}).format(new Date())"))
         this_year = page.evaluate("Chart.getChart('consumption-chart').data.datasets[0].data")

@@ -47,7 +47,7 @@ def test_one_request_for_the_path_and_the_path_as_the_api_gives_it(page: Any, es
     calls: list[str] = []
     page.on("request", lambda r: calls.append(r.url) if "/api/v1/progress" in r.url else None)
     sign_in(page, estate["team"])
-    page.wait_for_function("Chart.getChart('path-chart') !== undefined")
+    page.wait_for_function("() => Chart.getChart('path-chart') !== undefined")
     paths = [u for u in calls if "/api/v1/progress/path" in u]
     years = [u for u in calls if "/api/v1/progress?" in u or u.endswith("/api/v1/progress")]
     assert len(paths) == 1, calls
