@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from fastapi import Response
+from pydantic import BaseModel
 
 from api.deps import (
     BuildingFilter,
@@ -45,13 +46,13 @@ def actor(p: Principal, via: str = "API") -> service.Actor:
     """The audit log's who: the token's name and role."""
     return service.Actor(p.name, p.role.value, via)
 
-_PUT_RESPONSES: dict[int | str, dict[str, str]] = {
-    200: {"description": "replaced an existing entity"},
-    201: {"description": "created a new entity"},
-}
+def _put_responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """The answers of a create-or-replace PUT: 200 replaced, 201 created, each with the entity as stored (`model`)."""
+    return {200: {"description": "replaced an existing entity", "model": model},
+            201: {"description": "created a new entity", "model": model}}
 
 
-@router.put("/buildings/{building_id}", responses=_PUT_RESPONSES)
+@router.put("/buildings/{building_id}", responses=_put_responses(BuildingOut))
 def put_building(
     building_id: BuildingId,
     body: BuildingIn,
@@ -106,7 +107,7 @@ def get_building_history(building_id: BuildingId, caller: Caller, engine: Engine
         return out
 
 
-@router.put("/meters/{meter_id}", responses=_PUT_RESPONSES)
+@router.put("/meters/{meter_id}", responses=_put_responses(MeterPutOut))
 def put_meter(
     meter_id: MeterId,
     body: MeterIn,
@@ -146,7 +147,7 @@ def get_meter_history(meter_id: MeterId, caller: Caller, engine: EngineDep, tz: 
         return service.meter_history(conn, meter_id, caller.scope, tz)
 
 
-@router.put("/luminaires/{luminaire_id}", responses=_PUT_RESPONSES)
+@router.put("/luminaires/{luminaire_id}", responses=_put_responses(LuminairePutOut))
 def put_luminaire(
     luminaire_id: LuminaireId,
     body: LuminaireIn,

@@ -41,16 +41,16 @@ from services.targets.schemas import (
     BaselineMissingOut,
     BaselineRowOut,
     DailyDegreeDayOut,
+    DefaultShareOut,
     DegreeDayOut,
     ImportOut,
     ImportRefusedOut,
     NormalYearIn,
-    NormalYearOut,
+    NormalYearSettingOut,
     ProgressOut,
     ProgressPathOut,
     RowRejectedOut,
     ShareIn,
-    ShareOut,
     TargetIn,
     TargetOut,
     TargetWithStatusOut,
@@ -151,20 +151,20 @@ def get_degree_days_daily(
 
 
 @router.get("/settings/normal-year")
-def get_normal_year(_: Caller, engine: EngineDep) -> NormalYearOut:
+def get_normal_year(_: Caller, engine: EngineDep) -> NormalYearSettingOut:
     """The normal year heat is weather-corrected to: 12 monthly degree days with their source."""
     with pg(engine) as conn:
         return ref.normal_year_out(ref.normal_year(conn))
 
 
 @router.put("/settings/normal-year")
-def put_normal_year(body: NormalYearIn, caller: RegistryWriter, engine: EngineDep) -> NormalYearOut:
+def put_normal_year(body: NormalYearIn, caller: RegistryWriter, engine: EngineDep) -> NormalYearSettingOut:
     """Set the normal year used to weather-correct heat (12 monthly degree days) with its source; audit-logged."""
     with pg(engine, write=True) as conn:
         return ref.normal_year_out(ref.set_normal_year(conn, body.degree_days, body.source, caller.name))
 
 
-@router.get("/settings/default-hot-water-share", response_model=ShareOut)
+@router.get("/settings/default-hot-water-share", response_model=DefaultShareOut)
 def get_default_share(_: Caller, engine: EngineDep) -> dict[str, Any]:
     """The weather-independent share of heat used where a building has none of its own."""
     with pg(engine) as conn:
@@ -172,7 +172,7 @@ def get_default_share(_: Caller, engine: EngineDep) -> dict[str, Any]:
     return {"a": a, "source": source}
 
 
-@router.put("/settings/default-hot-water-share", response_model=ShareOut)
+@router.put("/settings/default-hot-water-share", response_model=DefaultShareOut)
 def put_default_share(body: ShareIn, caller: RegistryWriter, engine: EngineDep) -> dict[str, Any]:
     """Set the default weather-independent share of heat with its source; audit-logged."""
     with pg(engine, write=True) as conn:

@@ -55,9 +55,11 @@ def main(year: int) -> None:
             kwh = "pending" if row["kwh"] is None else f"{row['kwh']:,.0f}"
             print(f"  {row['start'][:7]} {kwh:>14}  coverage {row['coverage']:.0%}")
 
-        print("\nbuildings, best first:")
-        for b in p["buildings"]:
-            print(f"  {b['building_id']:<24} {pct(b['reduction_pct']):>10}  coverage {b['coverage']:.0%}")
+        print("\nbuildings, largest saving first:")
+        for b in p["buildings"]:  # ProgressBuildingOut: coverage per side of the comparison (baseline, year)
+            cov = b["coverage"]
+            print(f"  {b['building_id']:<24} {pct(b['reduction_pct']):>10}  "
+                  f"coverage baseline {cov['baseline']:.0%}, year {cov['year']:.0%}")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,9 @@ class ShareOut(BaseModel):
                                       "baseline year's monthly heat against degree days) or default")
 
 
-class NormalYearOut(BaseModel):
+class WeatherNormalYearOut(BaseModel):
+    """The normal year the weather-corrected series' heat is corrected to."""
+
     degree_days: float = Field(description="the normal year's degree days (base 17 °C), summed over its months")
     source: str = Field(description="where the normal year comes from")
 
@@ -89,7 +91,7 @@ class WeatherCorrectedOut(BaseModel):
                                                           "to which the rollups read are current")
     years: list[WeatherYearOut] = Field(description="each year asked for, oldest first")
     buildings: list[ShareOut] = Field(description="`a` of every building the figures add up")
-    normal_year: NormalYearOut = Field(description="the normal year heat is corrected to")
+    normal_year: WeatherNormalYearOut = Field(description="the normal year heat is corrected to")
     method: str = Field(description=_METHOD)
 
 

@@ -19,10 +19,10 @@ from services.dashboard.schemas import (
     CorrectedResolution,
     CorrectedSeriesOut,
     MeterStatusOut,
-    NormalYearOut,
     ShareOut,
     WeatherCorrectedOut,
     WeatherMonthOut,
+    WeatherNormalYearOut,
     WeatherYearOut,
 )
 from services.db import PgConn
@@ -68,7 +68,7 @@ class _Months:
     buildings: list[BuildingData]
     shares: dict[str, Share]
     figures: dict[tuple[int, int], tuple[YearFigures, bool]]
-    normal: NormalYearOut
+    normal: WeatherNormalYearOut
     share_source: str
 
     def factor(self, year: int, month: int) -> float | None:
@@ -107,7 +107,7 @@ def _months(conn: PgConn, buildings: list[BuildingData], *, years: Sequence[int]
                 present = present or _has_month(b, y, m)
             figures[(y, m)] = (f, present)
     return _Months(buildings, shares, figures,
-                   NormalYearOut(degree_days=sum(normal.degree_days), source=normal.source), share_source)
+                   WeatherNormalYearOut(degree_days=sum(normal.degree_days), source=normal.source), share_source)
 
 
 def weather_corrected(conn: PgConn, building_ids: Sequence[str] | None, *, years: Sequence[int],

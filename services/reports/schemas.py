@@ -12,9 +12,9 @@ from services.registry.schemas import Carrier, Number, WholeNumber
 
 __all__ = [
     "CarrierYearOut", "Co2Out", "FactorIn", "FactorOut", "FossilMeterOut", "FossilOut", "FossilYearOut",
-    "GreenAccountsOut", "GreenRowOut", "GreenTotalsOut", "HeatingPeriodOut", "LabelBuildingOut", "LabelsOut",
-    "LedBuildingOut", "LedOut", "LedPointOut", "LifecycleOut", "LightingBuildingOut", "LightingOut", "NormalYearOut",
-    "StillFossilOut",
+    "GreenAccountsNormalYearOut", "GreenAccountsOut", "GreenRowOut", "GreenTotalsOut", "HeatingPeriodOut",
+    "LabelBuildingOut", "LabelsOut", "LedBuildingOut", "LedOut", "LedPointOut", "LifecycleOut", "LightingBuildingOut",
+    "LightingOut", "StillFossilOut",
 ]
 
 _OUT = ConfigDict(extra="allow", populate_by_name=True)
@@ -285,8 +285,11 @@ class GreenRowOut(BaseModel):
     baseline_kwh: float | None = Field(description="kWh delivered in the baseline year")
     baseline_normalised_kwh: float | None = Field(description="baseline_kwh weather-corrected")
     baseline_kg_co2: float | None = Field(description="kg CO2 in the baseline year")
-    change_normalised_pct: float | None = Field(description="normalised_kwh against baseline_normalised_kwh, % (null: "
-                                                            "unknown, e.g. meters installed that measured nothing)")
+    change_normalised_pct: float | None = Field(description="(normalised_kwh / baseline_normalised_kwh - 1) x 100, "
+                                                            "in %: negative for a reduction (less energy than the "
+                                                            "baseline), positive for an increase (the opposite sign "
+                                                            "of GET /progress reduction_pct); null: unknown, e.g. "
+                                                            "meters installed that measured nothing")
     a: float = Field(description="the weather-independent share of heat (hot water) used, 0..1")
     a_method: str = Field(description="where `a` comes from: hot_water_share, regression or default")
 
@@ -302,15 +305,18 @@ class GreenTotalsOut(BaseModel):
     baseline_kwh: float = Field(description="kWh delivered in the baseline year")
     baseline_normalised_kwh: float = Field(description="baseline kWh weather-corrected")
     baseline_kg_co2: float = Field(description="kg CO2 in the baseline year")
-    change_normalised_pct: float | None = Field(description="weather-corrected kWh against the baseline year, % "
-                                                            "(null: a side is 0)")
-    change_co2_pct: float | None = Field(description="kg CO2 against the baseline year, % (null: a side is 0)")
+    change_normalised_pct: float | None = Field(description="(normalised_kwh / baseline_normalised_kwh - 1) x 100, "
+                                                            "in %: negative for a reduction, positive for an increase "
+                                                            "(the opposite sign of GET /progress reduction_pct); "
+                                                            "null: a side is 0")
+    change_co2_pct: float | None = Field(description="(kg_co2 / baseline_kg_co2 - 1) x 100, in %: negative for a "
+                                                     "reduction, positive for an increase; null: a side is 0")
     coverage: float = Field(description=f"{_COVERAGE}, over all rows")
     estimated_share: float = Field(description=f"{_ESTIMATED}, over all rows")
 
 
-class NormalYearOut(BaseModel):
-    """The normal year the heat is corrected to."""
+class GreenAccountsNormalYearOut(BaseModel):
+    """The normal year the green accounts' heat is corrected to."""
 
     model_config = _OUT
 
@@ -330,7 +336,7 @@ class GreenAccountsOut(BaseModel):
     rows: list[GreenRowOut] = Field(description="per building and carrier (water and PV production are not counted)")
     computed_through: datetime | None = Field(description=_COMPUTED_THROUGH)
     pending_buildings: list[str] = Field(description=_PENDING)
-    normal_year: NormalYearOut = Field(description="the normal year heat is weather-corrected to")
+    normal_year: GreenAccountsNormalYearOut = Field(description="the normal year heat is weather-corrected to")
     method: str = Field(description="how energy, weather correction and CO2 are counted")
 
 
@@ -426,7 +432,9 @@ class Co2Out(BaseModel):
                                                      "(their figures will change)")
     kg_co2: float = Field(description="kg CO2 of the year, all buildings and carriers (annual factors)")
     baseline_kg_co2: float = Field(description="kg CO2 of the baseline year (annual factors)")
-    change_pct: float | None = Field(description="kg_co2 against baseline_kg_co2, in % (negative: less); null: a "
+    change_pct: float | None = Field(description="(kg_co2 / baseline_kg_co2 - 1) x 100, in %: negative for a "
+                                                 "reduction (less CO2 than the baseline), positive for an increase "
+                                                 "(the opposite sign of GET /progress reduction_pct); null: a "
                                                  "side is 0")
     coverage: float = Field(description=f"{_CO2_COVERAGE}, over the year's rows")
     estimated_share: float = Field(description=f"{_CO2_ESTIMATED}, over the year's rows")

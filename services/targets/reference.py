@@ -19,7 +19,7 @@ from services.db import PgConn
 from services.errors import ValidationFailed
 from services.registry.schemas import Carrier
 from services.targets import repository as repo
-from services.targets.schemas import NormalYearOut
+from services.targets.schemas import NormalYearSettingOut
 
 T = TypeVar("T")
 DATA = Path(__file__).resolve().parent / "data"
@@ -249,10 +249,10 @@ def default_normal_year() -> NormalYear:
     return NormalYear(values, data_file_source("normal_year.csv"), True)
 
 
-def normal_year_out(n: NormalYear) -> NormalYearOut:
+def normal_year_out(n: NormalYear) -> NormalYearSettingOut:
     """A normal year as the API answers it, with its total."""
-    return NormalYearOut(source=n.source, degree_days=list(n.degree_days), total=round(sum(n.degree_days), 1),
-                         default=n.is_default)
+    return NormalYearSettingOut(source=n.source, degree_days=list(n.degree_days),
+                                total=round(sum(n.degree_days), 1), default=n.is_default)
 
 
 def normal_year(conn: PgConn) -> NormalYear:

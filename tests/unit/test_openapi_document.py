@@ -131,3 +131,16 @@ def test_booleans_in_request_bodies_are_strict() -> None:
             todo += _models(f.annotation)
     assert any(m.__name__ == "RuleIn" for m in seen)  # the walk finds the bodies
     assert loose == []
+
+
+def test_create_or_replace_puts_document_the_body_of_their_201(spec: dict[str, Any]) -> None:
+    # PUT /buildings|meters|luminaires/{id} answer 201 (created) with the same body as 200 (replaced)
+    for path in ("/api/v1/buildings/{building_id}", "/api/v1/meters/{meter_id}", "/api/v1/luminaires/{luminaire_id}"):
+        responses = spec["paths"][path]["put"]["responses"]
+        assert responses["201"].get("content") == responses["200"]["content"], path
+        assert "$ref" in responses["201"]["content"]["application/json"]["schema"], path
+
+
+def test_no_two_models_share_a_name(spec: dict[str, Any]) -> None:
+    # two pydantic classes of one name appear as `services__<slice>__schemas__<Name>`, which tells a client nothing
+    assert [name for name in spec["components"]["schemas"] if "__" in name] == []

@@ -3,13 +3,17 @@ CO2 interpolation."""
 
 from __future__ import annotations
 
-from datetime import date
+import json
+from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
+from pydantic_core import to_jsonable_python
 
 from services.reports.service import factor_for_carrier
 from services.targets.progress import BuildingData, Cell, Weather, compute, required_pct, time_weighted_area
 from services.targets.reference import Factor
+from services.targets.schemas import ProgressOut
 
 NORMAL = [519, 486, 444, 311, 154, 58, 22, 18, 91, 207, 341, 461]
 NO_GD = Weather(NORMAL, {}, 0.25)
@@ -378,3 +382,36 @@ def test_text_cells_a_spreadsheet_would_run_are_neutralised() -> None:
         assert spreadsheet_safe(text) == "'" + text
     assert spreadsheet_safe("Skovlunde Skole") == "Skovlunde Skole"
     assert spreadsheet_safe(-12.5) == -12.5  # numbers stay numbers
+
+
+def _answer(p: dict[str, Any]) -> dict[str, Any]:
+    """`compute`'s dict with what services.targets.service adds to it (periods, target, normal year, adjustments,
+    freshness): a whole GET /progress answer."""
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    p.update(period_start=at, period_end=at, baseline_period_start=at, baseline_period_end=at,
+             target={"id": "T1", "name": "T1", "building_group": "municipal"},
+             normal_year={"degree_days": 3112.0, "source": "DMI", "default": True}, computed_through=None,
+             pending_buildings=[], adjustments=[
+                 {"id": 1, "building_id": "A", "kind": "sold", "effective": date(2019, 6, 30), "heated_area_m2": None,
+                  "reason": "sold", "actor": "me", "created_at": at, "source": "adjustment"},
+                 {"id": None, "building_id": "A", "kind": "area_changed", "effective": date(2020, 1, 1),
+                  "heated_area_m2": 900.0, "heated_area_m2_before": 1000.0, "reason": "wing", "actor": "me",
+                  "created_at": at, "source": "area_history"}])
+    for row in p["buildings"]:
+        row["pending"] = False
+    return p
+
+
+@pytest.mark.parametrize(("year", "today"), [(2025, date(2026, 1, 5)), (2026, date(2026, 4, 15))])
+def test_the_progress_model_declares_every_key_and_keeps_every_value(year: int, today: date) -> None:
+    """Issue 14: ProgressOut declares each key of the answer (none passes through undeclared, none is dropped) and
+    its dump is the answer unchanged, numbers keeping their JSON type."""
+    buildings = portfolio()
+    for b in buildings:
+        b.area = {y: float(v) for y, v in b.area.items()}  # areas are floats as loaded (services.targets.service)
+    buildings[0].data[2026] = {"electricity": monthly(800, range(1, 4))}
+    p = _answer(compute(buildings, baseline_year=2015, year=year, target_pct=15.0, target_year=2025, w=NO_GD,
+                        today=today))  # target_pct a float, as services.targets.service passes it
+    assert (p["forecast"] is None) == (year == 2025)
+    dumped = ProgressOut.model_validate(p).model_dump(mode="json")
+    assert json.dumps(dumped, sort_keys=True) == json.dumps(to_jsonable_python(p), sort_keys=True)
