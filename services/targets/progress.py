@@ -564,6 +564,7 @@ def _add_building(t: _Tally, b: BuildingData, p: _Period, w: Weather) -> None:
         "building_id": b.id, "name": b.name, "in_baseline": in_b, "in_year": in_y, "like_for_like": lfl,
         "without_data": unknown,
         **_figures_out(base, act, known=not unknown),
+        "coverage_lower": round(min(base.coverage, act.coverage), 4),
         **_saving_and_gap(base, act, p.keep, lfl),
         "forecast": forecast,
         "baseline_source": b.sources.get(p.baseline_year, {}),

@@ -198,6 +198,8 @@ class ProgressBuildingOut(BaseModel):
     coverage: SidesOut = Field(description="share of each side's period backed by measured data, 0-1")
     estimated_share: SidesOut = Field(description="share of each side's kWh interpolated over gaps or from estimated "
                                                   "readings, 0-1")
+    coverage_lower: float = Field(description="the lower of the two sides' coverage, 0-1: how much of the comparison "
+                                              "is measured (the portfolio's `coverage` is the same rule)")
     saving_kwh: float | None = Field(description="baseline_normalised_kwh - actual_normalised_kwh: positive for a "
                                                  "saving; null unless like_for_like")
     gap_kwh: float | None = Field(description="actual_normalised_kwh - what the target's path leaves of the baseline "

@@ -139,7 +139,7 @@ function renderRanking(p, buildings) {
     ["#", t("r.building"), t("r.reduction"), t("r.saving"), t("r.gap"), t("r.coverage")],
     rows.map((b, i) => ({ building_id: b.building_id, cells: () => [String(i + 1),
       b.pending ? `${b.name} ${t("r.pending")}` : b.name, signedPct(b.reduction_pct), num(b.saving_kwh), num(b.gap_kwh),
-      pct(Math.min(b.coverage.baseline, b.coverage.year))] })), { numeric: [0, 2, 3, 4, 5], buildings }));
+      pct(b.coverage_lower)] })), { numeric: [0, 2, 3, 4, 5], buildings }));
 }
 
 function renderLed(led, buildings) {
