@@ -467,8 +467,3 @@ def meter_keys(conn: PgConn, meter_ids: Sequence[str] | None) -> dict[str, int]:
         return {r[0]: r[1] for r in conn.execute("SELECT id, key FROM meters")}
     return {r[0]: r[1] for r in conn.execute("SELECT id, key FROM meters WHERE id = ANY(%s)", [list(meter_ids)])}
 
-
-def reading_count(conn: PgConn, key: int) -> int:
-    """How many readings of a meter are stored."""
-    row = conn.execute("SELECT count(*) FROM readings WHERE meter_key = %s", [key]).fetchone()
-    return int(row[0]) if row else 0

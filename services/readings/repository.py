@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from services.db import PgConn
-from services.ingestion import repository as ingestion_repo
 
 # (meter_key, ts, value, quality, source). Enum columns receive their label: the binary form of text.
 ReadingRow = tuple[int, datetime, float, str, str]
@@ -258,6 +257,3 @@ def store_heat(conn: PgConn, rows: Sequence[HeatRow]) -> None:
             "return_c = EXCLUDED.return_c, power_kw = EXCLUDED.power_kw, volume_flow_m3h = EXCLUDED.volume_flow_m3h",
             rows)
 
-
-# Dead letters are ingestion's (services/ingestion/repository.py); older callers import the name from here.
-insert_dead_letters = ingestion_repo.insert_dead_letters

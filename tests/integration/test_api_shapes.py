@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from services.alerts import repository, rules
-from services.readings.repository import insert_dead_letters
+from services.ingestion.repository import insert_dead_letters
 from tests.conftest import reset_database
 from tests.integration.api_helpers import Api, building_body, luminaire_body, make_token, meter_body, put_ok
 from tests.integration.test_api_targets import baseline_csv, post_csv, rebuild
