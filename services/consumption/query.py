@@ -69,19 +69,23 @@ class Quality:
     complete: bool  # coverage >= COMPLETE_COVERAGE
 
 
-def quality(points: Sequence[tuple[datetime, datetime, float, float]], now: datetime) -> Quality:
-    """The window's quality from its periods (start, end, coverage, estimated_share): those with end <= now."""
-    over = [((b - a).total_seconds(), c, e) for a, b, c, e in points if b <= now]
-    total = sum(w for w, _, _ in over)
+def quality(points: Sequence[tuple[datetime, datetime, float, float, float | None]], now: datetime) -> Quality:
+    """The window's quality from its periods (start, end, coverage, estimated_share, amount), over those with
+    end <= now: coverage weighted by each period's length (the measured share of the window's time), estimated share
+    by each period's amount (the interpolated or estimated share of the window's amount, as each period's own; a
+    pending period, without an amount, weighs nothing there)."""
+    over = [((b - a).total_seconds(), c, e, amount or 0.0) for a, b, c, e, amount in points if b <= now]
+    total = sum(w for w, _, _, _ in over)
     if total <= 0:
         return Quality(0.0, 0.0, False)
-    cov = round(sum(w * c for w, c, _ in over) / total, 6)
-    est = round(sum(w * e for w, _, e in over) / total, 6)
+    cov = round(sum(w * c for w, c, _, _ in over) / total, 6)
+    amount = sum(abs(x) for _, _, _, x in over)
+    est = round(sum(e * abs(x) for _, _, e, x in over) / amount, 6) if amount > 0 else 0.0
     return Quality(cov, est, cov >= COMPLETE_COVERAGE)
 
 
 def series_quality(found: Series, now: datetime) -> Quality:
-    return quality([(p.start, p.end, p.coverage, p.estimated_share) for p in found.points], now)
+    return quality([(p.start, p.end, p.coverage, p.estimated_share, p.amount) for p in found.points], now)
 
 
 def _reaches(sp: repo.PendingSpan, start: datetime, end: datetime) -> bool:

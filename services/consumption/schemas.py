@@ -11,8 +11,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 QUALITY_COVERAGE = ("the window's measured share (0-1) over its periods already over (end at or before now; the one "
                     "in progress cannot be complete yet), each weighing by its length (a 31-day month more than a "
                     "28-day one); 0 when no period is over yet")
-QUALITY_ESTIMATED = ("the window's share interpolated or estimated (0-1) over the same periods, weighted the same "
-                     "way")
+QUALITY_ESTIMATED = ("the share of the window's amount interpolated or estimated (0-1), over the same periods: "
+                     "each period's estimated_share weighted by its amount")
 QUALITY_COMPLETE = "coverage is at least 0.995: below it the data of the window are partial"
 
 

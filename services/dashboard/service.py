@@ -145,7 +145,7 @@ def weather_corrected(conn: PgConn, building_ids: Sequence[str] | None, *, years
             ))
         year_pending = any(m.pending for m in months)
         q = quality([(datetime(y, m, 1, tzinfo=tz), datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=tz), mo.coverage,
-                      mo.estimated_share) for m, mo in zip(MONTHS, months, strict=True)], now)
+                      mo.estimated_share, mo.kwh) for m, mo in zip(MONTHS, months, strict=True)], now)
         out_years.append(WeatherYearOut(year=y, months=months, pending=year_pending, coverage=round(q.coverage, 4),
                                         estimated_share=round(q.estimated_share, 4), complete=q.complete,
                                         kwh=None if year_pending else round(kwh, 1),
