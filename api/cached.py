@@ -51,3 +51,14 @@ def json_answer(conn: PgConn, key: Hashable, compute: Callable[[], Any], model: 
         return json_bytes(computed[0], model), "application/json", {}
 
     return answer(conn, key, run, years, lambda: keep(computed[0]))
+
+
+def keyed_json(key: Hashable, answer: Callable[[], Any], model: type[Any] | None = None) -> Response:
+    """The JSON body of `answer()` (validated by `model`), kept under `key`, which the caller makes equal exactly for
+    equal answers (e.g. services.targets.service.progress_keyed's key: the data version and what was read anew)."""
+    hit = cache.responses.get(("keyed", key))
+    if hit is None:
+        hit = (json_bytes(answer(), model), "application/json", {})
+        cache.responses.put(("keyed", key), hit)
+    body, media_type, headers = hit
+    return Response(content=body, media_type=media_type, headers=dict(headers))

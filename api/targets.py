@@ -195,11 +195,8 @@ def get_progress(
     with pg(engine) as conn:
         ids = scope_ids(caller, building_id, conn)
         y = year or today.year
-        base = int(service.target(conn, target)["baseline_year"])  # the years whose rollups it reads
-        return cached.json_answer(
-            conn, ("progress", y, target, None if ids is None else tuple(ids), today, tz.key),
-            lambda: service.progress(conn, year=y, target_id=target, building_ids=ids, today=today, tz=tz),
-            ProgressOut, years=(base, y - 1, y), keep=lambda out: out["baseline_year"] == base)
+        key, answer = service.progress_keyed(conn, year=y, target_id=target, building_ids=ids, today=today, tz=tz)
+        return cached.keyed_json(key, lambda: answer, ProgressOut)
 
 
 @router.get("/progress/path", response_model=ProgressPathOut)
@@ -219,12 +216,10 @@ def get_progress_path(
     today = clock.now().astimezone(tz).date()
     with pg(engine) as conn:
         ids = scope_ids(caller, building_id, conn)
-        years = service.rollup_years(conn, target, today)
-        return cached.json_answer(
-            conn, ("progress-path", target, None if ids is None else tuple(ids), today, tz.key, from_year, to_year),
-            lambda: service.progress_path(conn, target_id=target, building_ids=ids, today=today, tz=tz,
-                                          first=from_year, last=to_year), ProgressPathOut,
-            years=years, keep=lambda out: out["baseline_year"] == years.start)
+        # not cached whole: each year's figures are (GET /progress), and whether readings wait for the rollups is read
+        # anew, once for all the years
+        return service.progress_path(conn, target_id=target, building_ids=ids, today=today, tz=tz, first=from_year,
+                                     last=to_year)
 
 
 @router.get("/baseline", response_model=list[BaselineRowOut])

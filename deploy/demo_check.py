@@ -45,7 +45,7 @@ def screenshot(base: str, token: str, path: Path) -> None:
         page.goto("/")
         page.fill("#token", token)
         page.click("#signin-form button[type=submit]")
-        page.wait_for_function("window.energiblik && window.energiblik.ready === true")
+        page.wait_for_function("() => window.energiblik && window.energiblik.ready === true")
         page.wait_for_selector("#alerts tbody tr")
         page.locator("#alerts").screenshot(path=str(path))
         browser.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from services.consumption.coverage import ActiveSpan, GapStep
 from services.consumption.engine import Decision, Exchange, Reading, Segment
@@ -410,6 +411,48 @@ class PendingSpan:
 _PENDING_WINDOWS = (timedelta(days=2), timedelta(days=62))
 
 
+# Look-ups of neighbours are grouped by time: each group's statement part bounds the readings by constants too, so the
+# planner opens only the chunks of that stretch of time (correlated look-ups alone would plan every chunk).
+_NEIGHBOUR_GROUP = timedelta(days=7)
+
+
+def _neighbours(conn: PgConn, todo: Sequence[tuple[int, int, datetime, bool]], window: timedelta
+                ) -> list[tuple[int, bool, datetime | None]]:
+    """For each (n, meter key, instant, after) the meter's latest reading before the instant within `window`, or
+    (after) its earliest reading after it within `window`: (n, after, ts or None), in one statement."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for after in (False, True):
+        side = sorted((t for t in todo if t[3] == after), key=lambda t: t[2])
+        groups: list[list[tuple[int, int, datetime, bool]]] = []
+        for t in side:
+            if not groups or t[2] - groups[-1][0][2] > _NEIGHBOUR_GROUP:
+                groups.append([])
+            groups[-1].append(t)
+        for g in groups:
+            first, last = g[0][2], g[-1][2]
+            if after:
+                look = ("min(r.ts) FROM readings r WHERE r.meter_key = u.k AND r.ts > u.at AND r.ts <= u.at + %s "
+                        "AND r.ts > %s AND r.ts <= %s")
+                params += [window, first, last + window]
+            else:
+                look = ("max(r.ts) FROM readings r WHERE r.meter_key = u.k AND r.ts < u.at AND r.ts >= u.at - %s "
+                        "AND r.ts >= %s AND r.ts < %s")
+                params += [window, first - window, last]
+            parts.append(f"SELECT u.n, {after}, (SELECT {look}) "
+                         "FROM unnest(%s::int[], %s::int[], %s::timestamptz[]) u(n, k, at)")
+            params += [[t[0] for t in g], [t[1] for t in g], [t[2] for t in g]]
+    if not parts:
+        return []
+    return [(int(r[0]), bool(r[1]), r[2]) for r in conn.execute(" UNION ALL ".join(parts), params).fetchall()]
+
+
+def any_pending(conn: PgConn) -> bool:
+    """Whether any meter has time not yet recomputed (a dirty range)."""
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM rollup_dirty)").fetchone()
+    return bool(row and row[0])
+
+
 def pending_spans(conn: PgConn, keys: Sequence[int]) -> list[PendingSpan]:
     """The meters' time not yet recomputed: their dirty ranges (failed ones waiting for a retry included), merged per
     meter where they overlap, each widened to the readings on either side."""
@@ -429,19 +472,11 @@ def pending_spans(conn: PgConn, keys: Sequence[int]) -> list[PendingSpan]:
     prev: dict[int, datetime] = {}
     nxt: dict[int, datetime] = {}
     for window in _PENDING_WINDOWS:
-        parts, params = [], []
-        for n, (key, lo, hi, *_rest) in enumerate(islands):
-            if n not in prev:
-                parts.append("SELECT %s, 0, (SELECT max(ts) FROM readings "
-                             "WHERE meter_key = %s AND ts < %s AND ts >= %s)")
-                params += [n, key, lo, lo - window]
-            if n not in nxt:
-                parts.append("SELECT %s, 1, (SELECT min(ts) FROM readings "
-                             "WHERE meter_key = %s AND ts > %s AND ts <= %s)")
-                params += [n, key, hi, hi + window]
-        if not parts:
+        todo = [(n, key, lo, False) for n, (key, lo, *_rest) in enumerate(islands) if n not in prev] + [
+            (n, key, hi, True) for n, (key, _lo, hi, *_rest) in enumerate(islands) if n not in nxt]
+        if not todo:
             break
-        for n, after, ts in conn.execute(" UNION ALL ".join(parts), params).fetchall():
+        for n, after, ts in _neighbours(conn, todo, window):
             if ts is not None:
                 (nxt if after else prev)[n] = ts
     out = []

@@ -24,7 +24,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from services.db import PgConn
@@ -32,13 +32,14 @@ from services.targets import repository as repo
 
 T = TypeVar("T")
 
-DataVersion = tuple[int, datetime, tuple[int, ...]]
+DataVersion = tuple[int, datetime, tuple[int, ...], tuple[int, ...]]
 
 
-def data_version(conn: PgConn, years: Iterable[int] = ()) -> DataVersion:
-    """The current data version of what an answer about `years` reads (read it before that data): the version of
-    everything not dated (registry, baselines, settings...) and of each year's rollups and pending rollups."""
-    return repo.data_version(conn, sorted(set(years)))
+def data_version(conn: PgConn, years: Iterable[int] = (), months: Iterable[date] = ()) -> DataVersion:
+    """The current data version of what an answer about `years` and `months` reads (read it before that data): the
+    version of everything not dated (registry, baselines, settings...), of each year's rollups and pending rollups,
+    and of each month's rollups (first days: migration 0016; an answer keyed by months reads no pending rollups)."""
+    return repo.data_version(conn, sorted(set(years)), sorted(set(months)))
 
 
 class Lru:
@@ -94,24 +95,31 @@ _inflight: dict[Hashable, Future[Any]] = {}
 _inflight_lock = threading.Lock()
 
 
-def memo(conn: PgConn, key: Hashable, compute: Callable[[], T], years: Iterable[int] = (),
-         keep: Callable[[T], bool] = lambda _v: True) -> T:
-    """The answer for `key` at the current data version of `years` (every year whose rollups it reads): cached, or
-    computed now and cached, unless `keep(answer)` says the years assumed were not the ones it read. Requests that
-    need the same answer while it is being computed wait for that computation instead of repeating it (the view asks
-    for this year's progress and the path, which holds it, at once)."""
-    ys = tuple(sorted(set(years)))
-    full = (key, ys, data_version(conn, ys))
+def memo(conn: PgConn, key: Hashable, compute: Callable[[], T], years: Iterable[int] = (), *,
+         keep: Callable[[T], bool] = lambda _v: True, months: Iterable[date] = ()) -> T:
+    """The answer for `key` at the current data version of `years` and `months` (every year and month whose rollups
+    it reads): cached, or computed now and cached, unless `keep(answer)` says the years assumed were not the ones it
+    read. Requests that need the same answer while it is being computed wait for that computation instead of
+    repeating it (the view asks for this year's progress and the path, which holds it, at once)."""
+    return memo_keyed(conn, key, compute, years, keep=keep, months=months)[1]
+
+
+def memo_keyed(conn: PgConn, key: Hashable, compute: Callable[[], T], years: Iterable[int] = (), *,
+               keep: Callable[[T], bool] = lambda _v: True, months: Iterable[date] = ()) -> tuple[Hashable, T]:
+    """`memo`, with the full key the answer is kept under (its key and data version): equal full keys, equal
+    answers."""
+    ys, ms = tuple(sorted(set(years))), tuple(sorted(set(months)))
+    full = (key, ys, ms, data_version(conn, ys, ms))
     hit = answers.get(full)
     if hit is not None:
-        return hit  # type: ignore[no-any-return]
+        return full, hit
     with _inflight_lock:
         running = _inflight.get(full)
         if running is None:
             mine: Future[Any] = Future()
             _inflight[full] = mine
     if running is not None:
-        return running.result()  # type: ignore[no-any-return]
+        return full, running.result()
     try:
         value = compute()
     except BaseException as e:
@@ -123,4 +131,4 @@ def memo(conn: PgConn, key: Hashable, compute: Callable[[], T], years: Iterable[
     if keep(value):
         answers.put(full, value)
     mine.set_result(value)
-    return value
+    return full, value

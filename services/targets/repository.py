@@ -350,8 +350,10 @@ def meters_of(conn: PgConn, building_ids: Sequence[str]
         "WHERE building_id = ANY(%s)", [list(building_ids)])]
 
 
-def meter_carriers(conn: PgConn, building_ids: Sequence[str]) -> list[tuple[int, str, str]]:
-    """(key, building, carrier) of the buildings' meters."""
+def meter_carriers(conn: PgConn, building_ids: Sequence[str] | None) -> list[tuple[int, str, str]]:
+    """(key, building, carrier) of the buildings' meters (None: of every building)."""
+    if building_ids is None:
+        return [(int(r[0]), r[1], r[2]) for r in conn.execute("SELECT key, building_id, carrier FROM meters")]
     return [(int(r[0]), r[1], r[2]) for r in conn.execute(
         "SELECT key, building_id, carrier FROM meters WHERE building_id = ANY(%s)", [list(building_ids)])]
 
@@ -377,13 +379,16 @@ def baseline_kwh(conn: PgConn, building_ids: Sequence[str], first: date, end: da
 
 # ---- the answer cache's data version (migration 0014) ------------------------------------------------------------
 
-def data_version(conn: PgConn, years: Sequence[int]) -> tuple[int, datetime, tuple[int, ...]]:
-    """(the version of everything not dated, the epoch of the version table, each year's version, in the order of
-    `years`)."""
+def data_version(conn: PgConn, years: Sequence[int], months: Sequence[date] = ()
+                 ) -> tuple[int, datetime, tuple[int, ...], tuple[int, ...]]:
+    """(the version of everything not dated, the epoch of the version table, each year's version in the order of
+    `years`, each month's version in the order of `months` (first days; migration 0016))."""
     row = conn.execute(
         "SELECT (SELECT sum(v)::bigint FROM targets_data_version), (SELECT min(epoch) FROM targets_data_version), "
         "(SELECT array_agg(coalesce(s, 0) ORDER BY y) FROM unnest(%s::int[]) y "
-        " LEFT JOIN LATERAL (SELECT sum(v)::bigint AS s FROM targets_year_version WHERE year = y) t ON TRUE)",
-        [list(years)]).fetchone()
+        " LEFT JOIN LATERAL (SELECT sum(v)::bigint AS s FROM targets_year_version WHERE year = y) t ON TRUE), "
+        "(SELECT array_agg(coalesce(s, 0) ORDER BY n) FROM unnest(%s::date[]) WITH ORDINALITY u(m, n) "
+        " LEFT JOIN LATERAL (SELECT sum(v)::bigint AS s FROM targets_month_version WHERE month = u.m) t ON TRUE)",
+        [list(years), list(months)]).fetchone()
     assert row is not None
-    return int(row[0]), row[1], tuple(row[2] or ())
+    return int(row[0]), row[1], tuple(row[2] or ()), tuple(row[3] or ())

@@ -3,7 +3,7 @@ per carrier from the monthly rollup, the imported baseline, degree days and the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -106,10 +106,11 @@ def outside_group_months(conn: PgConn, ids: Sequence[str], group: str, years: Se
 
 
 def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str | None, *, years: Sequence[int],
-                   baseline_year: int, tz: ZoneInfo) -> list[BuildingData]:
+                   baseline_year: int, tz: ZoneInfo, through: date | None = None) -> list[BuildingData]:
     """What the target figures need of the buildings asked for (None: all) that ever were in `group` (None: any):
     areas, added/sold, group membership and monthly kWh with coverage per carrier key, in `years` and the baseline
-    year (an imported baseline replacing readings there)."""
+    year (an imported baseline replacing readings there). With `through` (a month's first day), no rollup of that
+    month or later is read: those months have no kWh (a running year's figures compare its complete months only)."""
     # the group as of each year decides (outside_group_years below); every building that was ever in it is fetched
     rows = repo.target_buildings(conn, building_ids, group)
     ids = [r[0] for r in rows]
@@ -194,7 +195,8 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
     # history): a meter re-parented on 2022-01-01 adds to totals through 2021 and splits its parent from then on.
     # (the key per meter and month worked out above, so no as-of lookup per rollup row in SQL)
     for mkey, month, amount, measured, estimated in repo.monthly_rollups(
-            conn, counted, [date(y, m, 1) for y in all_years for m in range(1, 13)]):  # only the years compared
+            conn, counted, [date(y, m, 1) for y in all_years for m in range(1, 13)  # only the years compared
+                            if through is None or date(y, m, 1) < through]):
         y, mo = month.year, month.month
         if y not in all_years or (split and (mkey, y, mo) in split):
             continue
@@ -206,6 +208,8 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
         a, m, e = readings.get(key, (0.0, 0.0, 0.0))
         readings[key] = (a + float(amount), m + float(measured), e + float(estimated))
     for (mkey, y, m), day_keys in split.items():
+        if through is not None and date(y, m, 1) >= through:
+            continue
         bid = key_in[(mkey, y)][0]
         by_day = dict(day_keys)
         for day, amount, measured, estimated in consumption_repo.daily_rows(
@@ -233,7 +237,10 @@ def load_buildings(conn: PgConn, building_ids: Sequence[str] | None, group: str 
             out[bid].data.setdefault(year, {})[k] = {}
     # Gap steps lying inside a year but crossing month edges: estimated in each month, measured in the year.
     for y, edges in edges_of.items():
-        for g in consumption_repo.gap_steps_within(conn, [r[0] for r in meter_rows], edges[0], edges[-1]):
+        end = edges[-1] if through is None or through.year > y else local_midnight(through, tz)
+        if end <= edges[0]:
+            continue
+        for g in consumption_repo.gap_steps_within(conn, [r[0] for r in meter_rows], edges[0], end):
             if not crosses_edge(g.start, g.end, "month", tz):
                 continue  # inside one month: the monthly rollup counts it measured already
             bid, keys = key_in[(g.meter_key, y)]
@@ -334,19 +341,68 @@ def put_target(conn: PgConn, target_id: str, body: TargetIn, actor: str) -> dict
 
 
 def progress(conn: PgConn, *, year: int, target_id: str, building_ids: Sequence[str] | None, today: date,
-             tz: ZoneInfo) -> dict[str, Any]:
-    """Progress of an energy target for a year (cached exactly by data version: services/targets/cache.py; the
-    answer is shared, callers must not change it)."""
-    base = int(target(conn, target_id)["baseline_year"])  # the years whose rollups it reads (checked after)
+             tz: ZoneInfo, pending: Pending | None = None) -> dict[str, Any]:
+    """Progress of an energy target for a year (the answer may be shared: callers must not change it)."""
+    return progress_keyed(conn, year=year, target_id=target_id, building_ids=building_ids, today=today, tz=tz,
+                          pending=pending)[1]
+
+
+Pending = tuple[dict[int, str], list[consumption_repo.PendingSpan]]  # pending_counted: meters' buildings, spans
+
+
+def read_months(baseline_year: int, year: int, today: date) -> tuple[list[date], date | None]:
+    """The months (first days) whose rollups a progress answer for `year` reads, and the first month it does not
+    read of a running year (None: it reads the whole year): the baseline year, last year (a running year's forecast
+    takes the rest of the year from it) and the year; of a running year after January only its complete months, so
+    that the rollups of the running month, which a live system rewrites every few seconds, leave the answer
+    current."""
+    through = date(year, today.month, 1) if year == today.year and today.month > 1 else None
+    months = [date(y, m, 1) for y in sorted({baseline_year, year - 1}) for m in range(1, 13)]
+    return months + [date(year, m, 1) for m in range(1, 13) if through is None or m < through.month], through
+
+
+def progress_keyed(conn: PgConn, *, year: int, target_id: str, building_ids: Sequence[str] | None, today: date,
+                   tz: ZoneInfo, pending: Pending | None = None) -> tuple[Hashable, dict[str, Any]]:
+    """`progress`, with a key that is equal for equal answers. The figures are cached exactly by the data version of
+    the months they read (services/targets/cache.py, migration 0016); whether stored readings of those periods wait
+    for the rollups (`computed_through`, `pending_buildings`) is read anew on every call (`pending`: read already)."""
+    base = int(target(conn, target_id)["baseline_year"])  # the months whose rollups it reads (checked after)
+    months, through = read_months(base, year, today)
     key = ("progress", year, target_id, None if building_ids is None else tuple(building_ids), today, tz.key)
-    return cache.memo(conn, key, lambda: _progress(conn, year=year, target_id=target_id, building_ids=building_ids,
-                                                   today=today, tz=tz),
-                      years=(base, year - 1, year), keep=lambda out: out["baseline_year"] == base)
+    full, core = cache.memo_keyed(
+        conn, key, lambda: _progress(conn, year=year, target_id=target_id, building_ids=building_ids, today=today,
+                                     tz=tz, through=through),
+        months=months, keep=lambda out: out["baseline_year"] == base)
+    periods = [(datetime(base, 1, 1, tzinfo=tz), datetime(base + 1, 1, 1, tzinfo=tz)),
+               (datetime(year, 1, 1, tzinfo=tz), datetime(year + 1, 1, 1, tzinfo=tz) if through is None
+                else local_midnight(through, tz))]
+    if year == today.year:  # the forecast's rest of the year, from last year
+        periods.append((datetime(year - 1, today.month, 1, tzinfo=tz), datetime(year, 1, 1, tzinfo=tz)))
+    ids = [r["building_id"] for r in core["buildings"]]
+    through_, pending_ids, spans = _pending(conn, ids, periods, pending)
+    if through_ is None:
+        return (full, None), core
+    return (full, (through_, tuple(pending_ids), len({sp.meter_key for sp in spans}))), _with_pending(
+        core, through_, pending_ids, spans, tz)
 
 
-def rollup_years(conn: PgConn, target_id: str, today: date) -> range:
-    """Every year whose rollups the progress answers of an energy target read (its baseline year to this year)."""
-    return range(int(target(conn, target_id)["baseline_year"]), today.year + 1)
+def _with_pending(core: dict[str, Any], through: datetime, pending: Sequence[str],
+                  spans: Sequence[consumption_repo.PendingSpan], tz: ZoneInfo) -> dict[str, Any]:
+    """A copy of a progress answer (`core`, shared, unchanged) saying that stored readings of the periods it compares
+    are not yet counted by the rollups: `computed_through` is set, the buildings concerned are marked `pending` and
+    the verdicts are uncertain."""
+    out = {**core, "computed_through": through.astimezone(tz), "pending_buildings": list(pending)}
+    marked = set(pending)
+    out["buildings"] = [{**row, "pending": True} if row["building_id"] in marked else row
+                        for row in core["buildings"]]
+    reason = (f"readings of {len({sp.meter_key for sp in spans})} meter(s) in {len(pending)} building(s) are "
+              f"stored but not yet computed (figures computed through {iso_local(through, tz, 'seconds')}); "
+              "the figures will change when the rollups catch up")
+    out.update(verdict="uncertain", uncertain_because=[*core["uncertain_because"], reason])
+    if core.get("forecast") is not None:
+        f = core["forecast"]
+        out["forecast"] = {**f, "verdict": "uncertain", "uncertain_because": [*f["uncertain_because"], reason]}
+    return out
 
 
 def progress_path(conn: PgConn, *, target_id: str, building_ids: Sequence[str] | None, today: date, tz: ZoneInfo,
@@ -367,6 +423,7 @@ def progress_path(conn: PgConn, *, target_id: str, building_ids: Sequence[str] |
         raise ValidationFailed("from", f"must not be before the baseline year {base}")
     if last < first:
         raise ValidationFailed("to", f"must not be before from ({first})")
+    pending = pending_counted(conn, None)  # read once for every year's progress below
     years = []
     for y in range(first, last + 1):
         row: dict[str, Any] = {"year": y, "required_pct": required_pct(target_pct, base, target_year, y),
@@ -375,7 +432,8 @@ def progress_path(conn: PgConn, *, target_id: str, building_ids: Sequence[str] |
         if y == base:
             row.update(reduction_pct=0.0, basis="baseline")
         elif y <= today.year:
-            p = progress(conn, year=y, target_id=target_id, building_ids=building_ids, today=today, tz=tz)
+            p = progress(conn, year=y, target_id=target_id, building_ids=building_ids, today=today, tz=tz,
+                         pending=pending)
             judged = p["forecast"] or p  # a running year: its whole-year forecast
             known = judged["coverage"] > 0 and judged["reduction_pct"] is not None
             row.update(reduction_pct=judged["reduction_pct"] if known else None,
@@ -389,7 +447,7 @@ def progress_path(conn: PgConn, *, target_id: str, building_ids: Sequence[str] |
 
 
 def _progress(conn: PgConn, *, year: int, target_id: str, building_ids: Sequence[str] | None, today: date,
-              tz: ZoneInfo) -> dict[str, Any]:
+              tz: ZoneInfo, through: date | None) -> dict[str, Any]:
     t = target(conn, target_id)
     if t["metric"] != "energy_kwh":
         raise ValidationFailed("target", f"{target_id} measures {t['metric']}; progress is for energy targets")
@@ -399,7 +457,7 @@ def _progress(conn: PgConn, *, year: int, target_id: str, building_ids: Sequence
     if year > today.year:
         raise ValidationFailed("year", f"{year} has not started")
     buildings = load_buildings(conn, building_ids, t["building_group"], years=[year - 1, year], baseline_year=base,
-                               tz=tz)
+                               tz=tz, through=through)
     w, normal, share_source = weather(conn, [base, year - 1, year])
     out = compute(buildings, baseline_year=base, year=year, target_pct=float(t["reduction_pct"] or 0),
                   target_year=int(t["target_year"]), w=w, today=today, share_source=share_source)
@@ -409,7 +467,10 @@ def _progress(conn: PgConn, *, year: int, target_id: str, building_ids: Sequence
                           "default": normal.is_default}
     out["adjustments"] = progress_adjustments(conn, [b.id for b in buildings], date(base, 1, 1), date(year, 12, 31),
                                               tz)
-    _freshness(conn, out, [b.id for b in buildings], years=[base, year - 1, year], tz=tz)
+    # as computed: nothing pending (progress_keyed says otherwise on a copy, read anew on every request)
+    out.update(computed_through=None, pending_buildings=[])
+    for row in out["buildings"]:
+        row["pending"] = False
     return out
 
 
@@ -423,11 +484,13 @@ def _periods(baseline_year: int, year: int, months: int, tz: ZoneInfo) -> dict[s
             "baseline_period_start": edge(baseline_year, 1), "baseline_period_end": edge(baseline_year, months + 1)}
 
 
-def pending_counted(conn: PgConn, building_ids: Sequence[str], keep: set[str] | None = None
-                    ) -> tuple[dict[int, str], list[consumption_repo.PendingSpan]]:
+def pending_counted(conn: PgConn, building_ids: Sequence[str] | None, keep: set[str] | None = None) -> Pending:
     """The pending spans (rollups not yet current) of the meters whose consumption the target figures may count in
-    these buildings (only those of the carrier keys `keep`, when given), with each meter's building. A meter counts
-    as a main or a sub-meter as of each month (its parent history), so it is taken when either would count."""
+    these buildings (None: all; only those of the carrier keys `keep`, when given), with each meter's building. A
+    meter counts as a main or a sub-meter as of each month (its parent history), so it is taken when either would
+    count."""
+    if not consumption_repo.any_pending(conn):
+        return {}, []
     meters: dict[int, str] = {}
     for key, bid, carrier in repo.meter_carriers(conn, building_ids):
         ks = {carrier_key(carrier, False), carrier_key(carrier, True)} - {None}
@@ -436,11 +499,15 @@ def pending_counted(conn: PgConn, building_ids: Sequence[str], keep: set[str] | 
     return meters, consumption_repo.pending_spans(conn, list(meters))
 
 
-def _pending(conn: PgConn, building_ids: Sequence[str], years: Sequence[int], tz: ZoneInfo
-             ) -> tuple[datetime | None, list[str], list[consumption_repo.PendingSpan]]:
-    meters, all_spans = pending_counted(conn, building_ids)
-    spans = [sp for y in sorted(set(years))
-             for sp in overlapping(all_spans, datetime(y, 1, 1, tzinfo=tz), datetime(y + 1, 1, 1, tzinfo=tz))]
+def _pending(conn: PgConn, building_ids: Sequence[str], periods: Sequence[tuple[datetime, datetime]],
+             pending: Pending | None = None) -> tuple[datetime | None, list[str], list[consumption_repo.PendingSpan]]:
+    """(computed_through, the buildings concerned, the spans) of the pending spans of these buildings' counted
+    meters that reach into any of the periods [start, end) (`pending`: pending_counted of any superset, read
+    already)."""
+    meters, all_spans = pending if pending is not None else pending_counted(conn, building_ids)
+    ids = set(building_ids)
+    spans = [sp for sp in all_spans if meters[sp.meter_key] in ids
+             and any(overlapping([sp], start, end) for start, end in periods)]
     return computed_through(spans), sorted({meters[sp.meter_key] for sp in spans}), spans
 
 
@@ -448,27 +515,9 @@ def report_freshness(conn: PgConn, building_ids: Sequence[str], years: Sequence[
                      ) -> dict[str, Any]:
     """`computed_through` (None: nothing pending) and `pending_buildings` of a report on these buildings and years:
     whether its figures rest on rollups that do not yet count stored readings (README "Freshness")."""
-    through, pending, _ = _pending(conn, building_ids, years, tz)
+    through, pending, _ = _pending(conn, building_ids, [
+        (datetime(y, 1, 1, tzinfo=tz), datetime(y + 1, 1, 1, tzinfo=tz)) for y in sorted(set(years))])
     return {"computed_through": through.astimezone(tz) if through else None, "pending_buildings": pending}
-
-
-def _freshness(conn: PgConn, out: dict[str, Any], building_ids: Sequence[str], *, years: Sequence[int],
-               tz: ZoneInfo) -> None:
-    """Say whether the figures rest on rollups that do not yet count stored readings of the years compared: then
-    `computed_through` is set, the buildings concerned are marked `pending` and the verdict is uncertain."""
-    through, pending, spans = _pending(conn, building_ids, years, tz)
-    out["computed_through"] = through.astimezone(tz) if through else None
-    out["pending_buildings"] = pending
-    for row in out["buildings"]:
-        row["pending"] = row["building_id"] in pending
-    if through is not None:
-        reason = (f"readings of {len({sp.meter_key for sp in spans})} meter(s) in {len(pending)} building(s) are "
-                  f"stored but not yet computed (figures computed through {iso_local(through, tz, 'seconds')}); "
-                  "the figures will change when the rollups catch up")
-        for judged in (out, out.get("forecast")):
-            if judged is not None:
-                judged["verdict"] = "uncertain"
-                judged["uncertain_because"].append(reason)
 
 
 def adjustments(conn: PgConn, building_ids: Sequence[str] | None, first: date, last: date) -> list[dict[str, Any]]:

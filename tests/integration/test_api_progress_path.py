@@ -5,7 +5,7 @@ monthly rollups written directly, area and heating changes, added and sold build
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -105,6 +105,12 @@ def test_path_bounds_and_errors(admin: httpx.Client) -> None:
     assert one.status_code == 200 and one.json()["years"][1]["reduction_pct"] is not None
 
 
+def month_version(c: psycopg.Connection, month: date) -> int:
+    row = c.execute("SELECT coalesce(sum(v), 0) FROM targets_month_version WHERE month = %s", [month]).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def version(c: psycopg.Connection, year: int | None = None) -> int:
     row = (c.execute("SELECT sum(v) FROM targets_data_version") if year is None else
            c.execute("SELECT coalesce(sum(v), 0) FROM targets_year_version WHERE year = %s", [year])).fetchone()
@@ -118,11 +124,17 @@ def test_every_table_the_answers_read_moves_the_data_version(stack: Stack, estat
             before = version(c)
             c.execute(f"DELETE FROM {table} WHERE false")  # a statement changing nothing still counts
             assert version(c) > before, f"{table} does not move the data version"
+        months = [date(2031, 5, 1), date(2031, 6, 1), date(2031, 7, 1)]
         for table, insert in DATED.items():
             before, y2031, y2030 = version(c), version(c, 2031), version(c, 2030)
+            m2031 = [month_version(c, m) for m in months]
             c.execute(insert)
             assert version(c, 2031) > y2031, f"{table} does not move the version of the year its row concerns"
             assert (version(c), version(c, 2030)) == (before, y2030)  # nor anything else
+            # the rollups also move the version of the month their rows concern (migration 0016), and no other; the
+            # pending rollups do not (progress reads them anew on every request)
+            moved = [month_version(c, m) - v for m, v in zip(months, m2031, strict=True)]
+            assert moved == ([0, 0, 0] if table == "rollup_dirty" else [0, 1, 0]), (table, moved)
             c.execute(f"DELETE FROM {table} WHERE meter_key = 999999")
             assert version(c, 2031) > y2031 + 1
             with c.transaction():  # emptying it concerns every year (seen inside the transaction, rolled back)
@@ -183,7 +195,7 @@ def test_cached_answers_follow_every_change(admin: httpx.Client, stack: Stack) -
     assert after["reduction_pct"] != first.json()["reduction_pct"]
     with psycopg.connect(dsn(stack)) as c:  # the same figures computed afresh, without the cache
         fresh = service._progress(c, year=last, target_id="T1", building_ids=None,
-                                  today=datetime.now(TZ).date(), tz=TZ)
+                                  today=datetime.now(TZ).date(), tz=TZ, through=None)
     assert after["reduction_pct"] == fresh["reduction_pct"] and after["actual_normalised_kwh"] == pytest.approx(
         fresh["actual_normalised_kwh"])
     assert admin.get("/api/v1/co2", params={"year": last}).json()["kg_co2"] < co2["kg_co2"]
@@ -204,3 +216,79 @@ def test_the_hourly_co2_intensity_moves_the_versions_of_its_years(stack: Stack) 
         assert (version(c), version(c, 2030)) == (before, y2030)  # nothing else
         c.execute("DELETE FROM co2_intensity_hourly WHERE ts = '2031-06-01T10:00Z'")
         assert version(c, 2031) > y2031 + 2
+
+
+def test_the_running_months_rollups_leave_the_running_years_progress_current(admin: httpx.Client, stack: Stack
+                                                                              ) -> None:
+    """A live system rewrites the running month's rollups every few seconds: the running year's progress compares
+    its complete months only, so it neither reads those rollups (the same answer as reading them) nor is keyed by
+    them; a rollup of a complete month is read, and moves its key."""
+    from services.targets import cache
+
+    today = datetime.now(TZ).date()
+    if today.month == 1:
+        pytest.skip("in January the running year's progress has no complete month and reads the running one")
+    this_month, last_month = today.replace(day=1), (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    months, through = service.read_months(2015, today.year, today)
+    assert through == this_month and last_month in months and this_month not in months
+    with psycopg.connect(dsn(stack)) as c:
+        # not reading the running month changes no figure
+        whole = service._progress(c, year=today.year, target_id="T1", building_ids=None, today=today, tz=TZ,
+                                  through=None)
+        assert service._progress(c, year=today.year, target_id="T1", building_ids=None, today=today, tz=TZ,
+                                 through=through) == whole
+    before = admin.get("/api/v1/progress")
+    with psycopg.connect(dsn(stack)) as c:
+        key = cache.data_version(c, months=months)
+        c.execute("UPDATE consumption_monthly SET amount = amount * 3 WHERE month = %s", [this_month])
+        c.commit()
+        assert cache.data_version(c, months=months) == key  # its cached figures stay current
+        assert admin.get("/api/v1/progress").content == before.content
+        c.execute("UPDATE consumption_monthly SET amount = amount / 3 WHERE month = %s", [this_month])
+        c.execute("UPDATE consumption_monthly SET amount = amount * 3 WHERE month = %s", [last_month])
+        c.commit()
+        assert cache.data_version(c, months=months) != key
+        after = admin.get("/api/v1/progress").json()
+        assert after["actual_normalised_kwh"] > before.json()["actual_normalised_kwh"]
+        assert after["actual_normalised_kwh"] == service._progress(
+            c, year=today.year, target_id="T1", building_ids=None, today=today, tz=TZ, through=through)[
+            "actual_normalised_kwh"]
+        c.execute("UPDATE consumption_monthly SET amount = amount / 3 WHERE month = %s", [last_month])
+        c.commit()
+
+
+def test_progress_is_pending_only_for_readings_of_the_periods_it_compares(admin: httpx.Client, stack: Stack) -> None:
+    """Readings waiting for the rollups make the figures uncertain where they fall into the months compared; the
+    running month's (what a live system always has) do not."""
+    today = datetime.now(TZ).date()
+    if today.month == 1:
+        pytest.skip("in January the running year's progress compares the running month")
+    now = datetime.now(UTC)
+    with psycopg.connect(dsn(stack)) as c:
+        row = c.execute("SELECT m.key, m.building_id FROM meters m WHERE m.carrier = 'electricity' AND "
+                        "m.parent_meter_id IS NULL ORDER BY m.key LIMIT 1").fetchone()
+        assert row is not None
+        key, building = row
+        c.execute("INSERT INTO rollup_dirty (meter_key, ts_from, ts_to) VALUES (%s, %s, %s)",
+                  [key, max(now - timedelta(minutes=15), datetime.combine(today.replace(day=1), datetime.min.time(),
+                                                                          TZ)), now])
+        c.commit()
+        try:
+            p = admin.get("/api/v1/progress").json()
+            assert p["computed_through"] is None and p["pending_buildings"] == []
+            assert not any("not yet computed" in r for r in p["uncertain_because"])
+            c.execute("INSERT INTO rollup_dirty (meter_key, ts_from, ts_to) VALUES (%s, %s, %s)",
+                      [key, datetime(today.year, 1, 10, tzinfo=TZ), datetime(today.year, 1, 10, 1, tzinfo=TZ)])
+            c.commit()
+            p = admin.get("/api/v1/progress").json()
+            assert p["pending_buildings"] == [building] and p["verdict"] == "uncertain"
+            assert datetime.fromisoformat(p["computed_through"]) <= datetime(today.year, 1, 10, tzinfo=TZ)
+            assert [r["pending"] for r in p["buildings"] if r["building_id"] == building] == [True]
+            assert any("not yet computed" in r for r in p["forecast"]["uncertain_because"])
+            path = admin.get("/api/v1/progress/path").json()
+            assert next(y for y in path["years"] if y["year"] == today.year)["verdict"] == "uncertain"
+        finally:
+            c.execute("DELETE FROM rollup_dirty WHERE meter_key = %s", [key])
+            c.commit()
+        p = admin.get("/api/v1/progress").json()
+        assert p["computed_through"] is None and p["pending_buildings"] == []
