@@ -447,10 +447,9 @@ def _neighbours(conn: PgConn, todo: Sequence[tuple[int, int, datetime, bool]], w
     return [(int(r[0]), bool(r[1]), r[2]) for r in conn.execute(" UNION ALL ".join(parts), params).fetchall()]
 
 
-def any_pending(conn: PgConn) -> bool:
-    """Whether any meter has time not yet recomputed (a dirty range)."""
-    row = conn.execute("SELECT EXISTS (SELECT 1 FROM rollup_dirty)").fetchone()
-    return bool(row and row[0])
+def pending_meter_keys(conn: PgConn) -> set[int]:
+    """The meters with time not yet recomputed (a dirty range): few, the rollups take them within a second."""
+    return {int(r[0]) for r in conn.execute("SELECT DISTINCT meter_key FROM rollup_dirty")}
 
 
 def pending_spans(conn: PgConn, keys: Sequence[int]) -> list[PendingSpan]:

@@ -368,6 +368,9 @@ def progress_keyed(conn: PgConn, *, year: int, target_id: str, building_ids: Seq
     for the rollups (`computed_through`, `pending_buildings`) is read anew on every call (`pending`: read already)."""
     base = int(target(conn, target_id)["baseline_year"])  # the months whose rollups it reads (checked after)
     months, through = read_months(base, year, today)
+    # the readings waiting for the rollups, read before the figures: a rollup committing in between can only make
+    # the answer say "pending" needlessly, never present figures that miss stored readings as current
+    pending = pending if pending is not None else pending_counted(conn, building_ids)
     key = ("progress", year, target_id, None if building_ids is None else tuple(building_ids), today, tz.key)
     full, core = cache.memo_keyed(
         conn, key, lambda: _progress(conn, year=year, target_id=target_id, building_ids=building_ids, today=today,
@@ -489,10 +492,15 @@ def pending_counted(conn: PgConn, building_ids: Sequence[str] | None, keep: set[
     these buildings (None: all; only those of the carrier keys `keep`, when given), with each meter's building. A
     meter counts as a main or a sub-meter as of each month (its parent history), so it is taken when either would
     count."""
-    if not consumption_repo.any_pending(conn):
+    dirty = consumption_repo.pending_meter_keys(conn)
+    if not dirty:
         return {}, []
     meters: dict[int, str] = {}
-    for key, bid, carrier in repo.meter_carriers(conn, building_ids):
+    every = cache.memo(conn, ("meter_carriers", None if building_ids is None else tuple(building_ids)),
+                       lambda: repo.meter_carriers(conn, building_ids))
+    for key, bid, carrier in every:
+        if key not in dirty:
+            continue
         ks = {carrier_key(carrier, False), carrier_key(carrier, True)} - {None}
         if ks and (keep is None or ks & keep):
             meters[key] = bid
