@@ -350,12 +350,9 @@ def meters_of(conn: PgConn, building_ids: Sequence[str]
         "WHERE building_id = ANY(%s)", [list(building_ids)])]
 
 
-def meter_carriers(conn: PgConn, building_ids: Sequence[str] | None) -> list[tuple[int, str, str]]:
-    """(key, building, carrier) of the buildings' meters (None: of every building)."""
-    if building_ids is None:
-        return [(int(r[0]), r[1], r[2]) for r in conn.execute("SELECT key, building_id, carrier FROM meters")]
-    return [(int(r[0]), r[1], r[2]) for r in conn.execute(
-        "SELECT key, building_id, carrier FROM meters WHERE building_id = ANY(%s)", [list(building_ids)])]
+def meter_carriers(conn: PgConn) -> list[tuple[int, str, str]]:
+    """(key, building, carrier) of every meter."""
+    return [(int(r[0]), r[1], r[2]) for r in conn.execute("SELECT key, building_id, carrier FROM meters")]
 
 
 def monthly_rollups(conn: PgConn, meter_keys: Sequence[int], months: Sequence[date]

@@ -426,7 +426,7 @@ def progress_path(conn: PgConn, *, target_id: str, building_ids: Sequence[str] |
         raise ValidationFailed("from", f"must not be before the baseline year {base}")
     if last < first:
         raise ValidationFailed("to", f"must not be before from ({first})")
-    pending = pending_counted(conn, None)  # read once for every year's progress below
+    pending = pending_counted(conn, building_ids)  # read once for every year's progress below
     years = []
     for y in range(first, last + 1):
         row: dict[str, Any] = {"year": y, "required_pct": required_pct(target_pct, base, target_year, y),
@@ -496,10 +496,11 @@ def pending_counted(conn: PgConn, building_ids: Sequence[str] | None, keep: set[
     if not dirty:
         return {}, []
     meters: dict[int, str] = {}
-    every = cache.memo(conn, ("meter_carriers", None if building_ids is None else tuple(building_ids)),
-                       lambda: repo.meter_carriers(conn, building_ids))
+    # every meter's building and carrier, kept per data version (one entry, whatever the scope asked)
+    every = cache.memo(conn, ("meter_carriers",), lambda: repo.meter_carriers(conn))
+    scope = None if building_ids is None else set(building_ids)
     for key, bid, carrier in every:
-        if key not in dirty:
+        if key not in dirty or (scope is not None and bid not in scope):
             continue
         ks = {carrier_key(carrier, False), carrier_key(carrier, True)} - {None}
         if ks and (keep is None or ks & keep):

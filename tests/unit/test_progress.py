@@ -415,3 +415,24 @@ def test_the_progress_model_declares_every_key_and_keeps_every_value(year: int, 
     assert (p["forecast"] is None) == (year == 2025)
     dumped = ProgressOut.model_validate(p).model_dump(mode="json")
     assert json.dumps(dumped, sort_keys=True) == json.dumps(to_jsonable_python(p), sort_keys=True)
+
+
+def test_the_months_a_progress_answer_reads() -> None:
+    from services.targets.service import read_months
+
+    def ym(months: list[date]) -> list[tuple[int, int]]:
+        return [(m.year, m.month) for m in months]
+
+    whole = [(y, m) for y in (2015, 2025) for m in range(1, 13)]
+    # a running year after January: its complete months only, not the running month (a live system's every second)
+    months, through = read_months(2015, 2026, date(2026, 11, 30))
+    assert through == date(2026, 11, 1) and ym(months) == whole + [(2026, m) for m in range(1, 11)]
+    months, through = read_months(2015, 2026, date(2026, 12, 1))
+    assert through == date(2026, 12, 1) and ym(months) == whole + [(2026, m) for m in range(1, 12)]
+    # in January no month is complete: the running year is judged on everything it has, the running month included
+    months, through = read_months(2015, 2026, date(2026, 1, 15))
+    assert through is None and ym(months) == whole + [(2026, m) for m in range(1, 13)]
+    # a finished year: all of it; the year after the baseline reads the baseline year once
+    months, through = read_months(2015, 2025, date(2026, 11, 30))
+    assert through is None and ym(months) == [(y, m) for y in (2015, 2024, 2025) for m in range(1, 13)]
+    assert ym(read_months(2015, 2016, date(2026, 3, 1))[0]) == [(y, m) for y in (2015, 2016) for m in range(1, 13)]
