@@ -53,12 +53,17 @@ def json_answer(conn: PgConn, key: Hashable, compute: Callable[[], Any], model: 
     return answer(conn, key, run, years, lambda: keep(computed[0]))
 
 
-def keyed_json(key: Hashable, answer: Callable[[], Any], model: type[Any] | None = None) -> Response:
-    """The JSON body of `answer()` (validated by `model`), kept under `key`, which the caller makes equal exactly for
+def keyed(key: Hashable, compute: Callable[[], tuple[bytes, str, Mapping[str, str]]]) -> Response:
+    """The (body, media type, headers) `compute()` gives, kept under `key`, which the caller makes equal exactly for
     equal answers (e.g. services.targets.service.progress_keyed's key: the data version and what was read anew)."""
     hit = cache.responses.get(("keyed", key))
     if hit is None:
-        hit = (json_bytes(answer(), model), "application/json", {})
+        hit = compute()
         cache.responses.put(("keyed", key), hit)
     body, media_type, headers = hit
     return Response(content=body, media_type=media_type, headers=dict(headers))
+
+
+def keyed_json(key: Hashable, answer: Callable[[], Any], model: type[Any] | None = None) -> Response:
+    """`keyed` for a JSON answer validated by `model`."""
+    return keyed(key, lambda: (json_bytes(answer(), model), "application/json", {}))

@@ -11,7 +11,6 @@ from fastapi import Query, Response
 from api import cached
 from api.deps import BuildingFilter, Caller, ClockDep, EngineDep, RegistryWriter, TimezoneDep, pg, scope_ids
 from api.routing import v1_router
-from services.db import PgConn
 from services.reports import service as reports
 from services.reports.schemas import Co2Out, FactorIn, FactorOut, FossilOut, GreenAccountsOut, LabelsOut, LedOut
 
@@ -36,10 +35,9 @@ def get_co2(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: TimezoneD
     with pg(engine) as conn:
         ids = scope_ids(caller, building_id, conn)
         y = reports.report_year(year, clock.now(), tz)
-        return cached.json_answer(
-            conn, ("co2", _key(ids), y, baseline_year, tz.key, group, hourly),
-            lambda: reports.co2(conn, ids, year=y, baseline_year=baseline_year, tz=tz, group=group, hourly=hourly),
-            Co2Out, years=(baseline_year, y))
+        key, answer = reports.co2_keyed(conn, ids, year=y, baseline_year=baseline_year, tz=tz, group=group,
+                                        hourly=hourly)
+        return cached.keyed_json(key, lambda: answer, Co2Out)
 
 
 @router.get("/co2-factors", response_model=list[FactorOut])
@@ -96,9 +94,8 @@ def get_labels(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz: Timezo
     with pg(engine) as conn:
         ids = scope_ids(caller, building_id, conn)
         y = reports.report_year(year, clock.now(), tz)
-        return cached.json_answer(conn, ("labels", _key(ids), y, tz.key, group),
-                                  lambda: reports.labels(conn, ids, year=y, tz=tz, group=group, baseline_year=2015),
-                                  LabelsOut, years=(2015, y))
+        key, answer = reports.labels_keyed(conn, ids, year=y, tz=tz, group=group, baseline_year=2015)
+        return cached.keyed_json(key, lambda: answer, LabelsOut)
 
 
 @router.get("/green-accounts", response_model=None, responses={200: {
@@ -113,8 +110,7 @@ def get_green_accounts(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz
                        ) -> Response:
     """The yearly green accounts (grønt regnskab) per building and for the portfolio: energy by carrier, weather
     corrected, CO2, change against the baseline year, coverage. `format=csv` or `format=html` (printable)."""
-    def render(conn: PgConn, y: int) -> tuple[bytes, str, dict[str, str]]:
-        report = reports.green_accounts(conn, ids, year=y, baseline_year=baseline_year, tz=tz, group=group)
+    def render(report: dict[str, Any]) -> tuple[bytes, str, dict[str, str]]:
         if format == "csv":
             name = f"green-accounts-{report['year']}.csv"
             headers = {"Content-Disposition": f'attachment; filename="{name}"'}
@@ -128,8 +124,9 @@ def get_green_accounts(*, caller: Caller, engine: EngineDep, clock: ClockDep, tz
     with pg(engine) as conn:
         ids = scope_ids(caller, building_id, conn)
         y = reports.report_year(year, clock.now(), tz)
-        return cached.answer(conn, ("green-accounts", _key(ids), y, baseline_year, tz.key, group, format),
-                             lambda: render(conn, y), years=(baseline_year, y))
+        key, report = reports.green_accounts_keyed(conn, ids, year=y, baseline_year=baseline_year, tz=tz,
+                                                   group=group)
+        return cached.keyed((key, format), lambda: render(report))
 
 
 def _key(ids: list[str] | None) -> tuple[str, ...] | None:

@@ -5,14 +5,21 @@ Migration 0014 versions the rollup tables per year: a rollup of this month moved
 the progress answer of the running year (which compares only the complete months, January up to last month) was
 computed again after every rollup batch, seconds at 2,000 buildings. Here the monthly and daily rollups and the gap
 steps also bump a version per (year, month) their rows concern, in the writer's transaction, once per transaction
-and month, in one of 256 slots as in 0014. The year versions stay: the other answers and the pending rollups
-(`rollup_dirty`, whose spans are widened to readings up to 62 days away) keep using them. Progress reads its
-freshness (the pending rollups) anew on every request instead.
+and month, in one of 256 slots as in 0014.
+
+The pending rollups (`rollup_dirty`, written by ingest with every batch and emptied by the rollups every second) no
+longer move any version: the answers that say whether readings wait for the rollups (progress, CO2, labels, green
+accounts) read that anew on every request, outside the cached figures. Their year triggers of 0014 are dropped (a
+TRUNCATE still moves every answer's version).
 
 Revision ID: 0016
 Revises: 0015
 Create Date: 2026-11-30
 """
+
+import importlib.util
+from pathlib import Path
+from typing import Any
 
 from alembic import op
 
@@ -78,7 +85,12 @@ CREATE TABLE targets_month_version (
     v     bigint NOT NULL,
     PRIMARY KEY (month, slot)
 );
-""" + BUMP + "".join(_month_trigger(*t) for t in MONTH_TABLES)
+""" + BUMP + "".join(_month_trigger(*t) for t in MONTH_TABLES) + "".join(
+    f"DROP TRIGGER rollup_dirty_targets_years_{e} ON rollup_dirty;\nDROP FUNCTION targets_years_rollup_dirty_{e}();\n"
+    for e in ("insert", "delete", "update"))
+
+# 0014's year triggers of the pending rollups, as it made them
+_DIRTY_YEARS = ("extract(year FROM r.ts_from - interval '64 days')", "extract(year FROM r.ts_to + interval '64 days')")
 
 DOWNGRADE = "".join(
     f"DROP TRIGGER IF EXISTS {t}_targets_months_{e} ON {t};\nDROP FUNCTION IF EXISTS targets_months_{t}_{e}();\n"
@@ -94,3 +106,16 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute(DOWNGRADE)
+    # the pending rollups move their years' versions again, as migration 0014 made them (its TRUNCATE trigger stayed)
+    sql = _migration_0014()._year_trigger("rollup_dirty", *_DIRTY_YEARS)
+    op.execute(sql.split("CREATE TRIGGER rollup_dirty_targets_data_version")[0])
+
+
+def _migration_0014() -> Any:
+    path = Path(__file__).with_name("0014_targets_data_version.py")
+    spec = importlib.util.spec_from_file_location("energiblik_migration_0014", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+

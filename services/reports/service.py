@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import html
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -34,7 +34,14 @@ from services.targets.progress import (
     share_for,
     year_figures,
 )
-from services.targets.service import carrier_key, fact_rows, load_buildings, report_freshness, weather
+from services.targets.service import (
+    carrier_key,
+    fact_rows,
+    load_buildings,
+    pending_counted,
+    report_freshness,
+    weather,
+)
 
 FOSSIL = ("natural_gas", "oil")
 
@@ -231,7 +238,7 @@ def add_hourly(rows: list[dict[str, Any]], sums: dict[tuple[str, str, int, int],
 
 
 def _co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
-         group: str | None = "municipal", hourly: HourlyCo2Settings | None = None) -> dict[str, Any]:
+         group: str | None = "municipal", hourly: HourlyCo2Settings | None = None) -> Fresh:
     hourly = hourly or HourlyCo2Settings()
     years = sorted({baseline_year, year})
     buildings = load_buildings(conn, ids, group, years=years, baseline_year=baseline_year, tz=tz)
@@ -249,9 +256,9 @@ def _co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: i
     carriers = sorted({r["carrier"] for r in rows})
     base, now = total(baseline_year), total(year)
     year_rows = [r for r in rows if r["year"] == year]
-    return {
+    answer = {
         "year": year, "baseline_year": baseline_year,
-        **report_freshness(conn, [b.id for b in buildings], years, tz),
+        **NOTHING_PENDING,
         "kg_co2": round(now, 1), "baseline_kg_co2": round(base, 1),
         "change_pct": round((now / base - 1) * 100, 2) if base and now else None,
         # measured time over active meter time (coverage.py), summed over the rows: a carrier whose meter was
@@ -278,6 +285,7 @@ def _co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: i
         },
         "rows": rounded(rows),
     }
+    return answer, tuple(b.id for b in buildings)
 
 
 def _hourly_total(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -525,7 +533,7 @@ def label_for(intensity: float, area: float, limits: Sequence[Limit]) -> str:
 
 
 def _labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, baseline_year: int = 2015,
-           group: str | None = "municipal") -> dict[str, Any]:
+           group: str | None = "municipal") -> Fresh:
     """Measured (weather-corrected) kWh per m2 against the label limits; saving potential = kWh a year above the
     limit of the next better class than the measured one."""
     limits = label_limits()
@@ -557,17 +565,18 @@ def _labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo,
                     "next_class_limit_kwh_per_m2": None, "saving_potential_kwh": None}
         out.append(row)
     out.sort(key=lambda r: -(r["saving_potential_kwh"] or 0))
-    return {"year": year, "buildings": out, **report_freshness(conn, [b.id for b in buildings], [year], tz),
+    answer = {"year": year, "buildings": out, **NOTHING_PENDING,
             "without_label": [r["building_id"] for r in out if r["label_required"] and not r["registered_label"]],
             "limits_source": ref.data_file_source("label_limits.csv"),
             "method": "delivered kWh (heat weather-corrected) per heated m2 against the non-residential label limits; "
                       "an indicator only: a real label rates calculated primary energy"}
+    return answer, tuple(b.id for b in buildings)
 
 
 # ---- Green accounts (grønt regnskab) -----------------------------------------------------------------------------
 
 def _green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
-                   group: str | None = "municipal") -> dict[str, Any]:
+                   group: str | None = "municipal") -> Fresh:
     years = [baseline_year, year]
     buildings = load_buildings(conn, ids, group, years=years, baseline_year=baseline_year, tz=tz)
     w: Weather
@@ -621,12 +630,13 @@ def _green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, basel
     totals["coverage"] = weighted_coverage([{"coverage": r["coverage"] or 0.0, "_active": a}
                                              for r, a in zip(rows, active, strict=True)])
     totals["estimated_share"] = _estimated_share(rows)
-    return {"year": year, "baseline_year": baseline_year, "totals": totals, "rows": rows,
-            **report_freshness(conn, [b.id for b in buildings], years, tz),
+    answer = {"year": year, "baseline_year": baseline_year, "totals": totals, "rows": rows,
+            **NOTHING_PENDING,
             "normal_year": {"degree_days": sum(normal.degree_days), "source": normal.source},
             "method": "energy by carrier as delivered; heat weather-corrected month by month (degree days, normal "
                       "year above, a per building); CO2 = delivered kWh x factor(carrier, year); totals count "
                       "meters without a parent, never water or PV production"}
+    return answer, tuple(b.id for b in buildings)
 
 
 def _change(now: float, base: float) -> float | None:
@@ -707,16 +717,47 @@ def _ids_key(ids: Sequence[str] | None) -> tuple[str, ...] | None:
     return None if ids is None else tuple(ids)
 
 
-def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
-        group: str | None = "municipal", hourly: HourlyCo2Settings | None = None) -> dict[str, Any]:
-    """GET /co2: kg CO2 per building, carrier and year, by the annual factors and hour by hour (cached)."""
+# What the answers built on the rollups say before the readings waiting for the rollups are read (per request)
+NOTHING_PENDING: dict[str, Any] = {"computed_through": None, "pending_buildings": []}
+
+Fresh = tuple[dict[str, Any], tuple[str, ...]]  # an answer and the buildings whose pending readings it names
+
+
+def _with_freshness(conn: PgConn, key: Hashable, compute: Callable[[], Fresh], *, ids: Sequence[str] | None,
+                    years: Sequence[int], fresh_years: Sequence[int], tz: ZoneInfo) -> tuple[Hashable, dict[str, Any]]:
+    """The answer for `key`, cached by the data version of the `years` whose rollups it reads, with whether readings
+    of `fresh_years` wait for the rollups read anew (README "Freshness"): the pending readings are read before the
+    figures, so a rollup committing in between can only make the answer say "pending" needlessly. The pending state is
+    not part of the cached answer, so readings arriving and being rolled up every second leave it cached. The key
+    returned is equal exactly for equal answers."""
+    pending = pending_counted(conn, ids)
+    full, (answer, building_ids) = cache.memo_keyed(conn, key, compute, years)
+    fresh = report_freshness(conn, building_ids, fresh_years, tz, pending)
+    if fresh["computed_through"] is None:
+        return (full, None), answer
+    return (full, (fresh["computed_through"], tuple(fresh["pending_buildings"]))), {**answer, **fresh}
+
+
+def co2_keyed(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
+              group: str | None = "municipal", hourly: HourlyCo2Settings | None = None
+              ) -> tuple[Hashable, dict[str, Any]]:
+    """GET /co2: kg CO2 per building, carrier and year, by the annual factors and hour by hour (cached), with a key
+    equal exactly for equal answers."""
     # the hourly figures read consumption_hourly, whose rows change only with the daily rows of the same local days
     # (the rollups rewrite both for a range): the years' versions of consumption_daily cover them; the hourly
     # intensities move their years' versions themselves (migration 0014)
     h = hourly or HourlyCo2Settings()
-    return cache.memo(conn, ("co2", _ids_key(ids), year, baseline_year, tz.key, group, h),
-                      lambda: _co2(conn, ids, year=year, baseline_year=baseline_year, tz=tz, group=group, hourly=h),
-                      years=(baseline_year, year))
+    years = sorted({baseline_year, year})
+    return _with_freshness(
+        conn, ("co2", _ids_key(ids), year, baseline_year, tz.key, group, h),
+        lambda: _co2(conn, ids, year=year, baseline_year=baseline_year, tz=tz, group=group, hourly=h),
+        ids=ids, years=years, fresh_years=years, tz=tz)
+
+
+def co2(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
+        group: str | None = "municipal", hourly: HourlyCo2Settings | None = None) -> dict[str, Any]:
+    """GET /co2 (`co2_keyed`'s answer; shared: callers must not change it)."""
+    return co2_keyed(conn, ids, year=year, baseline_year=baseline_year, tz=tz, group=group, hourly=hourly)[1]
 
 
 def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], baseline_year: int, tz: ZoneInfo,
@@ -730,20 +771,37 @@ def fossil(conn: PgConn, ids: Sequence[str] | None, *, years: Sequence[int], bas
                                       now=edge), years=(baseline_year, *years))
 
 
+def labels_keyed(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, baseline_year: int = 2015,
+                 group: str | None = "municipal") -> tuple[Hashable, dict[str, Any]]:
+    """GET /labels: measured kWh/m² against the label limits, ranked by saving potential (cached), with a key equal
+    exactly for equal answers."""
+    return _with_freshness(
+        conn, ("labels", _ids_key(ids), year, tz.key, baseline_year, group),
+        lambda: _labels(conn, ids, year=year, tz=tz, baseline_year=baseline_year, group=group),
+        ids=ids, years=(baseline_year, year), fresh_years=[year], tz=tz)
+
+
 def labels(conn: PgConn, ids: Sequence[str] | None, *, year: int, tz: ZoneInfo, baseline_year: int = 2015,
            group: str | None = "municipal") -> dict[str, Any]:
-    """GET /labels: measured kWh/m² against the label limits, ranked by saving potential (cached)."""
-    return cache.memo(conn, ("labels", _ids_key(ids), year, tz.key, baseline_year, group),
-                      lambda: _labels(conn, ids, year=year, tz=tz, baseline_year=baseline_year, group=group),
-                      years=(baseline_year, year))
+    """GET /labels (`labels_keyed`'s answer; shared: callers must not change it)."""
+    return labels_keyed(conn, ids, year=year, tz=tz, baseline_year=baseline_year, group=group)[1]
+
+
+def green_accounts_keyed(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
+                         group: str | None = "municipal") -> tuple[Hashable, dict[str, Any]]:
+    """GET /green-accounts: the yearly green accounts per building and carrier (cached), with a key equal exactly
+    for equal answers."""
+    years = sorted({baseline_year, year})
+    return _with_freshness(
+        conn, ("green_accounts", _ids_key(ids), year, baseline_year, tz.key, group),
+        lambda: _green_accounts(conn, ids, year=year, baseline_year=baseline_year, tz=tz, group=group),
+        ids=ids, years=years, fresh_years=years, tz=tz)
 
 
 def green_accounts(conn: PgConn, ids: Sequence[str] | None, *, year: int, baseline_year: int, tz: ZoneInfo,
                    group: str | None = "municipal") -> dict[str, Any]:
-    """GET /green-accounts: the yearly green accounts per building and carrier (cached)."""
-    return cache.memo(conn, ("green_accounts", _ids_key(ids), year, baseline_year, tz.key, group),
-                      lambda: _green_accounts(conn, ids, year=year, baseline_year=baseline_year, tz=tz, group=group),
-                      years=(baseline_year, year))
+    """GET /green-accounts (`green_accounts_keyed`'s answer; shared: callers must not change it)."""
+    return green_accounts_keyed(conn, ids, year=year, baseline_year=baseline_year, tz=tz, group=group)[1]
 
 
 # ---- What a request asks for: the years, the points in time, the factor table ------------------------------------

@@ -520,13 +520,14 @@ def _pending(conn: PgConn, building_ids: Sequence[str], periods: Sequence[tuple[
     return computed_through(spans), sorted({meters[sp.meter_key] for sp in spans}), spans
 
 
-def report_freshness(conn: PgConn, building_ids: Sequence[str], years: Sequence[int], tz: ZoneInfo
-                     ) -> dict[str, Any]:
+def report_freshness(conn: PgConn, building_ids: Sequence[str], years: Sequence[int], tz: ZoneInfo,
+                     pending: Pending | None = None) -> dict[str, Any]:
     """`computed_through` (None: nothing pending) and `pending_buildings` of a report on these buildings and years:
-    whether its figures rest on rollups that do not yet count stored readings (README "Freshness")."""
-    through, pending, _ = _pending(conn, building_ids, [
-        (datetime(y, 1, 1, tzinfo=tz), datetime(y + 1, 1, 1, tzinfo=tz)) for y in sorted(set(years))])
-    return {"computed_through": through.astimezone(tz) if through else None, "pending_buildings": pending}
+    whether its figures rest on rollups that do not yet count stored readings (README "Freshness"; `pending`:
+    pending_counted of any superset of the buildings, read already)."""
+    through, pending_ids, _ = _pending(conn, building_ids, [
+        (datetime(y, 1, 1, tzinfo=tz), datetime(y + 1, 1, 1, tzinfo=tz)) for y in sorted(set(years))], pending)
+    return {"computed_through": through.astimezone(tz) if through else None, "pending_buildings": pending_ids}
 
 
 def adjustments(conn: PgConn, building_ids: Sequence[str] | None, first: date, last: date) -> list[dict[str, Any]]:

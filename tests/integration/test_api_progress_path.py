@@ -27,8 +27,8 @@ THIS_YEAR = datetime.now(TZ).year
 
 # every table the target answers read (services/targets/service.py, reference.py, status.py,
 # services/reports/service.py): written down here by hand, so a table left out of migration 0014's triggers fails the
-# tests below. Undated ones move the version of every answer; the rollups and pending rollups move the version of the
-# years their rows concern.
+# tests below. Undated ones move the version of every answer; the rollups move the version of the years and months
+# their rows concern; the pending rollups move none (the answers read them anew on every request).
 UNDATED = (
     "buildings", "building_area_history", "building_group_history", "building_heating_history",
     "building_adjustments", "meters", "meter_parent_history", "meter_exchanges", "baseline_entries",
@@ -129,25 +129,22 @@ def test_every_table_the_answers_read_moves_the_data_version(stack: Stack, estat
             before, y2031, y2030 = version(c), version(c, 2031), version(c, 2030)
             m2031 = [month_version(c, m) for m in months]
             c.execute(insert)
-            assert version(c, 2031) > y2031, f"{table} does not move the version of the year its row concerns"
-            assert (version(c), version(c, 2030)) == (before, y2030)  # nor anything else
+            if table == "rollup_dirty":  # read anew by every answer that says what is pending: moves nothing
+                assert (version(c), version(c, 2030), version(c, 2031)) == (before, y2030, y2031)
+            else:
+                assert version(c, 2031) > y2031, f"{table} does not move the version of the year its row concerns"
+                assert (version(c), version(c, 2030)) == (before, y2030)  # nor anything else
             # the rollups also move the version of the month their rows concern (migration 0016), and no other; the
             # pending rollups do not (progress reads them anew on every request)
             moved = [month_version(c, m) - v for m, v in zip(months, m2031, strict=True)]
             assert moved == ([0, 0, 0] if table == "rollup_dirty" else [0, 1, 0]), (table, moved)
             c.execute(f"DELETE FROM {table} WHERE meter_key = 999999")
-            assert version(c, 2031) > y2031 + 1
+            assert version(c, 2031) > y2031 + 1 or table == "rollup_dirty"
             with c.transaction():  # emptying it concerns every year (seen inside the transaction, rolled back)
                 c.execute(f"TRUNCATE {table}")
                 moved = version(c) > before
                 raise psycopg.Rollback
             assert moved, f"TRUNCATE {table} does not move the data version"
-        # pending rollups reach into the years their spans are widened to (readings up to 62 days around)
-        y2030 = version(c, 2030)
-        c.execute("INSERT INTO rollup_dirty (meter_key, ts_from, ts_to) VALUES (999999, '2031-01-20T10:00Z', "
-                  "'2031-01-20T11:00Z')")
-        assert version(c, 2030) > y2030
-        c.execute("DELETE FROM rollup_dirty WHERE meter_key = 999999")
         before = version(c)
         with pytest.raises(psycopg.errors.DivisionByZero), c.transaction():
             c.execute("UPDATE settings SET source = source WHERE false")
@@ -308,3 +305,39 @@ def test_progress_is_pending_only_for_readings_of_the_periods_it_compares(admin:
             c.commit()
         p = admin.get("/api/v1/progress").json()
         assert p["computed_through"] is None and p["pending_buildings"] == []
+
+
+def test_reports_say_what_is_pending_without_being_computed_again(admin: httpx.Client, stack: Stack) -> None:
+    """CO2, labels and the green accounts read whether readings wait for the rollups on every request: a pending
+    range moves no data version (their figures stay cached) yet each answer names it, and stops as it goes."""
+    from services.targets import cache
+
+    last = THIS_YEAR - 1
+    params = {"year": last}
+    paths = ("/api/v1/co2", "/api/v1/labels", "/api/v1/green-accounts")
+    before = {p: admin.get(p, params=params).json() for p in paths}
+    assert all(b["computed_through"] is None for b in before.values())
+    with psycopg.connect(dsn(stack)) as c:
+        row = c.execute("SELECT m.key, m.building_id FROM meters m WHERE m.carrier = 'electricity' AND "
+                        "m.parent_meter_id IS NULL ORDER BY m.key LIMIT 1").fetchone()
+        assert row is not None
+        key, building = row
+        version = cache.data_version(c, (2015, last))
+        c.execute("INSERT INTO rollup_dirty (meter_key, ts_from, ts_to) VALUES (%s, %s, %s)",
+                  [key, datetime(last, 6, 1, tzinfo=TZ), datetime(last, 6, 1, 1, tzinfo=TZ)])
+        c.commit()
+        try:
+            assert cache.data_version(c, (2015, last)) == version
+            for p in paths:
+                r = admin.get(p, params=params).json()
+                assert r["pending_buildings"] == [building], p
+                assert datetime.fromisoformat(r["computed_through"]) <= datetime(last, 6, 1, tzinfo=TZ), p
+                assert {**r, "computed_through": None, "pending_buildings": []} == before[p], p
+            csv = admin.get("/api/v1/green-accounts", params={**params, "format": "csv"})
+            assert "X-Energiblik-Computed-Through" in csv.headers
+        finally:
+            c.execute("DELETE FROM rollup_dirty WHERE meter_key = %s", [key])
+            c.commit()
+    assert all(admin.get(p, params=params).json() == before[p] for p in paths)
+    assert "X-Energiblik-Computed-Through" not in admin.get(
+        "/api/v1/green-accounts", params={**params, "format": "csv"}).headers
