@@ -1,20 +1,22 @@
-"""A cache of computed target answers, invalidated exactly by the database's data version (migration 0014).
+"""A cache of computed target answers, invalidated exactly by the database's data version (migrations 0014, 0016).
 
 Every transaction that changes a table the target answers read bumps a data version in its own transaction: the
 registry and its histories, baselines, degree days, settings, CO2 factors, targets, adjustments and luminaires bump
-`targets_data_version`; the monthly and daily rollups, gap steps and pending rollups bump the version of the years
-their rows concern (`targets_year_version`), so this month's rollups leave answers about finished years current. An
+`targets_data_version`; the monthly and daily rollups and gap steps bump the version of the years and of the months
+their rows concern (`targets_year_version`, `targets_month_version`; the hourly CO2 intensities their years'). An
 answer is cached under the version read *before* any of its data: every row it then reads is at least as new as that
 version, and any change committed later raises the version, so no later request finds the entry again. An entry is
-therefore never reused after a change it did not see. An answer is keyed by the versions of the years whose rollups
-it reads. The key also holds everything else the answer depends on: the route and its parameters, the caller's scope
-and the local date (`today`); answers that depend on the current instant (LED shares "now", target statuses) are not
-cached whole.
+therefore never reused after a change it did not see. An answer is keyed by the versions of the years (or months)
+whose rollups it reads: a running year's progress by its complete months, so the rollups of the running month, which
+a live system commits every second, leave it current. The key also holds everything else the answer depends on: the
+route and its parameters, the caller's scope and the local date (`today`); answers that depend on the current instant
+(LED shares "now", target statuses) are not cached whole. Whether readings wait for the rollups (`rollup_dirty`,
+which moves no version) is read on every request, outside the cached figures (services/targets/service.py
+progress_keyed, services/reports/service.py _with_freshness).
 
-The cost of exactness: a live system whose rollups advance every few seconds invalidates the answers about the
-running year as often, and such an answer is recomputed on the first request after each change (docs/benchmarks.md
-gives both figures). Entries are held in process memory (one cache per API worker), least recently used first out,
-within a byte budget.
+The cost of exactness: a change to an undated table recomputes every answer on its first request (seconds at 2,000
+buildings; docs/benchmarks.md). Entries are held in process memory (one cache per API worker), least recently used
+first out, within a byte budget.
 """
 
 from __future__ import annotations
